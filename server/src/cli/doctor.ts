@@ -1,0 +1,193 @@
+// `parley doctor`: every check an operator needs before (or while) running Parley, each with a
+// verdict and, when it fails, what to do. Exit code 1 when any check fails.
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import path from 'node:path';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { checkServerVersion, describeDbError } from '../platform/db/database.ts';
+import { migrationStatus } from '../platform/db/migrator.ts';
+import { describeDatabaseUrl } from '../platform/logger.ts';
+import { withDatabase } from './database.ts';
+
+const run = promisify(execFile);
+
+export type Verdict = 'pass' | 'warn' | 'fail';
+export interface Check {
+  name: string;
+  verdict: Verdict;
+  detail: string;
+  hint?: string;
+}
+
+const GiB = 1024 ** 3;
+
+async function toolVersion(tool: string): Promise<{ major: number; text: string } | null> {
+  try {
+    const { stdout } = await run(tool, ['--version'], { timeout: 5000 });
+    const m = /(\d+)(?:\.(\d+))?/.exec(stdout);
+    return m ? { major: Number(m[1]), text: stdout.trim() } : null;
+  } catch {
+    return null;
+  }
+}
+
+function diskCheck(dir: string): Check {
+  let probe = path.resolve(dir);
+  while (!existsSync(probe)) probe = path.dirname(probe);
+  const s = statfsSync(probe);
+  const free = s.bavail * s.bsize;
+  const detail = `${(free / GiB).toFixed(1)} GiB free at ${probe}`;
+  if (free < 0.5 * GiB) {
+    return {
+      name: 'disk space',
+      verdict: 'fail',
+      detail,
+      hint: 'free space or set PARLEY_DATA_DIR to a larger volume (≥ 2 GiB)',
+    };
+  }
+  if (free < 2 * GiB)
+    return { name: 'disk space', verdict: 'warn', detail, hint: 'under 2 GiB free; backups need room' };
+  return { name: 'disk space', verdict: 'pass', detail };
+}
+
+function dataDirCheck(dir: string): Check {
+  try {
+    let probe = path.resolve(dir);
+    while (!existsSync(probe)) probe = path.dirname(probe);
+    accessSync(probe, constants.W_OK);
+    return { name: 'data directory', verdict: 'pass', detail: `${dir} is writable` };
+  } catch {
+    return {
+      name: 'data directory',
+      verdict: 'fail',
+      detail: `${dir} is not writable by this user`,
+      hint: 'fix its ownership/permissions or set PARLEY_DATA_DIR',
+    };
+  }
+}
+
+export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
+  const checks: Check[] = [];
+  const nodeMajor = Number(process.versions.node.split('.')[0]);
+  checks.push(
+    nodeMajor === 24
+      ? { name: 'node runtime', verdict: 'pass', detail: `Node.js ${process.version}` }
+      : {
+          name: 'node runtime',
+          verdict: 'warn',
+          detail: `Node.js ${process.version}; Parley is built and tested on Node.js 24`,
+          hint: 'run through `make run` or the bundle, which bring their own Node.js 24',
+        },
+  );
+  checks.push(dataDirCheck(config.dataDir));
+  checks.push(diskCheck(config.dataDir));
+
+  let serverMajor = null as number | null;
+  try {
+    await withDatabase(config, async (handle, url) => {
+      const where = config.databaseUrl ? describeDatabaseUrl(config.databaseUrl) : 'embedded PostgreSQL';
+      checks.push({ name: 'database', verdict: 'pass', detail: `reachable: ${where}` });
+      try {
+        const { version, versionNum } = await checkServerVersion(handle.db);
+        serverMajor = Math.floor(versionNum / 10000);
+        checks.push({ name: 'postgres version', verdict: 'pass', detail: `PostgreSQL ${version}` });
+      } catch (err) {
+        checks.push({
+          name: 'postgres version',
+          verdict: 'fail',
+          detail: (err as Error).message,
+          hint: 'Parley needs PostgreSQL 13 or newer',
+        });
+      }
+      const status = await migrationStatus(url);
+      if (status.changed.length || status.unknown.length) {
+        checks.push({
+          name: 'migrations',
+          verdict: 'fail',
+          detail: status.changed.length
+            ? `${status.changed.map((c) => c.file.file).join(', ')} changed after being applied`
+            : `database has migrations this build does not know (${status.unknown.map((u) => u.version).join(', ')})`,
+          hint: status.changed.length
+            ? 'restore the original migration files (migrations are forward-only)'
+            : 'run the newer Parley version that migrated this database',
+        });
+      } else if (status.pending.length) {
+        checks.push({
+          name: 'migrations',
+          verdict: 'warn',
+          detail: `${status.pending.length} pending: ${status.pending.map((p) => p.file).join(', ')}`,
+          hint: 'run `parley migrate` (serve applies them at start unless PARLEY_MIGRATE_ON_START=false)',
+        });
+      } else {
+        checks.push({
+          name: 'migrations',
+          verdict: 'pass',
+          detail: `current (${status.applied.length} applied)`,
+        });
+      }
+    });
+  } catch (err) {
+    checks.push({
+      name: 'database',
+      verdict: 'fail',
+      detail: `${config.databaseUrl ? describeDatabaseUrl(config.databaseUrl) : 'embedded PostgreSQL'}: ${describeDbError(err)}`,
+      hint: config.databaseUrl
+        ? 'check DATABASE_URL, that PostgreSQL runs and that this host may connect (pg_hba.conf)'
+        : 'check PARLEY_DATA_DIR (see the message above)',
+    });
+  }
+
+  for (const tool of ['pg_dump', 'pg_restore']) {
+    const v = await toolVersion(tool);
+    if (!v) {
+      checks.push({
+        name: tool,
+        verdict: 'fail',
+        detail: `${tool} not found on PATH (needed for backups)`,
+        hint: `install the PostgreSQL client tools, e.g. "apt-get install postgresql-client-${serverMajor ?? 15}"`,
+      });
+    } else if (serverMajor !== null && v.major < serverMajor) {
+      checks.push({
+        name: tool,
+        verdict: 'fail',
+        detail: `${v.text} is older than the server (PostgreSQL ${serverMajor})`,
+        hint: `install postgresql-client-${serverMajor} or newer and put it first on PATH`,
+      });
+    } else {
+      checks.push({ name: tool, verdict: 'pass', detail: v.text });
+    }
+  }
+  return checks;
+}
+
+export async function doctor(opts: { json: boolean }): Promise<number> {
+  let checks: Check[];
+  try {
+    const config = loadConfig();
+    checks = [
+      { name: 'configuration', verdict: 'pass', detail: 'all settings valid' },
+      ...(await runChecks(config)),
+    ];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    checks = err.problems.map((p) => ({
+      name: 'configuration',
+      verdict: 'fail' as const,
+      detail: p,
+      hint: 'fix the variable in the environment or parley.env (see parley.env.example)',
+    }));
+  }
+  const failed = checks.some((c) => c.verdict === 'fail');
+  if (opts.json) {
+    console.log(JSON.stringify({ ok: !failed, checks }, null, 2));
+  } else {
+    const mark: Record<Verdict, string> = { pass: 'PASS', warn: 'WARN', fail: 'FAIL' };
+    for (const c of checks) {
+      console.log(`${mark[c.verdict]}  ${c.name.padEnd(18)} ${c.detail}`);
+      if (c.hint && c.verdict !== 'pass') console.log(`      ${''.padEnd(18)} fix: ${c.hint}`);
+    }
+    console.log(failed ? '\nSome checks failed.' : '\nAll checks passed.');
+  }
+  return failed ? 1 : 0;
+}

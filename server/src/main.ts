@@ -1,0 +1,151 @@
+// `parley serve`: start-up and shutdown only. The app itself is built in app.ts.
+//
+// Order: config → logger → database (embedded if no DATABASE_URL) → listen → prepare the
+// database in the background (version, migrations, first admin), retrying while it is down.
+// /readyz answers 503 until the database is reachable and the schema current, and again
+// whenever it stops being so; requests recover on their own when the database comes back.
+import closeWithGrace from 'close-with-grace';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import { loadConfig, type Config } from './config/config.ts';
+import { createContainer } from './container.ts';
+import { checkServerVersion, describeDbError, openDatabase } from './platform/db/database.ts';
+import { assertTrustworthy, migrate, migrationStatus } from './platform/db/migrator.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embedded-postgres.ts';
+import { FatalStartupError } from './platform/errors.ts';
+import { createLogger, describeDatabaseUrl } from './platform/logger.ts';
+import { PARLEY_VERSION } from './platform/version.ts';
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+function printAdminBanner(
+  out: NodeJS.WritableStream,
+  url: string,
+  admin: { username: string; password: string },
+) {
+  const lines = [
+    '',
+    '  ┌────────────────────────────────────────────────────────────────┐',
+    '  │ Parley created the first administrator. This is shown ONCE.    │',
+    '  └────────────────────────────────────────────────────────────────┘',
+    `    Console:  ${url}`,
+    `    Username: ${admin.username}`,
+    `    Password: ${admin.password}`,
+    '    You will be asked to change it at first sign-in.',
+    '',
+  ];
+  out.write(lines.join('\n') + '\n');
+}
+
+export interface ServeOptions {
+  config?: Readonly<Config>;
+  logger?: Logger;
+  /** Where the one-time admin banner goes (stdout). */
+  out?: NodeJS.WritableStream;
+}
+
+export async function serve(opts: ServeOptions = {}): Promise<void> {
+  const config = opts.config ?? loadConfig();
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const out = opts.out ?? process.stdout;
+  logger.info({ version: PARLEY_VERSION, node: process.version }, 'Parley starting');
+
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      port: config.embeddedPostgresPort,
+      log: (msg) => logger.info(msg),
+    });
+    databaseUrl = embedded.url;
+    logger.warn(
+      { dataDir: config.dataDir, port: embedded.port },
+      'running on the EMBEDDED PostgreSQL (for trying Parley out); production must set DATABASE_URL to its own PostgreSQL 13+',
+    );
+  } else {
+    logger.info({ database: describeDatabaseUrl(databaseUrl) }, 'using the configured PostgreSQL');
+  }
+
+  const database = openDatabase(databaseUrl, {
+    max: config.databasePoolMax,
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    logger,
+  });
+  const container = createContainer({ config, db: database.db });
+  const app = await buildApp(container, { logger });
+  const stopping = new AbortController();
+
+  const shutdown = async (reason: string, exitCode: number) => {
+    if (stopping.signal.aborted) return;
+    stopping.abort();
+    logger.info({ reason }, 'Parley stopping');
+    await app.close();
+    await database.close();
+    if (embedded) await embedded.stop();
+    logger.info('Parley stopped');
+    process.exitCode = exitCode;
+  };
+
+  closeWithGrace({ delay: config.shutdownTimeoutSeconds * 1000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'fatal error; shutting down');
+    await shutdown(signal ?? 'error', err ? 1 : 0);
+  });
+
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const consoleUrl = config.port === 0 ? `http://localhost:${port}` : config.publicUrl;
+  logger.info({ port, url: consoleUrl }, 'listening');
+
+  // Prepare the database; retry while it is unreachable, stop on anything an operator must fix.
+  void (async () => {
+    for (let attempt = 1; !stopping.signal.aborted; attempt++) {
+      try {
+        const { version } = await checkServerVersion(container.db);
+        if (config.migrateOnStart) {
+          const result = await migrate(databaseUrl, {
+            onApplied: (file, durationMs) => logger.info({ file, durationMs }, 'migration applied'),
+          });
+          logger.info({ applied: result.applied.length, postgres: version }, 'database schema is current');
+        } else {
+          const status = await migrationStatus(databaseUrl);
+          assertTrustworthy(status);
+          if (status.pending.length > 0) {
+            logger.warn(
+              { pending: status.pending.map((p) => p.file) },
+              'waiting for migrations to be applied by the migrator (PARLEY_MIGRATE_ON_START=false)',
+            );
+            await sleep(5000, stopping.signal);
+            continue;
+          }
+        }
+        const admin = await container.identity.ensureFirstAdmin(config.initialAdminPassword);
+        if (admin?.generated) printAdminBanner(out, consoleUrl, admin);
+        else if (admin)
+          logger.info(
+            { username: admin.username },
+            'created the first admin with PARLEY_INITIAL_ADMIN_PASSWORD',
+          );
+        logger.info({ url: consoleUrl }, 'Parley is ready');
+        return;
+      } catch (err) {
+        if (err instanceof FatalStartupError) {
+          logger.fatal(err.message);
+          await shutdown('fatal start-up error', 1);
+          return;
+        }
+        const delay = Math.min(15_000, 500 * 2 ** Math.min(attempt, 5));
+        logger.warn(
+          { attempt, retryInMs: delay, reason: describeDbError(err) },
+          'database not available yet; /readyz reports 503 until it is',
+        );
+        await sleep(delay, stopping.signal);
+      }
+    }
+  })();
+}

@@ -1,0 +1,53 @@
+// Roles and what they may do. Every route declares one of these (or 'public' / 'authenticated');
+// services check them again with `authorize`, so a route mistake cannot widen access.
+import { ForbiddenError } from '../../platform/errors.ts';
+
+export const ROLES = ['admin', 'supervisor', 'agent', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PERMISSIONS = [
+  'users.read',
+  'users.manage',
+  'teams.read',
+  'teams.manage',
+  'audit.read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** What a route needs: a permission, any signed-in user, or nothing. */
+export type RouteAccess = Permission | 'authenticated' | 'public';
+
+const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
+  admin: PERMISSIONS,
+  supervisor: ['users.read', 'teams.read'],
+  agent: ['teams.read'],
+  auditor: ['audit.read'],
+};
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+export function roleHas(role: Role, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[role].includes(permission);
+}
+
+export function permissionsOf(role: Role): readonly Permission[] {
+  return ROLE_PERMISSIONS[role];
+}
+
+/** The signed-in user behind a request, as services see it. */
+export interface Actor {
+  userId: string;
+  username: string;
+  displayName: string;
+  role: Role;
+  teamIds: readonly string[];
+  sessionId: string;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export function authorize(actor: Actor, permission: Permission): void {
+  if (!roleHas(actor.role, permission)) throw new ForbiddenError();
+}

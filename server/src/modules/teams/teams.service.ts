@@ -1,0 +1,167 @@
+// Teams (skill groups): named groups of users. Admins manage them; everyone signed in may list
+// them (routing and transfer dialogs need the names). Later modules scope conversations by team.
+import type { AuditTrail } from '../../platform/audit.ts';
+import type { Database } from '../../platform/db/database.ts';
+import { BadRequestError, ConflictError, NotFoundError } from '../../platform/errors.ts';
+import { authorize, type Actor } from '../identity/permissions.ts';
+import type { TeamsRepository } from './teams.repository.ts';
+
+export interface TeamMember {
+  id: string;
+  username: string;
+  displayName: string;
+  role: string;
+}
+
+export interface Team {
+  id: string;
+  name: string;
+  description: string;
+  members: TeamMember[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+type TeamRow = NonNullable<Awaited<ReturnType<TeamsRepository['findTeam']>>>;
+
+export function createTeamsService(deps: { db: Database; repo: TeamsRepository; auditTrail: AuditTrail }) {
+  const { db, repo, auditTrail } = deps;
+  const who = (a: Actor) => ({ id: a.userId, name: a.username, ip: a.ip, userAgent: a.userAgent });
+
+  async function withMembers(rows: TeamRow[]): Promise<Team[]> {
+    const members = await repo.membersOf(
+      db,
+      rows.map((r) => r.id),
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      description: r.description,
+      members: members
+        .filter((m) => m.team_id === r.id)
+        .map((m) => ({ id: m.id, username: m.username, displayName: m.display_name, role: m.role })),
+      createdAt: r.created_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+    }));
+  }
+
+  async function teamById(id: string): Promise<Team> {
+    const row = await repo.findTeam(db, id);
+    if (!row) throw new NotFoundError('team');
+    return (await withMembers([row]))[0]!;
+  }
+
+  function cleanName(name: string): string {
+    const n = name.trim();
+    if (n.length === 0 || n.length > 80) throw new BadRequestError('name: 1–80 characters', 'name');
+    return n;
+  }
+
+  return {
+    async listTeams(actor: Actor): Promise<Team[]> {
+      authorize(actor, 'teams.read');
+      return withMembers(await repo.listTeams(db));
+    },
+
+    async getTeam(actor: Actor, id: string): Promise<Team> {
+      authorize(actor, 'teams.read');
+      return teamById(id);
+    },
+
+    async createTeam(actor: Actor, input: { name: string; description?: string | undefined }): Promise<Team> {
+      authorize(actor, 'teams.manage');
+      const name = cleanName(input.name);
+      const row = await db.transaction().execute(async (trx) => {
+        const created = await repo.insertTeam(trx, { name, description: input.description?.trim() ?? '' });
+        if (!created) throw new ConflictError(`name: a team called "${name}" exists`, { field: 'name' });
+        await auditTrail.record(trx, who(actor), {
+          action: 'team.create',
+          targetType: 'team',
+          targetId: created.id,
+          details: { name },
+        });
+        return created;
+      });
+      return (await withMembers([row]))[0]!;
+    },
+
+    async updateTeam(
+      actor: Actor,
+      id: string,
+      patch: { name?: string | undefined; description?: string | undefined },
+    ): Promise<Team> {
+      authorize(actor, 'teams.manage');
+      const name = patch.name === undefined ? undefined : cleanName(patch.name);
+      await db.transaction().execute(async (trx) => {
+        const before = await repo.findTeam(trx, id);
+        if (!before) throw new NotFoundError('team');
+        if (name !== undefined && (await repo.nameTaken(trx, name, id))) {
+          throw new ConflictError(`name: a team called "${name}" exists`, { field: 'name' });
+        }
+        await repo.updateTeam(trx, id, {
+          ...(name !== undefined ? { name } : {}),
+          ...(patch.description !== undefined ? { description: patch.description.trim() } : {}),
+        });
+        await auditTrail.record(trx, who(actor), {
+          action: 'team.update',
+          targetType: 'team',
+          targetId: id,
+          details: {
+            ...(name !== undefined && name !== before.name ? { name: { from: before.name, to: name } } : {}),
+            ...(patch.description !== undefined ? { descriptionChanged: true } : {}),
+          },
+        });
+      });
+      return teamById(id);
+    },
+
+    async deleteTeam(actor: Actor, id: string): Promise<void> {
+      authorize(actor, 'teams.manage');
+      await db.transaction().execute(async (trx) => {
+        const deleted = await repo.deleteTeam(trx, id);
+        if (!deleted) throw new NotFoundError('team');
+        await auditTrail.record(trx, who(actor), {
+          action: 'team.delete',
+          targetType: 'team',
+          targetId: id,
+          details: { name: deleted.name },
+        });
+      });
+    },
+
+    async addMember(actor: Actor, teamId: string, userId: string): Promise<Team> {
+      authorize(actor, 'teams.manage');
+      await db.transaction().execute(async (trx) => {
+        if (!(await repo.findTeam(trx, teamId))) throw new NotFoundError('team');
+        if (!(await repo.userExists(trx, userId))) throw new NotFoundError('user');
+        const added = await repo.addMember(trx, teamId, userId);
+        if (!added) return; // already a member: nothing changed, nothing to audit
+        await auditTrail.record(trx, who(actor), {
+          action: 'team.member_add',
+          targetType: 'team',
+          targetId: teamId,
+          details: { userId },
+        });
+      });
+      return teamById(teamId);
+    },
+
+    async removeMember(actor: Actor, teamId: string, userId: string): Promise<Team> {
+      authorize(actor, 'teams.manage');
+      await db.transaction().execute(async (trx) => {
+        if (!(await repo.findTeam(trx, teamId))) throw new NotFoundError('team');
+        const removed = await repo.removeMember(trx, teamId, userId);
+        if (!removed.numDeletedRows) throw new NotFoundError('team member');
+        await auditTrail.record(trx, who(actor), {
+          action: 'team.member_remove',
+          targetType: 'team',
+          targetId: teamId,
+          details: { userId },
+        });
+      });
+      return teamById(teamId);
+    },
+  };
+}
+
+export type TeamsService = ReturnType<typeof createTeamsService>;

@@ -1,0 +1,99 @@
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { DB } from './schema.ts';
+import { FatalStartupError } from '../errors.ts';
+
+export type Database = Kysely<DB>;
+export type Executor = Kysely<DB> | Transaction<DB>;
+export type { DB };
+
+// bigint (int8) columns come back as strings by default; our sequences fit in a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export const MIN_POSTGRES_VERSION_NUM = 130000;
+
+export interface DatabaseHandle {
+  db: Database;
+  pool: pg.Pool;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function openDatabase(
+  url: string,
+  opts: { max: number; connectTimeoutMs: number; logger: Logger; applicationName?: string },
+): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max,
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: opts.applicationName ?? 'parley',
+    keepAlive: true,
+  });
+  // An idle client that loses its connection (database restart) emits 'error' on the pool;
+  // without a listener that would crash the process. The pool discards the client itself.
+  pool.on('error', (err) => {
+    opts.logger.warn(
+      { err: { message: err.message, code: (err as { code?: string }).code } },
+      'database connection lost',
+    );
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  let closed = false;
+  return {
+    db,
+    pool,
+    url,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}
+
+/** Server version check: Parley needs PostgreSQL 13 or newer. */
+export async function checkServerVersion(db: Database): Promise<{ versionNum: number; version: string }> {
+  const { rows } = await sql<{ num: string; version: string }>`
+    select current_setting('server_version_num') as num, current_setting('server_version') as version`.execute(
+    db,
+  );
+  const row = rows[0];
+  if (!row) throw new Error('could not read the PostgreSQL version');
+  const versionNum = Number(row.num);
+  if (versionNum < MIN_POSTGRES_VERSION_NUM) {
+    throw new FatalStartupError(
+      `PostgreSQL ${row.version} is too old: Parley needs PostgreSQL 13 or newer. ` +
+        'Upgrade the database server (or point DATABASE_URL at a newer one).',
+    );
+  }
+  return { versionNum, version: row.version };
+}
+
+/** Short, operator-readable reason a database call failed (never includes credentials). */
+export function describeDbError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (is PostgreSQL running, and is the host/port in DATABASE_URL right?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name not found (check the host in DATABASE_URL)';
+    case 'ETIMEDOUT':
+      return 'connection timed out (firewall, or wrong host?)';
+    case '28P01':
+    case '28000':
+      return 'authentication failed (check the user and password in DATABASE_URL)';
+    case '3D000':
+      return 'the database named in DATABASE_URL does not exist (create it first)';
+    case '57P03':
+      return 'the database is starting up';
+    case '57P01':
+      return 'the database was shut down (administrator command)';
+    default:
+      if (e.message?.includes('timeout')) return 'connection timed out';
+      return e.message ?? String(err);
+  }
+}

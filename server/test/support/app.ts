@@ -1,0 +1,59 @@
+// Builds the real app (real container, real PostgreSQL) for in-process HTTP tests.
+import { afterAll } from 'vitest';
+import { buildApp, type App } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config/config.ts';
+import { createContainer, type Container } from '../../src/container.ts';
+import { openDatabase } from '../../src/platform/db/database.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import type { Role } from '../../src/modules/identity/permissions.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export interface TestApp {
+  app: App;
+  container: Container;
+  database: TestDatabase;
+  config: Readonly<Config>;
+}
+
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const config = loadConfig({ DATABASE_URL: database.url, PARLEY_LOG_LEVEL: 'silent', ...env });
+  const logger = createLogger(config.logLevel);
+  const handle = openDatabase(database.url, { max: 5, connectTimeoutMs: 5000, logger });
+  const container = createContainer({ config, db: handle.db });
+  const app = await buildApp(container, { logger });
+  await app.ready();
+  afterAll(async () => {
+    await app.close();
+    await handle.close();
+  });
+  return { app, container, database, config };
+}
+
+let counter = 0;
+
+/** Creates a user with the given role directly through the service and signs in; returns its cookie. */
+export async function signIn(
+  t: TestApp,
+  role: Role,
+  opts: { username?: string; teamIds?: string[] } = {},
+): Promise<{ cookie: string; userId: string; username: string; password: string }> {
+  const username = opts.username ?? `${role}${++counter}-${process.pid}`;
+  const password = `pw-${username}-0123456789`;
+  const { user } = await t.container.identity.createAdminFromCli({ username, password });
+  if (role !== 'admin') {
+    await t.container.db.updateTable('users').set({ role }).where('id', '=', user.id).execute();
+  }
+  for (const teamId of opts.teamIds ?? []) {
+    await t.container.db.insertInto('team_members').values({ team_id: teamId, user_id: user.id }).execute();
+  }
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/login',
+    payload: { username, password },
+  });
+  if (res.statusCode !== 200) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`);
+  const setCookie = res.headers['set-cookie'];
+  const raw = Array.isArray(setCookie) ? setCookie[0]! : setCookie!;
+  return { cookie: raw.split(';')[0]!, userId: user.id, username, password };
+}

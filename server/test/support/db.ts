@@ -1,0 +1,39 @@
+// A fresh, migrated database for one test file, cloned from the run's template.
+import { randomBytes } from 'node:crypto';
+import { afterAll, inject } from 'vitest';
+import { databaseUrl, dropDatabase, withAdminClient } from './postgres.ts';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  adminUrl: string;
+}
+
+export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}): Promise<TestDatabase> {
+  const adminUrl = inject('pgAdminUrl');
+  const template = inject('pgTemplate');
+  const name = `parley_t_${randomBytes(6).toString('hex')}`;
+  await withAdminClient(adminUrl, async (c) => {
+    // Concurrent clones of one template can collide briefly; retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await c.query(`create database "${name}" template "${template}"`);
+        return;
+      } catch (err) {
+        if (attempt >= 20 || !/being accessed by other users/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+      }
+    }
+  });
+  if (opts.dropAfterAll !== false) afterAll(() => dropDatabase(adminUrl, name));
+  return { url: databaseUrl(adminUrl, name), name, adminUrl };
+}
+
+/** An empty database (no migrations), for migrator tests. */
+export async function createEmptyDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('pgAdminUrl');
+  const name = `parley_t_${randomBytes(6).toString('hex')}`;
+  await withAdminClient(adminUrl, (c) => c.query(`create database "${name}"`));
+  afterAll(() => dropDatabase(adminUrl, name));
+  return { url: databaseUrl(adminUrl, name), name, adminUrl };
+}
