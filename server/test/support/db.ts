@@ -12,7 +12,7 @@ export interface TestDatabase {
 export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const template = inject('pgTemplate');
-  const name = `parley_t_${randomBytes(6).toString('hex')}`;
+  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
   await withAdminClient(adminUrl, async (c) => {
     // Concurrent clones of one template can collide briefly; retry.
     for (let attempt = 0; ; attempt++) {
@@ -32,7 +32,7 @@ export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}):
 /** An empty database (no migrations), for migrator tests. */
 export async function createEmptyDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
-  const name = `parley_t_${randomBytes(6).toString('hex')}`;
+  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
   await withAdminClient(adminUrl, (c) => c.query(`create database "${name}"`));
   afterAll(() => dropDatabase(adminUrl, name));
   return { url: databaseUrl(adminUrl, name), name, adminUrl };
