@@ -3,6 +3,8 @@ import { hashToken } from '../../src/modules/identity/identity.service.ts';
 import { createTestApp, signIn } from '../support/app.ts';
 
 const t = await createTestApp({ LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3', LOGIN_LOCKOUT_BASE_SECONDS: '30' });
+/** A second, empty Parley database: no admin yet. */
+const t2 = await createTestApp();
 
 async function login(username: string, password: string, ip = '10.9.9.9') {
   return t.app.inject({
@@ -147,7 +149,6 @@ describe('sign-in and sessions', () => {
   });
 
   it('creates the first admin once, even when asked twice', async () => {
-    const t2 = await createTestApp();
     const [a, b] = await Promise.all([t2.container.identity.ensureFirstAdmin(), t2.container.identity.ensureFirstAdmin()]);
     expect([a, b].filter(Boolean)).toHaveLength(1);
     const admin = (a ?? b)!;
