@@ -4,6 +4,11 @@ import type { Config } from './config/config.ts';
 import { pruneSessionsJob } from './jobs/prune-sessions.ts';
 import { createScheduler } from './jobs/scheduler.ts';
 import { createAuditTrail } from './platform/audit.ts';
+import { createAuditSigner } from './platform/audit-signing.ts';
+import { auditArchiveJob } from './jobs/audit-archive.ts';
+import { auditCheckpointJob } from './jobs/audit-checkpoint.ts';
+import { createAuditRepository } from './modules/audit/audit.repository.ts';
+import { createAuditService } from './modules/audit/audit.service.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -24,6 +29,15 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database; 
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone });
   scheduler.register(pruneSessionsJob(identity));
+  const audit = createAuditService({
+    db,
+    repo: createAuditRepository(),
+    auditTrail,
+    signer: createAuditSigner(config.auditSigningKey),
+    settings: config,
+  });
+  scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
+  if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
   return {
     config,
     db,
@@ -33,6 +47,7 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database; 
     scheduler,
     identity,
     teams,
+    audit,
   };
 }
 

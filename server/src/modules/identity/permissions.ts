@@ -11,6 +11,10 @@ export const PERMISSIONS = [
   'teams.read',
   'teams.manage',
   'audit.read',
+  'audit.export',
+  'security.manage',
+  'sessions.manage',
+  'pii.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -21,7 +25,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
   supervisor: ['users.read', 'teams.read'],
   agent: ['teams.read'],
-  auditor: ['audit.read'],
+  auditor: ['audit.read', 'audit.export'],
 };
 
 export function isRole(value: string): value is Role {
