@@ -128,6 +128,8 @@ alter table users add column auth_source text not null default 'local'
 -- TOTP (RFC 6238): the secret is encrypted with the key ring (key id inside the value).
 alter table users add column totp_secret_enc text;
 alter table users add column totp_enabled_at timestamptz;
+-- The last time step accepted, so a code cannot be replayed within its window.
+alter table users add column totp_last_step bigint;
 
 -- Recovery codes for 2FA: only an argon2 hash of each one-time code is kept.
 create table user_recovery_codes (

@@ -14,17 +14,25 @@ import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { createIdentityRepository } from './modules/identity/identity.repository.ts';
 import { createIdentityService } from './modules/identity/identity.service.ts';
+import { createKeyRing } from './platform/crypto/keyring.ts';
+import { createSecurityRepository } from './modules/security/security.repository.ts';
+import { createSecurityService } from './modules/security/security.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 
 export function createContainer(deps: { config: Readonly<Config>; db: Database; logger: Logger }) {
   const { config, db, logger } = deps;
   const auditTrail = createAuditTrail();
+  const keyRing =
+    config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
+  const security = createSecurityService({ db, repo: createSecurityRepository(), auditTrail });
   const identity = createIdentityService({
     db,
     repo: createIdentityRepository(),
     auditTrail,
     settings: config,
+    keyRing,
+    policy: security,
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone });
@@ -42,6 +50,8 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database; 
     config,
     db,
     auditTrail,
+    keyRing,
+    security,
     health: createHealth({ db }),
     metrics: createMetrics(),
     scheduler,

@@ -24,7 +24,7 @@ const t = await createTestApp({
 
 /** Writes an old, correctly chained history (as if Parley had run for a year) behind the app. */
 async function seedOldHistory(count: number) {
-  let prev = GENESIS_HASH;
+  let prev: Buffer = GENESIS_HASH;
   const values: string[] = [];
   for (let seq = 1; seq <= count; seq++) {
     const body: AuditRecordBody = {

@@ -50,6 +50,8 @@ export interface Actor {
   sessionId: string;
   ip: string | null;
   userAgent: string | null;
+  /** Security policy requires 2FA for this role and the user has not set it up yet. */
+  mfaEnrollmentRequired?: boolean;
 }
 
 export function authorize(actor: Actor, permission: Permission): void {

@@ -144,6 +144,7 @@ export interface Users {
   password_hash: string;
   role: string;
   totp_enabled_at: Timestamp | null;
+  totp_last_step: number | null;
   totp_secret_enc: string | null;
   updated_at: Generated<Timestamp>;
   username: string;
