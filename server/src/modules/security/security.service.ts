@@ -15,11 +15,12 @@ export interface SecuritySettings {
   consoleIpAllowList: string[];
 }
 
-export const DEFAULT_SECURITY_SETTINGS: Readonly<SecuritySettings> = Object.freeze({
+const defaults: SecuritySettings = {
   mfaEnforced: false,
   mfaRequiredRoles: ['admin'],
   consoleIpAllowList: [],
-});
+};
+export const DEFAULT_SECURITY_SETTINGS: Readonly<SecuritySettings> = Object.freeze(defaults);
 
 const CACHE_MS = 5_000;
 
