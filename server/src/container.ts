@@ -17,6 +17,7 @@ import { createIdentityService } from './modules/identity/identity.service.ts';
 import { createKeyRing } from './platform/crypto/keyring.ts';
 import { createSecurityRepository } from './modules/security/security.repository.ts';
 import { createSecurityService } from './modules/security/security.service.ts';
+import { createKeysService } from './modules/security/keys.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 
@@ -52,6 +53,7 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database; 
     auditTrail,
     keyRing,
     security,
+    keys: createKeysService({ db, keyRing, auditTrail }),
     health: createHealth({ db }),
     metrics: createMetrics(),
     scheduler,

@@ -25,6 +25,9 @@ Commands:
   audit keygen [--out FILE]     Make an Ed25519 key pair for PARLEY_AUDIT_SIGNING_KEY
   audit checkpoint              Sign the head of the audit chain now
   audit archive                 Archive records past AUDIT_RETENTION_DAYS, verify, then prune
+  keys generate [--id ID]       Make a new encryption key (and a lookup key)
+  keys status                   Count encrypted values per key id
+  keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
   config example                Print parley.env.example (every setting, documented)
   version                       Print the Parley version
 
@@ -129,6 +132,20 @@ async function run(argv: string[]): Promise<number> {
         default:
           throw new UsageError('parley audit export|verify|keygen|checkpoint|archive');
       }
+    }
+    case 'keys': {
+      const [sub, ...args] = rest;
+      const keys = await import('./keys.ts');
+      const { values } = parseArgs({ args, options: { id: { type: 'string' }, batch: { type: 'string' } } });
+      if (sub === 'generate') return keys.keysGenerate({ id: values.id });
+      if (sub === 'status') return keys.keysStatus(config());
+      if (sub === 'rotate') {
+        const batchSize = values.batch === undefined ? 500 : Number(values.batch);
+        if (!Number.isInteger(batchSize) || batchSize < 1)
+          throw new UsageError('--batch takes a whole number');
+        return keys.keysRotate(config(), { batchSize });
+      }
+      throw new UsageError('parley keys generate|status|rotate');
     }
     case 'config': {
       if (rest[0] !== 'example') throw new UsageError('parley config example');
