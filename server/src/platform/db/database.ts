@@ -34,12 +34,16 @@ export function openDatabase(
   });
   // An idle client that loses its connection (database restart) emits 'error' on the pool;
   // without a listener that would crash the process. The pool discards the client itself.
-  pool.on('error', (err) => {
+  const onLost = (err: Error) => {
     opts.logger.warn(
       { err: { message: err.message, code: (err as { code?: string }).code } },
       'database connection lost',
     );
-  });
+  };
+  pool.on('error', onLost);
+  // A client checked out but between queries has no pool listener; without one of its own, a
+  // cut connection would be an uncaught error. The pool drops dead clients on release.
+  pool.on('connect', (client) => client.on('error', onLost));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
