@@ -58,6 +58,15 @@ export function openDatabase(
   };
 }
 
+export function assertSupportedVersion(versionNum: number, version: string): void {
+  if (versionNum < MIN_POSTGRES_VERSION_NUM) {
+    throw new FatalStartupError(
+      `PostgreSQL ${version} is too old: Parley needs PostgreSQL 13 or newer. ` +
+        'Upgrade the database server (or point DATABASE_URL at a newer one).',
+    );
+  }
+}
+
 /** Server version check: Parley needs PostgreSQL 13 or newer. */
 export async function checkServerVersion(db: Database): Promise<{ versionNum: number; version: string }> {
   const { rows } = await sql<{ num: string; version: string }>`
@@ -67,12 +76,7 @@ export async function checkServerVersion(db: Database): Promise<{ versionNum: nu
   const row = rows[0];
   if (!row) throw new Error('could not read the PostgreSQL version');
   const versionNum = Number(row.num);
-  if (versionNum < MIN_POSTGRES_VERSION_NUM) {
-    throw new FatalStartupError(
-      `PostgreSQL ${row.version} is too old: Parley needs PostgreSQL 13 or newer. ` +
-        'Upgrade the database server (or point DATABASE_URL at a newer one).',
-    );
-  }
+  assertSupportedVersion(versionNum, row.version);
   return { versionNum, version: row.version };
 }
 
