@@ -51,14 +51,14 @@ describe('config', () => {
     for (const s of SETTINGS) expect(file).toContain(`# ${s.env}=`);
   });
 
-  it('reads parley.env, with the environment taking precedence, and ignores unknown variables', () => {
+  it('reads parley.env, with the environment taking precedence, and refuses unknown names in the file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'parley-env-'));
     const file = path.join(dir, 'parley.env');
-    writeFileSync(file, '# comment\nPARLEY_PORT=9090\nPARLEY_TIMEZONE=Asia/Hong_Kong\nHOME=/nope\n');
-    const merged = readEnvironment({ PARLEY_PORT: '7070' }, file);
-    expect(merged).not.toHaveProperty('HOME');
-    const c = loadConfig(merged);
+    writeFileSync(file, '# comment\nPARLEY_PORT=9090\nPARLEY_TIMEZONE=Asia/Hong_Kong\n');
+    const c = loadConfig(readEnvironment({ PARLEY_PORT: '7070', HOME: '/root' }, file));
     expect(c.port).toBe(7070);
     expect(c.timezone).toBe('Asia/Hong_Kong');
+    writeFileSync(file, 'PARLEY_PROT=9090\n');
+    expect(() => readEnvironment({}, file)).toThrow(/PARLEY_PROT: not a Parley setting/);
   });
 });
