@@ -14,6 +14,7 @@ import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { createIdentityRepository } from './modules/identity/identity.repository.ts';
 import { createIdentityService } from './modules/identity/identity.service.ts';
+import { createDirectory } from './modules/identity/directory.ts';
 import { createKeyRing } from './platform/crypto/keyring.ts';
 import { createSecurityRepository } from './modules/security/security.repository.ts';
 import { createSecurityService } from './modules/security/security.service.ts';
@@ -34,6 +35,8 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database; 
     settings: config,
     keyRing,
     policy: security,
+    directory: createDirectory(config),
+    directoryTeams: Object.values(config.ldapTeamMap),
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone });
