@@ -18,6 +18,8 @@ import { withAdminClient } from '../support/postgres.ts';
 const keys = generateSigningKeyPair();
 const publicKey = createPublicKey(keys.publicKeyPem);
 const t = await createTestApp({ PARLEY_AUDIT_SIGNING_KEY: keys.privateKeyPem });
+/** The same Parley without a signing key. */
+const unsigned = await createTestApp();
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -342,6 +344,16 @@ describe('tamper evidence', () => {
     expect(report.ok).toBe(true);
     expect(report.checkpointsVerified).toBeGreaterThan(0);
     expect(report.signedUpTo).toBe((cp as { seq: number }).seq);
+  });
+
+  it('the scheduled checkpoint job signs the head, and says so when there is no key', async () => {
+    await signIn(t, 'agent');
+    expect(await t.container.scheduler.runNow('audit-checkpoint')).toBe(true);
+    const [run] = await t.container.scheduler.lastRuns('audit-checkpoint', 1);
+    expect(run).toMatchObject({ outcome: 'success', detail: { signed: true, seq: await maxSeq() } });
+    await unsigned.container.scheduler.runNow('audit-checkpoint');
+    const [skipped] = await unsigned.container.scheduler.lastRuns('audit-checkpoint', 1);
+    expect(skipped!.detail).toEqual({ signed: false, reason: 'PARLEY_AUDIT_SIGNING_KEY is not set' });
   });
 
   it('names an edited record', async () => {
