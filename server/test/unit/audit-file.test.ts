@@ -16,7 +16,7 @@ import { verifyExport } from '../../src/modules/audit/audit-verify.ts';
 import { escapeFilterValue, mapGroups, normaliseDn } from '../../src/modules/identity/directory.ts';
 
 function chain(bodies: Partial<AuditRecordBody>[]): ExportedRecord[] {
-  let prev = GENESIS_HASH;
+  let prev: Buffer = GENESIS_HASH;
   return bodies.map((b, i) => {
     const body: AuditRecordBody = {
       seq: i + 1,
