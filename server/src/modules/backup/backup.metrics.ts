@@ -8,13 +8,16 @@ export function registerBackupMetrics(
   backup: Pick<BackupService, 'status'>,
   opts: { rpoHours: number },
 ): void {
-  let cached: { at: number; value: Promise<Awaited<ReturnType<BackupService['status']>> | null> } | undefined;
-  // One query per scrape, shared by all gauges below.
+  // Gauges are collected in parallel on a scrape: they share one in-flight query.
+  let inflight: Promise<Awaited<ReturnType<BackupService['status']>> | null> | undefined;
   const status = () => {
-    if (!cached || Date.now() - cached.at > 1000) {
-      cached = { at: Date.now(), value: backup.status().catch(() => null) };
-    }
-    return cached.value;
+    inflight ??= backup
+      .status()
+      .catch(() => null)
+      .finally(() => {
+        inflight = undefined;
+      });
+    return inflight;
   };
   const seconds = (d: Date | null | undefined) => (d ? d.getTime() / 1000 : 0);
 
