@@ -122,7 +122,7 @@ async function verifyAuditChain(url: string): Promise<number> {
     prev_hash: Buffer;
     hash: Buffer;
   }>(url, 'select * from audit_log order by seq');
-  let prev = GENESIS_HASH;
+  let prev: Buffer = GENESIS_HASH;
   for (const r of rows) {
     const body: AuditRecordBody = {
       seq: Number(r.seq),
