@@ -147,9 +147,9 @@ try {
         limit ${MESSAGES};
       create index bench_messages_created_idx on bench_messages (created_at);
       create index bench_messages_body_search_idx on bench_messages using gin (to_tsvector('simple', body));
-      vacuum analyze;
       `,
     );
+    await sql(dbUrl('parley_bench_backup'), 'vacuum analyze');
   });
   const size = await sql(
     dbUrl('parley_bench_backup'),

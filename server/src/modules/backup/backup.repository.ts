@@ -135,6 +135,27 @@ export function createBackupRepository() {
         .execute();
     },
 
+    async recentRuns(db: Executor, limit: number) {
+      return db
+        .selectFrom('backup_runs')
+        .select([
+          'kind',
+          'archive',
+          'archive_created_at',
+          'started_at',
+          'finished_at',
+          'outcome',
+          'size_bytes',
+          'duration_ms',
+          'restore_ms',
+          'replica',
+          'detail',
+        ])
+        .orderBy('finished_at', 'desc')
+        .limit(limit)
+        .execute();
+    },
+
     /** The figures /metrics and the console show: last create, last verify, newest verified. */
     async status(db: Executor) {
       const columns = [

@@ -33,6 +33,7 @@ import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import { describeDbError, type Database, type DB } from '../../platform/db/database.ts';
 import { migrate, readMigrationFiles } from '../../platform/db/migrator.ts';
 import { PARLEY_VERSION } from '../../platform/version.ts';
+import { authorize, type Actor } from '../identity/permissions.ts';
 import {
   ARCHIVE_EXTENSION,
   ArchiveWriter,
@@ -64,6 +65,8 @@ export interface BackupSettings {
   backupKeepWeekly: number;
   timezone: string;
   databaseConnectTimeoutMs: number;
+  backupRpoHours: number;
+  backupCron: string | undefined;
 }
 
 /** A directory of files that belongs in the backup (attachments stored on a volume). */
@@ -940,6 +943,38 @@ export function createBackupService(deps: {
       pruneArchives(opts.dir ?? settings.backupDir, settings, { dryRun: opts.dryRun ?? false, logger }),
 
     status: () => repo.status(db),
+
+    /** What the admin console shows: last backup, last verified restore, the RPO alert, history. */
+    async overview(actor: Actor) {
+      authorize(actor, 'backups.read');
+      const [s, runs] = await Promise.all([repo.status(db), repo.recentRuns(db, 20)]);
+      const newestVerifiedAt = s.newestVerified?.archive_created_at ?? null;
+      return {
+        schedule: settings.backupCron ?? null,
+        encrypted: publicKey !== undefined,
+        rpoHours: settings.backupRpoHours,
+        rpoExceeded:
+          newestVerifiedAt === null ||
+          s.now.getTime() - newestVerifiedAt.getTime() > settings.backupRpoHours * 3600_000,
+        newestVerifiedAt: newestVerifiedAt?.toISOString() ?? null,
+        runs: runs.map((r) => ({
+          kind: r.kind as 'create' | 'verify',
+          archive: path.basename(r.archive),
+          archiveCreatedAt: r.archive_created_at?.toISOString() ?? null,
+          startedAt: r.started_at.toISOString(),
+          finishedAt: r.finished_at.toISOString(),
+          outcome: r.outcome as 'success' | 'failure',
+          sizeBytes: r.size_bytes,
+          durationMs: r.duration_ms,
+          restoreMs: r.restore_ms,
+          replica: r.replica,
+          error:
+            typeof (r.detail as { error?: unknown }).error === 'string'
+              ? (r.detail as { error: string }).error
+              : null,
+        })),
+      };
+    },
   };
   return service;
 }

@@ -11,6 +11,7 @@ export const PERMISSIONS = [
   'teams.read',
   'teams.manage',
   'audit.read',
+  'backups.read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
