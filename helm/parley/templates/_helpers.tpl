@@ -101,16 +101,24 @@ kubectl; docs/OPERATIONS.md). Usage:
 include "parley.generatedValue" (dict "ctx" $ "secret" NAME "key" KEY "given" VALUE "length" 48)
 */}}
 {{- define "parley.generatedValue" -}}
+{{- /* Memoised per render, so that two templates asking for the same key (the bundled
+PostgreSQL password in two Secrets, the checksum annotation) get the same value. */ -}}
+{{- $cache := .ctx.Values._parleyGenerated | default dict -}}
+{{- $_ := set .ctx.Values "_parleyGenerated" $cache -}}
+{{- $cacheKey := printf "%s/%s" .secret .key -}}
+{{- if not (hasKey $cache $cacheKey) -}}
 {{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
 {{- $data := dict -}}
 {{- if $existing -}}{{- $data = $existing.data | default dict -}}{{- end -}}
 {{- if hasKey $data .key -}}
-{{- index $data .key -}}
+{{- $_ := set $cache $cacheKey (index $data .key) -}}
 {{- else if .given -}}
-{{- .given | toString | b64enc -}}
+{{- $_ := set $cache $cacheKey (.given | toString | b64enc) -}}
 {{- else -}}
-{{- randAlphaNum (int .length) | b64enc -}}
+{{- $_ := set $cache $cacheKey (randAlphaNum (int .length) | b64enc) -}}
 {{- end -}}
+{{- end -}}
+{{- index $cache $cacheKey -}}
 {{- end -}}
 
 {{/* Environment shared by the app, the migrator, its init container, backups and tests. */}}
