@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- rendered and stored Kubernetes objects are untyped YAML/JSON */
 // The Helm chart, rendered by the real helm binary (scripts/tools/install-helm.sh): lint, every
 // rendered object validated against the Kubernetes OpenAPI-derived JSON schemas
 // (kubernetes-models), policy assertions, readable failures for bad values, and an upgrade
@@ -46,7 +47,6 @@ async function renderError(set: string[]): Promise<string> {
   throw new Error(`rendering with ${set.join(' ')} succeeded; expected a failure`);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
 /** Every pod spec in the objects (Deployment, StatefulSet, Job, CronJob, Pod), with its owner. */

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- rendered and stored Kubernetes objects are untyped YAML/JSON */
 // A small stand-in for the Kubernetes API server, for tests only: no API server can run on this
 // machine. It answers the calls Helm's `lookup` and Parley's installer make, in the shapes the
 // Kubernetes API documents (discovery, typed objects, Status errors, lists with label and field
@@ -9,7 +10,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type KubeObject = {
   apiVersion: string;
   kind: string;
@@ -93,7 +93,6 @@ function matchesSelector(labels: Record<string, string> | undefined, selector: s
 }
 
 function fieldValue(obj: KubeObject, field: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return field.split('.').reduce<any>((o, k) => (o === undefined || o === null ? undefined : o[k]), obj);
 }
 
@@ -143,7 +142,8 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
         JSON.stringify({
           apiVersion: 'v1',
           kind: 'Config',
-          clusters: [{ name: 'stand-in', cluster: { server: api.url } }],
+          // Plain HTTP on loopback; client-node 2.x only allows http:// with this flag set.
+          clusters: [{ name: 'stand-in', cluster: { server: api.url, 'insecure-skip-tls-verify': true } }],
           users: [{ name: 'tester', user: { token: 'test-token' } }],
           contexts: [{ name: 'stand-in', context: { cluster: 'stand-in', user: 'tester', namespace } }],
           'current-context': 'stand-in',
@@ -216,7 +216,8 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
     if (!m) return send(404, status(404, 'NotFound', `the server could not find the requested resource`));
     const group = m[2] ?? '';
     const version = m[1] ?? m[3] ?? '';
-    let [, , , , ns, plural, name, sub] = m;
+    let [, , , , ns, plural, name] = m;
+    const sub = m[7];
     // "/api/v1/namespaces/NAME" is the namespace object itself.
     if (ns !== undefined && plural === undefined) {
       plural = 'namespaces';
