@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { sql } from 'kysely';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { checkServerVersion, describeDbError } from '../platform/db/database.ts';
@@ -87,6 +88,8 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
   try {
     await withDatabase(config, async (handle, url) => {
       const where = config.databaseUrl ? describeDatabaseUrl(config.databaseUrl) : 'embedded PostgreSQL';
+      // The pool connects lazily: the first query is the reachability check.
+      await sql`select 1`.execute(handle.db);
       checks.push({ name: 'database', verdict: 'pass', detail: `reachable: ${where}` });
       try {
         const { version, versionNum } = await checkServerVersion(handle.db);

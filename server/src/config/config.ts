@@ -303,8 +303,17 @@ export function readEnvironment(
   envFile: string | undefined = env.PARLEY_ENV_FILE ?? path.resolve('parley.env'),
 ): Record<string, string | undefined> {
   const merged: Record<string, string | undefined> = {};
+  const known = new Set<string>(SETTINGS.map((s) => s.env));
   if (envFile && existsSync(envFile)) {
-    Object.assign(merged, parseEnv(readFileSync(envFile, 'utf8')));
+    const fromFile = parseEnv(readFileSync(envFile, 'utf8'));
+    // A typo in the file (PARLEY_PROT=…) would otherwise be silently ignored.
+    const unknown = Object.keys(fromFile).filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        unknown.map((k) => `${k}: not a Parley setting (in ${envFile}; see parley.env.example)`),
+      );
+    }
+    Object.assign(merged, fromFile);
   }
   for (const s of SETTINGS) {
     if (env[s.env] !== undefined) merged[s.env] = env[s.env];

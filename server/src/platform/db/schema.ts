@@ -40,6 +40,16 @@ export interface AuditLog {
   target_type: string | null;
 }
 
+export interface JobRuns {
+  detail: Generated<Json>;
+  finished_at: Timestamp | null;
+  job: string;
+  outcome: string | null;
+  replica: string;
+  slot: Timestamp;
+  started_at: Generated<Timestamp>;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
@@ -87,6 +97,7 @@ export interface Users {
 
 export interface DB {
   audit_log: AuditLog;
+  job_runs: JobRuns;
   login_throttle: LoginThrottle;
   sessions: Sessions;
   team_members: TeamMembers;
