@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument -- rendered and stored Kubernetes objects are untyped YAML/JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered and stored Kubernetes objects are untyped YAML/JSON */
 // The Helm chart, rendered by the real helm binary (scripts/tools/install-helm.sh): lint, every
 // rendered object validated against the Kubernetes OpenAPI-derived JSON schemas
 // (kubernetes-models), policy assertions, readable failures for bad values, and an upgrade

@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment -- stand-in objects are untyped JSON */
 // The installer's cluster work (server/src/installer), run as the real CLI process against the
 // Kubernetes API stand-in (no API server can run here) and the local PostgreSQL.
 import { execFile, execFileSync } from 'node:child_process';

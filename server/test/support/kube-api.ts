@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- rendered and stored Kubernetes objects are untyped YAML/JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered and stored Kubernetes objects are untyped YAML/JSON */
 // A small stand-in for the Kubernetes API server, for tests only: no API server can run on this
 // machine. It answers the calls Helm's `lookup` and Parley's installer make, in the shapes the
 // Kubernetes API documents (discovery, typed objects, Status errors, lists with label and field
