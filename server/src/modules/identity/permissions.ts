@@ -12,6 +12,10 @@ export const PERMISSIONS = [
   'teams.manage',
   'audit.read',
   'backups.read',
+  'audit.export',
+  'security.manage',
+  'sessions.manage',
+  'pii.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -22,7 +26,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
   supervisor: ['users.read', 'teams.read'],
   agent: ['teams.read'],
-  auditor: ['audit.read'],
+  auditor: ['audit.read', 'audit.export'],
 };
 
 export function isRole(value: string): value is Role {
@@ -47,6 +51,8 @@ export interface Actor {
   sessionId: string;
   ip: string | null;
   userAgent: string | null;
+  /** Security policy requires 2FA for this role and the user has not set it up yet. */
+  mfaEnrollmentRequired?: boolean;
 }
 
 export function authorize(actor: Actor, permission: Permission): void {
