@@ -18,6 +18,7 @@ import { createIdentityService } from './modules/identity/identity.service.ts';
 import { registerBackupMetrics } from './modules/backup/backup.metrics.ts';
 import { createBackupRepository } from './modules/backup/backup.repository.ts';
 import { createBackupService } from './modules/backup/backup.service.ts';
+import { createDirectory } from './modules/identity/directory.ts';
 import { createKeyRing } from './platform/crypto/keyring.ts';
 import { createSecurityRepository } from './modules/security/security.repository.ts';
 import { createSecurityService } from './modules/security/security.service.ts';
@@ -46,6 +47,8 @@ export function createContainer(deps: {
     settings: config,
     keyRing,
     policy: security,
+    directory: createDirectory(config),
+    directoryTeams: Object.values(config.ldapTeamMap),
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });

@@ -63,6 +63,7 @@ export function createIdentityRepository() {
         role: string;
         passwordHash: string;
         mustChangePassword: boolean;
+        authSource?: 'local' | 'ldap';
       },
     ) {
       return db
@@ -73,6 +74,7 @@ export function createIdentityRepository() {
           role: values.role,
           password_hash: values.passwordHash,
           must_change_password: values.mustChangePassword,
+          auth_source: values.authSource ?? 'local',
         })
         .onConflict((oc) => oc.column('username').doNothing())
         .returning(userColumns)
@@ -225,6 +227,38 @@ export function createIdentityRepository() {
 
     clearFailures(db: Executor, key: string) {
       return db.deleteFrom('login_throttle').where('key', '=', key).execute();
+    },
+
+    // ---- directory (LDAP) team membership ----
+
+    teamsByName(db: Executor, names: readonly string[]) {
+      if (names.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('teams')
+        .select(['id', 'name'])
+        .where(
+          sql<string>`lower(name)`,
+          'in',
+          names.map((n) => n.toLowerCase()),
+        )
+        .execute();
+    },
+
+    addTeamMember(db: Executor, teamId: string, userId: string) {
+      return db
+        .insertInto('team_members')
+        .values({ team_id: teamId, user_id: userId })
+        .onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing())
+        .returning('team_id')
+        .executeTakeFirst();
+    },
+
+    removeTeamMember(db: Executor, teamId: string, userId: string) {
+      return db
+        .deleteFrom('team_members')
+        .where('team_id', '=', teamId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
     },
 
     // ---- sessions of a user ----

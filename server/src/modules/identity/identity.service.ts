@@ -20,6 +20,7 @@ import {
   normaliseRecoveryCode,
   otpauthUrl,
 } from '../../platform/crypto/totp.ts';
+import type { Directory, DirectoryUser } from './directory.ts';
 import type { IdentityRepository } from './identity.repository.ts';
 import {
   burnPasswordCheck,
@@ -127,8 +128,81 @@ export function createIdentityService(deps: {
   settings: IdentitySettings;
   keyRing: KeyRing | null;
   policy: SecurityPolicy;
+  /** LDAP / Active Directory, when configured. */
+  directory?: Directory | null;
+  /** Team names the directory manages (LDAP_TEAM_MAP values): membership follows the groups. */
+  directoryTeams?: readonly string[];
 }) {
   const { db, repo, auditTrail, settings, keyRing, policy } = deps;
+  const directory = deps.directory ?? null;
+  const directoryTeams = deps.directoryTeams ?? [];
+  const LDAP_ACTOR: AuditActor = { id: null, name: 'ldap', ip: null, userAgent: null };
+
+  /** Creates or updates the local record of a directory user: role, name, mapped teams. */
+  async function provisionDirectoryUser(
+    username: string,
+    du: DirectoryUser & { role: Role },
+    existing: UserRow | undefined,
+  ): Promise<string> {
+    return db.transaction().execute(async (trx) => {
+      let userId: string;
+      if (!existing) {
+        const created = await repo.insertUser(trx, {
+          username,
+          displayName: du.displayName.slice(0, 200),
+          role: du.role,
+          passwordHash: '!directory-account',
+          mustChangePassword: false,
+          authSource: 'ldap',
+        });
+        if (!created) throw new ConflictError(`username: "${username}" is taken`);
+        userId = created.id;
+        await auditTrail.record(trx, LDAP_ACTOR, {
+          action: 'user.create',
+          targetType: 'user',
+          targetId: userId,
+          details: { username, role: du.role, source: 'ldap' },
+        });
+      } else {
+        userId = existing.id;
+        const changes: Record<string, unknown> = {};
+        if (existing.role !== du.role) changes.role = { from: existing.role, to: du.role };
+        if (existing.display_name !== du.displayName)
+          changes.displayName = { from: existing.display_name, to: du.displayName };
+        if (Object.keys(changes).length > 0) {
+          await repo.updateUser(trx, userId, { role: du.role, display_name: du.displayName.slice(0, 200) });
+          await auditTrail.record(trx, LDAP_ACTOR, {
+            action: changes.role ? 'user.role_change' : 'user.update',
+            targetType: 'user',
+            targetId: userId,
+            details: { ...changes, source: 'ldap' },
+          });
+        }
+      }
+      const managed = await repo.teamsByName(trx, directoryTeams);
+      const wanted = new Set(du.teams.map((n) => n.toLowerCase()));
+      for (const team of managed) {
+        if (wanted.has(team.name.toLowerCase())) {
+          if (await repo.addTeamMember(trx, team.id, userId)) {
+            await auditTrail.record(trx, LDAP_ACTOR, {
+              action: 'team.member_add',
+              targetType: 'team',
+              targetId: team.id,
+              details: { userId, source: 'ldap' },
+            });
+          }
+        } else if ((await repo.removeTeamMember(trx, team.id, userId)).numDeletedRows > 0n) {
+          await auditTrail.record(trx, LDAP_ACTOR, {
+            action: 'team.member_remove',
+            targetType: 'team',
+            targetId: team.id,
+            details: { userId, source: 'ldap' },
+          });
+        }
+      }
+      return userId;
+    });
+  }
 
   async function withTeams(rows: UserRow[]): Promise<User[]> {
     const memberships = await repo.teamIdsOf(
@@ -302,6 +376,36 @@ export function createIdentityService(deps: {
       await refuseIfLocked(username, client);
 
       const found = await repo.findUserByUsername(db, username);
+      if (directory && (!found || found.auth_source === 'ldap')) {
+        const du = await directory.authenticate(username, input.password);
+        if (!du) {
+          await countLoginFailure(username, client, {
+            targetId: found?.id ?? null,
+            reason: 'directory_rejected',
+          });
+          throw new UnauthorizedError('Wrong username or password.');
+        }
+        if (!du.role || !/^[a-z0-9][a-z0-9._@-]{1,63}$/.test(username)) {
+          await db.transaction().execute((trx) =>
+            auditTrail.record(
+              trx,
+              { id: null, name: username, ip: client.ip, userAgent: client.userAgent },
+              {
+                action: 'auth.login',
+                outcome: 'denied',
+                targetType: found ? 'user' : null,
+                targetId: found?.id ?? null,
+                details: { reason: du.role ? 'unusable_username' : 'no_mapped_group', source: 'ldap' },
+              },
+            ),
+          );
+          throw new ForbiddenError('Your directory account is not in any group that may use Parley.');
+        }
+        const userId = await provisionDirectoryUser(username, { ...du, role: du.role }, found);
+        const user = await repo.findUserByUsername(db, username);
+        if (!user || user.id !== userId) throw new Error('directory user vanished');
+        return this.completePasswordStep(user, client, { source: 'ldap' });
+      }
       const passwordOk =
         found && found.auth_source === 'local'
           ? await verifyPassword(found.password_hash, input.password)
