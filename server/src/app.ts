@@ -9,6 +9,7 @@ import type { Container } from './container.ts';
 import { authPlugin } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
+import { cannedRepliesRoutes } from './modules/canned-replies/canned-replies.routes.ts';
 import { authRoutes } from './modules/identity/auth.routes.ts';
 import { usersRoutes } from './modules/identity/users.routes.ts';
 import { systemRoutes } from './modules/system/system.routes.ts';
@@ -73,6 +74,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   });
   await app.register(usersRoutes, { identity: container.identity });
   await app.register(teamsRoutes, { teams: container.teams });
+  await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(consolePlugin, { root: config.consoleDir });
 
   app.addHook('onReady', async () => {

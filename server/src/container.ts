@@ -4,6 +4,8 @@ import { createAuditTrail } from './platform/audit.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
+import { createCannedRepliesRepository } from './modules/canned-replies/canned-replies.repository.ts';
+import { createCannedRepliesService } from './modules/canned-replies/canned-replies.service.ts';
 import { createIdentityRepository } from './modules/identity/identity.repository.ts';
 import { createIdentityService } from './modules/identity/identity.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
@@ -19,6 +21,7 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database }
     settings: config,
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
+  const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
   return {
     config,
     db,
@@ -27,6 +30,7 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database }
     metrics: createMetrics(),
     identity,
     teams,
+    cannedReplies,
   };
 }
 

@@ -40,6 +40,19 @@ export interface AuditLog {
   target_type: string | null;
 }
 
+export interface CannedReplies {
+  body: string;
+  category: Generated<string>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  owner_id: string | null;
+  scope: string;
+  shortcut: string;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
@@ -87,6 +100,7 @@ export interface Users {
 
 export interface DB {
   audit_log: AuditLog;
+  canned_replies: CannedReplies;
   login_throttle: LoginThrottle;
   sessions: Sessions;
   team_members: TeamMembers;
