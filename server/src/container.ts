@@ -1,5 +1,8 @@
 // The composition root: repositories → services. Nothing else constructs services.
+import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
+import { pruneSessionsJob } from './jobs/prune-sessions.ts';
+import { createScheduler } from './jobs/scheduler.ts';
 import { createAuditTrail } from './platform/audit.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
@@ -11,8 +14,8 @@ import { createIdentityService } from './modules/identity/identity.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 
-export function createContainer(deps: { config: Readonly<Config>; db: Database }) {
-  const { config, db } = deps;
+export function createContainer(deps: { config: Readonly<Config>; db: Database; logger: Logger }) {
+  const { config, db, logger } = deps;
   const auditTrail = createAuditTrail();
   const identity = createIdentityService({
     db,
@@ -22,12 +25,15 @@ export function createContainer(deps: { config: Readonly<Config>; db: Database }
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
+  const scheduler = createScheduler({ db, logger, timezone: config.timezone });
+  scheduler.register(pruneSessionsJob(identity));
   return {
     config,
     db,
     auditTrail,
     health: createHealth({ db }),
     metrics: createMetrics(),
+    scheduler,
     identity,
     teams,
     cannedReplies,

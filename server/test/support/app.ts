@@ -20,7 +20,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const config = loadConfig({ DATABASE_URL: database.url, PARLEY_LOG_LEVEL: 'silent', ...env });
   const logger = createLogger(config.logLevel);
   const handle = openDatabase(database.url, { max: 5, connectTimeoutMs: 5000, logger });
-  const container = createContainer({ config, db: handle.db });
+  const container = createContainer({ config, db: handle.db, logger });
   const app = await buildApp(container, { logger });
   await app.ready();
   afterAll(async () => {

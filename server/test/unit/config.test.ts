@@ -28,8 +28,12 @@ describe('config', () => {
   });
 
   it('rejects out-of-range numbers and bad booleans', () => {
-    expect(() => loadConfig({ DATABASE_POOL_MAX: '0' })).toThrow(/DATABASE_POOL_MAX: expected a number from 2 to 500/);
-    expect(() => loadConfig({ PARLEY_TRUST_PROXY: 'maybe' })).toThrow(/PARLEY_TRUST_PROXY: expected true or false/);
+    expect(() => loadConfig({ DATABASE_POOL_MAX: '0' })).toThrow(
+      /DATABASE_POOL_MAX: expected a number from 2 to 500/,
+    );
+    expect(() => loadConfig({ PARLEY_TRUST_PROXY: 'maybe' })).toThrow(
+      /PARLEY_TRUST_PROXY: expected true or false/,
+    );
     expect(() => loadConfig({ DATABASE_URL: 'postgres://h:5432' })).toThrow(/must name a database/);
   });
 

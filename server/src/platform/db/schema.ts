@@ -53,6 +53,16 @@ export interface CannedReplies {
   updated_at: Generated<Timestamp>;
 }
 
+export interface JobRuns {
+  detail: Generated<Json>;
+  finished_at: Timestamp | null;
+  job: string;
+  outcome: string | null;
+  replica: string;
+  slot: Timestamp;
+  started_at: Generated<Timestamp>;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
@@ -101,6 +111,7 @@ export interface Users {
 export interface DB {
   audit_log: AuditLog;
   canned_replies: CannedReplies;
+  job_runs: JobRuns;
   login_throttle: LoginThrottle;
   sessions: Sessions;
   team_members: TeamMembers;

@@ -41,7 +41,7 @@ export const authPlugin = fp(
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const method of methods) {
-        if (method === 'HEAD' && route.config?.access === undefined) continue;
+        if (method === 'HEAD') continue; // Fastify's automatic HEAD routes mirror their GET
         app.routeAccessTable.push({ method, url: route.url, access: route.config?.access });
       }
     });
