@@ -9,7 +9,8 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 export default defineConfig({
   root: here,
   base: '/',
-  plugins: [vue()],
+  // Absolute URLs in templates (/favicon.svg) are files in public/, served as they are.
+  plugins: [vue({ template: { transformAssetUrls: { includeAbsolute: false } } })],
   // The console imports a few pure modules from the server (placeholder filling, API types).
   server: { fs: { allow: [fileURLToPath(new URL('../..', import.meta.url))] } },
   build: {

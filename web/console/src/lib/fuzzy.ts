@@ -1,5 +1,5 @@
 // A small fuzzy matcher for canned replies: every character of the query must appear in order.
-// Scores favour matches in the shortcut, at the start, and in one run, so "/thx" finds "thanks".
+// Scores favour matches in the shortcut, at the start, and in one run, so "/tks" finds "thanks".
 
 /** Score of a subsequence match of `query` in `text` (higher is better), or null for no match. */
 export function fuzzyScore(query: string, text: string): number | null {
