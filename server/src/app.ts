@@ -10,6 +10,7 @@ import { authPlugin } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
 import { cannedRepliesRoutes } from './modules/canned-replies/canned-replies.routes.ts';
+import { backupRoutes } from './modules/backup/backup.routes.ts';
 import { authRoutes } from './modules/identity/auth.routes.ts';
 import { usersRoutes } from './modules/identity/users.routes.ts';
 import { systemRoutes } from './modules/system/system.routes.ts';
@@ -75,6 +76,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   await app.register(usersRoutes, { identity: container.identity });
   await app.register(teamsRoutes, { teams: container.teams });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
+  await app.register(backupRoutes, { backup: container.backup });
   await app.register(consolePlugin, { root: config.consoleDir });
 
   app.addHook('onReady', async () => {

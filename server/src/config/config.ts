@@ -4,6 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import cron from 'node-cron';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -31,6 +33,20 @@ export interface Config {
   metricsToken: string | undefined;
   initialAdminPassword: string | undefined;
   consoleDir: string;
+  /** Where `parley backup create` and the scheduled job write archives. */
+  backupDir: string;
+  /** Cron expression for the scheduled backup; undefined = no scheduled backup. */
+  backupCron: string | undefined;
+  backupVerify: boolean;
+  backupKeepDaily: number;
+  backupKeepWeekly: number;
+  backupRpoHours: number;
+  /** PEM text of the public key archives are encrypted to; undefined = not encrypted. */
+  backupEncryptPublicKey: string | undefined;
+  /** PEM text of the private key that opens encrypted archives (only where restores happen). */
+  backupDecryptPrivateKey: string | undefined;
+  /** Maintenance database where `backup verify` creates its scratch database. */
+  backupVerifyDatabaseUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +130,40 @@ const timezone: Parser<string> = (raw) => {
     throw new Invalid(`"${raw}" is not an IANA time zone such as Asia/Shanghai`);
   }
   return raw.trim();
+};
+
+/** A key given either as PEM text or as the path of a PEM file; returns the PEM text. */
+const pemKey =
+  (kind: 'public' | 'private'): Parser<string | undefined> =>
+  (raw) => {
+    const v = raw.trim();
+    if (v === '') return undefined;
+    let pem = v;
+    if (!v.startsWith('-----BEGIN')) {
+      try {
+        pem = readFileSync(path.resolve(v), 'utf8');
+      } catch (err) {
+        throw new Invalid(`cannot read the key file ${v}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    }
+    try {
+      const key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem);
+      if (key.asymmetricKeyType !== 'rsa')
+        throw new Invalid(`expected an RSA key, got ${key.asymmetricKeyType}`);
+      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+        throw new Invalid('the RSA key must have at least 2048 bits');
+    } catch (err) {
+      if (err instanceof Invalid) throw err;
+      throw new Invalid(`not a PEM ${kind} key (${(err as Error).message})`);
+    }
+    return pem;
+  };
+const cronExpression: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '' || v.toLowerCase() === 'off') return undefined;
+  if (!cron.validate(v))
+    throw new Invalid(`"${raw}" is not a cron expression such as "30 2 * * *" (or "off")`);
+  return v;
 };
 
 function setting<K extends keyof Config>(s: Setting<K>): Setting<K> {
@@ -293,6 +343,83 @@ export const SETTINGS = [
     default: undefined,
     parse: (raw) => path.resolve(text(raw)),
   }),
+  setting({
+    key: 'backupDir',
+    env: 'BACKUP_DIR',
+    describe:
+      'Directory for backup archives (and their .json verification records). Default: PARLEY_DATA_DIR/backups.',
+    default: undefined,
+    parse: (raw) => path.resolve(text(raw)),
+    example: '/var/lib/parley/backups',
+  }),
+  setting({
+    key: 'backupCron',
+    env: 'BACKUP_CRON',
+    describe:
+      'When the scheduled backup runs (cron, in PARLEY_TIMEZONE; one replica runs each slot). "off" disables it, e.g. where a Kubernetes CronJob runs `parley backup create`.',
+    default: '30 2 * * *',
+    parse: cronExpression,
+  }),
+  setting({
+    key: 'backupVerify',
+    env: 'BACKUP_VERIFY',
+    describe:
+      'After each scheduled backup, prove it by restoring it into a scratch database and comparing every table (needs BACKUP_DECRYPT_PRIVATE_KEY when backups are encrypted).',
+    default: 'true',
+    parse: boolean,
+  }),
+  setting({
+    key: 'backupKeepDaily',
+    env: 'BACKUP_KEEP_DAILY',
+    describe: 'Retention: keep the newest verified backup of each of this many most recent days.',
+    default: '7',
+    parse: integer(1, 3650),
+  }),
+  setting({
+    key: 'backupKeepWeekly',
+    env: 'BACKUP_KEEP_WEEKLY',
+    describe:
+      'Retention: also keep the newest verified backup of each of this many most recent weeks. Unverified or failed archives are never pruned.',
+    default: '4',
+    parse: integer(0, 520),
+  }),
+  setting({
+    key: 'backupRpoHours',
+    env: 'BACKUP_RPO_HOURS',
+    describe:
+      'Recovery point objective: /metrics raises parley_backup_rpo_exceeded when the newest verified backup is older than this.',
+    default: '26',
+    parse: integer(1, 24 * 90),
+  }),
+  setting({
+    key: 'backupEncryptPublicKey',
+    env: 'BACKUP_ENCRYPT_PUBLIC_KEY',
+    describe:
+      'RSA public key (PEM text or path of a PEM file) that backups are encrypted to. The server then cannot read its own old backups. Empty: archives are not encrypted.',
+    default: undefined,
+    parse: pemKey('public'),
+    example: '/etc/parley/backup-public.pem',
+  }),
+  setting({
+    key: 'backupDecryptPrivateKey',
+    env: 'BACKUP_DECRYPT_PRIVATE_KEY',
+    describe:
+      'RSA private key (PEM text or path) that opens encrypted backups. Only needed where backups are verified or restored; keep it off the servers that write backups if you can.',
+    default: undefined,
+    parse: pemKey('private'),
+    secret: true,
+    example: '/etc/parley/backup-private.pem',
+  }),
+  setting({
+    key: 'backupVerifyDatabaseUrl',
+    env: 'BACKUP_VERIFY_DATABASE_URL',
+    describe:
+      'Database on the server where `backup verify` may CREATE and DROP its scratch database. Empty: DATABASE_URL (its user then needs CREATEDB).',
+    default: undefined,
+    parse: postgresUrl,
+    secret: true,
+    example: 'postgres://parley_verify:secret@db.internal:5432/postgres',
+  }),
 ] as const;
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -303,8 +430,17 @@ export function readEnvironment(
   envFile: string | undefined = env.PARLEY_ENV_FILE ?? path.resolve('parley.env'),
 ): Record<string, string | undefined> {
   const merged: Record<string, string | undefined> = {};
+  const known = new Set<string>(SETTINGS.map((s) => s.env));
   if (envFile && existsSync(envFile)) {
-    Object.assign(merged, parseEnv(readFileSync(envFile, 'utf8')));
+    const fromFile = parseEnv(readFileSync(envFile, 'utf8'));
+    // A typo in the file (PARLEY_PROT=…) would otherwise be silently ignored.
+    const unknown = Object.keys(fromFile).filter((k) => !known.has(k));
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        unknown.map((k) => `${k}: not a Parley setting (in ${envFile}; see parley.env.example)`),
+      );
+    }
+    Object.assign(merged, fromFile);
   }
   for (const s of SETTINGS) {
     if (env[s.env] !== undefined) merged[s.env] = env[s.env];
@@ -332,6 +468,7 @@ export function loadConfig(source: Record<string, string | undefined> = readEnvi
   const config = out as Config;
   config.publicUrl ??= `http://localhost:${config.port === 0 ? 8080 : config.port}`;
   config.consoleDir ??= path.join(REPO_ROOT, 'web', 'console', 'dist');
+  config.backupDir ??= path.join(config.dataDir, 'backups');
   if (config.loginLockoutMaxSeconds < config.loginLockoutBaseSeconds) {
     throw new ConfigError([
       `LOGIN_LOCKOUT_MAX_SECONDS: must be at least LOGIN_LOCKOUT_BASE_SECONDS (${config.loginLockoutBaseSeconds})`,

@@ -30,6 +30,7 @@ const app = await buildApp(container, { logger });
 app.get('/api/v1/test/explode', { config: { access: 'public' } }, async () => {
   throw new Error('connection string postgres://secret@db is broken');
 });
+container.health.markPrepared();
 await app.ready();
 const t: TestApp = { app, container, database, config };
 

@@ -14,6 +14,7 @@ export const PERMISSIONS = [
   'canned_replies.use',
   'canned_replies.manage_team',
   'canned_replies.manage_global',
+  'backups.read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

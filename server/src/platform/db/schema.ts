@@ -40,6 +40,21 @@ export interface AuditLog {
   target_type: string | null;
 }
 
+export interface BackupRuns {
+  archive: string;
+  archive_created_at: Timestamp | null;
+  detail: Generated<Json>;
+  duration_ms: number;
+  finished_at: Generated<Timestamp>;
+  id: Generated<string>;
+  kind: string;
+  outcome: string;
+  replica: string;
+  restore_ms: number | null;
+  size_bytes: number | null;
+  started_at: Timestamp;
+}
+
 export interface CannedReplies {
   body: string;
   category: Generated<string>;
@@ -110,6 +125,7 @@ export interface Users {
 
 export interface DB {
   audit_log: AuditLog;
+  backup_runs: BackupRuns;
   canned_replies: CannedReplies;
   job_runs: JobRuns;
   login_throttle: LoginThrottle;
