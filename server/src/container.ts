@@ -13,6 +13,8 @@ import { createAuditService } from './modules/audit/audit.service.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
+import { createCannedRepliesRepository } from './modules/canned-replies/canned-replies.repository.ts';
+import { createCannedRepliesService } from './modules/canned-replies/canned-replies.service.ts';
 import { createIdentityRepository } from './modules/identity/identity.repository.ts';
 import { createIdentityService } from './modules/identity/identity.service.ts';
 import { registerBackupMetrics } from './modules/backup/backup.metrics.ts';
@@ -51,6 +53,7 @@ export function createContainer(deps: {
     directoryTeams: Object.values(config.ldapTeamMap),
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
+  const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const backup = createBackupService({
     db,
@@ -90,6 +93,7 @@ export function createContainer(deps: {
     identity,
     teams,
     audit,
+    cannedReplies,
   };
 }
 

@@ -76,6 +76,19 @@ export interface BackupRuns {
   started_at: Timestamp;
 }
 
+export interface CannedReplies {
+  body: string;
+  category: Generated<string>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  owner_id: string | null;
+  scope: string;
+  shortcut: string;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface JobRuns {
   detail: Generated<Json>;
   finished_at: Timestamp | null;
@@ -170,6 +183,7 @@ export interface DB {
   audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
   backup_runs: BackupRuns;
+  canned_replies: CannedReplies;
   job_runs: JobRuns;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
