@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, renderEnvExample, type Config } from '../confi
 import { FatalStartupError } from '../platform/errors.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
 import { adminCreate } from './admin.ts';
+import { BackupUsageError, backupCommand } from './backup.ts';
 import { doctor } from './doctor.ts';
 import { migrateCommand } from './migrate.ts';
 
@@ -17,6 +18,16 @@ Commands:
   doctor [--json]               Check configuration, database, migrations, disk and tools
   admin create --username NAME [--display-name TEXT] [--password-stdin]
                                 Create an admin account (prints a one-time password)
+  backup create [--out DIR]     Write a backup archive (consistent snapshot, optionally encrypted)
+  backup verify ARCHIVE|--latest [--key FILE] [--json]
+                                Prove an archive by restoring it into a scratch database
+  backup restore ARCHIVE [--target DATABASE_URL] [--force] [--key FILE]
+                                Restore an archive (then migrate forward); refuses a non-empty
+                                target without --force and archives from a newer Parley
+  backup list [--dir DIR] [--json]
+                                List archives with their verification results
+  backup prune [--dir DIR] [--dry-run]
+                                Apply BACKUP_KEEP_DAILY/WEEKLY (only verified archives are deleted)
   audit export [--format csv|jsonl] [--out FILE] [--from ISO] [--to ISO] [--actor ID|NAME]
                [--action A] [--target-type T] [--target-id ID]
                                 Export the audit trail with a signed manifest (audited)
@@ -80,6 +91,8 @@ async function run(argv: string[]): Promise<number> {
         passwordFromStdin: values['password-stdin'] ?? false,
       });
     }
+    case 'backup':
+      return backupCommand(config(), rest);
     case 'audit': {
       const [sub, ...args] = rest;
       const audit = await import('./audit.ts');
@@ -179,7 +192,11 @@ try {
   } else if (err instanceof FatalStartupError) {
     console.error(`parley: ${err.message}`);
     process.exitCode = 1;
-  } else if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  } else if (
+    err instanceof UsageError ||
+    err instanceof BackupUsageError ||
+    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+  ) {
     console.error(`parley: ${(err as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
   } else {

@@ -3,8 +3,8 @@
 // of them at start-up and reports every bad value at once, naming the variable.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createPrivateKey } from 'node:crypto';
 import { parseEnv } from 'node:util';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import cron from 'node-cron';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -33,6 +33,20 @@ export interface Config {
   metricsToken: string | undefined;
   initialAdminPassword: string | undefined;
   consoleDir: string;
+  /** Where `parley backup create` and the scheduled job write archives. */
+  backupDir: string;
+  /** Cron expression for the scheduled backup; undefined = no scheduled backup. */
+  backupCron: string | undefined;
+  backupVerify: boolean;
+  backupKeepDaily: number;
+  backupKeepWeekly: number;
+  backupRpoHours: number;
+  /** PEM text of the public key archives are encrypted to; undefined = not encrypted. */
+  backupEncryptPublicKey: string | undefined;
+  /** PEM text of the private key that opens encrypted archives (only where restores happen). */
+  backupDecryptPrivateKey: string | undefined;
+  /** Maintenance database where `backup verify` creates its scratch database. */
+  backupVerifyDatabaseUrl: string | undefined;
   auditSigningKey: string | undefined;
   auditCheckpointSchedule: string;
   auditRetentionDays: number;
@@ -139,6 +153,40 @@ const timezone: Parser<string> = (raw) => {
     throw new Invalid(`"${raw}" is not an IANA time zone such as Asia/Shanghai`);
   }
   return raw.trim();
+};
+
+/** A key given either as PEM text or as the path of a PEM file; returns the PEM text. */
+const pemKey =
+  (kind: 'public' | 'private'): Parser<string | undefined> =>
+  (raw) => {
+    const v = raw.trim();
+    if (v === '') return undefined;
+    let pem = v;
+    if (!v.startsWith('-----BEGIN')) {
+      try {
+        pem = readFileSync(path.resolve(v), 'utf8');
+      } catch (err) {
+        throw new Invalid(`cannot read the key file ${v}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    }
+    try {
+      const key = kind === 'public' ? createPublicKey(pem) : createPrivateKey(pem);
+      if (key.asymmetricKeyType !== 'rsa')
+        throw new Invalid(`expected an RSA key, got ${key.asymmetricKeyType}`);
+      if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+        throw new Invalid('the RSA key must have at least 2048 bits');
+    } catch (err) {
+      if (err instanceof Invalid) throw err;
+      throw new Invalid(`not a PEM ${kind} key (${(err as Error).message})`);
+    }
+    return pem;
+  };
+const optionalCron: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '' || v.toLowerCase() === 'off') return undefined;
+  if (!cron.validate(v))
+    throw new Invalid(`"${raw}" is not a cron expression such as "30 2 * * *" (or "off")`);
+  return v;
 };
 
 const ed25519PrivateKey: Parser<string | undefined> = (raw) => {
@@ -386,6 +434,83 @@ export const SETTINGS = [
     parse: (raw) => path.resolve(text(raw)),
   }),
   setting({
+    key: 'backupDir',
+    env: 'BACKUP_DIR',
+    describe:
+      'Directory for backup archives (and their .json verification records). Default: PARLEY_DATA_DIR/backups.',
+    default: undefined,
+    parse: (raw) => path.resolve(text(raw)),
+    example: '/var/lib/parley/backups',
+  }),
+  setting({
+    key: 'backupCron',
+    env: 'BACKUP_CRON',
+    describe:
+      'When the scheduled backup runs (cron, in PARLEY_TIMEZONE; one replica runs each slot). "off" disables it, e.g. where a Kubernetes CronJob runs `parley backup create`.',
+    default: '30 2 * * *',
+    parse: optionalCron,
+  }),
+  setting({
+    key: 'backupVerify',
+    env: 'BACKUP_VERIFY',
+    describe:
+      'After each scheduled backup, prove it by restoring it into a scratch database and comparing every table (needs BACKUP_DECRYPT_PRIVATE_KEY when backups are encrypted).',
+    default: 'true',
+    parse: boolean,
+  }),
+  setting({
+    key: 'backupKeepDaily',
+    env: 'BACKUP_KEEP_DAILY',
+    describe: 'Retention: keep the newest verified backup of each of this many most recent days.',
+    default: '7',
+    parse: integer(1, 3650),
+  }),
+  setting({
+    key: 'backupKeepWeekly',
+    env: 'BACKUP_KEEP_WEEKLY',
+    describe:
+      'Retention: also keep the newest verified backup of each of this many most recent weeks. Unverified or failed archives are never pruned.',
+    default: '4',
+    parse: integer(0, 520),
+  }),
+  setting({
+    key: 'backupRpoHours',
+    env: 'BACKUP_RPO_HOURS',
+    describe:
+      'Recovery point objective: /metrics raises parley_backup_rpo_exceeded when the newest verified backup is older than this.',
+    default: '26',
+    parse: integer(1, 24 * 90),
+  }),
+  setting({
+    key: 'backupEncryptPublicKey',
+    env: 'BACKUP_ENCRYPT_PUBLIC_KEY',
+    describe:
+      'RSA public key (PEM text or path of a PEM file) that backups are encrypted to. The server then cannot read its own old backups. Empty: archives are not encrypted.',
+    default: undefined,
+    parse: pemKey('public'),
+    example: '/etc/parley/backup-public.pem',
+  }),
+  setting({
+    key: 'backupDecryptPrivateKey',
+    env: 'BACKUP_DECRYPT_PRIVATE_KEY',
+    describe:
+      'RSA private key (PEM text or path) that opens encrypted backups. Only needed where backups are verified or restored; keep it off the servers that write backups if you can.',
+    default: undefined,
+    parse: pemKey('private'),
+    secret: true,
+    example: '/etc/parley/backup-private.pem',
+  }),
+  setting({
+    key: 'backupVerifyDatabaseUrl',
+    env: 'BACKUP_VERIFY_DATABASE_URL',
+    describe:
+      'Database on the server where `backup verify` may CREATE and DROP its scratch database. Empty: DATABASE_URL (its user then needs CREATEDB).',
+    default: undefined,
+    parse: postgresUrl,
+    secret: true,
+    example: 'postgres://parley_verify:secret@db.internal:5432/postgres',
+  }),
+  setting({
     key: 'auditSigningKey',
     env: 'PARLEY_AUDIT_SIGNING_KEY',
     describe:
@@ -627,6 +752,7 @@ export function loadConfig(source: Record<string, string | undefined> = readEnvi
   if (config.ldapUrl && !config.ldapUserBase) {
     throw new ConfigError(['LDAP_USER_BASE: required when LDAP_URL is set']);
   }
+  config.backupDir ??= path.join(config.dataDir, 'backups');
   if (config.loginLockoutMaxSeconds < config.loginLockoutBaseSeconds) {
     throw new ConfigError([
       `LOGIN_LOCKOUT_MAX_SECONDS: must be at least LOGIN_LOCKOUT_BASE_SECONDS (${config.loginLockoutBaseSeconds})`,

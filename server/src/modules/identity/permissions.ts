@@ -11,6 +11,10 @@ export const PERMISSIONS = [
   'teams.read',
   'teams.manage',
   'audit.read',
+  'canned_replies.use',
+  'canned_replies.manage_team',
+  'canned_replies.manage_global',
+  'backups.read',
   'audit.export',
   'security.manage',
   'sessions.manage',
@@ -23,8 +27,8 @@ export type RouteAccess = Permission | 'authenticated' | 'public';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
-  supervisor: ['users.read', 'teams.read'],
-  agent: ['teams.read'],
+  supervisor: ['users.read', 'teams.read', 'canned_replies.use', 'canned_replies.manage_team'],
+  agent: ['teams.read', 'canned_replies.use'],
   auditor: ['audit.read', 'audit.export'],
 };
 

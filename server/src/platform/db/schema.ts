@@ -61,6 +61,34 @@ export interface AuditLog {
   target_type: string | null;
 }
 
+export interface BackupRuns {
+  archive: string;
+  archive_created_at: Timestamp | null;
+  detail: Generated<Json>;
+  duration_ms: number;
+  finished_at: Generated<Timestamp>;
+  id: Generated<string>;
+  kind: string;
+  outcome: string;
+  replica: string;
+  restore_ms: number | null;
+  size_bytes: number | null;
+  started_at: Timestamp;
+}
+
+export interface CannedReplies {
+  body: string;
+  category: Generated<string>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  owner_id: string | null;
+  scope: string;
+  shortcut: string;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface JobRuns {
   detail: Generated<Json>;
   finished_at: Timestamp | null;
@@ -154,6 +182,8 @@ export interface DB {
   audit_archives: AuditArchives;
   audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
+  backup_runs: BackupRuns;
+  canned_replies: CannedReplies;
   job_runs: JobRuns;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
