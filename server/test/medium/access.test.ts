@@ -272,8 +272,22 @@ describe('request-level defences', () => {
       .where('name', '=', payload.name)
       .execute();
     expect(teams).toHaveLength(0);
-    // Same origin works.
+    // Same origin works: the public URL, or the host the request was addressed to.
     expect((await req('POST', '/api/v1/teams', { cookie: admin.cookie, payload })).statusCode).toBe(201);
+    const byAddress = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/teams',
+      headers: { cookie: admin.cookie, origin: 'http://10.0.0.5:8080', host: '10.0.0.5:8080' },
+      payload: { name: `csrf2-${process.pid}` },
+    });
+    expect(byAddress.statusCode).toBe(201);
+    const spoof = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/teams',
+      headers: { cookie: admin.cookie, origin: 'http://10.0.0.5:8080', host: '10.0.0.6:8080' },
+      payload: { name: `csrf3-${process.pid}` },
+    });
+    expect(spoof.statusCode).toBe(403);
     // Login from another site's page is refused too (login CSRF).
     expect(
       (
