@@ -20,13 +20,7 @@ export const csrfPlugin = fp(async (app: FastifyInstance, opts: { allowedOrigins
     const origin = request.headers.origin;
     if (typeof origin === 'string' && origin !== 'null') {
       if (allowed.has(origin)) return;
-      let originHost: string | null = null;
-      try {
-        originHost = new URL(origin).host;
-      } catch {
-        originHost = null;
-      }
-      if (originHost !== null && originHost === request.host) return;
+      if (URL.canParse(origin) && new URL(origin).host === request.host) return;
       throw new ForbiddenError(`Cross-origin request refused (Origin ${origin}).`, 'cross_origin');
     }
     if (origin === 'null')
