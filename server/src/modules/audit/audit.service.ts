@@ -182,11 +182,13 @@ export function createAuditService(deps: {
     let carry: ExportedRecord[] = [];
     let chunk: ExportedRecord[] = [];
     let isFirst = true;
-    let records = 0;
-    let firstSeq: number | null = null;
-    let lastSeq: number | null = null;
-    let checkpointsVerified = 0;
-    let signedUpTo: number | null = null;
+    const acc = {
+      records: 0,
+      firstSeq: null as number | null,
+      lastSeq: null as number | null,
+      checkpointsVerified: 0,
+      signedUpTo: null as number | null,
+    };
     const runChunk = (isLast: boolean) => {
       if (chunk.length === 0 && !isLast) return;
       const from = chunk[0]?.seq ?? Number.MAX_SAFE_INTEGER;
@@ -201,11 +203,11 @@ export function createAuditService(deps: {
         isTail: isLast,
       });
       for (const p of report.problems) problems.set(`${p.kind}:${p.seq}:${p.message}`, p);
-      records += chunk.length;
-      firstSeq ??= chunk[0]?.seq ?? null;
-      lastSeq = chunk[chunk.length - 1]?.seq ?? lastSeq;
-      checkpointsVerified += report.checkpointsVerified;
-      if (report.signedUpTo !== null) signedUpTo = Math.max(signedUpTo ?? 0, report.signedUpTo);
+      acc.records += chunk.length;
+      acc.firstSeq ??= chunk[0]?.seq ?? null;
+      acc.lastSeq = chunk[chunk.length - 1]?.seq ?? acc.lastSeq;
+      acc.checkpointsVerified += report.checkpointsVerified;
+      if (report.signedUpTo !== null) acc.signedUpTo = Math.max(acc.signedUpTo ?? 0, report.signedUpTo);
       carry = [...carry, ...chunk].slice(-2);
       chunk = [];
       isFirst = false;
@@ -229,10 +231,10 @@ export function createAuditService(deps: {
     }
     return {
       ok: sorted.length === 0,
-      records,
-      range: { firstSeq, lastSeq },
-      checkpointsVerified,
-      signedUpTo,
+      records: acc.records,
+      range: { firstSeq: acc.firstSeq, lastSeq: acc.lastSeq },
+      checkpointsVerified: acc.checkpointsVerified,
+      signedUpTo: acc.signedUpTo,
       problems: sorted,
       signatures: publicKey ? 'trusted' : key ? 'embedded' : 'none',
       warnings,
