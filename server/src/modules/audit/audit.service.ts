@@ -224,9 +224,9 @@ export function createAuditService(deps: {
     const warnings: string[] = [];
     if (!key) warnings.push('checkpoint signatures were not checked (no public key and no signing key)');
     if (key && checkpoints.length === 0) warnings.push('there are no signed checkpoints yet');
-    if (signedUpTo !== null && lastSeq !== null && signedUpTo < lastSeq) {
+    if (acc.signedUpTo !== null && acc.lastSeq !== null && acc.signedUpTo < acc.lastSeq) {
       warnings.push(
-        `records after seq ${signedUpTo} are not yet covered by a signed checkpoint (chain-checked only)`,
+        `records after seq ${acc.signedUpTo} are not yet covered by a signed checkpoint (chain-checked only)`,
       );
     }
     return {
