@@ -66,12 +66,14 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     crossOriginEmbedderPolicy: false,
     hsts: config.publicUrl.startsWith('https://'),
   });
+  // Rate limit first (before any database work), then who is asking, then where from.
+  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
   await app.register(authPlugin, {
     identity: container.identity,
     consoleAllows: (ip) => container.security.consoleAllows(ip),
+    onRefusedSignIn: (client) => container.security.recordRefusedSignIn(client),
   });
   await app.register(csrfPlugin, { allowedOrigins: [config.publicUrl] });
-  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
 
   await app.register(systemRoutes, {
     health: container.health,

@@ -329,6 +329,12 @@ describe('request-level defences', () => {
         ip: '172.16.1.1',
       });
       expect(login.statusCode).toBe(403);
+      const denied = await auditActions(since);
+      expect(denied.at(-1)).toMatchObject({
+        action: 'auth.login',
+        outcome: 'denied',
+        details: { reason: 'ip_not_allowed' },
+      });
       // Health checks are not the console.
       expect((await req('GET', '/healthz', { ip: '172.16.1.1' })).statusCode).toBe(200);
     } finally {
