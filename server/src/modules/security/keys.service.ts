@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { AuditTrail } from '../../platform/audit.ts';
 import type { KeyRing } from '../../platform/crypto/keyring.ts';
+import { isCiphertext } from '../../platform/crypto/pii-protector.ts';
 import type { Database } from '../../platform/db/database.ts';
 
 export interface EncryptedColumn {
@@ -13,6 +14,8 @@ export interface EncryptedColumn {
   column: string;
   /** The additional authenticated data the value was encrypted with. */
   context: (id: string) => string;
+  /** Values written in clear before keys were configured are sealed by `rotate` too. */
+  sealsPlaintext?: boolean;
 }
 
 /** Every column holding key-ring ciphertext. Modules that encrypt data add theirs here. */
@@ -98,7 +101,11 @@ export function createKeysService(deps: {
             for (const row of rows.rows) {
               let next: string;
               try {
-                next = keyRing.encrypt(keyRing.decrypt(row.value, c.context(row.id)), c.context(row.id));
+                const plain =
+                  c.sealsPlaintext && !isCiphertext(row.value)
+                    ? row.value
+                    : keyRing.decrypt(row.value, c.context(row.id));
+                next = keyRing.encrypt(plain, c.context(row.id));
               } catch {
                 failed++; // a value no configured key opens: left as is, reported
                 continue;
