@@ -76,7 +76,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     logger,
   });
-  const container = createContainer({ config, db: database.db });
+  const container = createContainer({ config, db: database.db, databaseUrl, logger });
   const app = await buildApp(container, { logger });
   const stopping = new AbortController();
 
@@ -84,6 +84,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     if (stopping.signal.aborted) return;
     stopping.abort();
     logger.info({ reason }, 'Parley stopping');
+    await container.bridge?.stop();
     await app.close();
     await database.close();
     if (embedded) await embedded.stop();
@@ -131,6 +132,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
             { username: admin.username },
             'created the first admin with PARLEY_INITIAL_ADMIN_PASSWORD',
           );
+        await container.bridge?.start();
         logger.info({ url: consoleUrl }, 'Parley is ready');
         return;
       } catch (err) {

@@ -11,6 +11,20 @@ export const PERMISSIONS = [
   'teams.read',
   'teams.manage',
   'audit.read',
+  /** See conversations in scope (own teams, own assignments, unrouted; admins all) and their messages. */
+  'conversations.read',
+  /** Send messages and private notes, mark read, recall/edit own messages. */
+  'conversations.reply',
+  /** Claim, transfer (to an agent, with a note), resolve, reopen, snooze, set priority. */
+  'conversations.manage',
+  /** Assign any conversation in scope to anyone (supervisors in their teams; admins anywhere). */
+  'conversations.assign',
+  /** Delete a conversation with its messages and attachments. */
+  'conversations.delete',
+  'contacts.read',
+  'contacts.manage',
+  /** Channel settings, including the identity-verification secret. */
+  'channels.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -19,8 +33,24 @@ export type RouteAccess = Permission | 'authenticated' | 'public';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
-  supervisor: ['users.read', 'teams.read'],
-  agent: ['teams.read'],
+  supervisor: [
+    'users.read',
+    'teams.read',
+    'conversations.read',
+    'conversations.reply',
+    'conversations.manage',
+    'conversations.assign',
+    'contacts.read',
+    'contacts.manage',
+  ],
+  agent: [
+    'teams.read',
+    'conversations.read',
+    'conversations.reply',
+    'conversations.manage',
+    'contacts.read',
+    'contacts.manage',
+  ],
   auditor: ['audit.read'],
 };
 
