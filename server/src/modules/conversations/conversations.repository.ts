@@ -257,6 +257,9 @@ export function createConversationsRepository() {
       const p = input.patch ?? {};
       const preview = input.kind === 'text' ? input.body.slice(0, 140) : `[${input.kind}]`;
       const visibleToVisitor = !input.private;
+      // One statement (one round trip): lock and bump the conversation, insert the message
+      // with the new seq. A client id already used in this conversation inserts nothing
+      // (message_id null): the caller rolls the transaction back, and the bump with it.
       const { rows } = await sql<{
         id: string;
         contact_id: string;
@@ -267,68 +270,66 @@ export function createConversationsRepository() {
         previous_status: string;
         previous_team_id: string | null;
         previous_assignee_id: string | null;
+        message_id: string | null;
+        created_at: Date | null;
       }>`
         with old as (
           select id, status, team_id, assignee_id from conversations
           where id = ${input.conversationId}
           ${input.contactId ? sql`and contact_id = ${input.contactId}` : sql``}
           for update
+        ),
+        bump as (
+          update conversations c set
+            last_seq = c.last_seq + 1,
+            last_public_seq = case when ${visibleToVisitor} then c.last_seq + 1 else c.last_public_seq end,
+            last_activity_at = now(),
+            updated_at = now(),
+            last_message_preview = case when ${visibleToVisitor} and ${input.kind !== 'system'}
+              then ${preview} else c.last_message_preview end,
+            status = ${p.status !== undefined ? sql`${p.status}` : input.reopen ? sql`'open'` : sql`c.status`},
+            snoozed_until = ${
+              p.snoozedUntil !== undefined
+                ? sql`${p.snoozedUntil}::timestamptz`
+                : input.reopen
+                  ? sql`null`
+                  : sql`c.snoozed_until`
+            },
+            resolved_at = ${
+              p.resolvedAt === 'now'
+                ? sql`now()`
+                : p.resolvedAt === null || input.reopen
+                  ? sql`null`
+                  : sql`c.resolved_at`
+            },
+            assignee_id = ${p.assigneeId !== undefined ? sql`${p.assigneeId}::uuid` : sql`c.assignee_id`},
+            team_id = ${p.teamId !== undefined ? sql`${p.teamId}::uuid` : sql`c.team_id`},
+            priority = ${p.priority !== undefined ? sql`${p.priority}` : sql`c.priority`},
+            first_response_at = case when ${input.agentReply} and c.first_response_at is null
+              then now() else c.first_response_at end
+          from old where c.id = old.id
+          returning c.id, c.contact_id, c.team_id, c.assignee_id, c.status, c.last_seq,
+            old.status as previous_status, old.team_id as previous_team_id,
+            old.assignee_id as previous_assignee_id
+        ),
+        ins as (
+          insert into messages (conversation_id, seq, client_id, sender_type, sender_id, kind, body,
+            private, attachment_id, event)
+          select bump.id, bump.last_seq, ${input.clientId}::text, ${input.senderType}, ${input.senderId}::uuid,
+            ${input.kind}, ${input.body}, ${input.private}::boolean, ${input.attachmentId}::uuid,
+            ${input.event === null ? null : JSON.stringify(input.event)}::jsonb
+          from bump
+          on conflict on constraint messages_client_id_key do nothing
+          returning id, created_at
         )
-        update conversations c set
-          last_seq = c.last_seq + 1,
-          last_public_seq = case when ${visibleToVisitor} then c.last_seq + 1 else c.last_public_seq end,
-          last_activity_at = now(),
-          updated_at = now(),
-          last_message_preview = case when ${visibleToVisitor} and ${input.kind !== 'system'}
-            then ${preview} else c.last_message_preview end,
-          status = ${p.status !== undefined ? sql`${p.status}` : input.reopen ? sql`'open'` : sql`c.status`},
-          snoozed_until = ${
-            p.snoozedUntil !== undefined
-              ? sql`${p.snoozedUntil}::timestamptz`
-              : input.reopen
-                ? sql`null`
-                : sql`c.snoozed_until`
-          },
-          resolved_at = ${
-            p.resolvedAt === 'now'
-              ? sql`now()`
-              : p.resolvedAt === null || input.reopen
-                ? sql`null`
-                : sql`c.resolved_at`
-          },
-          assignee_id = ${p.assigneeId !== undefined ? sql`${p.assigneeId}::uuid` : sql`c.assignee_id`},
-          team_id = ${p.teamId !== undefined ? sql`${p.teamId}::uuid` : sql`c.team_id`},
-          priority = ${p.priority !== undefined ? sql`${p.priority}` : sql`c.priority`},
-          first_response_at = case when ${input.agentReply} and c.first_response_at is null
-            then now() else c.first_response_at end
-        from old where c.id = old.id
-        returning c.id, c.contact_id, c.team_id, c.assignee_id, c.status, c.last_seq,
-          old.status as previous_status, old.team_id as previous_team_id,
-          old.assignee_id as previous_assignee_id`.execute(db);
+        select bump.*, ins.id as message_id, ins.created_at from bump left join ins on true`.execute(db);
       const conv = rows[0];
       if (!conv) return null;
-      const inserted = await db
-        .insertInto('messages')
-        .values({
-          conversation_id: input.conversationId,
-          seq: conv.last_seq,
-          client_id: input.clientId,
-          sender_type: input.senderType,
-          sender_id: input.senderId,
-          kind: input.kind,
-          body: input.body,
-          private: input.private,
-          attachment_id: input.attachmentId,
-          event: input.event === null ? null : JSON.stringify(input.event),
-        })
-        .onConflict((oc) => oc.constraint('messages_client_id_key').doNothing())
-        .returning(['id', 'created_at'])
-        .executeTakeFirst();
-      if (!inserted) return { duplicate: true as const };
+      if (!conv.message_id || !conv.created_at) return { duplicate: true as const };
       return {
         duplicate: false as const,
-        messageId: inserted.id,
-        createdAt: inserted.created_at,
+        messageId: conv.message_id,
+        createdAt: conv.created_at,
         conversation: conv,
       };
     },
