@@ -76,7 +76,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     logger,
   });
-  const container = createContainer({ config, db: database.db, databaseUrl, logger });
+  const container = createContainer({ config, db: database.db, logger, databaseUrl });
   const app = await buildApp(container, { logger });
   const stopping = new AbortController();
 
@@ -85,6 +85,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     stopping.abort();
     logger.info({ reason }, 'Parley stopping');
     await container.bridge?.stop();
+    await container.scheduler.stop();
     await app.close();
     await database.close();
     if (embedded) await embedded.stop();
@@ -92,10 +93,13 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     process.exitCode = exitCode;
   };
 
-  closeWithGrace({ delay: config.shutdownTimeoutSeconds * 1000, logger }, async ({ signal, err }) => {
-    if (err) logger.error({ err }, 'fatal error; shutting down');
-    await shutdown(signal ?? 'error', err ? 1 : 0);
-  });
+  const closer = closeWithGrace(
+    { delay: config.shutdownTimeoutSeconds * 1000, logger },
+    async ({ signal, err }) => {
+      if (err) logger.error({ err }, 'fatal error; shutting down');
+      await shutdown(signal ?? 'error', err ? 1 : 0);
+    },
+  );
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -133,11 +137,14 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
             'created the first admin with PARLEY_INITIAL_ADMIN_PASSWORD',
           );
         await container.bridge?.start();
+        container.health.markPrepared();
+        container.scheduler.start();
         logger.info({ url: consoleUrl }, 'Parley is ready');
         return;
       } catch (err) {
         if (err instanceof FatalStartupError) {
           logger.fatal(err.message);
+          closer.uninstall(); // it would exit 0 on the way out
           await shutdown('fatal start-up error', 1);
           return;
         }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.ts';
 import { createContainer } from '../container.ts';
 import { migrationStatus } from '../platform/db/migrator.ts';
+import { createLogger } from '../platform/logger.ts';
 import { withDatabase } from './database.ts';
 
 async function readStdin(): Promise<string> {
@@ -22,7 +23,7 @@ export async function adminCreate(
       console.error('parley: the database schema is not current; run `parley migrate` first.');
       return 1;
     }
-    const container = createContainer({ config, db: handle.db });
+    const container = createContainer({ config, db: handle.db, logger: createLogger('warn') });
     const { user, password: generated } = await container.identity.createAdminFromCli({
       username: opts.username,
       displayName: opts.displayName,

@@ -2,7 +2,16 @@
 // command, never for production. Data lives under <dataDir>/postgres; the generated
 // superuser password is kept in <dataDir>/embedded-postgres.json (mode 0600).
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { userInfo } from 'node:os';
@@ -35,12 +44,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-const HOOKED_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
 /**
  * embedded-postgres registers process-wide signal handlers on import that call process.exit()
  * with 128+signal. Parley shuts down on its own terms (drain, close the pool, stop postgres,
- * exit 0), so those handlers are removed again right after the import.
+ * exit 0), so those handlers are removed again right after the import; `startEmbeddedPostgres`
+ * installs its own last-resort exit hook instead.
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
@@ -112,6 +122,29 @@ function ensureWritable(dir: string): void {
   }
 }
 
+/**
+ * As root, PostgreSQL runs as the system user "postgres", which must be able to reach the data
+ * directory: every ancestor needs the "others may enter" bit (or belong to that user).
+ */
+function ensureReachableByPostgresUser(dir: string): void {
+  let current = path.resolve(dir);
+  const blocked: string[] = [];
+  for (;;) {
+    const parent = path.dirname(current);
+    if (parent === current) break;
+    current = parent;
+    if (existsSync(current) && (statSync(current).mode & 0o001) === 0) blocked.push(current);
+  }
+  if (blocked.length > 0) {
+    throw new FatalStartupError(
+      `running as root, the embedded PostgreSQL runs as the system user "postgres", which cannot enter ${blocked
+        .reverse()
+        .join(', ')}. Set PARLEY_DATA_DIR to a directory it can reach (for example /var/lib/parley), ` +
+        'run Parley as an ordinary user, or set DATABASE_URL.',
+    );
+  }
+}
+
 export async function startEmbeddedPostgres(opts: {
   dataDir: string;
   port?: number | undefined;
@@ -135,6 +168,7 @@ export async function startEmbeddedPostgres(opts: {
   }
   const port = opts.port ?? (await freePort());
   const asRoot = userInfo().uid === 0;
+  if (asRoot) ensureReachableByPostgresUser(pgDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
@@ -153,7 +187,12 @@ export async function startEmbeddedPostgres(opts: {
   try {
     if (!initialised) {
       opts.log(`initialising an embedded PostgreSQL under ${pgDir} (first run)`);
-      await server.initialise();
+      // A half-initialised directory from an interrupted first run would make initdb refuse.
+      rmSync(pgDir, { recursive: true, force: true });
+      await server.initialise().catch((err: unknown) => {
+        rmSync(pgDir, { recursive: true, force: true });
+        throw err;
+      });
       writeFileSync(credFile, JSON.stringify(creds), { mode: 0o600 });
     }
     const running = runningPostmaster(pgDir);
@@ -173,7 +212,20 @@ export async function startEmbeddedPostgres(opts: {
     throw new FatalStartupError(`the embedded PostgreSQL could not be set up: ${(err as Error).message}`);
   }
   writeFileSync(ownerFile, String(process.pid));
+  // If this process dies without stopping it (an uncaught error), PostgreSQL still gets SIGINT.
+  const postmaster = runningPostmaster(pgDir);
+  const lastResort = () => {
+    if (postmaster) {
+      try {
+        process.kill(postmaster.pid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', lastResort);
   return handleFor(creds, port, opts.database ?? 'parley', async () => {
+    process.removeListener('exit', lastResort);
     await server.stop();
     rmSync(ownerFile, { force: true });
   });

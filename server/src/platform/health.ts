@@ -12,13 +12,24 @@ export interface ReadinessReport {
   };
 }
 
-export function createHealth(deps: { db: Database; migrationsDir?: string; timeoutMs?: number }) {
+export function createHealth(deps: {
+  db: Database;
+  migrationsDir?: string;
+  timeoutMs?: number;
+  prepared?: boolean;
+}) {
   const expected = readMigrationFiles(deps.migrationsDir);
   const latest = expected.at(-1)?.version ?? 0;
   const timeoutMs = deps.timeoutMs ?? 2000;
+  // `serve` prepares the database (migrations, first admin) before it takes traffic.
+  let prepared = deps.prepared ?? false;
 
   return {
     expectedMigration: latest,
+
+    markPrepared(): void {
+      prepared = true;
+    },
 
     async readiness(): Promise<ReadinessReport> {
       let timer: NodeJS.Timeout | undefined;
@@ -36,12 +47,16 @@ export function createHealth(deps: { db: Database; migrationsDir?: string; timeo
         const applied = row?.applied ?? 0;
         const current = applied === latest && (row?.count ?? 0) === expected.length;
         return {
-          ready: current,
+          ready: current && prepared,
           checks: {
             database: { ok: true, detail: 'reachable' },
             migrations: {
               ok: current,
-              detail: current ? `current (${latest})` : `schema at ${applied}, this build needs ${latest}`,
+              detail: !current
+                ? `schema at ${applied}, this build needs ${latest}`
+                : prepared
+                  ? `current (${latest})`
+                  : `current (${latest}); start-up still preparing`,
             },
           },
         };

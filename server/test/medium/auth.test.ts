@@ -29,7 +29,11 @@ describe('sign-in and sessions', () => {
     expect(rows.some((r) => r.token_hash.equals(hashToken(token)))).toBe(true);
     expect(rows.some((r) => r.token_hash.toString('utf8').includes(token))).toBe(false);
 
-    const me = await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: `parley_session=${token}` } });
+    const me = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/auth/me',
+      headers: { cookie: `parley_session=${token}` },
+    });
     expect(me.statusCode).toBe(200);
     expect(me.json().user.username).toBe(username);
     expect(me.json().user).not.toHaveProperty('passwordHash');
@@ -96,7 +100,10 @@ describe('sign-in and sessions', () => {
       .set({ last_seen_at: new Date(Date.now() - (t.config.sessionIdleMinutes + 1) * 60_000) })
       .where('user_id', '=', idle.userId)
       .execute();
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: idle.cookie } })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: idle.cookie } }))
+        .statusCode,
+    ).toBe(401);
 
     const old = await signIn(t, 'agent');
     await t.container.db
@@ -104,7 +111,10 @@ describe('sign-in and sessions', () => {
       .set({ expires_at: new Date(Date.now() - 1000) })
       .where('user_id', '=', old.userId)
       .execute();
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: old.cookie } })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: old.cookie } }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('refuses disabled accounts and signs them out', async () => {
@@ -117,7 +127,10 @@ describe('sign-in and sessions', () => {
       payload: { disabled: true },
     });
     expect(res.statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: agent.cookie } })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: agent.cookie } }))
+        .statusCode,
+    ).toBe(401);
     const again = await login(agent.username, agent.password, '10.1.1.1');
     expect(again.statusCode).toBe(403);
     expect(again.json().error.message).toMatch(/disabled/);
@@ -142,14 +155,23 @@ describe('sign-in and sessions', () => {
       payload: { currentPassword: u.password, newPassword: 'a-much-better-password' },
     });
     expect(ok.statusCode).toBe(204);
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: u.cookie } })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: secondCookie } })).statusCode).toBe(401);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: u.cookie } }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/api/v1/auth/me', headers: { cookie: secondCookie } }))
+        .statusCode,
+    ).toBe(401);
     expect((await login(u.username, u.password, '10.3.3.3')).statusCode).toBe(401);
     expect((await login(u.username, 'a-much-better-password', '10.3.3.4')).statusCode).toBe(200);
   });
 
   it('creates the first admin once, even when asked twice', async () => {
-    const [a, b] = await Promise.all([t2.container.identity.ensureFirstAdmin(), t2.container.identity.ensureFirstAdmin()]);
+    const [a, b] = await Promise.all([
+      t2.container.identity.ensureFirstAdmin(),
+      t2.container.identity.ensureFirstAdmin(),
+    ]);
     expect([a, b].filter(Boolean)).toHaveLength(1);
     const admin = (a ?? b)!;
     const res = await t2.app.inject({

@@ -20,8 +20,10 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
   const config = loadConfig({ DATABASE_URL: database.url, PARLEY_LOG_LEVEL: 'silent', ...env });
   const logger = createLogger(config.logLevel);
   const handle = openDatabase(database.url, { max: 5, connectTimeoutMs: 5000, logger });
-  const container = createContainer({ config, db: handle.db });
+  const container = createContainer({ config, db: handle.db, logger });
   const app = await buildApp(container, { logger });
+  // What `serve` does once migrations and the first admin are done.
+  container.health.markPrepared();
   await app.ready();
   afterAll(async () => {
     await app.close();

@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, renderEnvExample, SETTINGS } from '../../src/config/config.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import {
+  ConfigError,
+  loadConfig,
+  readEnvironment,
+  renderEnvExample,
+  SETTINGS,
+} from '../../src/config/config.ts';
 
 describe('config', () => {
   it('uses documented defaults when nothing is set', () => {
@@ -28,8 +36,12 @@ describe('config', () => {
   });
 
   it('rejects out-of-range numbers and bad booleans', () => {
-    expect(() => loadConfig({ DATABASE_POOL_MAX: '0' })).toThrow(/DATABASE_POOL_MAX: expected a number from 2 to 500/);
-    expect(() => loadConfig({ PARLEY_TRUST_PROXY: 'maybe' })).toThrow(/PARLEY_TRUST_PROXY: expected true or false/);
+    expect(() => loadConfig({ DATABASE_POOL_MAX: '0' })).toThrow(
+      /DATABASE_POOL_MAX: expected a number from 2 to 500/,
+    );
+    expect(() => loadConfig({ PARLEY_TRUST_PROXY: 'maybe' })).toThrow(
+      /PARLEY_TRUST_PROXY: expected true or false/,
+    );
     expect(() => loadConfig({ DATABASE_URL: 'postgres://h:5432' })).toThrow(/must name a database/);
   });
 
@@ -37,5 +49,16 @@ describe('config', () => {
     const file = readFileSync(path.resolve(import.meta.dirname, '../../../parley.env.example'), 'utf8');
     expect(file).toBe(renderEnvExample());
     for (const s of SETTINGS) expect(file).toContain(`# ${s.env}=`);
+  });
+
+  it('reads parley.env, with the environment taking precedence, and refuses unknown names in the file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'parley-env-'));
+    const file = path.join(dir, 'parley.env');
+    writeFileSync(file, '# comment\nPARLEY_PORT=9090\nPARLEY_TIMEZONE=Asia/Hong_Kong\n');
+    const c = loadConfig(readEnvironment({ PARLEY_PORT: '7070', HOME: '/root' }, file));
+    expect(c.port).toBe(7070);
+    expect(c.timezone).toBe('Asia/Hong_Kong');
+    writeFileSync(file, 'PARLEY_PROT=9090\n');
+    expect(() => readEnvironment({}, file)).toThrow(/PARLEY_PROT: not a Parley setting/);
   });
 });

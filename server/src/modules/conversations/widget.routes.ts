@@ -32,11 +32,15 @@ export const widgetRoutes: FastifyPluginAsyncTypebox<{ conversations: Conversati
   const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse } as const;
   const visitorOf = (request: FastifyRequest) => conversations.authenticateVisitor(bearer(request));
 
+  // Creating visitors, conversations and uploads is rate-limited per IP (PUBLIC_RATE_LIMIT_PER_MINUTE).
   app.post(
     '/api/v1/widget/session',
     {
-      config: { access: 'public' },
-      schema: { body: VisitorSessionBody, response: { 200: VisitorSessionResponse, ...errors } },
+      config: { access: 'public', rateLimit: 'public' },
+      schema: {
+        body: VisitorSessionBody,
+        response: { 200: VisitorSessionResponse, ...errors, 429: ErrorResponse },
+      },
     },
     async (request) => conversations.startVisitorSession(request.body),
   );
@@ -56,7 +60,10 @@ export const widgetRoutes: FastifyPluginAsyncTypebox<{ conversations: Conversati
 
   app.post(
     '/api/v1/widget/conversations',
-    { config: { access: 'public' }, schema: { response: { 200: VisitorConversationView, ...errors } } },
+    {
+      config: { access: 'public', rateLimit: 'public' },
+      schema: { response: { 200: VisitorConversationView, ...errors, 429: ErrorResponse } },
+    },
     async (request) => conversations.openConversation(await visitorOf(request)),
   );
 
@@ -90,7 +97,7 @@ export const widgetRoutes: FastifyPluginAsyncTypebox<{ conversations: Conversati
   app.post(
     '/api/v1/widget/conversations/:id/attachments',
     {
-      config: { access: 'public' },
+      config: { access: 'public', rateLimit: 'public' },
       schema: {
         params: IdParams,
         querystring: Type.Omit(UploadQuery, ['private']),

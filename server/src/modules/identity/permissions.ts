@@ -25,6 +25,11 @@ export const PERMISSIONS = [
   'contacts.manage',
   /** Channel settings, including the identity-verification secret. */
   'channels.manage',
+  'backups.read',
+  'audit.export',
+  'security.manage',
+  'sessions.manage',
+  'pii.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -51,7 +56,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'contacts.read',
     'contacts.manage',
   ],
-  auditor: ['audit.read'],
+  auditor: ['audit.read', 'audit.export'],
 };
 
 export function isRole(value: string): value is Role {
@@ -76,6 +81,8 @@ export interface Actor {
   sessionId: string;
   ip: string | null;
   userAgent: string | null;
+  /** Security policy requires 2FA for this role and the user has not set it up yet. */
+  mfaEnrollmentRequired?: boolean;
 }
 
 export function authorize(actor: Actor, permission: Permission): void {

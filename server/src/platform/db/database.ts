@@ -34,12 +34,16 @@ export function openDatabase(
   });
   // An idle client that loses its connection (database restart) emits 'error' on the pool;
   // without a listener that would crash the process. The pool discards the client itself.
-  pool.on('error', (err) => {
+  const onLost = (err: Error) => {
     opts.logger.warn(
       { err: { message: err.message, code: (err as { code?: string }).code } },
       'database connection lost',
     );
-  });
+  };
+  pool.on('error', onLost);
+  // A client checked out but between queries has no pool listener; without one of its own, a
+  // cut connection would be an uncaught error. The pool drops dead clients on release.
+  pool.on('connect', (client) => client.on('error', onLost));
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
@@ -54,6 +58,15 @@ export function openDatabase(
   };
 }
 
+export function assertSupportedVersion(versionNum: number, version: string): void {
+  if (versionNum < MIN_POSTGRES_VERSION_NUM) {
+    throw new FatalStartupError(
+      `PostgreSQL ${version} is too old: Parley needs PostgreSQL 13 or newer. ` +
+        'Upgrade the database server (or point DATABASE_URL at a newer one).',
+    );
+  }
+}
+
 /** Server version check: Parley needs PostgreSQL 13 or newer. */
 export async function checkServerVersion(db: Database): Promise<{ versionNum: number; version: string }> {
   const { rows } = await sql<{ num: string; version: string }>`
@@ -63,12 +76,7 @@ export async function checkServerVersion(db: Database): Promise<{ versionNum: nu
   const row = rows[0];
   if (!row) throw new Error('could not read the PostgreSQL version');
   const versionNum = Number(row.num);
-  if (versionNum < MIN_POSTGRES_VERSION_NUM) {
-    throw new FatalStartupError(
-      `PostgreSQL ${row.version} is too old: Parley needs PostgreSQL 13 or newer. ` +
-        'Upgrade the database server (or point DATABASE_URL at a newer one).',
-    );
-  }
+  assertSupportedVersion(versionNum, row.version);
   return { versionNum, version: row.version };
 }
 

@@ -43,6 +43,27 @@ export interface Attachments {
   uploader_type: string;
 }
 
+export interface AuditArchives {
+  archived_at: Generated<Timestamp>;
+  file_name: string;
+  file_sha256: string;
+  first_seq: number;
+  id: Generated<number>;
+  last_hash: Buffer;
+  last_seq: number;
+  record_count: number;
+}
+
+export interface AuditCheckpoints {
+  algorithm: Generated<string>;
+  hash: Buffer;
+  id: Generated<number>;
+  key_fingerprint: string;
+  seq: number;
+  signature: Buffer;
+  signed_at: Timestamp;
+}
+
 export interface AuditLog {
   action: string;
   actor_id: string | null;
@@ -58,6 +79,21 @@ export interface AuditLog {
   seq: number;
   target_id: string | null;
   target_type: string | null;
+}
+
+export interface BackupRuns {
+  archive: string;
+  archive_created_at: Timestamp | null;
+  detail: Generated<Json>;
+  duration_ms: number;
+  finished_at: Generated<Timestamp>;
+  id: Generated<string>;
+  kind: string;
+  outcome: string;
+  replica: string;
+  restore_ms: number | null;
+  size_bytes: number | null;
+  started_at: Timestamp;
 }
 
 export interface Channels {
@@ -110,6 +146,25 @@ export interface Conversations {
   visitor_read_seq: Generated<number>;
 }
 
+export interface JobRuns {
+  detail: Generated<Json>;
+  finished_at: Timestamp | null;
+  job: string;
+  outcome: string | null;
+  replica: string;
+  slot: Timestamp;
+  started_at: Generated<Timestamp>;
+}
+
+export interface LoginChallenges {
+  attempts: Generated<number>;
+  expires_at: Timestamp;
+  ip: string | null;
+  token_hash: Buffer;
+  user_agent: string | null;
+  user_id: string;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
@@ -132,6 +187,20 @@ export interface Messages {
   sender_id: string | null;
   sender_type: string;
   seq: number;
+}
+
+export interface PasswordHistory {
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  password_hash: string;
+  user_id: string;
+}
+
+export interface SecuritySettings {
+  key: string;
+  updated_at: Generated<Timestamp>;
+  updated_by: string | null;
+  value: Json;
 }
 
 export interface Sessions {
@@ -160,7 +229,15 @@ export interface Teams {
   updated_at: Generated<Timestamp>;
 }
 
+export interface UserRecoveryCodes {
+  code_hash: string;
+  id: Generated<string>;
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
 export interface Users {
+  auth_source: Generated<string>;
   created_at: Generated<Timestamp>;
   disabled_at: Timestamp | null;
   display_name: string;
@@ -168,6 +245,9 @@ export interface Users {
   must_change_password: Generated<boolean>;
   password_hash: string;
   role: string;
+  totp_enabled_at: Timestamp | null;
+  totp_last_step: number | null;
+  totp_secret_enc: string | null;
   updated_at: Generated<Timestamp>;
   username: string;
 }
@@ -175,15 +255,23 @@ export interface Users {
 export interface DB {
   app_secrets: AppSecrets;
   attachments: Attachments;
+  audit_archives: AuditArchives;
+  audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
+  backup_runs: BackupRuns;
   channels: Channels;
   contacts: Contacts;
   conversation_reads: ConversationReads;
   conversations: Conversations;
+  job_runs: JobRuns;
+  login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
   messages: Messages;
+  password_history: PasswordHistory;
+  security_settings: SecuritySettings;
   sessions: Sessions;
   team_members: TeamMembers;
   teams: Teams;
+  user_recovery_codes: UserRecoveryCodes;
   users: Users;
 }
