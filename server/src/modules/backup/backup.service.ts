@@ -867,8 +867,11 @@ export function createBackupService(deps: {
       }
 
       // Pass 1: read and check the whole archive before touching the target.
+      let checked = 0;
       for await (const ev of archive.events()) {
-        if (ev.type === 'data') opts.onProgress?.({ phase: 'check', bytes: 0, totalBytes: size });
+        if (ev.type !== 'data') continue;
+        checked += ev.chunk.length;
+        opts.onProgress?.({ phase: 'check', bytes: checked, totalBytes: size });
       }
       const manifest = archive.manifest() as unknown as Manifest;
       const byVersion = new Map(known.map((f) => [f.version, f]));
