@@ -213,6 +213,11 @@ describe('backup and restore', () => {
     source = await freshDatabase();
     container = containerFor(source.url, { BACKUP_DIR: dir, BACKUP_CRON: 'off' });
     await fill(container);
+    await query(
+      source.url,
+      `insert into sessions (token_hash, user_id, expires_at)
+         select sha256(convert_to(id::text, 'UTF8')), id, now() + interval '1 hour' from users`,
+    );
     const before = await fingerprints(source.url);
     const auditBefore = await verifyAuditChain(source.url);
     expect(auditBefore).toBeGreaterThan(200);
@@ -234,9 +239,14 @@ describe('backup and restore', () => {
 
     const after = await fingerprints(source.url);
     for (const [table, fp] of before) {
-      if (table === 'audit_log') continue; // one record more: the restore itself (checked below)
+      // audit_log: one record more, the restore itself; sessions: all ended (both checked below).
+      if (table === 'audit_log' || table === 'sessions') continue;
       expect(after.get(table), table).toEqual(fp);
     }
+    expect(after.get('sessions')?.rows).toBe(before.get('sessions')?.rows);
+    expect(
+      await query(source.url, 'select count(*)::int as n from sessions where revoked_at is null'),
+    ).toEqual([{ n: 0 }]);
     // The old records are byte-identical, the chain still verifies, and the restore is on it.
     expect(await verifyAuditChain(source.url)).toBe(auditBefore + 1);
     const [last] = await query<{ action: string; actor_name: string }>(

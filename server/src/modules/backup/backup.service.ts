@@ -33,6 +33,7 @@ import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import { describeDbError, type Database, type DB } from '../../platform/db/database.ts';
 import { migrate, readMigrationFiles } from '../../platform/db/migrator.ts';
 import { PARLEY_VERSION } from '../../platform/version.ts';
+import { createIdentityRepository } from '../identity/identity.repository.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
 import {
   ARCHIVE_EXTENSION,
@@ -910,8 +911,11 @@ export function createBackupService(deps: {
         dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl, max: 1 }) }),
       });
       try {
-        await handle.transaction().execute((trx) =>
-          auditTrail.record(trx, opts.actor, {
+        await handle.transaction().execute(async (trx) => {
+          // Sessions revoked after the backup was taken (sign-outs, disabled users) would be
+          // valid again: end them all, so everyone signs in against the restored accounts.
+          const revoked = await createIdentityRepository().revokeAllSessions(trx);
+          await auditTrail.record(trx, opts.actor, {
             action: 'backup.restore',
             targetType: 'backup',
             targetId: path.basename(file),
@@ -923,9 +927,10 @@ export function createBackupService(deps: {
               replacedExisting: existing > 0,
               restoreMs,
               durationMs,
+              sessionsRevoked: Number(revoked.numUpdatedRows),
             },
-          }),
-        );
+          });
+        });
       } finally {
         await handle.destroy();
       }
