@@ -30,6 +30,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
+import type { AuditService } from '../audit/audit.service.ts';
 import { describeDbError, type Database, type DB } from '../../platform/db/database.ts';
 import { migrate, readMigrationFiles } from '../../platform/db/migrator.ts';
 import { PARLEY_VERSION } from '../../platform/version.ts';
@@ -133,19 +134,30 @@ export interface TableComparison {
   ok: boolean;
 }
 
+/** The audit chain of the restored copy, recomputed record by record (null: not checked). */
+export interface AuditChainCheck {
+  ok: boolean;
+  records: number;
+  problems: string[];
+}
+
 export interface VerifyResult {
   path: string;
   passed: boolean;
   tables: TableComparison[];
+  auditChain: AuditChainCheck | null;
   problems: string[];
   restoreMs: number;
   durationMs: number;
+  /** The scratch database the archive was restored into (dropped again). */
+  scratchDatabase: string;
 }
 
 export interface RestoreResult {
   path: string;
   header: ArchiveHeader;
   tables: TableComparison[];
+  auditChain: AuditChainCheck | null;
   restoreMs: number;
   durationMs: number;
   migrationsApplied: string[];
@@ -351,6 +363,8 @@ export function createBackupService(deps: {
   logger: Logger;
   replica: string;
   volumes?: BackupVolume[];
+  /** Checks the audit chain of a restored database (the audit module's verifier). */
+  auditChain?: Pick<AuditService, 'verifyDatabase'>;
 }) {
   const { db, repo, auditTrail, settings, logger } = deps;
   const volumes = deps.volumes ?? [];
@@ -511,6 +525,20 @@ export function createBackupService(deps: {
       return result;
     } finally {
       await client.end().catch(() => undefined);
+    }
+  }
+
+  /** Recomputes the audit chain of the database at `url` (hashes, links, signed checkpoints). */
+  async function auditChainOf(url: string): Promise<AuditChainCheck | null> {
+    if (!deps.auditChain) return null;
+    const handle = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+    });
+    try {
+      const report = await deps.auditChain.verifyDatabase(null, handle);
+      return { ok: report.ok, records: report.records, problems: report.problems.map((p) => p.message) };
+    } finally {
+      await handle.destroy();
     }
   }
 
@@ -751,20 +779,37 @@ export function createBackupService(deps: {
         });
         opts.onProgress?.({ phase: 'compare', bytes: size, totalBytes: size });
         const tables = compareTables(manifest.tables, await fingerprintsOf(scratchUrl));
-        const failed = tables.filter((t) => !t.ok);
-        result = {
-          path: file,
-          passed: failed.length === 0,
-          tables,
-          problems: failed.map((t) =>
+        // The scratch copy is disposable: migrate it forward (which proves the upgrade path of an
+        // older archive too), then recompute its audit chain on the current schema.
+        let auditChain: AuditChainCheck | null = null;
+        const newestKnown = readMigrationFiles().at(-1)?.version ?? 0;
+        if ((archive.header.migration?.version ?? 0) <= newestKnown) {
+          await migrate(scratchUrl);
+          auditChain = await auditChainOf(scratchUrl);
+        }
+        const problems = tables
+          .filter((t) => !t.ok)
+          .map((t) =>
             t.expectedRows === null
               ? `table ${t.table} is not in the manifest`
               : t.actualRows === null
                 ? `table ${t.table} is missing after restore`
                 : `table ${t.table}: ${t.expectedRows} rows expected, ${t.actualRows} restored${t.expectedRows === t.actualRows ? ', content differs' : ''}`,
-          ),
+          );
+        // A faithful copy of a tampered audit trail is still a finding the operator must see.
+        if (auditChain && !auditChain.ok)
+          problems.push(
+            `the audit chain in the archive does not verify: ${auditChain.problems[0] ?? 'unknown problem'}`,
+          );
+        result = {
+          path: file,
+          passed: problems.length === 0,
+          tables,
+          auditChain,
+          problems,
           restoreMs,
           durationMs: Math.round(performance.now() - t0),
+          scratchDatabase: scratch,
         };
         return result;
       } catch (err) {
@@ -904,6 +949,14 @@ export function createBackupService(deps: {
         );
       }
       const migrated = await migrate(targetUrl);
+      // Checked on the migrated schema (an archive from an older Parley lacks newer audit tables).
+      const auditChain = await auditChainOf(targetUrl);
+      if (auditChain && !auditChain.ok) {
+        logger.warn(
+          { problem: auditChain.problems[0] },
+          'the restored audit chain does not verify (it was like this in the backup)',
+        );
+      }
       const durationMs = Math.round(performance.now() - t0);
 
       // The restore goes into the restored database's own audit trail.
@@ -925,6 +978,7 @@ export function createBackupService(deps: {
               archiveMigration: header.migration?.version ?? null,
               migrationsApplied: migrated.applied.map((a) => a.file),
               replacedExisting: existing > 0,
+              auditChainVerified: auditChain?.ok ?? null,
               restoreMs,
               durationMs,
               sessionsRevoked: Number(revoked.numUpdatedRows),
@@ -938,6 +992,7 @@ export function createBackupService(deps: {
         path: file,
         header,
         tables,
+        auditChain,
         restoreMs,
         durationMs,
         migrationsApplied: migrated.applied.map((a) => a.file),
