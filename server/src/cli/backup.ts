@@ -164,6 +164,7 @@ export async function backupCommand(config: Readonly<Config>, argv: string[]): P
             max: 1,
             connectTimeoutMs: config.databaseConnectTimeoutMs,
             logger: createLogger('warn'),
+            applicationName: 'parley-cli',
           });
           try {
             const container = createContainer({

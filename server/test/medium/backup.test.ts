@@ -282,6 +282,17 @@ describe('backup and restore', () => {
     expect(metrics).toMatch(/parley_backup_rpo_exceeded 0/);
   });
 
+  it('refuses to restore into a database a running Parley is connected to', async () => {
+    // `container` serves the source database: its pool holds connections named 'parley'.
+    await container.db.selectFrom('users').select('id').limit(1).execute();
+    await expect(
+      container.backup.restore(plainArchive, { actor, targetUrl: source.url, force: true }),
+    ).rejects.toMatchObject({
+      code: 'target_in_use',
+      message: expect.stringMatching(/Stop every Parley process/),
+    });
+  });
+
   it('refuses a non-empty target without --force, and replaces it with --force', async () => {
     const target = await freshDatabase();
     await query(target.url, `insert into teams (name) values ('only in the target')`);

@@ -50,6 +50,7 @@ import { BackupError } from './backup.errors.ts';
 import {
   appliedMigrations,
   beginSnapshot,
+  countParleyConnections,
   countPublicRelations,
   FINGERPRINT_METHOD,
   tableFingerprints,
@@ -900,10 +901,18 @@ export function createBackupService(deps: {
 
       const target = await connect(targetUrl, settings.databaseConnectTimeoutMs, 'the target database');
       let existing: number;
+      let serving: number;
       try {
         existing = await countPublicRelations(target);
+        serving = await countParleyConnections(target);
       } finally {
         await target.end().catch(() => undefined);
+      }
+      if (serving > 0) {
+        throw new BackupError(
+          'target_in_use',
+          `Parley is still connected to the target database (${serving} connection(s) of a running \`parley serve\`). Stop every Parley process first (Kubernetes: scale the Deployment to 0), then restore.`,
+        );
       }
       if (existing > 0 && !opts.force) {
         throw new BackupError(
