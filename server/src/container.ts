@@ -22,6 +22,7 @@ import { createBackupRepository } from './modules/backup/backup.repository.ts';
 import { createBackupService } from './modules/backup/backup.service.ts';
 import { createDirectory } from './modules/identity/directory.ts';
 import { createKeyRing } from './platform/crypto/keyring.ts';
+import { createPiiProtector } from './platform/crypto/pii-protector.ts';
 import { createSecurityRepository } from './modules/security/security.repository.ts';
 import { createSecurityService } from './modules/security/security.service.ts';
 import { createKeysService } from './modules/security/keys.service.ts';
@@ -63,10 +64,16 @@ export function createContainer(deps: {
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const bus = createEventBus();
-  const contacts = createContactsService({ db, repo: createContactsRepository(), auditTrail });
+  const pii = createPiiProtector(keyRing);
+  const contacts = createContactsService({
+    db,
+    repo: createContactsRepository({ pii, sensitiveAttributes: config.piiSensitiveAttributes }),
+    auditTrail,
+    sensitiveAttributes: config.piiSensitiveAttributes,
+  });
   const conversations = createConversationsService({
     db,
-    repo: createConversationsRepository(),
+    repo: createConversationsRepository({ pii }),
     contacts,
     auditTrail,
     tokens: createVisitorTokens({ db, configuredSecret: config.visitorTokenSecret }),

@@ -62,6 +62,7 @@ export interface Config {
   auditArchiveDir: string;
   encryptionKeys: string | undefined;
   lookupKey: string | undefined;
+  piiSensitiveAttributes: readonly string[];
   passwordMinLength: number;
   passwordHistory: number;
   publicRateLimitPerMinute: number;
@@ -645,6 +646,20 @@ export const SETTINGS = [
     default: undefined,
     parse: secretBytes,
     secret: true,
+  }),
+  setting({
+    key: 'piiSensitiveAttributes',
+    env: 'PII_SENSITIVE_ATTRIBUTES',
+    describe:
+      'Contact custom attributes that are personal data: masked in the API unless revealed, and encrypted at rest with the key ring. Comma-separated keys.',
+    default: 'address,real_name,id_card,bank_card',
+    parse: (raw) =>
+      Object.freeze(
+        raw
+          .split(',')
+          .map((k) => k.trim())
+          .filter(Boolean),
+      ),
   }),
   setting({
     key: 'passwordMinLength',

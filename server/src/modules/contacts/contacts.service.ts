@@ -1,8 +1,11 @@
 // Contacts (the customers): profile, custom attributes, tags, verified external id.
 // Agents see a contact when they may see one of its conversations.
+import { createHash, randomBytes } from 'node:crypto';
 import type { AuditTrail } from '../../platform/audit.ts';
+import { createTar } from '../../platform/archive/tar.ts';
+import { maskEmail, maskName, maskPhone, maskAddress } from '../../platform/crypto/pii.ts';
 import type { Database, Executor } from '../../platform/db/database.ts';
-import { NotFoundError } from '../../platform/errors.ts';
+import { BadRequestError, NotFoundError } from '../../platform/errors.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
 import { canSee } from '../conversations/visibility.ts';
 import type { ContactPatch, ContactRow, ContactsRepository } from './contacts.repository.ts';
@@ -19,13 +22,23 @@ export interface Contact {
   updatedAt: string;
 }
 
-function toContact(r: ContactRow): Contact {
+/** Personal data as the API shows it by default: masked (`138****1234`, `z***@example.com`). */
+function maskedAttributes(attrs: Record<string, unknown>, sensitive: ReadonlySet<string>) {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(attrs)) {
+    out[k] = sensitive.has(k) ? (typeof v === 'string' ? maskAddress(v) : '***') : v;
+  }
+  return out;
+}
+
+function toContact(r: ContactRow, view: { reveal: boolean; sensitive: ReadonlySet<string> }): Contact {
+  const m = <T>(v: string | null, f: (x: string) => T) => (v === null || view.reveal ? v : f(v));
   return {
     id: r.id,
-    name: r.name,
-    email: r.email,
-    phone: r.phone,
-    attributes: (r.attributes ?? {}) as Record<string, unknown>,
+    name: m(r.name, maskName),
+    email: m(r.email, maskEmail),
+    phone: m(r.phone, maskPhone),
+    attributes: view.reveal ? r.attributes : maskedAttributes(r.attributes, view.sensitive),
     tags: r.tags,
     verifiedExternalId: r.external_id,
     createdAt: r.created_at.toISOString(),
@@ -37,8 +50,19 @@ export function createContactsService(deps: {
   db: Database;
   repo: ContactsRepository;
   auditTrail: AuditTrail;
+  /** Custom attribute keys treated as personal data (masked, encrypted at rest). */
+  sensitiveAttributes?: readonly string[];
 }) {
   const { db, repo, auditTrail } = deps;
+  const sensitive = new Set(deps.sensitiveAttributes ?? []);
+  const masked = { reveal: false, sensitive };
+  const who = (actor: Actor) => ({
+    id: actor.userId,
+    name: actor.username,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+  });
+  const hashToken = (t: string) => createHash('sha256').update(t).digest();
 
   async function visibleContact(actor: Actor, id: string, dbx: Executor = db): Promise<ContactRow> {
     const row = await repo.findContact(dbx, id);
@@ -53,7 +77,135 @@ export function createContactsService(deps: {
   return {
     async getContact(actor: Actor, id: string): Promise<Contact> {
       authorize(actor, 'contacts.read');
-      return toContact(await visibleContact(actor, id));
+      return toContact(await visibleContact(actor, id), masked);
+    },
+
+    /** The unmasked personal data: an explicit, audited action needing pii.reveal. */
+    async revealContact(actor: Actor, id: string): Promise<Contact> {
+      authorize(actor, 'pii.reveal');
+      return db.transaction().execute(async (trx) => {
+        const row = await visibleContact(actor, id, trx);
+        await auditTrail.record(trx, who(actor), {
+          action: 'contact.pii_reveal',
+          targetType: 'contact',
+          targetId: id,
+          details: { fields: ['name', 'email', 'phone', 'attributes'] },
+        });
+        return toContact(row, { reveal: true, sensitive });
+      });
+    },
+
+    /**
+     * Data-subject export: everything about one contact (profile, conversations with their
+     * public messages, attachments) as one tar archive. Audited.
+     */
+    async exportContact(actor: Actor, id: string): Promise<{ archive: Buffer; fileName: string }> {
+      authorize(actor, 'privacy.manage');
+      return db.transaction().execute(async (trx) => {
+        const row = await visibleContact(actor, id, trx);
+        const data = await repo.conversationsWithMessages(trx, id);
+        const document = {
+          exportedAt: new Date().toISOString(),
+          contact: toContact(row, { reveal: true, sensitive }),
+          conversations: data.conversations.map((c) => ({
+            id: c.id,
+            status: c.status,
+            createdAt: c.created_at.toISOString(),
+            resolvedAt: c.resolved_at?.toISOString() ?? null,
+            messages: data.messages
+              .filter((msg) => msg.conversation_id === c.id)
+              .map((msg) => ({
+                seq: msg.seq,
+                from: msg.sender_type,
+                kind: msg.kind,
+                text: msg.body,
+                attachment: msg.attachment_id,
+                at: msg.created_at.toISOString(),
+              })),
+          })),
+          attachments: data.attachments.map((a) => ({
+            id: a.id,
+            conversationId: a.conversation_id,
+            fileName: a.file_name,
+            contentType: a.content_type,
+            sizeBytes: a.size_bytes,
+            path: `attachments/${a.id}-${a.file_name}`,
+          })),
+        };
+        const archive = createTar([
+          { name: 'contact.json', data: Buffer.from(JSON.stringify(document, null, 2), 'utf8') },
+          ...data.attachments.map((a) => ({
+            name: `attachments/${a.id}-${a.file_name}`,
+            data: a.data ?? Buffer.alloc(0),
+            mtime: a.created_at,
+          })),
+        ]);
+        await auditTrail.record(trx, who(actor), {
+          action: 'contact.export',
+          targetType: 'contact',
+          targetId: id,
+          details: {
+            conversations: data.conversations.length,
+            messages: data.messages.length,
+            attachments: data.attachments.length,
+            bytes: archive.length,
+          },
+        });
+        return { archive, fileName: `contact-${id}.tar` };
+      });
+    },
+
+    /** Erasure, step 1: what would be erased, and a token (10 minutes) to confirm it. */
+    async requestErasure(
+      actor: Actor,
+      id: string,
+    ): Promise<{
+      confirmation: string;
+      expiresAt: string;
+      conversations: number;
+      messages: number;
+      attachments: number;
+    }> {
+      authorize(actor, 'privacy.manage');
+      await visibleContact(actor, id);
+      const data = await repo.conversationsWithMessages(db, id);
+      const confirmation = randomBytes(24).toString('base64url');
+      const expiresAt = new Date(Date.now() + 10 * 60_000);
+      await repo.insertErasureRequest(db, {
+        tokenHash: hashToken(confirmation),
+        contactId: id,
+        userId: actor.userId,
+        expiresAt,
+      });
+      return {
+        confirmation,
+        expiresAt: expiresAt.toISOString(),
+        conversations: data.conversations.length,
+        messages: data.messages.length,
+        attachments: data.attachments.length,
+      };
+    },
+
+    /** Erasure, step 2: deletes profile, conversations, messages, attachments. Audited (no PII). */
+    async eraseContact(actor: Actor, id: string, confirmation: string) {
+      authorize(actor, 'privacy.manage');
+      return db.transaction().execute(async (trx) => {
+        await visibleContact(actor, id, trx);
+        const ok = await repo.takeErasureRequest(trx, hashToken(confirmation), id, actor.userId);
+        if (!ok)
+          throw new BadRequestError(
+            'confirmation: missing, expired or not yours; request the erasure again',
+            'confirmation',
+          );
+        const counts = await repo.eraseContact(trx, id);
+        await auditTrail.record(trx, who(actor), {
+          action: 'contact.erase',
+          targetType: 'contact',
+          targetId: id,
+          details: { ...counts },
+        });
+        return counts;
+      });
     },
 
     async updateContact(actor: Actor, id: string, patch: ContactPatch): Promise<Contact> {
@@ -77,7 +229,7 @@ export function createContactsService(deps: {
         );
         return updated;
       });
-      return toContact(row);
+      return toContact(row, masked);
     },
 
     /** A new anonymous contact for a first-time visitor. */

@@ -1,5 +1,7 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
 import { sql, type Expression, type SqlBool } from 'kysely';
+import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
+import { contactContext } from '../contacts/contacts.repository.ts';
 import type { Executor } from '../../platform/db/database.ts';
 
 export const channelColumns = [
@@ -90,7 +92,19 @@ export interface AppendInput {
   };
 }
 
-export function createConversationsRepository() {
+export function createConversationsRepository(deps: { pii?: PiiProtector } = {}) {
+  const pii = deps.pii ?? createPiiProtector(null);
+  /** Contact name and email are stored sealed (key ring): open them for the service. */
+  function openRow<
+    T extends { contact_id: string; contact_name: string | null; contact_email: string | null },
+  >(row: T): T {
+    return {
+      ...row,
+      contact_name: pii.open(contactContext('name', row.contact_id), row.contact_name),
+      contact_email: pii.open(contactContext('email', row.contact_id), row.contact_email),
+    };
+  }
+
   function conversationQuery(db: Executor) {
     return db
       .selectFrom('conversations as c')
@@ -124,8 +138,9 @@ export function createConversationsRepository() {
       return db.selectFrom('channels').select(channelColumns).orderBy('created_at').execute();
     },
 
-    findConversation(db: Executor, id: string) {
-      return conversationQuery(db).where('c.id', '=', id).executeTakeFirst();
+    async findConversation(db: Executor, id: string) {
+      const row = await conversationQuery(db).where('c.id', '=', id).executeTakeFirst();
+      return row && openRow(row);
     },
     findConversationForUpdate(db: Executor, id: string) {
       return db
@@ -135,12 +150,13 @@ export function createConversationsRepository() {
         .forUpdate()
         .executeTakeFirst();
     },
-    conversationsOfContact(db: Executor, contactId: string) {
-      return conversationQuery(db)
+    async conversationsOfContact(db: Executor, contactId: string) {
+      const rows = await conversationQuery(db)
         .where('c.contact_id', '=', contactId)
         .orderBy('c.created_at', 'desc')
         .limit(100)
         .execute();
+      return rows.map(openRow);
     },
     latestUnresolvedOfContact(db: Executor, contactId: string, channelId: string) {
       return db
@@ -173,7 +189,7 @@ export function createConversationsRepository() {
      * (last_activity_at, id). Includes the reader's unread count (visitor messages after
      * their read-up-to seq).
      */
-    listConversations(
+    async listConversations(
       db: Executor,
       q: {
         scope: Scope | null;
@@ -219,11 +235,15 @@ export function createConversationsRepository() {
       if (q.search) {
         const like = `%${q.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
         const search = q.search;
+        // Encrypted contact fields cannot be searched by substring: exact phone/email only,
+        // through the keyed-hash lookup columns.
+        const emailHash = pii.enabled ? pii.lookup('email', search) : null;
+        const phoneHash = pii.enabled ? pii.lookup('phone', search) : null;
         query = query.where((eb) =>
           eb.or([
-            eb('ct.name', 'ilike', like),
-            eb('ct.email', 'ilike', like),
-            eb('ct.phone', 'ilike', like),
+            ...(pii.enabled
+              ? [eb('ct.email_lookup', '=', emailHash ?? ''), eb('ct.phone_lookup', '=', phoneHash ?? '')]
+              : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
             eb.exists(
               eb
                 .selectFrom('messages as sm')
@@ -244,7 +264,12 @@ export function createConversationsRepository() {
           ]),
         );
       }
-      return query.orderBy('c.last_activity_at', 'desc').orderBy('c.id', 'desc').limit(q.limit).execute();
+      const rows = await query
+        .orderBy('c.last_activity_at', 'desc')
+        .orderBy('c.id', 'desc')
+        .limit(q.limit)
+        .execute();
+      return rows.map(openRow);
     },
 
     /**

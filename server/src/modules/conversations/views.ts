@@ -1,5 +1,6 @@
 // Rows → API views, and the visitor's projection of them (no private notes, no recalled text,
 // no internal ids in system events).
+import { maskEmail, maskName } from '../../platform/crypto/pii.ts';
 import type {
   ConversationStatus,
   ConversationView,
@@ -74,8 +75,9 @@ export function toConversationView(r: ConversationRow): ConversationView {
     channelId: r.channel_id,
     contact: {
       id: r.contact_id,
-      name: r.contact_name,
-      email: r.contact_email,
+      // Personal data is masked in agent views; `POST /api/v1/contacts/:id/reveal` shows it (audited).
+      name: r.contact_name === null ? null : maskName(r.contact_name),
+      email: r.contact_email === null ? null : maskEmail(r.contact_email),
       verified: r.contact_external_id !== null,
     },
     teamId: r.team_id,

@@ -33,6 +33,8 @@ export const PERMISSIONS = [
   'security.manage',
   'sessions.manage',
   'pii.reveal',
+  /** Data-subject requests: export everything about a contact, erase a contact. */
+  'privacy.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { AuditTrail } from '../../platform/audit.ts';
 import type { KeyRing } from '../../platform/crypto/keyring.ts';
 import { isCiphertext } from '../../platform/crypto/pii-protector.ts';
+import { contactContext } from '../contacts/contacts.repository.ts';
 import type { Database } from '../../platform/db/database.ts';
 
 export interface EncryptedColumn {
@@ -21,6 +22,19 @@ export interface EncryptedColumn {
 /** Every column holding key-ring ciphertext. Modules that encrypt data add theirs here. */
 export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
   { table: 'users', idColumn: 'id', column: 'totp_secret_enc', context: (id) => `users.totp:${id}` },
+  ...(['name', 'email', 'phone'] as const).map((field) => ({
+    table: 'contacts',
+    idColumn: 'id',
+    column: field,
+    context: (id: string) => contactContext(field, id),
+    sealsPlaintext: true,
+  })),
+  {
+    table: 'contacts',
+    idColumn: 'id',
+    column: 'sensitive_enc',
+    context: (id) => contactContext('sensitive', id),
+  },
 ];
 
 export interface RotationProgress {

@@ -120,14 +120,24 @@ export interface Channels {
   updated_at: Generated<Timestamp>;
 }
 
+export interface ContactErasureRequests {
+  contact_id: string;
+  expires_at: Timestamp;
+  requested_by: string;
+  token_hash: Buffer;
+}
+
 export interface Contacts {
   attributes: Generated<Json>;
   created_at: Generated<Timestamp>;
   email: string | null;
+  email_lookup: string | null;
   external_id: string | null;
   id: Generated<string>;
   name: string | null;
   phone: string | null;
+  phone_lookup: string | null;
+  sensitive_enc: string | null;
   tags: Generated<string[]>;
   updated_at: Generated<Timestamp>;
 }
@@ -274,6 +284,7 @@ export interface DB {
   backup_runs: BackupRuns;
   canned_replies: CannedReplies;
   channels: Channels;
+  contact_erasure_requests: ContactErasureRequests;
   contacts: Contacts;
   conversation_reads: ConversationReads;
   conversations: Conversations;
