@@ -26,6 +26,8 @@ import { createPiiProtector } from './platform/crypto/pii-protector.ts';
 import { createSecurityRepository } from './modules/security/security.repository.ts';
 import { createSecurityService } from './modules/security/security.service.ts';
 import { createKeysService } from './modules/security/keys.service.ts';
+import { createRetentionService } from './modules/security/retention.service.ts';
+import { conversationRetentionJob } from './jobs/conversation-retention.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 import { createContactsRepository } from './modules/contacts/contacts.repository.ts';
@@ -126,6 +128,10 @@ export function createContainer(deps: {
   }
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
+  const retention = createRetentionService({ db, auditTrail, settings: config });
+  if (config.conversationRetentionDays > 0) {
+    scheduler.register(conversationRetentionJob(retention, config.conversationRetentionErase));
+  }
   return {
     config,
     db,
@@ -133,6 +139,7 @@ export function createContainer(deps: {
     keyRing,
     security,
     keys: createKeysService({ db, keyRing, auditTrail }),
+    retention,
     health: createHealth({ db }),
     metrics,
     scheduler,

@@ -39,6 +39,7 @@ Commands:
   keys generate [--id ID]       Make a new encryption key (and a lookup key)
   keys status                   Count encrypted values per key id
   keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
+  retention report              What the conversation retention policy would erase now (dry run)
   config example                Print parley.env.example (every setting, documented)
   version                       Print the Parley version
 
@@ -159,6 +160,11 @@ async function run(argv: string[]): Promise<number> {
         return keys.keysRotate(config(), { batchSize });
       }
       throw new UsageError('parley keys generate|status|rotate');
+    }
+    case 'retention': {
+      if (rest[0] !== 'report') throw new UsageError('parley retention report');
+      const { retentionReport } = await import('./retention.ts');
+      return retentionReport(config());
     }
     case 'config': {
       if (rest[0] !== 'example') throw new UsageError('parley config example');

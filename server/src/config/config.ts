@@ -63,6 +63,8 @@ export interface Config {
   encryptionKeys: string | undefined;
   lookupKey: string | undefined;
   piiSensitiveAttributes: readonly string[];
+  conversationRetentionDays: number;
+  conversationRetentionErase: boolean;
   passwordMinLength: number;
   passwordHistory: number;
   publicRateLimitPerMinute: number;
@@ -660,6 +662,22 @@ export const SETTINGS = [
           .map((k) => k.trim())
           .filter(Boolean),
       ),
+  }),
+  setting({
+    key: 'conversationRetentionDays',
+    env: 'CONVERSATION_RETENTION_DAYS',
+    describe:
+      'Resolved conversations with no activity for this many days are erased (messages, attachments) by a daily job. 0 = keep forever.',
+    default: '0',
+    parse: integer(0, 36500),
+  }),
+  setting({
+    key: 'conversationRetentionErase',
+    env: 'CONVERSATION_RETENTION_ERASE',
+    describe:
+      'false: the retention job only reports what it would erase (dry run, in the job history and `parley retention report`). true: it erases.',
+    default: 'false',
+    parse: boolean,
   }),
   setting({
     key: 'passwordMinLength',
