@@ -1,0 +1,794 @@
+// Chat load benchmark (issue 3): N visitor and M agent WebSocket clients against a real Parley
+// server on loopback, with the real protocol. Not a test; run by hand (docs/PERFORMANCE.md):
+//
+//   node scripts/bench/chat-load.ts --scenario load --visitors 200 --agents 20 --rate 100 --duration 20
+//
+// What one run does, bounded in time and count, killing everything it started at the end:
+//   1. creates a fresh database parley_bench_<pid> (BENCH_ADMIN_URL, default
+//      postgres://postgres@127.0.0.1:5432/postgres), starts `parley serve` on 127.0.0.1 with
+//      the per-IP limits raised (every client comes from 127.0.0.1);
+//   2. raw limits of the machine (unless --raw-seconds 0): pgbench single-row INSERT at 16
+//      clients, and a bare ws + pg "insert then forward" server (chat-load-bare.ts);
+//   3. setup through the real API: admin signs in, creates M agents each in a team of its own,
+//      N visitor sessions and conversations (widget HTTP API); conversation i is then assigned to
+//      agent i mod M (one UPDATE — setup only, not measured);
+//   4. the scenario, with load-generator processes (chat-load-worker.ts) holding the sockets:
+//      visitors send on a schedule (open loop; ack latency from the scheduled time), agents answer;
+//   5. the database check: every sent client id is looked up (lost = acknowledged but absent,
+//      duplicated = more than one row), per-conversation seqs must be gap-free;
+//   6. prints a report (and --out FILE writes it as JSON).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { freePort } from '../../server/src/platform/embedded-postgres.ts';
+import type { AgentSpec, PhaseStats, VisitorSpec, WorkerCommand, WorkerEvent } from './chat-load-worker.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    scenario: { type: 'string', default: 'load' },
+    visitors: { type: 'string', default: '200' },
+    agents: { type: 'string', default: '20' },
+    /** Total messages per second: visitor messages plus agent replies. */
+    rate: { type: 'string', default: '100' },
+    'reply-ratio': { type: 'string', default: '1' },
+    duration: { type: 'string', default: '20' },
+    workers: { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
+    'raw-seconds': { type: 'string', default: '10' },
+    'sat-start': { type: 'string', default: '200' },
+    'sat-factor': { type: 'string', default: '1.3' },
+    'sat-step': { type: 'string', default: '10' },
+    'sat-max-steps': { type: 'string', default: '10' },
+    'sat-p99-ms': { type: 'string', default: '250' },
+    soak: { type: 'string', default: '60' },
+    'storm-concurrency': { type: 'string', default: '256' },
+    'server-env': { type: 'string', multiple: true, default: [] },
+    'keep-db': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+
+const SCENARIO = opt.scenario;
+if (!['load', 'saturation', 'memory', 'reconnect'].includes(SCENARIO))
+  throw new Error('--scenario: load | saturation | memory | reconnect');
+const N = Number(opt.visitors);
+const M = Number(opt.agents);
+const RATE = Number(opt.rate);
+const REPLY = Number(opt['reply-ratio']);
+const DURATION_S = Number(opt.duration);
+const W = Math.max(1, Number(opt.workers));
+const RAW_S = Number(opt['raw-seconds']);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ADMIN_PASSWORD = `bench-admin-${randomBytes(6).toString('hex')}`;
+const RUN_ID = randomBytes(3).toString('hex');
+const DB_NAME = `parley_bench_${process.pid}`;
+const dbUrl = (() => {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${DB_NAME}`;
+  return u.toString();
+})();
+if (!(N > 0 && M > 0 && RATE > 0 && DURATION_S > 0 && M <= N)) {
+  throw new Error('--visitors, --agents, --rate, --duration must be positive, agents ≤ visitors');
+}
+/** Hard stop for the whole run, whatever happens. */
+const RUN_LIMIT_MS = 30 * 60 * 1000;
+
+const children = new Set<ChildProcess>();
+const tmp = mkdtempSync(path.join(tmpdir(), 'parley-bench-'));
+const log = (...a: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query<R>(text, params);
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------- process metrics (/proc) ----------
+
+const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64
+function procSample(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuMs, rssKb, at: Date.now() };
+}
+/** Whole-machine CPU: busy share since the previous call (to show how shared the machine was). */
+function machineSample() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const idle = line[3]! + line[4]!;
+  const total = line.reduce((a, b) => a + b, 0);
+  return { idle, total };
+}
+
+// ---------- child processes ----------
+
+function spawnNode(args: string[], env: Record<string, string>, ipc: boolean): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const c of children) c.kill('SIGKILL');
+}
+
+interface Server {
+  child: ChildProcess;
+  pid: number;
+  base: string;
+  wsBase: string;
+  output: () => string;
+}
+
+async function startServer(): Promise<Server> {
+  const port = await freePort();
+  const extra = Object.fromEntries(
+    (opt['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+  const child = spawnNode(
+    ['server/src/cli/main.ts', 'serve'],
+    {
+      DATABASE_URL: dbUrl,
+      PARLEY_HOST: '127.0.0.1',
+      PARLEY_PORT: String(port),
+      PARLEY_LOG_LEVEL: 'warn',
+      PARLEY_ENV_FILE: '/nonexistent',
+      PARLEY_DATA_DIR: tmp,
+      PARLEY_INITIAL_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '2',
+      // Every benchmark client comes from 127.0.0.1: the per-IP limits would otherwise apply to all.
+      PARLEY_WS_MAX_CONNECTIONS_PER_IP: '1000000',
+      PARLEY_WS_IP_FRAMES_PER_SECOND: '10000000',
+      PARLEY_WS_FRAMES_PER_SECOND: '1000',
+      PARLEY_WS_FRAMES_BURST: '2000',
+      PUBLIC_RATE_LIMIT_PER_MINUTE: '100000',
+      ...extra,
+    },
+    false,
+  );
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited:\n${out}`);
+    if ((await fetch(`${base}/readyz`).catch(() => null))?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`server not ready in 60 s:\n${out}`);
+    await sleep(100);
+  }
+  return { child, pid: child.pid!, base, wsBase: `ws://127.0.0.1:${port}`, output: () => out };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------- workers ----------
+
+interface Worker {
+  child: ChildProcess;
+  events: WorkerEvent[];
+  waiters: (() => void)[];
+}
+
+function startWorker(): Worker {
+  const child = spawnNode(['scripts/bench/chat-load-worker.ts'], {}, true);
+  const w: Worker = { child, events: [], waiters: [] };
+  child.on('message', (m: WorkerEvent) => {
+    if (m.ev === 'error') log('worker error:', m.message);
+    w.events.push(m);
+    for (const f of w.waiters.splice(0)) f();
+  });
+  return w;
+}
+
+async function ask<E extends WorkerEvent['ev']>(
+  w: Worker,
+  cmd: WorkerCommand,
+  ev: E,
+  timeoutMs: number,
+): Promise<Extract<WorkerEvent, { ev: E }>> {
+  w.child.send(cmd);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = w.events.findIndex((e) => e.ev === ev || e.ev === 'error');
+    if (i >= 0) {
+      const e = w.events.splice(i, 1)[0]!;
+      if (e.ev === 'error') throw new Error(`worker: ${e.message}`);
+      return e as Extract<WorkerEvent, { ev: E }>;
+    }
+    if (Date.now() > deadline) throw new Error(`worker did not answer ${cmd.cmd} in ${timeoutMs} ms`);
+    if (w.child.exitCode !== null) throw new Error('worker exited');
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 1000);
+      w.waiters.push(() => (clearTimeout(t), r()));
+    });
+  }
+}
+
+const askAll = <E extends WorkerEvent['ev']>(
+  ws: Worker[],
+  cmd: (i: number) => WorkerCommand,
+  ev: E,
+  t: number,
+) => Promise.all(ws.map((w, i) => ask(w, cmd(i), ev, t)));
+
+// ---------- raw limits ----------
+
+async function pgbenchTps(seconds: number): Promise<number | null> {
+  await sql(
+    dbUrl,
+    'create table bench_pgbench (id bigserial primary key, body text not null, created_at timestamptz not null default now())',
+  );
+  const file = path.join(tmp, 'insert.sql');
+  writeFileSync(file, "insert into bench_pgbench (body) values ('hello from pgbench');\n");
+  const child = spawn('pgbench', ['-n', '-c', '16', '-j', '2', '-T', String(seconds), '-f', file, dbUrl], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  children.delete(child);
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
+  if (code !== 0 || !m) {
+    log('pgbench failed (is it installed? apt-get install postgresql-client):', out.slice(-500));
+    return null;
+  }
+  return Number(m[1]);
+}
+
+async function bareLoop(workers: Worker[], seconds: number) {
+  const child = spawnNode(['scripts/bench/chat-load-bare.ts', dbUrl], {}, true);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', () => reject(new Error('bare server exited')));
+  });
+  const pairsPerWorker = 50;
+  const results = await askAll(
+    workers,
+    (i) => ({
+      cmd: 'bare',
+      url: `ws://127.0.0.1:${port}`,
+      pairs: pairsPerWorker,
+      pairOffset: i * pairsPerWorker,
+      inflight: 8,
+      durationMs: seconds * 1000,
+    }),
+    'bare',
+    seconds * 1000 + 60_000,
+  );
+  child.kill('SIGKILL');
+  const acks = results.reduce((a, r) => a + r.acks, 0);
+  const forwards = results.reduce((a, r) => a + r.forwards, 0);
+  const ms = Math.max(...results.map((r) => r.ms));
+  return { msgPerSec: acks / (ms / 1000), acks, forwards, errors: results.reduce((a, r) => a + r.errors, 0) };
+}
+
+// ---------- setup through the API ----------
+
+async function api(
+  base: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${text.slice(0, 300)}`);
+  return { json: (text ? JSON.parse(text) : {}) as Record<string, unknown>, res };
+}
+
+async function login(base: string, username: string, password: string) {
+  const { res } = await api(base, 'POST', '/api/v1/auth/login', { username, password });
+  return res.headers.getSetCookie()[0]!.split(';')[0]!;
+}
+
+async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
+async function setup(server: Server) {
+  const t0 = Date.now();
+  const admin = await login(server.base, 'admin', ADMIN_PASSWORD);
+  const password = `bench-agent-${randomBytes(8).toString('hex')}`;
+  const agentIds = await pool(M, 4, async (i) => {
+    const team = await api(
+      server.base,
+      'POST',
+      '/api/v1/teams',
+      { name: `bench team ${i}` },
+      { cookie: admin },
+    );
+    const user = await api(
+      server.base,
+      'POST',
+      '/api/v1/users',
+      { username: `bench-agent-${i}`, displayName: `Agent ${i}`, role: 'agent', password },
+      { cookie: admin },
+    );
+    const userId = (user.json.user as { id: string }).id;
+    const teamId = team.json.id as string;
+    await api(server.base, 'PUT', `/api/v1/teams/${teamId}/members/${userId}`, undefined, { cookie: admin });
+    return { userId, teamId };
+  });
+  const cookies = await pool(M, 2, (i) => login(server.base, `bench-agent-${i}`, password));
+  log(`setup: ${M} agents and teams in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const t1 = Date.now();
+  const visitors = await pool(N, 16, async () => {
+    const s = await api(server.base, 'POST', '/api/v1/widget/session', {});
+    const token = s.json.token as string;
+    const c = await api(
+      server.base,
+      'POST',
+      '/api/v1/widget/conversations',
+      {},
+      { authorization: `Bearer ${token}` },
+    );
+    return { token, conversationId: c.json.id as string };
+  });
+  log(`setup: ${N} visitor sessions and conversations in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  // Conversation i → agent i mod M, in that agent's team (setup only: one statement).
+  const byAgent: string[][] = Array.from({ length: M }, () => []);
+  visitors.forEach((v, i) => byAgent[i % M]!.push(v.conversationId));
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  for (let a = 0; a < M; a++) {
+    await c.query('update conversations set team_id = $1, assignee_id = $2 where id = any($3::uuid[])', [
+      agentIds[a]!.teamId,
+      agentIds[a]!.userId,
+      byAgent[a],
+    ]);
+  }
+  await c.end();
+  const agents: AgentSpec[] = cookies.map((cookie, a) => ({ cookie, conversationIds: byAgent[a]! }));
+  return { visitors, agents };
+}
+
+// ---------- statistics ----------
+
+function pct(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const ms = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)} ms`);
+
+function merge(parts: PhaseStats[]) {
+  const cat = (k: keyof PhaseStats) => parts.flatMap((p) => p[k] as number[]);
+  const sum = (k: keyof PhaseStats) => parts.reduce((a, p) => a + (p[k] as number), 0);
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.errorFrames)) errors[k] = (errors[k] ?? 0) + v;
+  const ackS = cat('ackFromScheduled');
+  const lat = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95), p99: pct(xs, 99), max: pct(xs, 100) });
+  return {
+    phase: parts[0]!.phase,
+    scheduled: sum('scheduled'),
+    sent: sum('sent'),
+    acked: sum('acked'),
+    agentSent: sum('agentSent'),
+    agentAcked: sum('agentAcked'),
+    ackFromScheduled: lat(ackS),
+    ackFromSend: lat(cat('ackFromSend')),
+    agentAck: lat(cat('agentAck')),
+    deliverToAgent: lat(cat('deliverToAgent')),
+    deliverToVisitor: lat(cat('deliverToVisitor')),
+    undelivered: sum('undelivered'),
+    duplicateDeliveries: sum('duplicateDeliveries'),
+    errorFrames: errors,
+    unexpectedCloses: sum('unexpectedCloses'),
+    maxSendLagMs: Math.max(...parts.map((p) => p.lastSendLagMs)),
+    firstScheduledAt: Math.min(...parts.map((p) => p.firstScheduledAt)),
+    lastAckAt: Math.max(...parts.map((p) => p.lastAckAt)),
+    loadGenCpuMs: sum('cpuUserMs') + sum('cpuSystemMs'),
+    loadGenLoopDelayP99Ms: Math.max(...parts.map((p) => p.loopDelayP99Ms)),
+    loadGenLoopDelayMaxMs: Math.max(...parts.map((p) => p.loopDelayMaxMs)),
+  };
+}
+type Merged = ReturnType<typeof merge>;
+
+interface Measured {
+  stats: Merged;
+  wallS: number;
+  serverCpuMs: number;
+  serverRssKbStart: number;
+  serverRssKbEnd: number;
+  machineBusyPct: number;
+  rssSamples: number[];
+}
+
+async function runPhase(
+  server: Server,
+  workers: Worker[],
+  shares: number[],
+  phase: string,
+  totalRate: number,
+  seconds: number,
+  drainS = 10,
+): Promise<Measured> {
+  const visitorRate = totalRate / (1 + REPLY);
+  const s0 = procSample(server.pid);
+  const m0 = machineSample();
+  const rssSamples: number[] = [];
+  const sampler = setInterval(() => rssSamples.push(procSample(server.pid).rssKb), 10_000);
+  const t0 = Date.now();
+  const parts = await askAll(
+    workers,
+    (i) => ({
+      cmd: 'run',
+      phase,
+      visitorRate: visitorRate * shares[i]!,
+      durationMs: seconds * 1000,
+      drainMs: drainS * 1000,
+    }),
+    'phase',
+    (seconds + drainS) * 1000 + 60_000,
+  );
+  clearInterval(sampler);
+  const s1 = procSample(server.pid);
+  const m1 = machineSample();
+  const stats = merge(parts.map((p) => p.stats));
+  return {
+    stats,
+    wallS: (Date.now() - t0) / 1000,
+    serverCpuMs: s1.cpuMs - s0.cpuMs,
+    serverRssKbStart: s0.rssKb,
+    serverRssKbEnd: s1.rssKb,
+    machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
+    rssSamples,
+  };
+}
+
+function describePhase(m: Measured) {
+  const s = m.stats;
+  const persistedWindowS = Math.max(0.001, (s.lastAckAt - s.firstScheduledAt) / 1000);
+  const persisted = s.acked + s.agentAcked;
+  return {
+    phase: s.phase,
+    targetSends: s.scheduled,
+    visitorSent: s.sent,
+    visitorAcked: s.acked,
+    agentSent: s.agentSent,
+    agentAcked: s.agentAcked,
+    ackedPerSec: persisted / persistedWindowS,
+    ackLatencyFromScheduled: s.ackFromScheduled,
+    ackLatencyFromSend: s.ackFromSend,
+    agentReplyAckLatency: s.agentAck,
+    deliveryVisitorToAgent: s.deliverToAgent,
+    deliveryAgentToVisitor: s.deliverToVisitor,
+    undeliveredAtEnd: s.undelivered,
+    duplicateDeliveries: s.duplicateDeliveries,
+    errorFrames: s.errorFrames,
+    unexpectedCloses: s.unexpectedCloses,
+    serverCpuMs: m.serverCpuMs,
+    serverCpuUsPerMessage: persisted ? (1000 * m.serverCpuMs) / persisted : null,
+    serverCpuPct: (100 * m.serverCpuMs) / (m.wallS * 1000),
+    serverRssMbStart: m.serverRssKbStart / 1024,
+    serverRssMbEnd: m.serverRssKbEnd / 1024,
+    loadGeneratorCpuPct: (100 * s.loadGenCpuMs) / (m.wallS * 1000),
+    loadGeneratorLoopDelayP99Ms: s.loadGenLoopDelayP99Ms,
+    loadGeneratorMaxSendLagMs: s.maxSendLagMs,
+    machineBusyPct: m.machineBusyPct,
+  };
+}
+
+async function databaseCheck(workers: Worker[]) {
+  const reports = await askAll(workers, () => ({ cmd: 'report' }), 'report', 120_000);
+  const sent = reports.flatMap((r) => r.sent);
+  const acked = new Set(reports.flatMap((r) => r.acked));
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const rows = await c.query<{ client_id: string; n: string }>(
+      'select client_id, count(*) as n from messages where client_id like $1 group by client_id',
+      [`${RUN_ID}-%`],
+    );
+    const inDb = new Map(rows.rows.map((r) => [r.client_id, Number(r.n)]));
+    const sentSet = new Set(sent);
+    let lost = 0;
+    let unackedPersisted = 0;
+    let unackedNotPersisted = 0;
+    for (const id of sentSet) {
+      const n = inDb.get(id) ?? 0;
+      if (acked.has(id) && n === 0) lost++;
+      if (!acked.has(id)) {
+        if (n > 0) unackedPersisted++;
+        else unackedNotPersisted++;
+      }
+    }
+    const duplicated = [...inDb.values()].filter((n) => n > 1).length;
+    const unknown = [...inDb.keys()].filter((id) => !sentSet.has(id)).length;
+    const gaps = await c.query<{ n: string }>(
+      `select count(*) as n from (select conversation_id from messages group by conversation_id
+         having count(*) <> max(seq) or min(seq) <> 1) g`,
+    );
+    const span = await c.query<{ n: string; s: number | null }>(
+      `select count(*) as n, extract(epoch from max(created_at) - min(created_at)) as s
+         from messages where client_id like $1`,
+      [`${RUN_ID}-%`],
+    );
+    return {
+      sent: sentSet.size,
+      acked: acked.size,
+      rows: inDb.size,
+      lost,
+      duplicated,
+      unknownRows: unknown,
+      unackedPersisted,
+      unackedNotPersisted,
+      conversationsWithSeqGaps: Number(gaps.rows[0]!.n),
+      rowsPerSecondByCreatedAt: span.rows[0]!.s ? Number(span.rows[0]!.n) / Number(span.rows[0]!.s) : null,
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------- main ----------
+
+async function main() {
+  const report: Record<string, unknown> = {
+    scenario: SCENARIO,
+    params: { visitors: N, agents: M, rate: RATE, replyRatio: REPLY, duration: DURATION_S, workers: W },
+    machine: { cpus: cpus().length, startedAt: new Date().toISOString() },
+  };
+  await sql(ADMIN_URL, `drop database if exists ${DB_NAME}`);
+  await sql(ADMIN_URL, `create database ${DB_NAME}`);
+  log(`database ${DB_NAME}; starting the server`);
+  const server = await startServer();
+  log(`server pid ${server.pid} at ${server.base}`);
+  const workers = Array.from({ length: W }, startWorker);
+
+  if (RAW_S > 0) {
+    log(`raw limits: pgbench single-row INSERT, 16 clients, ${RAW_S} s`);
+    const tps = await pgbenchTps(RAW_S);
+    log(`raw limits: bare ws + pg insert-then-forward loop, ${RAW_S} s`);
+    const bare = await bareLoop(workers, RAW_S);
+    report.raw = { pgbenchInsertTps16: tps, bareLoop: bare };
+    log(`raw: pgbench ${tps?.toFixed(0)} tps; bare loop ${bare.msgPerSec.toFixed(0)} msg/s`);
+  }
+
+  const { visitors, agents } = await setup(server);
+  // Agent a and its conversations live in worker a mod W.
+  const vParts: VisitorSpec[][] = Array.from({ length: W }, () => []);
+  const aParts: AgentSpec[][] = Array.from({ length: W }, () => []);
+  agents.forEach((a, i) => aParts[i % W]!.push(a));
+  visitors.forEach((v, i) => vParts[(i % M) % W]!.push(v));
+  const shares = vParts.map((p) => p.length / N);
+  await askAll(
+    workers,
+    (i) => ({
+      cmd: 'init',
+      wsBase: server.wsBase,
+      runId: RUN_ID,
+      workerIndex: i,
+      visitors: vParts[i]!,
+      agents: aParts[i]!,
+      replyRatio: REPLY,
+    }),
+    'ready',
+    60_000,
+  );
+  const connect = async (who: 'visitors' | 'agents') => {
+    const r = await askAll(
+      workers,
+      () => ({ cmd: 'connect', who, concurrency: 64, timeoutMs: 120_000 }),
+      'connected',
+      180_000,
+    );
+    const ok = r.reduce((a, x) => a + x.ok, 0);
+    const failed = r.reduce((a, x) => a + x.failed, 0);
+    log(
+      `connected ${ok} ${who} (${failed} failed) in ${Math.max(...r.map((x) => x.ms))} ms`,
+      r.flatMap((x) => x.failures).slice(0, 3),
+    );
+    return { ok, failed, ms: Math.max(...r.map((x) => x.ms)) };
+  };
+  await sleep(1000);
+  const idle0 = procSample(server.pid);
+  report.connectAgents = await connect('agents');
+  report.connectVisitors = await connect('visitors');
+  await sleep(5000);
+  const idle1 = procSample(server.pid);
+  report.idleSockets = {
+    rssMbBefore: idle0.rssKb / 1024,
+    rssMbAfter: idle1.rssKb / 1024,
+    kbPerSocket: (idle1.rssKb - idle0.rssKb) / (N + M),
+  };
+  log(`idle sockets: RSS ${(idle0.rssKb / 1024).toFixed(1)} → ${(idle1.rssKb / 1024).toFixed(1)} MB`);
+
+  const phases: ReturnType<typeof describePhase>[] = [];
+  if (SCENARIO === 'load') {
+    const m = await runPhase(server, workers, shares, 'load', RATE, DURATION_S);
+    phases.push(describePhase(m));
+  } else if (SCENARIO === 'saturation') {
+    let rate = Number(opt['sat-start']);
+    const limit = Number(opt['sat-p99-ms']);
+    for (let step = 0; step < Number(opt['sat-max-steps']); step++) {
+      const d = describePhase(
+        await runPhase(server, workers, shares, `sat@${Math.round(rate)}`, rate, Number(opt['sat-step']), 5),
+      );
+      phases.push(d);
+      const p99 = d.ackLatencyFromScheduled.p99 ?? Infinity;
+      log(
+        `saturation step ${Math.round(rate)}/s: acked ${d.ackedPerSec.toFixed(0)}/s, p99 ${p99.toFixed(1)} ms`,
+      );
+      const behind = d.visitorAcked < 0.98 * d.targetSends || d.undeliveredAtEnd > 0;
+      if (p99 > limit || behind) break;
+      rate *= Number(opt['sat-factor']);
+    }
+    const kept = phases.filter(
+      (p) => (p.ackLatencyFromScheduled.p99 ?? Infinity) <= limit && p.undeliveredAtEnd === 0,
+    );
+    report.saturation = {
+      p99LimitMs: limit,
+      bestSustainedMsgPerSec: kept.length ? Math.max(...kept.map((p) => p.ackedPerSec)) : null,
+    };
+  } else if (SCENARIO === 'memory') {
+    const soak = Number(opt.soak);
+    const m = await runPhase(server, workers, shares, 'soak', RATE, soak);
+    phases.push(describePhase(m));
+    const samples = m.rssSamples;
+    const warm = samples[Math.floor(samples.length / 5)] ?? m.serverRssKbStart;
+    report.soak = {
+      seconds: soak,
+      rssMbSamplesEvery10s: samples.map((k) => Number((k / 1024).toFixed(1))),
+      rssMbAfterWarmup: warm / 1024,
+      rssMbEnd: m.serverRssKbEnd / 1024,
+      growthPct: (100 * (m.serverRssKbEnd - warm)) / warm,
+    };
+  } else {
+    // Reconnect storm: some traffic, all visitors go away, agents write to every conversation,
+    // then every visitor reconnects at once and resumes from its last seq.
+    phases.push(
+      describePhase(await runPhase(server, workers, shares, 'before', RATE, Math.min(DURATION_S, 10))),
+    );
+    await askAll(workers, () => ({ cmd: 'disconnectVisitors' }), 'disconnected', 60_000);
+    const sentAway = await askAll(
+      workers,
+      () => ({ cmd: 'agentsSendToAll', timeoutMs: 120_000 }),
+      'agentsSent',
+      180_000,
+    );
+    log(`agents wrote ${sentAway.reduce((a, r) => a + r.acked, 0)} messages while visitors were away`);
+    const startAt = Date.now() + 500;
+    const s0 = procSample(server.pid);
+    const r = await askAll(
+      workers,
+      () => ({
+        cmd: 'reconnectVisitors',
+        startAt,
+        concurrency: Number(opt['storm-concurrency']),
+        timeoutMs: 60_000,
+      }),
+      'reconnected',
+      120_000,
+    );
+    const s1 = procSample(server.pid);
+    report.storm = {
+      clients: N,
+      awaySent: sentAway.reduce((a, x) => a + x.sent, 0),
+      awayAcked: sentAway.reduce((a, x) => a + x.acked, 0),
+      reconnected: r.reduce((a, x) => a + x.ok, 0),
+      failedHandshakes: r.reduce((a, x) => a + x.failedHandshakes, 0),
+      failures: r.flatMap((x) => x.failures).slice(0, 5),
+      resumed: r.reduce((a, x) => a + x.resumed, 0),
+      secondsToAllResumed: (Math.max(...r.map((x) => x.lastResumedAt)) - startAt) / 1000,
+      replayedMessages: r.reduce((a, x) => a + x.replayed, 0),
+      missed: r.reduce((a, x) => a + x.missed, 0),
+      replayGaps: r.reduce((a, x) => a + x.gaps, 0),
+      replayDuplicates: r.reduce((a, x) => a + x.duplicates, 0),
+      serverCpuMs: s1.cpuMs - s0.cpuMs,
+      serverRssMb: s1.rssKb / 1024,
+    };
+    // Live traffic still flows after the storm.
+    phases.push(
+      describePhase(await runPhase(server, workers, shares, 'after', RATE, Math.min(DURATION_S, 10))),
+    );
+  }
+  report.phases = phases;
+  report.database = await databaseCheck(workers);
+  report.serverExited = server.child.exitCode;
+  report.serverLogTail = server.output().slice(-2000);
+  for (const w of workers) w.child.send({ cmd: 'exit' });
+  return report;
+}
+
+function printReport(r: Record<string, unknown>) {
+  const phases = (r.phases ?? []) as ReturnType<typeof describePhase>[];
+  const lines: string[] = [];
+  lines.push(`\n== chat-load: ${String(r.scenario)} ${JSON.stringify(r.params)}`);
+  const raw = r.raw as { pgbenchInsertTps16: number | null; bareLoop: { msgPerSec: number } } | undefined;
+  if (raw)
+    lines.push(
+      `raw limits: pgbench INSERT @16 = ${raw.pgbenchInsertTps16?.toFixed(0) ?? '—'} tps; bare ws+pg loop = ${raw.bareLoop.msgPerSec.toFixed(0)} msg/s`,
+    );
+  const idle = r.idleSockets as { kbPerSocket: number; rssMbBefore: number; rssMbAfter: number };
+  lines.push(
+    `idle authenticated sockets: ${idle.kbPerSocket.toFixed(1)} KB each (RSS ${idle.rssMbBefore.toFixed(1)} → ${idle.rssMbAfter.toFixed(1)} MB)`,
+  );
+  for (const p of phases) {
+    lines.push(
+      `-- phase ${p.phase}: sent ${p.visitorSent}/${p.targetSends} visitor + ${p.agentSent} agent; acked ${p.visitorAcked} + ${p.agentAcked} → ${p.ackedPerSec.toFixed(0)} msg/s persisted`,
+    );
+    const a = p.ackLatencyFromScheduled;
+    lines.push(
+      `   ack (from scheduled): p50 ${ms(a.p50)}  p95 ${ms(a.p95)}  p99 ${ms(a.p99)}  max ${ms(a.max)}`,
+    );
+    const d1 = p.deliveryVisitorToAgent;
+    const d2 = p.deliveryAgentToVisitor;
+    lines.push(
+      `   delivery visitor→agent: p50 ${ms(d1.p50)} p99 ${ms(d1.p99)}; agent→visitor: p50 ${ms(d2.p50)} p99 ${ms(d2.p99)}; agent ack p99 ${ms(p.agentReplyAckLatency.p99)}`,
+    );
+    lines.push(
+      `   undelivered ${p.undeliveredAtEnd}, duplicate deliveries ${p.duplicateDeliveries}, error frames ${JSON.stringify(p.errorFrames)}, unexpected closes ${p.unexpectedCloses}`,
+    );
+    lines.push(
+      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
+    );
+  }
+  for (const k of ['saturation', 'soak', 'storm', 'database'] as const) {
+    if (r[k]) lines.push(`${k}: ${JSON.stringify(r[k])}`);
+  }
+  console.log(lines.join('\n'));
+}
+
+const hardStop = setTimeout(() => {
+  log('run limit reached: stopping');
+  killAll();
+  process.exit(2);
+}, RUN_LIMIT_MS);
+hardStop.unref();
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+
+let exitCode = 0;
+try {
+  const report = await main();
+  printReport(report);
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(report, null, 2));
+  const db = report.database as { lost: number; duplicated: number };
+  if (db.lost > 0 || db.duplicated > 0) exitCode = 1;
+} catch (err) {
+  log('failed:', err);
+  exitCode = 2;
+} finally {
+  killAll();
+  await sleep(300);
+  if (!opt['keep-db'])
+    await sql(ADMIN_URL, `drop database if exists ${DB_NAME} with (force)`).catch(() => undefined);
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(exitCode);
