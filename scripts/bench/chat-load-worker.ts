@@ -27,7 +27,14 @@ export type WorkerCommand =
       agents: AgentSpec[];
       replyRatio: number;
     }
-  | { cmd: 'connect'; who: 'visitors' | 'agents'; concurrency: number; timeoutMs: number }
+  | {
+      cmd: 'connect';
+      who: 'visitors' | 'agents';
+      /** Share (0–1] of this worker's clients of that kind to connect, among those not connected yet. */
+      share: number;
+      concurrency: number;
+      timeoutMs: number;
+    }
   | { cmd: 'run'; phase: string; visitorRate: number; durationMs: number; drainMs: number }
   | { cmd: 'disconnectVisitors' }
   | { cmd: 'agentsSendToAll'; timeoutMs: number }
@@ -562,7 +569,9 @@ async function handle(cmd: WorkerCommand) {
       return post({ ev: 'ready' });
     }
     case 'connect': {
-      const r = await connectAll(cmd.who === 'visitors' ? visitors : agents, cmd.concurrency, cmd.timeoutMs);
+      const all = cmd.who === 'visitors' ? visitors : agents;
+      const todo = all.filter((c) => !c.ready).slice(0, Math.ceil(all.length * cmd.share));
+      const r = await connectAll(todo, cmd.concurrency, cmd.timeoutMs);
       return post({ ev: 'connected', ...r });
     }
     case 'run': {
