@@ -587,6 +587,7 @@ async function main() {
   log(`database ${DB_NAME}; starting the server`);
   const server = await startServer();
   log(`server pid ${server.pid} at ${server.base}`);
+  report.serverRssMbAtStart = procSample(server.pid).rssKb / 1024;
   const workers = Array.from({ length: W }, startWorker);
 
   if (RAW_S > 0) {
@@ -772,6 +773,7 @@ function printReport(r: Record<string, unknown>) {
   const lines: string[] = [];
   lines.push(`\n== chat-load: ${String(r.scenario)} ${JSON.stringify(r.params)}`);
   const raw = r.raw as { pgbenchInsertTps16: number | null; bareLoop: { msgPerSec: number } } | undefined;
+  lines.push(`server RSS after start: ${(r.serverRssMbAtStart as number).toFixed(1)} MB`);
   if (raw)
     lines.push(
       `raw limits: pgbench INSERT @16 = ${raw.pgbenchInsertTps16?.toFixed(0) ?? '—'} tps; bare ws+pg loop = ${raw.bareLoop.msgPerSec.toFixed(0)} msg/s`,
