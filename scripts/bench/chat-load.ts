@@ -103,6 +103,14 @@ function procSample(pid: number) {
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
   return { cpuMs, rssKb, at: Date.now() };
 }
+/** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
+async function heapUsedMb(server: Server): Promise<number | null> {
+  const res = await fetch(`${server.base}/metrics`).catch(() => null);
+  if (!res || res.status !== 200) return null;
+  const m = /^parley_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(await res.text());
+  return m ? Number(m[1]) / 1024 / 1024 : null;
+}
+
 /** Whole-machine CPU: busy share since the previous call (to show how shared the machine was). */
 function machineSample() {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
@@ -426,6 +434,7 @@ interface Measured {
   serverRssKbEnd: number;
   machineBusyPct: number;
   rssSamples: number[];
+  heapSamples: (number | null)[];
 }
 
 async function runPhase(
@@ -441,7 +450,11 @@ async function runPhase(
   const s0 = procSample(server.pid);
   const m0 = machineSample();
   const rssSamples: number[] = [];
-  const sampler = setInterval(() => rssSamples.push(procSample(server.pid).rssKb), 10_000);
+  const heapSamples: (number | null)[] = [];
+  const sampler = setInterval(() => {
+    rssSamples.push(procSample(server.pid).rssKb);
+    void heapUsedMb(server).then((h) => heapSamples.push(h));
+  }, 10_000);
   const t0 = Date.now();
   const parts = await askAll(
     workers,
@@ -467,6 +480,7 @@ async function runPhase(
     serverRssKbEnd: s1.rssKb,
     machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
     rssSamples,
+    heapSamples,
   };
 }
 
@@ -707,6 +721,7 @@ async function main() {
     report.soak = {
       seconds: soak,
       rssMbSamplesEvery10s: samples.map((k) => Number((k / 1024).toFixed(1))),
+      heapUsedMbSamplesEvery10s: m.heapSamples.map((h) => (h === null ? null : Number(h.toFixed(1)))),
       rssMbAfterWarmup: warm / 1024,
       rssMbEnd: m.serverRssKbEnd / 1024,
       growthPct: (100 * (m.serverRssKbEnd - warm)) / warm,
