@@ -716,15 +716,32 @@ async function main() {
     const soak = Number(opt.soak);
     const m = await runPhase(server, workers, shares, 'soak', RATE, soak);
     phases.push(describePhase(m));
-    const samples = m.rssSamples;
-    const warm = samples[Math.floor(samples.length / 5)] ?? m.serverRssKbStart;
+    // V8 collects in large steps (RSS can drop by 100 MB at once), so single samples mislead:
+    // growth compares the median of the samples just after the warm-up (20–40 % of the soak)
+    // with the median of the last 20 %.
+    const median = (xs: number[]) => {
+      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? v[Math.floor(v.length / 2)]! : NaN;
+    };
+    const windows = (xs: number[]) => {
+      const n = xs.length;
+      const w = Math.max(1, Math.floor(n / 5));
+      return {
+        early: median(xs.slice(Math.floor(n / 5), Math.floor(n / 5) + w)),
+        late: median(xs.slice(n - w)),
+      };
+    };
+    const rss = windows(m.rssSamples.map((k) => k / 1024));
+    const heap = windows(m.heapSamples.map((h) => h ?? NaN));
     report.soak = {
       seconds: soak,
-      rssMbSamplesEvery10s: samples.map((k) => Number((k / 1024).toFixed(1))),
+      rssMbSamplesEvery10s: m.rssSamples.map((k) => Number((k / 1024).toFixed(1))),
       heapUsedMbSamplesEvery10s: m.heapSamples.map((h) => (h === null ? null : Number(h.toFixed(1)))),
-      rssMbAfterWarmup: warm / 1024,
-      rssMbEnd: m.serverRssKbEnd / 1024,
-      growthPct: (100 * (m.serverRssKbEnd - warm)) / warm,
+      rssMbEarlyMedian: rss.early,
+      rssMbLateMedian: rss.late,
+      growthPct: (100 * (rss.late - rss.early)) / rss.early,
+      heapUsedMbEarlyMedian: heap.early,
+      heapUsedMbLateMedian: heap.late,
     };
   } else {
     // Reconnect storm: some traffic, all visitors go away, agents write to every conversation,
