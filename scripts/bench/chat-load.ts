@@ -212,13 +212,12 @@ try {
     );
     visitors.push(...batch);
   }
-  for (let i = 0; i < visitors.length; i++) {
-    if (AGENTS > 0) {
-      await db.query('update conversations set team_id = $1 where id = $2', [
-        agentCookies[i % AGENTS]!.teamId,
-        visitors[i]!.conversationId,
-      ]);
-    }
+  if (AGENTS > 0) {
+    await db.query(
+      `update conversations c set team_id = t.team from unnest($1::uuid[], $2::uuid[]) as t(id, team)
+       where c.id = t.id`,
+      [visitors.map((v) => v.conversationId), visitors.map((_, i) => agentCookies[i % AGENTS]!.teamId)],
+    );
   }
   console.error(
     `setup: ${VISITORS} visitors, ${AGENTS} agents in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
