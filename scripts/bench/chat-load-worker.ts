@@ -141,6 +141,8 @@ const ackedIds: string[] = [];
 /** clientId → who must receive it, for acked messages not yet seen by the other party. */
 const awaitingDelivery = new Set<string>();
 const deliveredEarly = new Set<string>();
+/** Every client id some party here has received from the other party (duplicate detection). */
+const deliveredAll = new Set<string>();
 /** Messages agents sent while visitors were away (reconnect check). */
 const stormMessages = new Map<string, string>(); // conversationId → clientId
 let counter = 0;
@@ -236,13 +238,14 @@ function onAck(clientId: string, seq: number, conversationId: string, c: Client)
 
 function onDelivered(clientId: string, sentAt: number, toAgent: boolean) {
   const s = stats();
-  if (awaitingDelivery.has(clientId)) awaitingDelivery.delete(clientId);
-  else if (pending.has(clientId)) deliveredEarly.add(clientId);
-  else if (current) {
-    // Neither awaited nor pending: delivered twice (or from an earlier phase).
+  if (deliveredAll.has(clientId)) {
     s.duplicateDeliveries++;
     return;
   }
+  deliveredAll.add(clientId);
+  if (awaitingDelivery.has(clientId)) awaitingDelivery.delete(clientId);
+  else if (pending.has(clientId)) deliveredEarly.add(clientId);
+  else return; // a late delivery of an earlier phase (its drain ended first): not timed
   (toAgent ? s.deliverToAgent : s.deliverToVisitor).push(now() - sentAt);
 }
 
