@@ -47,6 +47,8 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '5' },
     'storm-concurrency': { type: 'string', default: '256' },
     'server-env': { type: 'string', multiple: true, default: [] },
+    /** NODE_OPTIONS for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+    'server-node-options': { type: 'string' },
     'keep-db': { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -136,6 +138,15 @@ function killAll() {
   for (const c of children) c.kill('SIGKILL');
 }
 
+/** SIGTERM (the server shuts down cleanly, e.g. writes a --cpu-prof profile), SIGKILL after 5 s. */
+async function stopAll() {
+  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.race([Promise.all(exited), sleep(5000)]);
+  killAll();
+}
+
 interface Server {
   child: ChildProcess;
   pid: number;
@@ -166,6 +177,7 @@ async function startServer(): Promise<Server> {
       PARLEY_WS_FRAMES_PER_SECOND: '1000',
       PARLEY_WS_FRAMES_BURST: '2000',
       PUBLIC_RATE_LIMIT_PER_MINUTE: '100000',
+      ...(opt['server-node-options'] ? { NODE_OPTIONS: opt['server-node-options'] } : {}),
       ...extra,
     },
     false,
@@ -867,8 +879,7 @@ try {
   log('failed:', err);
   exitCode = 2;
 } finally {
-  killAll();
-  await sleep(300);
+  await stopAll();
   if (!opt['keep-db'])
     await sql(ADMIN_URL, `drop database if exists ${DB_NAME} with (force)`).catch(() => undefined);
   rmSync(tmp, { recursive: true, force: true });
