@@ -90,6 +90,8 @@ export type WorkerEvent =
       resumed: number;
       /** Epoch ms when this worker's last visitor got `resumed`. */
       lastResumedAt: number;
+      /** Per visitor: ms from the storm's start to its `resumed`. */
+      resumeMs: number[];
       replayed: number;
       /** Messages the agents sent while the visitor was away that its replay did not contain. */
       missed: number;
@@ -461,9 +463,11 @@ async function reconnectVisitors(startAt: number, concurrency: number, timeoutMs
   let missed = 0;
   let gaps = 0;
   let duplicates = 0;
+  const resumeMs: number[] = [];
   for (const v of visitors) {
     if (!v.resumed) continue;
     lastResumedAt = Math.max(lastResumedAt, v.resumedAt);
+    resumeMs.push(v.resumedAt - startAt);
     replayed += v.replaySeqs.length;
     const from = before.get(v)!;
     const seqs = v.replaySeqs;
@@ -479,6 +483,7 @@ async function reconnectVisitors(startAt: number, concurrency: number, timeoutMs
     failures: r.failures,
     resumed: visitors.filter((v) => v.resumed).length,
     lastResumedAt,
+    resumeMs,
     replayed,
     missed,
     gaps,

@@ -792,6 +792,14 @@ async function main() {
       failures: r.flatMap((x) => x.failures).slice(0, 5),
       resumed: r.reduce((a, x) => a + x.resumed, 0),
       secondsToAllResumed: (Math.max(...r.map((x) => x.lastResumedAt)) - startAt) / 1000,
+      resumeMsP50: pct(
+        r.flatMap((x) => x.resumeMs),
+        50,
+      ),
+      resumeMsP99: pct(
+        r.flatMap((x) => x.resumeMs),
+        99,
+      ),
       replayedMessages: r.reduce((a, x) => a + x.replayed, 0),
       missed: r.reduce((a, x) => a + x.missed, 0),
       replayGaps: r.reduce((a, x) => a + x.gaps, 0),
