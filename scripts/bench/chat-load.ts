@@ -231,6 +231,7 @@ try {
   const sentClientIds = new Set<string>();
   let failedHandshakes = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
 
   function openSocket(url: string, headers: Record<string, string>, hello: object): Promise<WebSocket> {
     return new Promise((resolve) => {
@@ -269,7 +270,11 @@ try {
         message?: { senderType: string; clientId: string; conversationId: string };
       };
       if (f.type === 'ack') return onAck(f);
-      if (f.type === 'error') errors++;
+      if (f.type === 'error') {
+        errors++;
+        errorCodes[(f as unknown as { code: string }).code] =
+          (errorCodes[(f as unknown as { code: string }).code] ?? 0) + 1;
+      }
       if (f.type !== 'message' || f.message?.senderType !== 'visitor') return;
       const t0 = sendTimes.get(f.message.clientId);
       if (t0 !== undefined) deliveryToAgent.push(performance.now() - t0);
@@ -310,7 +315,11 @@ try {
             message?: { senderType: string; clientId: string };
           };
           if (f.type === 'ack') return onAck(f);
-          if (f.type === 'error') errors++;
+          if (f.type === 'error') {
+            errors++;
+            errorCodes[(f as unknown as { code: string }).code] =
+              (errorCodes[(f as unknown as { code: string }).code] ?? 0) + 1;
+          }
           if (f.type === 'message' && f.message?.senderType === 'agent') {
             const t0 = sendTimes.get(f.message.clientId);
             if (t0 !== undefined) deliveryToVisitor.push(performance.now() - t0);
@@ -514,6 +523,7 @@ try {
     duplicated,
     ackMismatched: mismatched,
     errorFrames: errors,
+    errorCodes,
     ackLatencyMs: summary(ackLatency),
     deliveryVisitorToAgentMs: summary(deliveryToAgent),
     deliveryAgentToVisitorMs: summary(deliveryToVisitor),
