@@ -94,6 +94,13 @@ export function createContainer(deps: {
     : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
+  const audit = createAuditService({
+    db,
+    repo: createAuditRepository(),
+    auditTrail,
+    signer: createAuditSigner(config.auditSigningKey),
+    settings: config,
+  });
   const backup = createBackupService({
     db,
     databaseUrl: deps.databaseUrl ?? config.databaseUrl,
@@ -102,6 +109,7 @@ export function createContainer(deps: {
     settings: config,
     logger,
     replica: scheduler.replica,
+    auditChain: audit,
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
@@ -109,13 +117,6 @@ export function createContainer(deps: {
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));
   }
-  const audit = createAuditService({
-    db,
-    repo: createAuditRepository(),
-    auditTrail,
-    signer: createAuditSigner(config.auditSigningKey),
-    settings: config,
-  });
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
   return {
