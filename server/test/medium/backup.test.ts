@@ -203,7 +203,7 @@ async function fill(container: Container, extra: { teams: number } = { teams: 20
   }
 }
 
-describe('backup and restore', () => {
+describe('backup and restore', { timeout: 60_000 }, () => {
   let source: TestDatabase;
   let container: Container;
   let plainArchive: string;
@@ -379,7 +379,7 @@ describe('backup and restore', () => {
   });
 });
 
-describe('bad archives and failures: each a clear error, nothing half-restored', () => {
+describe('bad archives and failures: each a clear error, nothing half-restored', { timeout: 60_000 }, () => {
   let source: TestDatabase;
   let container: Container;
   let archive: string;
@@ -547,7 +547,7 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
   });
 });
 
-describe('disk full while writing', () => {
+describe('disk full while writing', { timeout: 60_000 }, () => {
   const mountPoint = path.join(scratch, 'tiny-volume');
   let mounted = false;
   beforeAll(() => {
@@ -601,7 +601,7 @@ describe('disk full while writing', () => {
   });
 });
 
-describe('scheduled backup', () => {
+describe('scheduled backup', { timeout: 60_000 }, () => {
   it('runs once per slot with two replicas, verifies the archive and applies retention', async () => {
     const db = await freshDatabase();
     const dir = newDir('scheduled');
@@ -655,7 +655,7 @@ describe('scheduled backup', () => {
   });
 });
 
-describe('files on a volume', () => {
+describe('files on a volume', { timeout: 60_000 }, () => {
   it('are carried in the archive with their SHA-256 and written back on restore', async () => {
     const db = await freshDatabase();
     const volume = newDir('attachments-src');
