@@ -12,6 +12,7 @@ import { csrfPlugin } from './platform/http/csrf.plugin.ts';
 import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
 import { securityRoutes } from './modules/security/security.routes.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
+import { cannedRepliesRoutes } from './modules/canned-replies/canned-replies.routes.ts';
 import { backupRoutes } from './modules/backup/backup.routes.ts';
 import { auditRoutes } from './modules/audit/audit.routes.ts';
 import { authRoutes } from './modules/identity/auth.routes.ts';
@@ -109,6 +110,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
       settings: config,
     }),
   );
+  await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
   await app.register(securityRoutes, { security: container.security });

@@ -13,6 +13,8 @@ import { createAuditService } from './modules/audit/audit.service.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
+import { createCannedRepliesRepository } from './modules/canned-replies/canned-replies.repository.ts';
+import { createCannedRepliesService } from './modules/canned-replies/canned-replies.service.ts';
 import { createIdentityRepository } from './modules/identity/identity.repository.ts';
 import { createIdentityService } from './modules/identity/identity.service.ts';
 import { registerBackupMetrics } from './modules/backup/backup.metrics.ts';
@@ -90,6 +92,7 @@ export function createContainer(deps: {
         periodic: () => conversations.wakeSnoozed(),
       })
     : null;
+  const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const backup = createBackupService({
     db,
@@ -135,6 +138,7 @@ export function createContainer(deps: {
     /** Cross-replica fan-out; `serve` starts it once the database is ready. */
     bridge,
     audit,
+    cannedReplies,
   };
 }
 

@@ -25,6 +25,9 @@ export const PERMISSIONS = [
   'contacts.manage',
   /** Channel settings, including the identity-verification secret. */
   'channels.manage',
+  'canned_replies.use',
+  'canned_replies.manage_team',
+  'canned_replies.manage_global',
   'backups.read',
   'audit.export',
   'security.manage',
@@ -47,6 +50,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'conversations.assign',
     'contacts.read',
     'contacts.manage',
+    'canned_replies.use',
+    'canned_replies.manage_team',
   ],
   agent: [
     'teams.read',
@@ -55,6 +60,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'conversations.manage',
     'contacts.read',
     'contacts.manage',
+    'canned_replies.use',
   ],
   auditor: ['audit.read', 'audit.export'],
 };

@@ -96,6 +96,19 @@ export interface BackupRuns {
   started_at: Timestamp;
 }
 
+export interface CannedReplies {
+  body: string;
+  category: Generated<string>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  owner_id: string | null;
+  scope: string;
+  shortcut: string;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface Channels {
   created_at: Generated<Timestamp>;
   default_team_id: string | null;
@@ -259,6 +272,7 @@ export interface DB {
   audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
   backup_runs: BackupRuns;
+  canned_replies: CannedReplies;
   channels: Channels;
   contacts: Contacts;
   conversation_reads: ConversationReads;
