@@ -4,7 +4,7 @@ import type { ServerEvent } from '../../../server/src/realtime/events.ts';
 import { ApiError, createApi, type WidgetConfig } from './api.ts';
 import { createConnection, type ConnectionState } from './connection.ts';
 import { isLocale, MESSAGES, type Locale } from './i18n.ts';
-import { createOutbox, frameStorage, newClientId } from './outbox.ts';
+import { createOutbox, mirroredStorage, nativeStorage, newClientId, type KeyValueStore } from './outbox.ts';
 import { renderItem } from './render.ts';
 import { createChatStore } from './store.ts';
 
@@ -12,19 +12,22 @@ const params = new URLSearchParams(location.search);
 const site = params.get('site') ?? '';
 /** The embedding page's origin; the server framed us only for it (CSP frame-ancestors). */
 const parentOrigin = params.get('origin') ?? '';
-const storage = frameStorage();
+const native = nativeStorage();
+/** Swapped for the page-mirrored store at boot when the frame has no storage of its own. */
+let backing: KeyValueStore = native ?? mirroredStorage({}, () => undefined);
+const storage: KeyValueStore = {
+  getItem: (k) => backing.getItem(k),
+  setItem: (k, v) => backing.setItem(k, v),
+  removeItem: (k) => backing.removeItem(k),
+};
 const key = (k: string) => `parley:${site}:${k}`;
 const api = createApi();
 const store = createChatStore();
 const outbox = createOutbox(storage, key('outbox'));
 
-let token = storage.getItem(key('token'));
-let conversationId = storage.getItem(key('conversation'));
-let locale: Locale = isLocale(storage.getItem('parley:lang'))
-  ? (storage.getItem('parley:lang') as Locale)
-  : isLocale(params.get('lang'))
-    ? (params.get('lang') as Locale)
-    : 'zh-CN';
+let token: string | null = null;
+let conversationId: string | null = null;
+let locale: Locale = isLocale(params.get('lang')) ? (params.get('lang') as Locale) : 'zh-CN';
 let t = MESSAGES[locale];
 let config: WidgetConfig | null = null;
 let isOpen = false;
@@ -32,8 +35,6 @@ let connState: ConnectionState = 'offline';
 let resumed = false;
 let pendingUser: { id?: string; hash?: string; name?: string; phone?: string } | null = null;
 let agentTypingUntil = 0;
-
-store.visitorRead(Number(storage.getItem(key('read')) ?? 0));
 
 // ---------- DOM ----------
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
@@ -114,9 +115,11 @@ function post(msg: Record<string, unknown>) {
 
 window.addEventListener('message', (e: MessageEvent) => {
   if (e.source !== window.parent || e.origin !== parentOrigin) return;
-  const d = e.data as { parley?: string; type?: string; user?: unknown } | null;
+  const d = e.data as { parley?: string; type?: string; user?: unknown; data?: unknown } | null;
   if (!d || d.parley !== 'loader') return;
-  if (d.type === 'open') {
+  if (d.type === 'state') {
+    receiveState?.(typeof d.data === 'object' && d.data !== null ? (d.data as Record<string, string>) : {});
+  } else if (d.type === 'open') {
     isOpen = true;
     render();
     input.focus();
@@ -400,20 +403,45 @@ closeBtn.addEventListener('click', () => {
 });
 
 // ---------- start ----------
-applyTexts();
-for (const q of outbox.all()) store.addPending({ ...q, kind: 'text', failed: false });
-render();
-// Standalone (not framed, e.g. opened directly): behave as open.
-if (window.parent === window) isOpen = true;
-void api.config(site).then(
-  (c) => {
-    config = c;
-    document.documentElement.style.setProperty('--pw-color', c.color);
-    applyTexts();
-    showPrechat(c.preChatForm && !storage.getItem(key('prechat')) && !conversationId);
-    post({ type: 'ready', color: c.color, title: c.name });
-  },
-  () => post({ type: 'ready' }),
-);
-if (token) connection.start();
-if (outbox.all().length) flush();
+let receiveState: ((data: Record<string, string>) => void) | null = null;
+
+/** Where the visitor's token and queue live: the frame's storage, else the page's copy. */
+async function openStorage() {
+  if (native || window.parent === window) return;
+  const data = await new Promise<Record<string, string>>((resolve) => {
+    receiveState = resolve;
+    setTimeout(() => resolve({}), 1500);
+    post({ type: 'boot' });
+  });
+  receiveState = null;
+  backing = mirroredStorage(data, (k, v) => post({ type: 'store', key: k, value: v }));
+}
+
+async function boot() {
+  await openStorage();
+  token = storage.getItem(key('token'));
+  conversationId = storage.getItem(key('conversation'));
+  const savedLang = storage.getItem('parley:lang');
+  if (isLocale(savedLang)) locale = savedLang;
+  t = MESSAGES[locale];
+  store.visitorRead(Number(storage.getItem(key('read')) ?? 0));
+  applyTexts();
+  for (const q of outbox.all()) store.addPending({ ...q, kind: 'text', failed: false });
+  render();
+  // Standalone (not framed, e.g. opened directly): behave as open.
+  if (window.parent === window) isOpen = true;
+  void api.config(site).then(
+    (c) => {
+      config = c;
+      document.documentElement.style.setProperty('--pw-color', c.color);
+      applyTexts();
+      showPrechat(c.preChatForm && !storage.getItem(key('prechat')) && !conversationId);
+      post({ type: 'ready', color: c.color, title: c.name });
+    },
+    () => post({ type: 'ready' }),
+  );
+  if (token) connection.start();
+  if (outbox.all().length) flush();
+}
+
+void boot();

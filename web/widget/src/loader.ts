@@ -120,6 +120,15 @@ interface ParleyApi {
   layout();
   root.append(frame, button);
 
+  const stateKey = `parley:${site}`;
+  const loadState = (): Record<string, string> => {
+    try {
+      const v = JSON.parse(localStorage.getItem(stateKey) ?? '{}') as unknown;
+      return typeof v === 'object' && v !== null ? (v as Record<string, string>) : {};
+    } catch {
+      return {};
+    }
+  };
   let ready = false;
   let unread = 0;
   const showBadge = () => {
@@ -143,7 +152,22 @@ interface ParleyApi {
     if (e.origin !== parley || e.source !== frame.contentWindow) return;
     const d = e.data as { parley?: string; type?: string; count?: unknown; color?: unknown } | null;
     if (!d || d.parley !== 'widget') return;
-    if (d.type === 'ready') {
+    if (d.type === 'boot') {
+      // The frame has no storage of its own (third-party storage blocked): give it its copy.
+      frame.contentWindow?.postMessage({ parley: 'loader', type: 'state', data: loadState() }, parley);
+    } else if (d.type === 'store') {
+      const k = (d as { key?: unknown }).key;
+      const v = (d as { value?: unknown }).value;
+      if (typeof k !== 'string' || !k.startsWith('parley:')) return;
+      const state = loadState();
+      if (typeof v === 'string') state[k] = v;
+      else delete state[k];
+      try {
+        localStorage.setItem(stateKey, JSON.stringify(state));
+      } catch {
+        // the page has no storage either: the chat lasts as long as the page
+      }
+    } else if (d.type === 'ready') {
       ready = true;
       if (typeof d.color === 'string' && /^#[0-9a-f]{6}$/i.test(d.color))
         button.style.setProperty('background', d.color);

@@ -60,19 +60,38 @@ export function newClientId(): string {
   return `w-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
-/** localStorage when the browser lets the frame use it (it may not: privacy modes), else memory. */
-export function frameStorage(): KeyValueStore {
+/** The frame's own localStorage, or null where the browser refuses it to a third-party frame
+ * (Safari, private windows, blocked third-party cookies). */
+export function nativeStorage(): KeyValueStore | null {
   try {
     const probe = '__parley_probe__';
     localStorage.setItem(probe, '1');
     localStorage.removeItem(probe);
     return localStorage;
   } catch {
-    const m = new Map<string, string>();
-    return {
-      getItem: (k) => m.get(k) ?? null,
-      setItem: (k, v) => void m.set(k, v),
-      removeItem: (k) => void m.delete(k),
-    };
+    return null;
   }
+}
+
+/**
+ * Storage kept in memory and mirrored to the embedding page (the loader keeps it in the
+ * page's first-party localStorage and hands it back on the next load), for browsers that
+ * give a third-party frame no storage of its own.
+ */
+export function mirroredStorage(
+  initial: Record<string, string>,
+  mirror: (key: string, value: string | null) => void,
+): KeyValueStore {
+  const m = new Map(Object.entries(initial).filter(([, v]) => typeof v === 'string'));
+  return {
+    getItem: (k) => m.get(k) ?? null,
+    setItem: (k, v) => {
+      m.set(k, v);
+      mirror(k, v);
+    },
+    removeItem: (k) => {
+      m.delete(k);
+      mirror(k, null);
+    },
+  };
 }

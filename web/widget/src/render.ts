@@ -86,6 +86,7 @@ export function renderItem(item: ChatItem, ctx: RenderContext): HTMLElement {
     bubble.classList.add('pw-recalled');
     bubble.textContent = t.recalled;
   } else if (item.kind === 'image' && (item.attachment || item.localPreview)) {
+    bubble.classList.add('pw-media');
     const img = doc.createElement('img');
     img.className = 'pw-image';
     img.alt = item.attachment?.fileName ?? '';

@@ -47,7 +47,7 @@ export function frameCsp(ancestor: string | null): string {
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' blob: data:",
-    "connect-src 'self'",
+    "connect-src 'self' blob:",
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'none'",
