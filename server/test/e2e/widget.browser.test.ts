@@ -283,9 +283,9 @@ describe('the visitor widget in a real browser', () => {
     expect((await serverMessages()).some((m) => m.text === '断网时写的消息')).toBe(false);
 
     await context.setOffline(false);
-    await poll(() => frame.$$eval('.pw-delivery', (els) => els.map((e) => e.textContent).at(-1)), {
-      timeout: 15_000,
-    }).toBe('已送达');
+    await poll(() => frame.$$eval('.pw-delivery', (els) => els.map((e) => e.textContent).at(-1))).toBe(
+      '已送达',
+    );
     expect((await serverMessages()).filter((m) => m.text === '断网时写的消息')).toHaveLength(1);
     await page.reload();
     const again = await chatFrame();
