@@ -141,7 +141,7 @@ describe('the pre-chat form', () => {
       payload: { channelId: site },
     });
     expect(s.statusCode).toBe(200);
-    return s.json() as { token: string; contactId: string };
+    return s.json<{ token: string; contactId: string }>();
   }
 
   it('stores name and phone only with explicit consent, recorded on the contact and audited', async () => {
