@@ -77,12 +77,14 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   // so a refused upgrade (401/403) is answered and its socket closed, not left open.
   // Largest frame: a maximal text message (4 bytes per character) plus the envelope.
   await app.register(websocket, { options: { maxPayload: config.messageMaxChars * 4 + 4096 } });
+  // Rate limit first (before any database work), then who is asking, then where from.
+  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
   await app.register(authPlugin, {
     identity: container.identity,
     consoleAllows: (ip) => container.security.consoleAllows(ip),
+    onRefusedSignIn: (client) => container.security.recordRefusedSignIn(client),
   });
   await app.register(csrfPlugin, { allowedOrigins: [config.publicUrl] });
-  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
 
   await app.register(systemRoutes, {
     health: container.health,

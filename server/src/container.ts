@@ -103,6 +103,13 @@ export function createContainer(deps: {
     publicUrl: config.publicUrl,
   });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
+  const audit = createAuditService({
+    db,
+    repo: createAuditRepository(),
+    auditTrail,
+    signer: createAuditSigner(config.auditSigningKey),
+    settings: config,
+  });
   const backup = createBackupService({
     db,
     databaseUrl: deps.databaseUrl ?? config.databaseUrl,
@@ -111,6 +118,7 @@ export function createContainer(deps: {
     settings: config,
     logger,
     replica: scheduler.replica,
+    auditChain: audit,
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
@@ -118,13 +126,6 @@ export function createContainer(deps: {
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));
   }
-  const audit = createAuditService({
-    db,
-    repo: createAuditRepository(),
-    auditTrail,
-    signer: createAuditSigner(config.auditSigningKey),
-    settings: config,
-  });
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
   return {

@@ -2,7 +2,7 @@
 //
 // - NOTIFY is never issued inside a message's transaction (a notifying transaction takes a
 //   database-wide lock at commit). After commit, the ids of what was committed are collected
-//   for one event-loop turn and published from a separate autocommit statement, many
+//   for a few milliseconds and published from a separate autocommit statement, many
 //   conversations per notification (payload kept under 8,000 bytes).
 // - Receivers get "conversation X has seq a..b" and read the rows themselves (the hub's
 //   sequencer loads anything it has not delivered yet, so gaps are filled from the database).
@@ -17,6 +17,7 @@ import type { Hub } from './hub.ts';
 
 export const NOTIFY_CHANNEL = 'parley_events';
 const MAX_PAYLOAD_BYTES = 7800;
+const FLUSH_WINDOW_MS = 5;
 /** A transaction may commit this long after its rows' timestamps (now() is transaction start). */
 const CATCH_UP_MARGIN_MS = 30_000;
 
@@ -87,7 +88,9 @@ export function createPgBridge(deps: PgBridgeDeps) {
     pending.set(id, had ? [Math.min(had[0], first), Math.max(had[1], last)] : [first, last]);
     if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      // A short window gathers many commits into one NOTIFY (each NOTIFY is a round trip and
+      // a commit that serialises on the notification queue lock).
+      setTimeout(flush, FLUSH_WINDOW_MS);
     }
   });
 

@@ -5,6 +5,7 @@
 //   /api/v1/ws          agents: the session cookie is checked by the auth onRequest hook
 //                       before the upgrade (access conversations.read).
 //   /api/v1/widget/ws   visitors: the first frame must be `hello` with the visitor token.
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Compile } from 'typebox/compile';
 import { Type } from 'typebox';
@@ -175,11 +176,25 @@ export function realtimeRoutes(
     typingSentAt: Map<string, number>;
   }
 
+  const corked = new Set<Socket>();
+  function uncorkAll() {
+    for (const raw of corked) raw.uncork();
+    corked.clear();
+  }
+
   function send(socket: WebSocket, event: ServerEvent) {
     if (socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       socket.close(1008, 'too slow: resume after reconnecting');
       return;
+    }
+    // Frames produced in the same event-loop turn (a message, its ack, other events) leave in
+    // one write instead of one system call each: the TCP socket is corked until the turn ends.
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    if (raw && !corked.has(raw)) {
+      if (corked.size === 0) setImmediate(uncorkAll);
+      raw.cork();
+      corked.add(raw);
     }
     socket.send(JSON.stringify(event));
   }

@@ -646,3 +646,63 @@ describe('identity verification', () => {
     expect(forged.status).toBe(401);
   });
 });
+
+describe('ephemeral signals and read receipts', () => {
+  it('forwards typing (throttled, expiring, never stored) and read receipts to the other side', async () => {
+    const v = await visitor();
+    const admin = await signIn(t, 'admin');
+    const vs = await visitorSocket(v.token);
+    const agent = await agentSocket(admin.cookie);
+    agent.send({ type: 'typing', conversationId: v.conversationId, typing: true });
+    agent.send({ type: 'typing', conversationId: v.conversationId, typing: true });
+    agent.send({ type: 'typing', conversationId: v.conversationId, typing: false });
+    const typing = await vs.waitFor(isType('typing', (f) => f.typing));
+    expect(typing.expiresInMs).toBeGreaterThan(0);
+    expect(typing.who).toMatchObject({ type: 'agent', id: '' });
+    await vs.waitFor(isType('typing', (f) => !f.typing));
+    // The second "typing: true" within the throttle window was not forwarded.
+    expect(vs.frames.filter(isType('typing', (f) => f.typing))).toHaveLength(1);
+    expect(agent.frames.filter(isType('typing'))).toHaveLength(0);
+
+    const sent = await http('POST', `/api/v1/conversations/${v.conversationId}/messages`, {
+      cookie: admin.cookie,
+      body: { clientId: randomUUID(), text: 'did you get this?' },
+    });
+    vs.send({ type: 'read', ref: 'rd', conversationId: v.conversationId, seq: sent.json().seq as number });
+    await vs.waitFor(isType('ok', (f) => f.ref === 'rd'));
+    const receipt = await agent.waitFor(isType('read', (f) => f.conversationId === v.conversationId));
+    expect(receipt).toMatchObject({
+      reader: { type: 'visitor', id: v.contactId },
+      seq: sent.json().seq as number,
+    });
+    const row = await t.container.db
+      .selectFrom('conversations')
+      .select('visitor_read_seq')
+      .where('id', '=', v.conversationId)
+      .executeTakeFirstOrThrow();
+    expect(row.visitor_read_seq).toBe(sent.json().seq);
+    const stored = await t.container.db
+      .selectFrom('messages')
+      .select('id')
+      .where('conversation_id', '=', v.conversationId)
+      .execute();
+    expect(stored).toHaveLength(1);
+  });
+
+  it('wakes a snoozed conversation when its time has come', async () => {
+    const v = await visitor();
+    const admin = await signIn(t, 'admin');
+    await http('POST', `/api/v1/conversations/${v.conversationId}/snooze`, {
+      cookie: admin.cookie,
+      body: { until: new Date(Date.now() + 60_000).toISOString() },
+    });
+    await t.container.db
+      .updateTable('conversations')
+      .set({ snoozed_until: new Date(Date.now() - 1000) })
+      .where('id', '=', v.conversationId)
+      .execute();
+    expect(await t.container.conversations.wakeSnoozed()).toBeGreaterThanOrEqual(1);
+    const after = await http('GET', `/api/v1/conversations/${v.conversationId}`, { cookie: admin.cookie });
+    expect(after.json()).toMatchObject({ status: 'open', snoozedUntil: null });
+  });
+});

@@ -334,6 +334,44 @@ export function createConversationsRepository() {
       };
     },
 
+    /**
+     * The fast path for a plain text message: one statement, no explicit transaction (see
+     * migrations/0012). Returns null when the conversation does not exist (or is not the
+     * contact's); duplicate = true when the client id was already stored.
+     */
+    async appendPlainMessage(
+      db: Executor,
+      input: {
+        conversationId: string;
+        contactId: string | null;
+        clientId: string;
+        senderType: 'visitor' | 'agent';
+        senderId: string;
+        body: string;
+        private: boolean;
+        reopen: boolean;
+        agentReply: boolean;
+      },
+    ) {
+      const { rows } = await sql<{
+        r_contact_id: string;
+        r_team_id: string | null;
+        r_assignee_id: string | null;
+        r_status: string;
+        r_previous_status: string;
+        r_message_id: string;
+        r_seq: number;
+        r_created_at: Date;
+        r_duplicate: boolean;
+        r_reopen_message_id: string | null;
+        r_reopen_seq: number | null;
+        r_reopen_created_at: Date | null;
+      }>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
+        ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
+        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
+      return rows[0] ?? null;
+    },
+
     findMessageByClientId(db: Executor, conversationId: string, clientId: string) {
       return messageQuery(db)
         .where('m.conversation_id', '=', conversationId)

@@ -238,6 +238,88 @@ export function createConversationsService(deps: {
     return batch.messages.map((message) => ({ message, duplicate: false }));
   }
 
+  /**
+   * A plain text message from a visitor or an agent: one statement (lock, dedupe, bump, insert
+   * — and the reopen notice when a visitor message reopens the conversation), then announce.
+   */
+  async function appendPlain(input: {
+    conversationId: string;
+    contactId: string | null;
+    clientId: string;
+    senderType: 'visitor' | 'agent';
+    senderId: string;
+    senderName: string | null;
+    text: string;
+    private: boolean;
+  }): Promise<SendResult> {
+    const r = await repo.appendPlainMessage(db, {
+      conversationId: input.conversationId,
+      contactId: input.contactId,
+      clientId: input.clientId,
+      senderType: input.senderType,
+      senderId: input.senderId,
+      body: input.text,
+      private: input.private,
+      reopen: input.senderType === 'visitor',
+      agentReply: input.senderType === 'agent' && !input.private,
+    });
+    if (!r) throw new NotFoundError('conversation');
+    if (r.r_duplicate) {
+      const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
+      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      return { message: toMessageView(stored), duplicate: true };
+    }
+    const message: MessageView = {
+      id: r.r_message_id,
+      conversationId: input.conversationId,
+      seq: r.r_seq,
+      clientId: input.clientId,
+      senderType: input.senderType,
+      senderId: input.senderId,
+      senderName: input.senderType === 'agent' ? input.senderName : null,
+      kind: 'text',
+      text: input.text,
+      private: input.private,
+      attachment: null,
+      event: null,
+      recalled: false,
+      editedAt: null,
+      createdAt: r.r_created_at.toISOString(),
+    };
+    const batch: CommittedBatch = {
+      routing: {
+        conversationId: input.conversationId,
+        contactId: r.r_contact_id,
+        teamId: r.r_team_id,
+        assigneeId: r.r_assignee_id,
+      },
+      messages: [message],
+    };
+    if (r.r_reopen_message_id && r.r_reopen_seq !== null && r.r_reopen_created_at) {
+      batch.messages.push({
+        ...message,
+        id: r.r_reopen_message_id,
+        seq: r.r_reopen_seq,
+        clientId: null,
+        senderType: 'system',
+        senderId: null,
+        senderName: null,
+        kind: 'system',
+        text: '',
+        event: {
+          type: 'status_changed',
+          status: 'open',
+          previousStatus: r.r_previous_status,
+          reason: 'visitor_message',
+        },
+        createdAt: r.r_reopen_created_at.toISOString(),
+      });
+      batch.conversation = await views(input.conversationId);
+    }
+    bus.committed(batch);
+    return { message, duplicate: false };
+  }
+
   function systemInput(
     conversationId: string,
     actor: Actor | null,
@@ -456,26 +538,17 @@ export function createConversationsService(deps: {
       input: { clientId: string; text: string },
     ): Promise<SendResult> {
       checkText(input.text);
-      const [r] = await append(
-        [
-          {
-            conversationId,
-            contactId: v.contactId,
-            clientId: input.clientId,
-            senderType: 'visitor',
-            senderId: v.contactId,
-            kind: 'text',
-            body: input.text,
-            private: false,
-            attachmentId: null,
-            event: null,
-            reopen: true,
-            agentReply: false,
-          },
-        ],
-        { senderName: null },
-      );
-      return { message: toVisitorMessage(r!.message)!, duplicate: r!.duplicate };
+      const r = await appendPlain({
+        conversationId,
+        contactId: v.contactId,
+        clientId: input.clientId,
+        senderType: 'visitor',
+        senderId: v.contactId,
+        senderName: null,
+        text: input.text,
+        private: false,
+      });
+      return { message: toVisitorMessage(r.message)!, duplicate: r.duplicate };
     },
 
     async visitorHistory(
@@ -621,32 +694,17 @@ export function createConversationsService(deps: {
     ): Promise<SendResult> {
       authorize(actor, 'conversations.reply');
       checkText(input.text);
-      const isPrivate = input.private ?? false;
-      const [r] = await append(
-        [
-          {
-            conversationId,
-            clientId: input.clientId,
-            senderType: 'agent',
-            senderId: actor.userId,
-            kind: 'text',
-            body: input.text,
-            private: isPrivate,
-            attachmentId: null,
-            event: null,
-            reopen: false,
-            agentReply: !isPrivate,
-          },
-        ],
-        {
-          senderName: actor.displayName,
-          check: async (trx) => {
-            const c = await repo.findConversationForUpdate(trx, conversationId);
-            if (!c || !canSee(actor, c)) throw new NotFoundError('conversation');
-          },
-        },
-      );
-      return r!;
+      await visibleConversation(actor, conversationId);
+      return appendPlain({
+        conversationId,
+        contactId: null,
+        clientId: input.clientId,
+        senderType: 'agent',
+        senderId: actor.userId,
+        senderName: actor.displayName,
+        text: input.text,
+        private: input.private ?? false,
+      });
     },
 
     async agentUpload(
