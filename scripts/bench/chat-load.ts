@@ -212,13 +212,12 @@ try {
     );
     visitors.push(...batch);
   }
-  for (let i = 0; i < visitors.length; i++) {
-    if (AGENTS > 0) {
-      await db.query('update conversations set team_id = $1 where id = $2', [
-        agentCookies[i % AGENTS]!.teamId,
-        visitors[i]!.conversationId,
-      ]);
-    }
+  if (AGENTS > 0) {
+    await db.query(
+      `update conversations c set team_id = t.team from unnest($1::uuid[], $2::uuid[]) as t(id, team)
+       where c.id = t.id`,
+      [visitors.map((v) => v.conversationId), visitors.map((_, i) => agentCookies[i % AGENTS]!.teamId)],
+    );
   }
   console.error(
     `setup: ${VISITORS} visitors, ${AGENTS} agents in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
@@ -232,6 +231,7 @@ try {
   const sentClientIds = new Set<string>();
   let failedHandshakes = 0;
   let errors = 0;
+  const errorCodes: Record<string, number> = {};
 
   function openSocket(url: string, headers: Record<string, string>, hello: object): Promise<WebSocket> {
     return new Promise((resolve) => {
@@ -270,7 +270,11 @@ try {
         message?: { senderType: string; clientId: string; conversationId: string };
       };
       if (f.type === 'ack') return onAck(f);
-      if (f.type === 'error') errors++;
+      if (f.type === 'error') {
+        errors++;
+        errorCodes[(f as unknown as { code: string }).code] =
+          (errorCodes[(f as unknown as { code: string }).code] ?? 0) + 1;
+      }
       if (f.type !== 'message' || f.message?.senderType !== 'visitor') return;
       const t0 = sendTimes.get(f.message.clientId);
       if (t0 !== undefined) deliveryToAgent.push(performance.now() - t0);
@@ -311,7 +315,11 @@ try {
             message?: { senderType: string; clientId: string };
           };
           if (f.type === 'ack') return onAck(f);
-          if (f.type === 'error') errors++;
+          if (f.type === 'error') {
+            errors++;
+            errorCodes[(f as unknown as { code: string }).code] =
+              (errorCodes[(f as unknown as { code: string }).code] ?? 0) + 1;
+          }
           if (f.type === 'message' && f.message?.senderType === 'agent') {
             const t0 = sendTimes.get(f.message.clientId);
             if (t0 !== undefined) deliveryToVisitor.push(performance.now() - t0);
@@ -515,6 +523,7 @@ try {
     duplicated,
     ackMismatched: mismatched,
     errorFrames: errors,
+    errorCodes,
     ackLatencyMs: summary(ackLatency),
     deliveryVisitorToAgentMs: summary(deliveryToAgent),
     deliveryAgentToVisitorMs: summary(deliveryToVisitor),

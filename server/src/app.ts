@@ -6,7 +6,7 @@ import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { Container } from './container.ts';
-import { authPlugin } from './platform/http/auth.plugin.ts';
+import { SESSION_COOKIE, authPlugin, clientOf } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
 import { csrfPlugin } from './platform/http/csrf.plugin.ts';
 import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
@@ -111,6 +111,10 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
       hub: container.hub,
       bus: container.bus,
       settings: config,
+      sessionLive: async (request) => {
+        const token = request.cookies[SESSION_COOKIE];
+        return token ? (await container.identity.authenticate(token, clientOf(request))) !== null : false;
+      },
     }),
   );
   await app.register(widgetPublicRoutes, {
