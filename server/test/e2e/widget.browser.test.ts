@@ -5,6 +5,7 @@
 // the agent (HTTP API and agent WebSocket) sees them and replies, the reply shows in the
 // widget, the conversation survives reloads and navigations, a message typed while offline is
 // sent once on reconnect, and HTML in messages stays text. Writes docs/screenshots/widget.png.
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -323,6 +324,62 @@ describe('the visitor widget in a real browser', () => {
       caret: 'hide',
     });
     await phone.close();
+  });
+
+  it('asks for name and phone with explicit consent when the pre-chat form is on, and verifies setUser', async () => {
+    const site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
+    await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: true });
+    const secret = (
+      await api<{ channels: { id: string; identitySecret: string }[] }>('GET', '/api/v1/channels')
+    ).channels.find((c) => c.id === site)!.identitySecret;
+    const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+    const p = await fresh.newPage();
+    p.on('pageerror', (err) => problems.push(String(err)));
+    await p.goto(demoUrl);
+    await p.waitForFunction(() => 'Parley' in window);
+    await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
+    await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
+    const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+    await frame.waitForSelector('.pw-prechat', { state: 'visible' });
+    expect(await frame.isVisible('.pw-composer')).toBe(false);
+    await frame.fill('.pw-prechat [name=name]', '王小明');
+    await frame.fill('.pw-prechat [name=phone]', '13800000000');
+    await frame.click('.pw-prechat [type=submit]');
+    await poll(() => frame.textContent('.pw-form-error')).toBe('请勾选同意后再继续');
+    await frame.check('.pw-prechat [name=consent]');
+    await frame.click('.pw-prechat [type=submit]');
+    await frame.waitForSelector('.pw-composer', { state: 'visible' });
+
+    const hash = createHmac('sha256', secret).update('shop-user-42').digest('hex');
+    await p.evaluate(
+      (h) =>
+        (window as unknown as { Parley: { setUser(u: object): void } }).Parley.setUser({
+          id: 'shop-user-42',
+          hash: h,
+          name: '王小明',
+        }),
+      hash,
+    );
+    const from = agentSocket!.frames.length;
+    await frame.fill('.pw-input', '我是老客户');
+    await frame.press('.pw-input', 'Enter');
+    const live = (await agentSocket!.waitFor((f) => f.type === 'message' && f.message.text === '我是老客户', {
+      from,
+    })) as Extract<ServerEvent, { type: 'message' }>;
+    type Conv = { contact: { id: string; name: string | null; verified: boolean } };
+    const conversation = () => api<Conv>('GET', `/api/v1/conversations/${live.message.conversationId}`);
+    // The anonymous visitor became the verified customer (same contact, same conversation).
+    await poll(async () => (await conversation()).contact.verified).toBe(true);
+    const conv = await conversation();
+    expect(conv.contact.name).toBe('王小明');
+    const contact = await api<{ phone: string | null; attributes: Record<string, unknown> }>(
+      'GET',
+      `/api/v1/contacts/${conv.contact.id}`,
+    );
+    expect(contact.phone).toBe('13800000000');
+    expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
+    await fresh.close();
+    await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: false });
   });
 
   it('had no CSP violations or script errors', () => {

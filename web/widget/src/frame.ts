@@ -35,6 +35,8 @@ let connState: ConnectionState = 'offline';
 let resumed = false;
 let pendingUser: { id?: string; hash?: string; name?: string; phone?: string } | null = null;
 let agentTypingUntil = 0;
+/** The conversation the current socket's hello asked to resume (null: none). */
+let resumeSentFor: string | null = null;
 
 // ---------- DOM ----------
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
@@ -172,6 +174,7 @@ function ensureConversation(): Promise<void> {
       store.agentRead(conv.agentReadSeq);
       resumed = false;
       if (connection.ready) {
+        resumeSentFor = conv.id;
         connection.send({
           type: 'resume',
           conversations: [{ conversationId: conv.id, lastSeq: store.lastSeq }],
@@ -187,6 +190,7 @@ const connection = createConnection({
   token: () => token,
   resume: () => {
     resumed = false;
+    resumeSentFor = conversationId;
     return conversationId ? [{ conversationId, lastSeq: store.lastSeq }] : [];
   },
   onEvent: (e) => handle(e),
@@ -225,6 +229,10 @@ function handle(e: ServerEvent) {
       if (!conversationId) {
         resumed = true;
         flush();
+      } else if (resumeSentFor !== conversationId) {
+        // The conversation was opened while this socket was saying hello.
+        resumeSentFor = conversationId;
+        connection.send({ type: 'resume', conversations: [{ conversationId, lastSeq: store.lastSeq }] });
       }
       return;
     case 'resumed':
