@@ -62,6 +62,7 @@ let cookie: string;
 let agentSocket: TestSocket | undefined;
 let demoUrl: string;
 let conversationId: string;
+let site: string;
 const problems: string[] = [];
 const dialogs: string[] = [];
 
@@ -118,7 +119,7 @@ beforeAll(async () => {
   );
   demoUrl = `http://localhost:${port}/demo`;
   cookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
-  const site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
+  site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
   await api('PATCH', `/api/v1/channels/${site}/widget`, {
     name: '青禾茶舍客服',
     color: '#2f5d3a',
@@ -229,7 +230,7 @@ describe('the visitor widget in a real browser', () => {
     // The only image in the list is the uploaded one.
     expect(await frame.$$eval('.pw-list img', (imgs) => imgs.length)).toBe(1);
     expect(dialogs).toEqual([]);
-    expect((await serverMessages()).filter((m) => m.text === XSS)).toHaveLength(2);
+    await poll(async () => (await serverMessages()).filter((m) => m.text === XSS).length).toBe(2);
   });
 
   it('keeps the conversation across a reload and a navigation, without doubles', async () => {
@@ -327,7 +328,6 @@ describe('the visitor widget in a real browser', () => {
   });
 
   it('asks for name and phone with explicit consent when the pre-chat form is on, and verifies setUser', async () => {
-    const site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
     await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: true });
     const secret = (
       await api<{ channels: { id: string; identitySecret: string }[] }>('GET', '/api/v1/channels')
@@ -380,6 +380,24 @@ describe('the visitor widget in a real browser', () => {
     expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
     await fresh.close();
     await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: false });
+  });
+
+  it('is not framed on a site that is not allowed, and shows no bubble there', async () => {
+    const other = await browser!.newContext();
+    const p = await other.newPage();
+    p.setDefaultTimeout(5000);
+    // The demo page (the real snippet) on an origin nobody allowed: Chromium resolves
+    // *.localhost to the loopback address the server listens on.
+    const framed = p.waitForResponse((r) => r.url().includes('/widget/frame'));
+    await p.goto(`http://shop.localhost:${server.port}/demo`);
+    const res = await framed;
+    expect(res.status()).toBe(403);
+    expect(res.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
+    await p.waitForFunction(() => 'Parley' in window);
+    // The chat never runs there: no frame has the chat's page in it.
+    const chats = await Promise.all(p.frames().map((f) => f.$('.pw-app').catch(() => null)));
+    expect(chats.filter(Boolean)).toHaveLength(0);
+    await other.close();
   });
 
   it('had no CSP violations or script errors', () => {

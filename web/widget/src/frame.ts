@@ -446,7 +446,8 @@ async function boot() {
       showPrechat(c.preChatForm && !storage.getItem(key('prechat')) && !conversationId);
       post({ type: 'ready', color: c.color, title: c.name });
     },
-    () => post({ type: 'ready' }),
+    // No configuration (unknown site, Parley unreachable): the page shows no bubble.
+    () => undefined,
   );
   if (token) connection.start();
   if (outbox.all().length) flush();

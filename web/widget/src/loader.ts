@@ -87,6 +87,7 @@ interface ParleyApi {
   frame.src = `${parley}/widget/frame?${new URLSearchParams({ site, origin: location.origin, lang })}`;
   const phone = window.matchMedia('(max-width: 480px)');
   let isOpen = false;
+  let ready = false;
   const layout = () => {
     css(frame, {
       position: 'fixed',
@@ -113,8 +114,9 @@ interface ParleyApi {
             'border-radius': '14px',
           }),
     });
-    // On a phone the open chat covers the screen; its own close button brings the bubble back.
-    button.style.setProperty('display', isOpen && phone.matches ? 'none' : 'flex');
+    // No bubble until the chat says it is ready (a site not allowed to embed it gets none). On a
+    // phone the open chat covers the screen; its own close button brings the bubble back.
+    button.style.setProperty('display', !ready || (isOpen && phone.matches) ? 'none' : 'flex');
   };
   phone.addEventListener('change', layout);
   layout();
@@ -129,7 +131,6 @@ interface ParleyApi {
       return {};
     }
   };
-  let ready = false;
   let unread = 0;
   const showBadge = () => {
     badge.style.setProperty('display', unread <= 0 || isOpen ? 'none' : 'block');
@@ -169,6 +170,7 @@ interface ParleyApi {
       }
     } else if (d.type === 'ready') {
       ready = true;
+      layout();
       if (typeof d.color === 'string' && /^#[0-9a-f]{6}$/i.test(d.color))
         button.style.setProperty('background', d.color);
       for (const m of queue.splice(0)) toFrame(m);
