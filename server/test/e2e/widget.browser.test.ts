@@ -371,11 +371,16 @@ describe('the visitor widget in a real browser', () => {
     // The anonymous visitor became the verified customer (same contact, same conversation).
     await poll(async () => (await conversation()).contact.verified).toBe(true);
     const conv = await conversation();
-    expect(conv.contact.name).toBe('王小明');
-    const contact = await api<{ phone: string | null; attributes: Record<string, unknown> }>(
-      'GET',
-      `/api/v1/contacts/${conv.contact.id}`,
-    );
+    // Personal data is masked in agent views; an admin reveals it explicitly (audited).
+    expect(conv.contact.name).toBe('王**');
+    const masked = await api<{ phone: string | null }>('GET', `/api/v1/contacts/${conv.contact.id}`);
+    expect(masked.phone).toBe('138****0000');
+    const contact = await api<{
+      name: string | null;
+      phone: string | null;
+      attributes: Record<string, unknown>;
+    }>('POST', `/api/v1/contacts/${conv.contact.id}/reveal`);
+    expect(contact.name).toBe('王小明');
     expect(contact.phone).toBe('13800000000');
     expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
     await fresh.close();
