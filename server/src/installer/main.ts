@@ -14,6 +14,7 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  renameSync,
   readFileSync,
   symlinkSync,
   rmSync,
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { parseArgs, parseEnv } from 'node:util';
 import { loadYaml } from '@kubernetes/client-node';
 import type { Check } from '../cli/doctor.ts';
+import { SETTINGS } from '../config/config.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
 import { cpuMemoryCheck, diskCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
 import {
@@ -464,6 +466,21 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     diskCheck(prefix, 2),
     cpuMemoryCheck(2, 2),
   ];
+  const unknownSettings = Object.keys(fromValues).filter((k) => !SETTINGS.some((x) => x.env === k));
+  checks.push(
+    unknownSettings.length === 0
+      ? {
+          name: 'configuration',
+          verdict: 'pass',
+          detail: `${Object.keys(fromValues).length} setting(s) from --values`,
+        }
+      : {
+          name: 'configuration',
+          verdict: 'fail',
+          detail: `not Parley settings: ${unknownSettings.join(', ')}`,
+          hint: 'fix the names in the --values file (see parley.env.example)',
+        },
+  );
   if (!existing.PARLEY_PORT || Number(existing.PARLEY_PORT) !== port || flags['no-systemd'])
     checks.push(await portCheck(port));
   if (!flags['no-systemd']) checks.push(systemdCheck());
@@ -480,8 +497,19 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
   if (path.resolve(ROOT) !== releaseDir) {
     if (!existsSync(releaseDir)) {
       mkdirSync(path.dirname(releaseDir), { recursive: true });
-      cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
-      r.step(`copied the bundle to ${releaseDir}`);
+      // A bundle that install.sh --offline unpacked into a scratch directory is moved into
+      // place when it is on the same filesystem; anything else is copied.
+      let moved = false;
+      if (process.env.PARLEY_BUNDLE_SCRATCH === path.resolve(ROOT)) {
+        try {
+          renameSync(ROOT, releaseDir);
+          moved = true;
+        } catch {
+          /* another filesystem: copy */
+        }
+      }
+      if (!moved) cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
+      r.step(`${moved ? 'moved' : 'copied'} the bundle to ${releaseDir}`);
     } else r.step(`${releaseDir} exists, kept`);
   }
   const current = path.join(prefix, 'current');
@@ -501,7 +529,11 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
     PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
   };
-  const added = Object.keys(wanted).filter((k) => existing[k] === undefined);
+  // Keys are generated only for settings this Parley version reads (PARLEY_SECRET_KEY,
+  // PARLEY_ENCRYPTION_KEYS and PARLEY_AUDIT_SIGNING_KEY arrive with the features that use them;
+  // a later upgrade run adds them then): parley.env refuses unknown names.
+  const known = new Set<string>(SETTINGS.map((x) => x.env));
+  const added = Object.keys(wanted).filter((k) => existing[k] === undefined && known.has(k));
   if (added.length) {
     const lines = added.map((k) => `${k}=${JSON.stringify(wanted[k])}`);
     const header = existsSync(envFile)
