@@ -173,9 +173,19 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
   const chart = chartPath(flags);
   const databaseUrl = flags['database-url'] ?? process.env.PARLEY_DATABASE_URL;
   const userValues = readValues(flags.values);
-  const defaults = loadYaml<Values>(
-    execFileSync(helm, ['show', 'values', chart], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
+  const shown = spawnSync(helm, ['show', 'values', chart], { encoding: 'utf8' });
+  if (shown.status !== 0) {
+    r.checks('Phase 1: preflight (changes nothing)', [
+      {
+        name: 'helm and chart',
+        verdict: 'fail',
+        detail: `${helm} show values ${chart}: ${shown.error?.message ?? shown.stderr.trim()}`,
+        hint: 'run from the offline bundle (--offline), or pass --helm PATH (Helm 3.14+ or 4) and --chart PATH',
+      },
+    ]);
+    return EXIT.preflightFailed;
+  }
+  const defaults = loadYaml<Values>(shown.stdout);
   const values = deepMerge(defaults, userValues) as unknown as ChartValues;
   const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
 

@@ -137,6 +137,23 @@ describe('preflight (kubernetes)', () => {
   });
 });
 
+describe('preflight (helm)', () => {
+  it('fails with a hint when helm or the chart cannot be used', async () => {
+    const run = await installer([
+      'kubernetes',
+      '--helm',
+      path.join(tmp, 'no-such-helm'),
+      '--database-url',
+      'postgres://x@127.0.0.1:1/p',
+      '--json',
+    ]);
+    expect(run.code).toBe(3);
+    const report = JSON.parse(run.stdout) as { checks: { name: string; verdict: string; hint?: string }[] };
+    expect(report.checks).toEqual([expect.objectContaining({ name: 'helm and chart', verdict: 'fail' })]);
+    expect(report.checks[0]?.hint).toContain('--offline');
+  });
+});
+
 /** A Deployment whose status moves one step per read, like a real rollout. */
 function rollingDeployment(a: KubeApiStandIn) {
   a.put({
