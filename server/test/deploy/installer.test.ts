@@ -420,6 +420,42 @@ describe('secrets and on-demand backups', () => {
   });
 });
 
+describe('backup mode', () => {
+  it('runs a backup now and reports the Job completing', async () => {
+    const a = await cluster({
+      react: ({ method, path: p }, self) => {
+        const name = /\/jobs\/(parley-backup-manual-[^/]+)$/.exec(p)?.[1];
+        const job = method === 'GET' && name ? self.get('Job', NS, name) : undefined;
+        if (job) job.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+      },
+    });
+    a.put({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {
+        name: 'parley-backup',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/instance': 'parley', 'app.kubernetes.io/component': 'backup' },
+      },
+      spec: { schedule: '30 2 * * *', jobTemplate: { spec: { template: { spec: { containers: [] } } } } },
+    });
+    const run = await installer([
+      'backup',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { job: string };
+    expect(report.job).toMatch(/^parley-backup-manual-/);
+    expect(a.get('Job', NS, report.job)?.metadata.ownerReferences[0].name).toBe('parley-backup');
+  });
+});
+
 describe('install and upgrade (kubernetes mode, real helm)', () => {
   it('installs, prints the login, and a second run changes nothing', async () => {
     const db = await createTestDatabase();
