@@ -22,7 +22,18 @@ $(STAMP): package.json package-lock.json
 
 install: $(STAMP)
 
-build: install
+# The console is rebuilt only when one of its sources (or the lock file) is newer than the build.
+CONSOLE_DIST := web/console/dist/index.html
+CONSOLE_SOURCES := $(shell find web/console/src web/console/public -type f 2>/dev/null) \
+	web/console/index.html web/console/vite.config.ts web/console/tsconfig.json \
+	$(wildcard server/src/modules/canned-replies/placeholders.ts)
+
+$(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
+	@echo "==> building the web console (vite)"
+	vite build --config web/console/vite.config.ts --logLevel warn
+	@touch $@
+
+build: install $(CONSOLE_DIST)
 
 run: build
 	node server/src/cli/main.ts serve
@@ -36,6 +47,7 @@ lint: install
 
 typecheck: install
 	tsc --noEmit -p tsconfig.json
+	vue-tsc --noEmit -p web/console/tsconfig.json
 
 format: install
 	prettier --write .

@@ -1,6 +1,9 @@
+import vue from '@vitejs/plugin-vue';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // Compiles .vue files for the console's component tests (web/console/test).
+  plugins: [vue({ template: { transformAssetUrls: { includeAbsolute: false } } })],
   test: {
     include: ['server/test/**/*.test.ts', 'web/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],

@@ -76,7 +76,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     logger,
   });
-  const container = createContainer({ config, db: database.db, logger });
+  const container = createContainer({ config, db: database.db, logger, databaseUrl });
   const app = await buildApp(container, { logger });
   const stopping = new AbortController();
 

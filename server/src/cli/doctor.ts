@@ -68,6 +68,52 @@ function dataDirCheck(dir: string): Check {
   }
 }
 
+function backupChecks(config: Readonly<Config>): Check[] {
+  const checks: Check[] = [];
+  const dir = dataDirCheck(config.backupDir);
+  checks.push(
+    dir.verdict === 'pass'
+      ? { name: 'backup directory', verdict: 'pass', detail: `${config.backupDir} is writable` }
+      : { ...dir, name: 'backup directory', hint: 'fix its permissions or set BACKUP_DIR' },
+  );
+  if (!config.backupEncryptPublicKey) {
+    checks.push({
+      name: 'backup encryption',
+      verdict: 'warn',
+      detail: 'backups are NOT encrypted',
+      hint: 'set BACKUP_ENCRYPT_PUBLIC_KEY (see docs/OPERATIONS.md, "Backup and restore")',
+    });
+  } else {
+    checks.push({
+      name: 'backup encryption',
+      verdict: 'pass',
+      detail: 'archives are encrypted to BACKUP_ENCRYPT_PUBLIC_KEY',
+    });
+  }
+  if (
+    config.backupCron &&
+    config.backupVerify &&
+    config.backupEncryptPublicKey &&
+    !config.backupDecryptPrivateKey
+  ) {
+    checks.push({
+      name: 'backup verification',
+      verdict: 'warn',
+      detail:
+        'scheduled backups are encrypted and this server has no private key: they are not verified here',
+      hint: 'run `parley backup verify --latest` where BACKUP_DECRYPT_PRIVATE_KEY is set (e.g. a separate job)',
+    });
+  } else if (!config.backupCron) {
+    checks.push({
+      name: 'backup schedule',
+      verdict: 'warn',
+      detail: 'BACKUP_CRON=off: Parley does not schedule backups itself',
+      hint: 'make sure an external job runs `parley backup create` and `parley backup verify`',
+    });
+  }
+  return checks;
+}
+
 export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
   const checks: Check[] = [];
   const nodeMajor = Number(process.versions.node.split('.')[0]);
@@ -82,6 +128,27 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
         },
   );
   checks.push(dataDirCheck(config.dataDir));
+  checks.push(
+    config.auditSigningKey
+      ? { name: 'audit signing', verdict: 'pass', detail: 'checkpoints and exports are signed (Ed25519)' }
+      : {
+          name: 'audit signing',
+          verdict: 'warn',
+          detail: 'PARLEY_AUDIT_SIGNING_KEY is not set: no signed checkpoints; exports are not signed',
+          hint: 'run `parley audit keygen --out audit-signing.pem` and set PARLEY_AUDIT_SIGNING_KEY to the private key',
+        },
+  );
+  checks.push(
+    config.encryptionKeys
+      ? { name: 'encryption keys', verdict: 'pass', detail: 'key ring configured (PARLEY_ENCRYPTION_KEYS)' }
+      : {
+          name: 'encryption keys',
+          verdict: 'warn',
+          detail:
+            'PARLEY_ENCRYPTION_KEYS is not set: 2FA cannot be enrolled and personal data is not encrypted',
+          hint: 'run `parley keys generate` and set PARLEY_ENCRYPTION_KEYS and PARLEY_LOOKUP_KEY',
+        },
+  );
   checks.push(diskCheck(config.dataDir));
 
   let serverMajor = null as number | null;
@@ -141,13 +208,14 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
     });
   }
 
-  for (const tool of ['pg_dump', 'pg_restore']) {
+  // pg_dump writes backups; pg_restore and psql restore them (and verify them by a restore).
+  for (const tool of ['pg_dump', 'pg_restore', 'psql']) {
     const v = await toolVersion(tool);
     if (!v) {
       checks.push({
         name: tool,
         verdict: 'fail',
-        detail: `${tool} not found on PATH (needed for backups)`,
+        detail: `${tool} not found on PATH (needed for ${tool === 'pg_dump' ? 'backups' : 'verifying and restoring backups'})`,
         hint: `install the PostgreSQL client tools, e.g. "apt-get install postgresql-client-${serverMajor ?? 15}"`,
       });
     } else if (serverMajor !== null && v.major < serverMajor) {
@@ -161,6 +229,7 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
       checks.push({ name: tool, verdict: 'pass', detail: v.text });
     }
   }
+  checks.push(...backupChecks(config));
   return checks;
 }
 

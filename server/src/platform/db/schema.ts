@@ -23,6 +23,27 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AuditArchives {
+  archived_at: Generated<Timestamp>;
+  file_name: string;
+  file_sha256: string;
+  first_seq: number;
+  id: Generated<number>;
+  last_hash: Buffer;
+  last_seq: number;
+  record_count: number;
+}
+
+export interface AuditCheckpoints {
+  algorithm: Generated<string>;
+  hash: Buffer;
+  id: Generated<number>;
+  key_fingerprint: string;
+  seq: number;
+  signature: Buffer;
+  signed_at: Timestamp;
+}
+
 export interface AuditLog {
   action: string;
   actor_id: string | null;
@@ -40,6 +61,34 @@ export interface AuditLog {
   target_type: string | null;
 }
 
+export interface BackupRuns {
+  archive: string;
+  archive_created_at: Timestamp | null;
+  detail: Generated<Json>;
+  duration_ms: number;
+  finished_at: Generated<Timestamp>;
+  id: Generated<string>;
+  kind: string;
+  outcome: string;
+  replica: string;
+  restore_ms: number | null;
+  size_bytes: number | null;
+  started_at: Timestamp;
+}
+
+export interface CannedReplies {
+  body: string;
+  category: Generated<string>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  owner_id: string | null;
+  scope: string;
+  shortcut: string;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface JobRuns {
   detail: Generated<Json>;
   finished_at: Timestamp | null;
@@ -50,11 +99,34 @@ export interface JobRuns {
   started_at: Generated<Timestamp>;
 }
 
+export interface LoginChallenges {
+  attempts: Generated<number>;
+  expires_at: Timestamp;
+  ip: string | null;
+  token_hash: Buffer;
+  user_agent: string | null;
+  user_id: string;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
   last_failure_at: Generated<Timestamp>;
   locked_until: Timestamp | null;
+}
+
+export interface PasswordHistory {
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  password_hash: string;
+  user_id: string;
+}
+
+export interface SecuritySettings {
+  key: string;
+  updated_at: Generated<Timestamp>;
+  updated_by: string | null;
+  value: Json;
 }
 
 export interface Sessions {
@@ -83,7 +155,15 @@ export interface Teams {
   updated_at: Generated<Timestamp>;
 }
 
+export interface UserRecoveryCodes {
+  code_hash: string;
+  id: Generated<string>;
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
 export interface Users {
+  auth_source: Generated<string>;
   created_at: Generated<Timestamp>;
   disabled_at: Timestamp | null;
   display_name: string;
@@ -91,16 +171,27 @@ export interface Users {
   must_change_password: Generated<boolean>;
   password_hash: string;
   role: string;
+  totp_enabled_at: Timestamp | null;
+  totp_last_step: number | null;
+  totp_secret_enc: string | null;
   updated_at: Generated<Timestamp>;
   username: string;
 }
 
 export interface DB {
+  audit_archives: AuditArchives;
+  audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
+  backup_runs: BackupRuns;
+  canned_replies: CannedReplies;
   job_runs: JobRuns;
+  login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
+  password_history: PasswordHistory;
+  security_settings: SecuritySettings;
   sessions: Sessions;
   team_members: TeamMembers;
   teams: Teams;
+  user_recovery_codes: UserRecoveryCodes;
   users: Users;
 }

@@ -1,0 +1,302 @@
+// The console in a real browser against a real `parley serve` process and a real database:
+// sign-in (lockout, forced password change), admin pages, canned replies, language switch,
+// session expiry. Writes docs/screenshots/login.png and admin-users.png.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { createTestDatabase } from '../support/db.ts';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+const consoleDist = path.join(root, 'web/console/dist');
+const screenshots = path.join(root, 'docs/screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const ADMIN_PASSWORD = 'first-admin-password-1';
+const NEW_ADMIN_PASSWORD = 'a-much-better-password-2';
+
+let server: ChildProcess | undefined;
+let serverLog = '';
+let browser: Browser | undefined;
+let context: BrowserContext;
+let page: Page;
+let baseUrl: string;
+let databaseUrl: string;
+const pageProblems: string[] = [];
+
+async function waitForReady(url: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (server?.exitCode !== null) throw new Error(`parley serve exited early:\n${serverLog}`);
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`parley serve was not ready in ${timeoutMs} ms:\n${serverLog}`);
+}
+
+beforeAll(async () => {
+  if (!existsSync(path.join(consoleDist, 'index.html'))) {
+    throw new Error('web/console/dist is missing: run "make build" (make test does it) first');
+  }
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  const database = await createTestDatabase();
+  databaseUrl = database.url;
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  server = spawn(process.execPath, [path.join(root, 'server/src/cli/main.ts'), 'serve'], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      DATABASE_URL: database.url,
+      PARLEY_HOST: '127.0.0.1',
+      PARLEY_PORT: String(port),
+      PARLEY_PUBLIC_URL: baseUrl,
+      PARLEY_LOG_LEVEL: 'warn',
+      PARLEY_INITIAL_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      PARLEY_CONSOLE_DIR: consoleDist,
+      LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3',
+      LOGIN_LOCKOUT_BASE_SECONDS: '30',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
+  server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
+  const launched = chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  await waitForReady(baseUrl, 30_000);
+  browser = await launched;
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });
+  page = await context.newPage();
+  page.setDefaultTimeout(5000);
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageProblems.push(msg.text());
+  });
+  page.on('pageerror', (err) => pageProblems.push(String(err)));
+  mkdirSync(screenshots, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server!.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+});
+
+/** A still picture for the docs: transitions finished, transient toasts hidden. */
+async function screenshot(file: string) {
+  await page.screenshot({
+    path: path.join(screenshots, file),
+    animations: 'disabled',
+    caret: 'hide',
+    style: '.el-message { display: none !important; }',
+  });
+}
+
+const byTest = (id: string) => `[data-test="${id}"]`;
+
+describe('the console in a real browser', () => {
+  it('serves the built app with hashed, immutable assets and no CSP violations', async () => {
+    const index = await fetch(`${baseUrl}/admin/users`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const html = await index.text();
+    expect(html).not.toMatch(/<script>(?!<\/script>)/); // no inline script bodies
+    const asset = /src="(\/assets\/index-[\w-]+\.js)"/.exec(html)?.[1];
+    expect(asset).toBeDefined();
+    const js = await fetch(`${baseUrl}${asset}`);
+    expect(js.headers.get('cache-control')).toContain('immutable');
+  });
+
+  it('shows the login page in Chinese by default and a lockout plainly', async () => {
+    await page.goto(`${baseUrl}/admin/users`);
+    await page.waitForURL(/\/login\?redirect=/);
+    expect(await page.locator('html').getAttribute('lang')).toBe('zh-CN');
+    await expect.poll(() => page.locator('h2').textContent()).toBe('登录');
+    await screenshot('login.png');
+
+    for (let i = 0; i < 2; i++) {
+      await page.fill(`${byTest('username')}`, 'nobody');
+      await page.fill(`${byTest('password')}`, `wrong-${i}`);
+      await page.click(byTest('login-submit'));
+      await expect
+        .poll(() => page.locator(byTest('login-error')).textContent())
+        .toContain('用户名或密码错误');
+    }
+    await page.fill(`${byTest('password')}`, 'wrong-3');
+    await page.click(byTest('login-submit'));
+    await expect.poll(() => page.locator(byTest('login-error')).textContent()).toMatch(/请在 \d+ 秒后重试/);
+    expect(await page.locator(byTest('login-submit')).isDisabled()).toBe(true);
+  });
+
+  it('signs the first admin in, forces a password change, and returns to the page asked for', async () => {
+    await page.goto(`${baseUrl}/admin/users`);
+    await page.fill(`${byTest('username')}`, 'admin');
+    await page.fill(`${byTest('password')}`, ADMIN_PASSWORD);
+    await page.click(byTest('login-submit'));
+    await page.waitForURL(/\/password/);
+    // The rest of the console stays out of reach until the password is changed.
+    await page.goto(`${baseUrl}/canned-replies`);
+    await page.waitForURL(/\/password/);
+    await page.fill(`${byTest('current-password')}`, ADMIN_PASSWORD);
+    await page.fill(`${byTest('new-password')}`, NEW_ADMIN_PASSWORD);
+    await page.fill(`${byTest('repeat-password')}`, NEW_ADMIN_PASSWORD);
+    await page.click(byTest('change-password-submit'));
+    await page.waitForURL(/\/canned-replies$/);
+    // The navigation shows what an admin may use.
+    const nav = await page.locator(byTest('nav')).textContent();
+    expect(nav).toContain('用户');
+    expect(nav).toContain('团队');
+    expect(nav).toContain('快捷回复');
+  });
+
+  it('creates a user whose one-time password is shown once and really works', async () => {
+    await page.click(byTest('nav-users'));
+    await page.waitForURL(/\/admin\/users$/);
+    await page.click(byTest('create-user'));
+    await page.fill(`${byTest('new-username')}`, 'li.na');
+    await page.fill(`${byTest('new-display-name')}`, '李娜 <b>bold</b>');
+    await page.click(byTest('create-user-submit'));
+    const otpInput = page.locator(`${byTest('one-time-password')}`);
+    await otpInput.waitFor();
+    const otp = await otpInput.inputValue();
+    expect(otp.length).toBeGreaterThanOrEqual(10);
+    await page.click(byTest('copy-password'));
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(otp);
+    await page.keyboard.press('Escape');
+    await otpInput.waitFor({ state: 'hidden' });
+
+    const row = page.locator(`${byTest('users-table')} tr`, { hasText: 'li.na' });
+    await row.waitFor();
+    // User text is text: the markup in the display name is shown, not rendered.
+    expect(await row.textContent()).toContain('李娜 <b>bold</b>');
+    expect(await row.locator('b').count()).toBe(0);
+
+    const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'li.na', password: otp }),
+    });
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as { user: { mustChangePassword: boolean } }).user.mustChangePassword).toBe(
+      true,
+    );
+  });
+
+  it('creates a team and adds the new user to it', async () => {
+    await page.click(byTest('nav-teams'));
+    await page.waitForURL(/\/admin\/teams$/);
+    await page.click(byTest('create-team'));
+    await page.fill(`${byTest('team-name')}`, '售前');
+    await page.click(byTest('team-save'));
+    const card = page.locator(byTest('team-售前'));
+    await card.waitFor();
+    await card.locator(`${byTest('add-member-select-售前')}`).click();
+    await page.locator('.el-select-dropdown__item:visible', { hasText: 'li.na' }).click();
+    await page.click(byTest('add-member-售前'));
+    await card.locator(byTest('member-li.na')).waitFor();
+    await screenshot('admin-teams.png');
+
+    await page.click(byTest('nav-users'));
+    await page.locator(`${byTest('users-table')} tr`, { hasText: '售前' }).waitFor();
+    await screenshot('admin-users.png');
+  });
+
+  it('creates a canned reply with placeholders; markup in it stays text', async () => {
+    await page.click(byTest('nav-canned-replies'));
+    await page.click(byTest('create-canned'));
+    await page.fill(`${byTest('canned-shortcut')}`, 'hi');
+    await page.fill(
+      `${byTest('canned-body')}`,
+      '您好 {{contact.name}}，我是 {{agent.name}} <img src=x onerror=alert(1)>',
+    );
+    await expect
+      .poll(() => page.locator(byTest('canned-preview')).textContent())
+      .toBe('您好 张三，我是 Administrator <img src=x onerror=alert(1)>');
+    await page.click(byTest('canned-save'));
+    const row = page.locator(`${byTest('canned-table')} tr`, { hasText: '/hi' });
+    await row.waitFor();
+    expect(await row.textContent()).toContain('<img src=x onerror=alert(1)>');
+    expect(await page.locator(`${byTest('canned-table')} img`).count()).toBe(0);
+    // A few more, through the same API the page uses, for a representative picture.
+    const statuses = await page.evaluate(async () => {
+      const post = (body: object) =>
+        fetch('/api/v1/canned-replies', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        }).then((r) => r.status);
+      return [
+        await post({
+          scope: 'global',
+          shortcut: 'thanks',
+          category: '通用',
+          body: '感谢您的耐心等待，{{contact.name|您}}！还有其他可以帮您的吗？',
+        }),
+        await post({
+          scope: 'personal',
+          shortcut: 'refund',
+          category: '售后',
+          body: '退款会在 3–5 个工作日内原路退回，请留意银行通知。',
+        }),
+      ];
+    });
+    expect(statuses).toEqual([201, 201]);
+    await page.reload();
+    await page.locator(`${byTest('canned-table')} tr`, { hasText: '/refund' }).waitFor();
+    await screenshot('canned-replies.png');
+  });
+
+  it('switches to English and remembers it across a reload', async () => {
+    await page.click(byTest('language-switcher'));
+    await page.click(byTest('locale-en'));
+    await expect.poll(() => page.locator(byTest('nav')).textContent()).toContain('Canned replies');
+    expect(await page.locator('html').getAttribute('lang')).toBe('en');
+    await page.reload();
+    await expect.poll(() => page.locator(byTest('nav')).textContent()).toContain('Users');
+  });
+
+  it('sends the user back to sign-in when the session ends, then back to where they were', async () => {
+    await page.click(byTest('nav-users'));
+    await page.locator(`${byTest('users-table')} tr`, { hasText: 'li.na' }).waitFor();
+    // The session is revoked behind the browser's back (as an admin disabling it would).
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    await client.query('update sessions set revoked_at = now() where revoked_at is null');
+    await client.end();
+    await page.click(byTest('nav-teams'));
+    await page.waitForURL(/\/login\?redirect=(\/|%2F)admin(\/|%2F)teams$/);
+    await expect
+      .poll(() => page.locator(byTest('session-ended')).textContent())
+      .toContain('session has expired');
+    await page.fill(`${byTest('username')}`, 'admin');
+    await page.fill(`${byTest('password')}`, NEW_ADMIN_PASSWORD);
+    await page.click(byTest('login-submit'));
+    await page.waitForURL(/\/admin\/teams$/);
+  });
+
+  it('signs out from the user menu', async () => {
+    await page.click(byTest('user-menu'));
+    await page.click(byTest('logout'));
+    await page.waitForURL(/\/login$/);
+    const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).status);
+    expect(me).toBe(401);
+  });
+
+  it('had no script errors or CSP violations on the way', () => {
+    // The only console errors allowed are the browser's reports of the API's deliberate 401/429s.
+    const unexpected = pageProblems.filter((p) => !/status of (401|429)/.test(p));
+    expect(unexpected).toEqual([]);
+  });
+});

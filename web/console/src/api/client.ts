@@ -1,0 +1,192 @@
+// The console's one HTTP client. Every call goes through `request`, which turns any failure into
+// an ApiError (status, stable code, message, field, request id) and reports an ended session
+// (401 on anything but the sign-in call itself) to one listener, so the app can send the user
+// back to the login page from wherever they were.
+import type {
+  CannedReply,
+  CreateCannedReplyInput,
+  CreateTeamInput,
+  CreateUserInput,
+  CreateUserResult,
+  ErrorBody,
+  LoginResult,
+  Me,
+  ResetPasswordResult,
+  Team,
+  UpdateCannedReplyInput,
+  UpdateTeamInput,
+  UpdateUserInput,
+  User,
+} from './types.ts';
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    extra: { field?: string; details?: Record<string, unknown>; requestId?: string } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.field = extra.field;
+    this.details = extra.details;
+    this.requestId = extra.requestId;
+  }
+
+  /** Seconds to wait before trying again (429), from the body or the Retry-After header. */
+  get retryAfterSeconds(): number | undefined {
+    const v = this.details?.retryAfterSeconds;
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  }
+
+  get isNetwork(): boolean {
+    return this.status === 0;
+  }
+}
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const error = (value as { error?: unknown }).error;
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { message?: unknown }).message === 'string'
+  );
+}
+
+/** Maps a non-2xx response to an ApiError, whatever its body looks like. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  const text = await res.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  const headerRequestId = res.headers.get('x-request-id') ?? undefined;
+  if (isErrorBody(body)) {
+    const details = { ...(body.error.details ?? {}) };
+    const retryHeader = Number(res.headers.get('retry-after'));
+    if (details.retryAfterSeconds === undefined && res.status === 429 && Number.isFinite(retryHeader)) {
+      details.retryAfterSeconds = retryHeader;
+    }
+    return new ApiError(res.status, body.error.code, body.error.message, {
+      ...(body.error.field ? { field: body.error.field } : {}),
+      details,
+      ...((body.requestId ?? headerRequestId) ? { requestId: body.requestId ?? headerRequestId } : {}),
+    });
+  }
+  // A proxy's HTML error page, an empty body: keep the status, never show the raw text.
+  const code = res.status >= 500 ? 'internal' : res.status === 401 ? 'unauthorized' : 'http_error';
+  return new ApiError(
+    res.status,
+    code,
+    `HTTP ${res.status}`,
+    headerRequestId ? { requestId: headerRequestId } : {},
+  );
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+export interface ApiClientOptions {
+  baseUrl?: string;
+  fetch?: typeof globalThis.fetch;
+}
+
+export function createApiClient(opts: ApiClientOptions = {}) {
+  const baseUrl = opts.baseUrl ?? '';
+  const doFetch =
+    opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
+  const sessionEndedListeners = new Set<(err: ApiError) => void>();
+
+  async function request<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await doFetch(`${baseUrl}${path}`, {
+        method,
+        credentials: 'same-origin',
+        headers: {
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (cause) {
+      throw new ApiError(0, 'network', cause instanceof Error ? cause.message : 'network error');
+    }
+    if (!res.ok) {
+      const err = await errorFromResponse(res);
+      if (err.status === 401 && path !== '/api/v1/auth/login') {
+        for (const listener of sessionEndedListeners) listener(err);
+      }
+      throw err;
+    }
+    if (res.status === 204) return undefined as T;
+    return (await res.json()) as T;
+  }
+
+  const id = (value: string) => encodeURIComponent(value);
+
+  return {
+    request,
+    /** Called with the error whenever the server says the session is gone. Returns an unsubscribe. */
+    onSessionEnded(listener: (err: ApiError) => void): () => void {
+      sessionEndedListeners.add(listener);
+      return () => sessionEndedListeners.delete(listener);
+    },
+
+    auth: {
+      login: (username: string, password: string) =>
+        request<LoginResult>('POST', '/api/v1/auth/login', { username, password }),
+      logout: () => request<void>('POST', '/api/v1/auth/logout'),
+      me: () => request<Me>('GET', '/api/v1/auth/me'),
+      changePassword: (currentPassword: string, newPassword: string) =>
+        request<void>('POST', '/api/v1/auth/password', { currentPassword, newPassword }),
+    },
+
+    users: {
+      list: async () => (await request<{ users: User[] }>('GET', '/api/v1/users')).users,
+      create: (input: CreateUserInput) => request<CreateUserResult>('POST', '/api/v1/users', input),
+      update: (userId: string, patch: UpdateUserInput) =>
+        request<User>('PATCH', `/api/v1/users/${id(userId)}`, patch),
+      resetPassword: (userId: string) =>
+        request<ResetPasswordResult>('POST', `/api/v1/users/${id(userId)}/reset-password`),
+    },
+
+    teams: {
+      list: async () => (await request<{ teams: Team[] }>('GET', '/api/v1/teams')).teams,
+      create: (input: CreateTeamInput) => request<Team>('POST', '/api/v1/teams', input),
+      update: (teamId: string, patch: UpdateTeamInput) =>
+        request<Team>('PATCH', `/api/v1/teams/${id(teamId)}`, patch),
+      remove: (teamId: string) => request<void>('DELETE', `/api/v1/teams/${id(teamId)}`),
+      addMember: (teamId: string, userId: string) =>
+        request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+      removeMember: (teamId: string, userId: string) =>
+        request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    cannedReplies: {
+      list: async () =>
+        (await request<{ cannedReplies: CannedReply[] }>('GET', '/api/v1/canned-replies')).cannedReplies,
+      create: (input: CreateCannedReplyInput) =>
+        request<CannedReply>('POST', '/api/v1/canned-replies', input),
+      update: (replyId: string, patch: UpdateCannedReplyInput) =>
+        request<CannedReply>('PATCH', `/api/v1/canned-replies/${id(replyId)}`, patch),
+      remove: (replyId: string) => request<void>('DELETE', `/api/v1/canned-replies/${id(replyId)}`),
+    },
+  };
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** The client the app uses. */
+export const api = createApiClient();

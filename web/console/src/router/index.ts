@@ -1,0 +1,119 @@
+// Routes and the one navigation guard: learn who is signed in, send signed-out users to the
+// login page (remembering where they were going), force a password change when the server asks
+// for one, and keep pages a user may not use out of reach.
+import {
+  createRouter,
+  createWebHistory,
+  type RouteLocationRaw,
+  type Router,
+  type RouterHistory,
+} from 'vue-router';
+import type { Permission } from '../api/types.ts';
+import { useSessionStore } from '../stores/session.ts';
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without signing in. */
+    public?: boolean;
+    /** Reachable while the user still has to change their password. */
+    duringPasswordChange?: boolean;
+    /** Permission the page needs. */
+    permission?: Permission;
+    /** i18n key of the page title. */
+    title?: string;
+  }
+}
+
+/** The pages shown in the navigation, in order; the first one the user may use is their home. */
+export const NAV_PAGES = [
+  { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
+  { name: 'users', title: 'nav.users', permission: 'users.read' },
+  { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+  { name: 'account', title: 'nav.account', permission: undefined },
+] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
+
+/** Only same-app paths are followed after sign-in (no "//evil.example" or absolute URLs). */
+export function safeRedirect(value: unknown): string | undefined {
+  return typeof value === 'string' &&
+    value.startsWith('/') &&
+    !value.startsWith('//') &&
+    !value.startsWith('/\\')
+    ? value
+    : undefined;
+}
+
+export function createConsoleRouter(history: RouterHistory = createWebHistory()): Router {
+  const router = createRouter({
+    history,
+    routes: [
+      {
+        path: '/login',
+        name: 'login',
+        component: () => import('../views/LoginView.vue'),
+        meta: { public: true },
+      },
+      {
+        path: '/password',
+        name: 'password',
+        component: () => import('../views/ForcedPasswordView.vue'),
+        meta: { duringPasswordChange: true },
+      },
+      {
+        path: '/',
+        component: () => import('../layout/AppShell.vue'),
+        children: [
+          { path: '', name: 'home', component: { render: () => null } },
+          {
+            path: 'canned-replies',
+            name: 'canned-replies',
+            component: () => import('../views/CannedRepliesView.vue'),
+            meta: { permission: 'canned_replies.use', title: 'nav.cannedReplies' },
+          },
+          {
+            path: 'admin/users',
+            name: 'users',
+            component: () => import('../views/admin/UsersView.vue'),
+            meta: { permission: 'users.read', title: 'nav.users' },
+          },
+          {
+            path: 'admin/teams',
+            name: 'teams',
+            component: () => import('../views/admin/TeamsView.vue'),
+            meta: { permission: 'teams.manage', title: 'nav.teams' },
+          },
+          {
+            path: 'account',
+            name: 'account',
+            component: () => import('../views/AccountView.vue'),
+            meta: { title: 'nav.account' },
+          },
+        ],
+      },
+      { path: '/:rest(.*)*', redirect: { name: 'home' } },
+    ],
+  });
+
+  router.beforeEach(async (to): Promise<RouteLocationRaw | true> => {
+    const session = useSessionStore();
+    if (session.status === 'unknown') await session.load();
+    const signedIn = session.status === 'signed-in';
+
+    if (to.meta.public) {
+      if (to.name === 'login' && signedIn) return safeRedirect(to.query.redirect) ?? { name: 'home' };
+      return true;
+    }
+    if (!signedIn) return { name: 'login', query: { redirect: to.fullPath } };
+    if (session.mustChangePassword && !to.meta.duringPasswordChange) {
+      return { name: 'password', query: { redirect: to.fullPath } };
+    }
+    if (to.name === 'password' && !session.mustChangePassword) return { name: 'account' };
+    if (to.name === 'home') {
+      const home = NAV_PAGES.find((p) => p.permission === undefined || session.can(p.permission));
+      return { name: home?.name ?? 'account' };
+    }
+    if (to.meta.permission && !session.can(to.meta.permission)) return { name: 'home' };
+    return true;
+  });
+
+  return router;
+}
