@@ -134,6 +134,9 @@ PostgreSQL password in two Secrets, the checksum annotation) get the same value.
 - name: PARLEY_ENCRYPTION_KEYS
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_ENCRYPTION_KEYS }
+- name: PARLEY_LOOKUP_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_LOOKUP_KEY }
 - name: PARLEY_AUDIT_SIGNING_KEY
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_AUDIT_SIGNING_KEY }

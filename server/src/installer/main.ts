@@ -26,16 +26,16 @@ import { loadYaml } from '@kubernetes/client-node';
 import type { Check } from '../cli/doctor.ts';
 import { SETTINGS } from '../config/config.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
-import { cpuMemoryCheck, diskCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
+import { cpuMemoryCheck, diskCheck, pgClientCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
 import {
   connect,
   createJobFromCronJob,
   diagnosePods,
   ensureSecret,
   formatPodReports,
+  generateCredentials,
   kubernetesPreflight,
   parseQuantity,
-  randomSecret,
   readSecretValue,
   waitForDeployment,
   waitForJob,
@@ -246,13 +246,7 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
   }
   const sets: string[] = [];
   if (managesCredentials) {
-    const state = await ensureSecret(kube, namespace, credentialsSecret, {
-      PARLEY_SECRET_KEY: randomSecret(),
-      PARLEY_ENCRYPTION_KEYS: randomSecret(),
-      PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
-      PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
-      PARLEY_METRICS_TOKEN: randomSecret(),
-    });
+    const state = await ensureSecret(kube, namespace, credentialsSecret, generateCredentials());
     r.step(`secret ${credentialsSecret}: ${state === 'created' ? 'created' : 'exists, kept unchanged'}`);
     sets.push(`secrets.existingSecret=${credentialsSecret}`);
   }
@@ -475,6 +469,7 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     ...(await postgresChecks(databaseUrl, { unreachable: 'fail' })),
     diskCheck(prefix, 2),
     cpuMemoryCheck(2, 2),
+    pgClientCheck(),
   ];
   const unknownSettings = Object.keys(fromValues).filter((k) => !SETTINGS.some((x) => x.env === k));
   checks.push(
@@ -534,11 +529,9 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     PARLEY_CONSOLE_DIR: path.join(current, 'web/console/dist'),
     ...(flags['public-url'] ? { PARLEY_PUBLIC_URL: flags['public-url'] } : {}),
     ...fromValues,
-    PARLEY_SECRET_KEY: randomSecret(),
-    PARLEY_ENCRYPTION_KEYS: randomSecret(),
-    PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
-    PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
+    ...generateCredentials(),
   };
+  delete wanted.PARLEY_METRICS_TOKEN; // on one host, /metrics is restricted at the network
   // Keys are generated only for settings this Parley version reads (PARLEY_SECRET_KEY,
   // PARLEY_ENCRYPTION_KEYS and PARLEY_AUDIT_SIGNING_KEY arrive with the features that use them;
   // a later upgrade run adds them then): parley.env refuses unknown names.

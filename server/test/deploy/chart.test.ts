@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
 import { startKubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
 
 const run = promisify(execFile);
@@ -208,6 +209,30 @@ describe('chart values', () => {
     expect(cidrs.sort()).toEqual(['10.20.0.15/32', '10.20.1.10/32', '10.20.1.25/32']);
   });
 
+  it('generates secrets that the configuration of Parley accepts', async () => {
+    const objects = await render('default-values.yaml');
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-secrets') as Any;
+    const env = Object.fromEntries(
+      Object.entries(secret.data as Record<string, string>).map(([k, v]) => [
+        k,
+        Buffer.from(v, 'base64').toString(),
+      ]),
+    );
+    expect(Object.keys(env).sort()).toEqual([
+      'PARLEY_AUDIT_SIGNING_KEY',
+      'PARLEY_ENCRYPTION_KEYS',
+      'PARLEY_INITIAL_ADMIN_PASSWORD',
+      'PARLEY_LOOKUP_KEY',
+      'PARLEY_METRICS_TOKEN',
+      'PARLEY_SECRET_KEY',
+    ]);
+    const config = loadConfig({ ...env, DATABASE_URL: 'postgres://parley:secret@db.internal:5432/parley' });
+    expect(config.encryptionKeys).toMatch(/^k1:/);
+    expect(config.lookupKey).toBe(env.PARLEY_LOOKUP_KEY);
+    expect(config.auditSigningKey).toContain('BEGIN PRIVATE KEY');
+    expect(config.initialAdminPassword).toBe(env.PARLEY_INITIAL_ADMIN_PASSWORD);
+  });
+
   it('fails with a readable message for removed and contradictory values', async () => {
     const db = 'database.url=postgres://u:p@db:5432/parley';
     expect(await renderError([])).toContain('no database. Set `database.url`');
@@ -219,6 +244,13 @@ describe('chart values', () => {
     expect(await renderError([db, 'ingress.enabled=true'])).toContain('needs `ingress.host`');
     expect(await renderError([db, 'replicaCount=1'])).toContain('must be below the replica count');
     expect(await renderError([db, 'replicaCount=two'])).toContain('replicaCount');
+    expect(await renderError([db, 'config.BACKUP_CRON=0 1 * * *'])).toContain(
+      'backups run in the backup CronJob',
+    );
+    expect(await renderError([db, 'backup.keep=3'])).toContain('`backup.keep` was removed');
+    expect(await renderError([db, 'backup.encryption.publicKey=-----BEGIN PUBLIC KEY-----x'])).toContain(
+      'cannot verify encrypted archives',
+    );
   });
 });
 

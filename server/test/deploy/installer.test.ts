@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
 import { connect, createJobFromCronJob, ensureSecret } from '../../src/installer/kube.ts';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
 import { startKubeApiStandIn, type KubeApiStandIn, type StandInOptions } from '../support/kube-api.ts';
@@ -524,6 +525,17 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
       'base64',
     ).toString();
     expect(password.length).toBeGreaterThanOrEqual(20);
+    // Every generated credential is in the format Parley's configuration parses.
+    const generated = Object.fromEntries(
+      Object.entries(credentials.data as Record<string, string>).map(([k, v]) => [
+        k,
+        Buffer.from(v, 'base64').toString(),
+      ]),
+    );
+    const config = loadConfig({ ...generated, DATABASE_URL: db.url });
+    expect(config.encryptionKeys).toBe(generated.PARLEY_ENCRYPTION_KEYS);
+    expect(config.auditSigningKey).toBe(generated.PARLEY_AUDIT_SIGNING_KEY);
+    expect(config.lookupKey).toBe(generated.PARLEY_LOOKUP_KEY);
     expect(first.stdout).toContain('Console:  http://parley.example.com');
     expect(first.stdout).toContain(`Password: ${password}`);
     // The app reads its database URL and keys from the installer's Secrets.
