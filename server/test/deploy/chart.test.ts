@@ -149,9 +149,19 @@ describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
     expect(backups.persistentVolumeClaim.claimName).toBeTruthy();
     const attachments = podSpecs(objects)
       .flatMap(({ spec }) => spec.volumes ?? [])
-      .filter((v: Any) => v.name === 'attachments');
-    for (const v of attachments)
-      expect(v.persistentVolumeClaim, 'attachments never on emptyDir').toBeDefined();
+      .filter((v: Any) => v.name === 'attachments' || v.name === 'audit-archive');
+    for (const v of attachments) expect(v.persistentVolumeClaim, `${v.name} never on emptyDir`).toBeDefined();
+    // Anything the app keeps lives on a claim or in PostgreSQL: the scratch data directory holds
+    // no backup or archive.
+    const config = objects.find((o) => o.kind === 'ConfigMap') as Any;
+    expect(config.data.BACKUP_CRON).toBe('off');
+    if (config.data.AUDIT_ARCHIVE_DIR) {
+      const app = (objects.find((o) => o.kind === 'Deployment') as Any).spec.template.spec;
+      const mount = app.containers[0].volumeMounts.find(
+        (m: Any) => m.mountPath === config.data.AUDIT_ARCHIVE_DIR,
+      );
+      expect(app.volumes.find((v: Any) => v.name === mount?.name)?.persistentVolumeClaim).toBeDefined();
+    }
   });
 });
 
@@ -248,6 +258,10 @@ describe('chart values', () => {
       'backups run in the backup CronJob',
     );
     expect(await renderError([db, 'backup.keep=3'])).toContain('`backup.keep` was removed');
+    expect(await renderError([db, 'config.AUDIT_ARCHIVE_ENABLED=true'])).toContain(
+      'set `auditArchive.enabled=true`',
+    );
+    expect(await renderError([db, 'config.LDAP_BIND_PASSWORD=x'])).toContain('credentials go to Secrets');
     expect(await renderError([db, 'backup.encryption.publicKey=-----BEGIN PUBLIC KEY-----x'])).toContain(
       'cannot verify encrypted archives',
     );
