@@ -23,7 +23,7 @@ chart-package: tools
 
 # The offline bundle: runtime, server, console (if built), production dependencies, migrations,
 # the packaged chart, scripts, docs, SHA256SUMS and images.txt.
-bundle: tools
+bundle: tools build
 	node scripts/bundle.ts --out dist
 
 installer-check: install

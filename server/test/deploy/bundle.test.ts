@@ -148,6 +148,12 @@ describe('offline bundle', () => {
     expect(status, `${body}\n${output}`).toBe(200);
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { version: string };
     expect(health.version).toBe(VERSION);
+    if (existsSync(path.join(ROOT, 'web/console/dist/index.html'))) {
+      // The built console came along in the bundle and is served.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+    }
     server.kill('SIGTERM');
     await new Promise((r) => server?.once('exit', r));
     server = undefined;
