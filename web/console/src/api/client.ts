@@ -3,6 +3,7 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  BackupOverview,
   CannedReply,
   CreateCannedReplyInput,
   CreateTeamInput,
@@ -182,6 +183,10 @@ export function createApiClient(opts: ApiClientOptions = {}) {
       update: (replyId: string, patch: UpdateCannedReplyInput) =>
         request<CannedReply>('PATCH', `/api/v1/canned-replies/${id(replyId)}`, patch),
       remove: (replyId: string) => request<void>('DELETE', `/api/v1/canned-replies/${id(replyId)}`),
+    },
+
+    backups: {
+      overview: () => request<BackupOverview>('GET', '/api/v1/backups'),
     },
   };
 }

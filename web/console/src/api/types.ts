@@ -20,6 +20,7 @@ import type {
   CreateCannedReplyBody,
   UpdateCannedReplyBody,
 } from '../../../../server/src/modules/canned-replies/canned-replies.schemas.ts';
+import type { BackupOverviewSchema } from '../../../../server/src/modules/backup/backup.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -39,3 +40,4 @@ export type CannedReply = Static<typeof CannedReplySchema>;
 export type CannedReplyScope = CannedReply['scope'];
 export type CreateCannedReplyInput = Static<typeof CreateCannedReplyBody>;
 export type UpdateCannedReplyInput = Static<typeof UpdateCannedReplyBody>;
+export type BackupOverview = Static<typeof BackupOverviewSchema>;

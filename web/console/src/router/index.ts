@@ -29,6 +29,7 @@ export const NAV_PAGES = [
   { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
   { name: 'users', title: 'nav.users', permission: 'users.read' },
   { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+  { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
   { name: 'account', title: 'nav.account', permission: undefined },
 ] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
 
@@ -80,6 +81,12 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'teams',
             component: () => import('../views/admin/TeamsView.vue'),
             meta: { permission: 'teams.manage', title: 'nav.teams' },
+          },
+          {
+            path: 'admin/backups',
+            name: 'backups',
+            component: () => import('../views/admin/BackupsView.vue'),
+            meta: { permission: 'backups.read', title: 'nav.backups' },
           },
           {
             path: 'account',
