@@ -301,7 +301,7 @@ export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64u
 export function generateCredentials(): Record<string, string> {
   const { privateKey } = generateKeyPairSync('ed25519');
   return {
-    PARLEY_SECRET_KEY: randomSecret(),
+    PARLEY_VISITOR_TOKEN_SECRET: randomSecret(),
     PARLEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     PARLEY_LOOKUP_KEY: randomBytes(32).toString('base64'),
     PARLEY_AUDIT_SIGNING_KEY: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),

@@ -532,9 +532,8 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     ...generateCredentials(),
   };
   delete wanted.PARLEY_METRICS_TOKEN; // on one host, /metrics is restricted at the network
-  // Keys are generated only for settings this Parley version reads (PARLEY_SECRET_KEY,
-  // PARLEY_ENCRYPTION_KEYS and PARLEY_AUDIT_SIGNING_KEY arrive with the features that use them;
-  // a later upgrade run adds them then): parley.env refuses unknown names.
+  // Only settings this Parley version reads are written (parley.env refuses unknown names); a
+  // key that a later version introduces is added by that version's installer run.
   const known = new Set<string>(SETTINGS.map((x) => x.env));
   const added = Object.keys(wanted).filter((k) => existing[k] === undefined && known.has(k));
   if (added.length) {

@@ -191,7 +191,7 @@ describe('chart values', () => {
     const app = (objects.find((o) => o.kind === 'Deployment') as Any).spec.template.spec.containers[0];
     const env = Object.fromEntries(app.env.map((e: Any) => [e.name, e.valueFrom?.secretKeyRef]));
     expect(env.DATABASE_URL).toEqual({ name: 'parley-database', key: 'url' });
-    expect(env.PARLEY_SECRET_KEY.name).toBe('parley-credentials');
+    expect(env.PARLEY_VISITOR_TOKEN_SECRET.name).toBe('parley-credentials');
   });
 
   it('points DATABASE_URL at the bundled PostgreSQL when it is enabled', async () => {
@@ -234,12 +234,13 @@ describe('chart values', () => {
       'PARLEY_INITIAL_ADMIN_PASSWORD',
       'PARLEY_LOOKUP_KEY',
       'PARLEY_METRICS_TOKEN',
-      'PARLEY_SECRET_KEY',
+      'PARLEY_VISITOR_TOKEN_SECRET',
     ]);
     const config = loadConfig({ ...env, DATABASE_URL: 'postgres://parley:secret@db.internal:5432/parley' });
     expect(config.encryptionKeys).toMatch(/^k1:/);
     expect(config.lookupKey).toBe(env.PARLEY_LOOKUP_KEY);
     expect(config.auditSigningKey).toContain('BEGIN PRIVATE KEY');
+    expect(config.visitorTokenSecret).toBe(env.PARLEY_VISITOR_TOKEN_SECRET);
     expect(config.initialAdminPassword).toBe(env.PARLEY_INITIAL_ADMIN_PASSWORD);
   });
 
@@ -332,8 +333,8 @@ describe('upgrade against a Kubernetes API stand-in (helm lookup)', () => {
       // comparison above can fail.
       const offline = await render('bundled-postgresql-values.yaml');
       const fresh = offline.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-secrets');
-      expect(fresh?.data.PARLEY_SECRET_KEY).not.toBe(
-        secrets.find((s) => s.metadata.name === 'parley-secrets')?.data.PARLEY_SECRET_KEY,
+      expect(fresh?.data.PARLEY_VISITOR_TOKEN_SECRET).not.toBe(
+        secrets.find((s) => s.metadata.name === 'parley-secrets')?.data.PARLEY_VISITOR_TOKEN_SECRET,
       );
     } finally {
       await api.close();

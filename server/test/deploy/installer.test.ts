@@ -365,14 +365,14 @@ describe('secrets and on-demand backups', () => {
   it('creates a secret only when it is missing and never changes an existing one', async () => {
     const a = await cluster();
     const kube = connect({ kubeconfig: a.writeKubeconfig(tmp, NS) });
-    expect(await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'first' })).toBe(
-      'created',
-    );
     expect(
-      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'second' }),
+      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_VISITOR_TOKEN_SECRET: 'first' }),
+    ).toBe('created');
+    expect(
+      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_VISITOR_TOKEN_SECRET: 'second' }),
     ).toBe('kept');
     expect(a.get('Secret', NS, 'parley-installer-credentials')?.data).toEqual({
-      PARLEY_SECRET_KEY: Buffer.from('first').toString('base64'),
+      PARLEY_VISITOR_TOKEN_SECRET: Buffer.from('first').toString('base64'),
     });
     expect(a.requests.filter((r) => r.startsWith('POST'))).toHaveLength(1);
   });
@@ -536,6 +536,7 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     expect(config.encryptionKeys).toBe(generated.PARLEY_ENCRYPTION_KEYS);
     expect(config.auditSigningKey).toBe(generated.PARLEY_AUDIT_SIGNING_KEY);
     expect(config.lookupKey).toBe(generated.PARLEY_LOOKUP_KEY);
+    expect(config.visitorTokenSecret).toBe(generated.PARLEY_VISITOR_TOKEN_SECRET);
     expect(first.stdout).toContain('Console:  http://parley.example.com');
     expect(first.stdout).toContain(`Password: ${password}`);
     // The app reads its database URL and keys from the installer's Secrets.
@@ -548,7 +549,7 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     );
     expect(refs).toMatchObject({
       DATABASE_URL: 'parley-installer-database',
-      PARLEY_SECRET_KEY: 'parley-installer-credentials',
+      PARLEY_VISITOR_TOKEN_SECRET: 'parley-installer-credentials',
     });
     expect(a.get('Secret', NS, 'parley-installer-database')?.data).toEqual({
       DATABASE_URL: Buffer.from(db.url).toString('base64'),
