@@ -25,6 +25,7 @@ import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
+import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -116,6 +117,11 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
       },
     }),
   );
+  await app.register(widgetPublicRoutes, {
+    widget: container.widget,
+    conversations: container.conversations,
+    root: config.widgetDir,
+  });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
