@@ -25,6 +25,7 @@ let page: Page;
 let baseUrl: string;
 let databaseUrl: string;
 const pageProblems: string[] = [];
+let agentOneTimePassword = '';
 
 async function waitForReady(url: string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
@@ -82,6 +83,12 @@ beforeAll(async () => {
     if (msg.type() === 'error') pageProblems.push(msg.text());
   });
   page.on('pageerror', (err) => pageProblems.push(String(err)));
+  // Belt and braces: CSP violations are also recorded by the page itself.
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective}`),
+    );
+  });
   mkdirSync(screenshots, { recursive: true });
 });
 
@@ -171,6 +178,7 @@ describe('the console in a real browser', () => {
     const otpInput = page.locator(`${byTest('one-time-password')}`);
     await otpInput.waitFor();
     const otp = await otpInput.inputValue();
+    agentOneTimePassword = otp;
     expect(otp.length).toBeGreaterThanOrEqual(10);
     await page.click(byTest('copy-password'));
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(otp);
@@ -284,6 +292,64 @@ describe('the console in a real browser', () => {
     await page.fill(`${byTest('password')}`, NEW_ADMIN_PASSWORD);
     await page.click(byTest('login-submit'));
     await page.waitForURL(/\/admin\/teams$/);
+  });
+
+  it('shows an agent only what an agent may use', async () => {
+    const agentContext = await browser!.newContext({ viewport: { width: 1280, height: 800 } });
+    const agent = await agentContext.newPage();
+    agent.setDefaultTimeout(5000);
+    agent.on('pageerror', (err) => pageProblems.push(String(err)));
+    await agent.goto(`${baseUrl}/admin/users`);
+    await agent.fill(byTest('username'), 'li.na');
+    await agent.fill(byTest('password'), agentOneTimePassword);
+    await agent.click(byTest('login-submit'));
+    await agent.waitForURL(/\/password/);
+    await agent.fill(byTest('current-password'), agentOneTimePassword);
+    await agent.fill(byTest('new-password'), 'li-na-own-password-3');
+    await agent.fill(byTest('repeat-password'), 'li-na-own-password-3');
+    await agent.click(byTest('change-password-submit'));
+    // The users page asked for at first is not an agent's: they land on their home instead.
+    await agent.waitForURL(/\/canned-replies$/);
+    const nav = await agent.locator(byTest('nav')).textContent();
+    expect(nav).toContain('快捷回复');
+    expect(nav).toContain('我的账户');
+    expect(nav).not.toContain('用户');
+    expect(nav).not.toContain('团队');
+    // The admin's global reply is there read-only; the admin's personal ones are not.
+    const table = agent.locator(byTest('canned-table'));
+    await table.locator('tr', { hasText: '/thanks' }).waitFor();
+    expect(await table.locator('tr', { hasText: '/thanks' }).textContent()).toContain('只读');
+    expect(await table.textContent()).not.toContain('/refund');
+    await agent.goto(`${baseUrl}/admin/teams`);
+    await agent.waitForURL(/\/canned-replies$/);
+
+    // The admin changes the agent's role, resets the password and disables the account.
+    await page.click(byTest('nav-users'));
+    const row = page.locator(`${byTest('users-table')} tr`, { hasText: 'li.na' });
+    await row.waitFor();
+    await page.click(byTest('role-li.na'));
+    await page.locator('.el-select-dropdown__item:visible', { hasText: 'Supervisor' }).click();
+    await expect.poll(() => page.locator('.el-message').last().textContent()).toContain('Role changed');
+
+    await page.click(byTest('reset-li.na'));
+    await page.locator('.el-message-box__btns .el-button--primary').click();
+    const otp = page.locator(byTest('one-time-password'));
+    await otp.waitFor();
+    expect((await otp.inputValue()).length).toBeGreaterThanOrEqual(10);
+    await page.keyboard.press('Escape');
+    await otp.waitFor({ state: 'hidden' });
+    await expect.poll(() => row.textContent()).toContain('Must change password');
+
+    await page.click(byTest('toggle-li.na'));
+    await page.locator('.el-message-box__btns .el-button--primary').click();
+    await expect.poll(() => row.textContent()).toContain('Disabled');
+    await page.click(byTest('toggle-li.na'));
+    await expect.poll(() => row.textContent()).toContain('Active');
+
+    // The agent's session ended with the role change: their next request lands on sign-in.
+    await agent.click(byTest('nav-account'));
+    await agent.waitForURL(/\/login\?redirect=/);
+    await agentContext.close();
   });
 
   it('signs out from the user menu', async () => {
