@@ -58,7 +58,9 @@ db-types: install
 db-types-check: install
 	node scripts/db-types.ts --verify
 
-check: lint typecheck db-types-check test
+check: lint typecheck db-types-check chart-check test
+
+include deploy/deploy.mk
 
 clean:
 	rm -rf node_modules dist web/console/dist web/widget/dist

@@ -8,9 +8,13 @@ import type { Logger } from 'pino';
 import type { Container } from './container.ts';
 import { authPlugin } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
+import { csrfPlugin } from './platform/http/csrf.plugin.ts';
+import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
+import { securityRoutes } from './modules/security/security.routes.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
 import { cannedRepliesRoutes } from './modules/canned-replies/canned-replies.routes.ts';
 import { backupRoutes } from './modules/backup/backup.routes.ts';
+import { auditRoutes } from './modules/audit/audit.routes.ts';
 import { authRoutes } from './modules/identity/auth.routes.ts';
 import { usersRoutes } from './modules/identity/users.routes.ts';
 import { systemRoutes } from './modules/system/system.routes.ts';
@@ -62,7 +66,12 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     crossOriginEmbedderPolicy: false,
     hsts: config.publicUrl.startsWith('https://'),
   });
-  await app.register(authPlugin, { identity: container.identity });
+  await app.register(authPlugin, {
+    identity: container.identity,
+    consoleAllows: (ip) => container.security.consoleAllows(ip),
+  });
+  await app.register(csrfPlugin, { allowedOrigins: [config.publicUrl] });
+  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
 
   await app.register(systemRoutes, {
     health: container.health,
@@ -71,12 +80,15 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   });
   await app.register(authRoutes, {
     identity: container.identity,
+    passwordLogin: container.identity,
     secureCookies: config.publicUrl.startsWith('https://'),
   });
   await app.register(usersRoutes, { identity: container.identity });
   await app.register(teamsRoutes, { teams: container.teams });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });
+  await app.register(auditRoutes, { audit: container.audit });
+  await app.register(securityRoutes, { security: container.security });
   await app.register(consolePlugin, { root: config.consoleDir });
 
   app.addHook('onReady', async () => {

@@ -5,6 +5,11 @@ import { backupJob } from './jobs/backup.ts';
 import { pruneSessionsJob } from './jobs/prune-sessions.ts';
 import { createScheduler } from './jobs/scheduler.ts';
 import { createAuditTrail } from './platform/audit.ts';
+import { createAuditSigner } from './platform/audit-signing.ts';
+import { auditArchiveJob } from './jobs/audit-archive.ts';
+import { auditCheckpointJob } from './jobs/audit-checkpoint.ts';
+import { createAuditRepository } from './modules/audit/audit.repository.ts';
+import { createAuditService } from './modules/audit/audit.service.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -15,6 +20,11 @@ import { createIdentityService } from './modules/identity/identity.service.ts';
 import { registerBackupMetrics } from './modules/backup/backup.metrics.ts';
 import { createBackupRepository } from './modules/backup/backup.repository.ts';
 import { createBackupService } from './modules/backup/backup.service.ts';
+import { createDirectory } from './modules/identity/directory.ts';
+import { createKeyRing } from './platform/crypto/keyring.ts';
+import { createSecurityRepository } from './modules/security/security.repository.ts';
+import { createSecurityService } from './modules/security/security.service.ts';
+import { createKeysService } from './modules/security/keys.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 
@@ -29,11 +39,18 @@ export function createContainer(deps: {
 }) {
   const { config, db, logger } = deps;
   const auditTrail = createAuditTrail();
+  const keyRing =
+    config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
+  const security = createSecurityService({ db, repo: createSecurityRepository(), auditTrail });
   const identity = createIdentityService({
     db,
     repo: createIdentityRepository(),
     auditTrail,
     settings: config,
+    keyRing,
+    policy: security,
+    directory: createDirectory(config),
+    directoryTeams: Object.values(config.ldapTeamMap),
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
@@ -53,16 +70,29 @@ export function createContainer(deps: {
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));
   }
+  const audit = createAuditService({
+    db,
+    repo: createAuditRepository(),
+    auditTrail,
+    signer: createAuditSigner(config.auditSigningKey),
+    settings: config,
+  });
+  scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
+  if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
   return {
     config,
     db,
     auditTrail,
+    keyRing,
+    security,
+    keys: createKeysService({ db, keyRing, auditTrail }),
     health: createHealth({ db }),
     metrics,
     scheduler,
     backup,
     identity,
     teams,
+    audit,
     cannedReplies,
   };
 }

@@ -128,6 +128,27 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
         },
   );
   checks.push(dataDirCheck(config.dataDir));
+  checks.push(
+    config.auditSigningKey
+      ? { name: 'audit signing', verdict: 'pass', detail: 'checkpoints and exports are signed (Ed25519)' }
+      : {
+          name: 'audit signing',
+          verdict: 'warn',
+          detail: 'PARLEY_AUDIT_SIGNING_KEY is not set: no signed checkpoints; exports are not signed',
+          hint: 'run `parley audit keygen --out audit-signing.pem` and set PARLEY_AUDIT_SIGNING_KEY to the private key',
+        },
+  );
+  checks.push(
+    config.encryptionKeys
+      ? { name: 'encryption keys', verdict: 'pass', detail: 'key ring configured (PARLEY_ENCRYPTION_KEYS)' }
+      : {
+          name: 'encryption keys',
+          verdict: 'warn',
+          detail:
+            'PARLEY_ENCRYPTION_KEYS is not set: 2FA cannot be enrolled and personal data is not encrypted',
+          hint: 'run `parley keys generate` and set PARLEY_ENCRYPTION_KEYS and PARLEY_LOOKUP_KEY',
+        },
+  );
   checks.push(diskCheck(config.dataDir));
 
   let serverMajor = null as number | null;

@@ -28,6 +28,17 @@ Commands:
                                 List archives with their verification results
   backup prune [--dir DIR] [--dry-run]
                                 Apply BACKUP_KEEP_DAILY/WEEKLY (only verified archives are deleted)
+  audit export [--format csv|jsonl] [--out FILE] [--from ISO] [--to ISO] [--actor ID|NAME]
+               [--action A] [--target-type T] [--target-id ID]
+                                Export the audit trail with a signed manifest (audited)
+  audit verify FILE|--db [--public-key PEM] [--json]
+                                Check the chain and signatures; names the first tampered record
+  audit keygen [--out FILE]     Make an Ed25519 key pair for PARLEY_AUDIT_SIGNING_KEY
+  audit checkpoint              Sign the head of the audit chain now
+  audit archive                 Archive records past AUDIT_RETENTION_DAYS, verify, then prune
+  keys generate [--id ID]       Make a new encryption key (and a lookup key)
+  keys status                   Count encrypted values per key id
+  keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
   config example                Print parley.env.example (every setting, documented)
   version                       Print the Parley version
 
@@ -82,6 +93,73 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'backup':
       return backupCommand(config(), rest);
+    case 'audit': {
+      const [sub, ...args] = rest;
+      const audit = await import('./audit.ts');
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          format: { type: 'string' },
+          out: { type: 'string' },
+          from: { type: 'string' },
+          to: { type: 'string' },
+          actor: { type: 'string' },
+          action: { type: 'string' },
+          'target-type': { type: 'string' },
+          'target-id': { type: 'string' },
+          db: { type: 'boolean' },
+          'public-key': { type: 'string' },
+          json: { type: 'boolean' },
+        },
+      });
+      switch (sub) {
+        case 'export': {
+          const format = values.format ?? 'jsonl';
+          if (format !== 'csv' && format !== 'jsonl') throw new UsageError('--format is csv or jsonl');
+          return audit.auditExport(config(), {
+            format,
+            out: values.out,
+            filter: {
+              from: values.from,
+              to: values.to,
+              actor: values.actor,
+              action: values.action,
+              targetType: values['target-type'],
+              targetId: values['target-id'],
+            },
+          });
+        }
+        case 'verify': {
+          const opts = { publicKey: values['public-key'], json: values.json ?? false };
+          if (values.db) return audit.auditVerifyDb(config(), opts);
+          if (positionals.length !== 1) throw new UsageError('parley audit verify FILE|--db');
+          return audit.auditVerifyFile(positionals[0]!, opts);
+        }
+        case 'keygen':
+          return audit.auditKeygen({ out: values.out });
+        case 'checkpoint':
+          return audit.auditCheckpoint(config());
+        case 'archive':
+          return audit.auditArchive(config());
+        default:
+          throw new UsageError('parley audit export|verify|keygen|checkpoint|archive');
+      }
+    }
+    case 'keys': {
+      const [sub, ...args] = rest;
+      const keys = await import('./keys.ts');
+      const { values } = parseArgs({ args, options: { id: { type: 'string' }, batch: { type: 'string' } } });
+      if (sub === 'generate') return keys.keysGenerate({ id: values.id });
+      if (sub === 'status') return keys.keysStatus(config());
+      if (sub === 'rotate') {
+        const batchSize = values.batch === undefined ? 500 : Number(values.batch);
+        if (!Number.isInteger(batchSize) || batchSize < 1)
+          throw new UsageError('--batch takes a whole number');
+        return keys.keysRotate(config(), { batchSize });
+      }
+      throw new UsageError('parley keys generate|status|rotate');
+    }
     case 'config': {
       if (rest[0] !== 'example') throw new UsageError('parley config example');
       process.stdout.write(renderEnvExample());

@@ -47,6 +47,29 @@ export interface Config {
   backupDecryptPrivateKey: string | undefined;
   /** Maintenance database where `backup verify` creates its scratch database. */
   backupVerifyDatabaseUrl: string | undefined;
+  auditSigningKey: string | undefined;
+  auditCheckpointSchedule: string;
+  auditRetentionDays: number;
+  auditArchiveEnabled: boolean;
+  auditArchiveDir: string;
+  encryptionKeys: string | undefined;
+  lookupKey: string | undefined;
+  passwordMinLength: number;
+  passwordHistory: number;
+  publicRateLimitPerMinute: number;
+  ldapUrl: string | undefined;
+  ldapBindDn: string | undefined;
+  ldapBindPassword: string | undefined;
+  ldapUserBase: string | undefined;
+  ldapUserFilter: string;
+  ldapGroupBase: string | undefined;
+  ldapGroupFilter: string;
+  ldapRoleMap: Readonly<Record<string, string>>;
+  ldapTeamMap: Readonly<Record<string, string>>;
+  ldapStartTls: boolean;
+  ldapTlsCaFile: string | undefined;
+  ldapTlsRejectUnauthorized: boolean;
+  ldapTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -158,11 +181,78 @@ const pemKey =
     }
     return pem;
   };
-const cronExpression: Parser<string | undefined> = (raw) => {
+const optionalCron: Parser<string | undefined> = (raw) => {
   const v = raw.trim();
   if (v === '' || v.toLowerCase() === 'off') return undefined;
   if (!cron.validate(v))
     throw new Invalid(`"${raw}" is not a cron expression such as "30 2 * * *" (or "off")`);
+  return v;
+};
+
+const ed25519PrivateKey: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '') return undefined;
+  try {
+    const key = v.includes('-----BEGIN')
+      ? createPrivateKey(v.replace(/\\n/g, '\n'))
+      : createPrivateKey({ key: Buffer.from(v, 'base64'), format: 'der', type: 'pkcs8' });
+    if (key.asymmetricKeyType !== 'ed25519') throw new Invalid('not an Ed25519 key');
+  } catch (err) {
+    if (err instanceof Invalid) throw err;
+    throw new Invalid(
+      'expected an Ed25519 private key: PEM ("-----BEGIN PRIVATE KEY-----…") or base64 PKCS#8 DER; `parley audit keygen` makes one',
+    );
+  }
+  return v;
+};
+const cronExpression: Parser<string> = (raw) => {
+  const v = raw.trim();
+  if (!cron.validate(v)) throw new Invalid(`"${raw}" is not a cron expression such as */10 * * * *`);
+  return v;
+};
+/** "id:base64key,id2:base64key": 32-byte AES keys with ids; the first one encrypts new data. */
+const keyList: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '') return undefined;
+  const ids = new Set<string>();
+  for (const part of v.split(',')) {
+    const m = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/=_-]+)$/.exec(part.trim());
+    if (!m)
+      throw new Invalid('expected "keyid:base64key[,keyid:base64key…]" (`parley keys generate` makes one)');
+    if (Buffer.from(m[2]!, 'base64').length !== 32)
+      throw new Invalid(`key "${m[1]}" must be 32 bytes (base64)`);
+    if (ids.has(m[1]!)) throw new Invalid(`key id "${m[1]}" appears twice`);
+    ids.add(m[1]!);
+  }
+  return v;
+};
+const secretBytes: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '') return undefined;
+  if (Buffer.from(v, 'base64').length < 32) throw new Invalid('expected at least 32 random bytes, base64');
+  return v;
+};
+const jsonMap: Parser<Readonly<Record<string, string>>> = (raw) => {
+  if (raw.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Invalid('expected a JSON object such as {"cn=admins,ou=groups,dc=example,dc=com":"admin"}');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Invalid('expected a JSON object');
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(parsed)) {
+    if (typeof val !== 'string') throw new Invalid(`the value for "${k}" must be a string`);
+    out[k.toLowerCase()] = val;
+  }
+  return Object.freeze(out);
+};
+const ldapUrl: Parser<string | undefined> = (raw) => {
+  const v = raw.trim();
+  if (v === '') return undefined;
+  if (!/^ldaps?:\/\/[^/\s]+\/?$/.test(v)) throw new Invalid('expected ldap://host:389 or ldaps://host:636');
   return v;
 };
 
@@ -358,7 +448,7 @@ export const SETTINGS = [
     describe:
       'When the scheduled backup runs (cron, in PARLEY_TIMEZONE; one replica runs each slot). "off" disables it, e.g. where a Kubernetes CronJob runs `parley backup create`.',
     default: '30 2 * * *',
-    parse: cronExpression,
+    parse: optionalCron,
   }),
   setting({
     key: 'backupVerify',
@@ -420,6 +510,191 @@ export const SETTINGS = [
     secret: true,
     example: 'postgres://parley_verify:secret@db.internal:5432/postgres',
   }),
+  setting({
+    key: 'auditSigningKey',
+    env: 'PARLEY_AUDIT_SIGNING_KEY',
+    describe:
+      'Ed25519 private key (PEM, or base64 PKCS#8 DER) that signs audit checkpoints and export manifests. `parley audit keygen` makes a pair. Empty: no signatures (doctor warns); exports then prove integrity only against the chain itself.',
+    default: undefined,
+    parse: ed25519PrivateKey,
+    secret: true,
+  }),
+  setting({
+    key: 'auditCheckpointSchedule',
+    env: 'AUDIT_CHECKPOINT_SCHEDULE',
+    describe: 'When the head of the audit chain is signed into audit_checkpoints (cron, in PARLEY_TIMEZONE).',
+    default: '*/10 * * * *',
+    parse: cronExpression,
+  }),
+  setting({
+    key: 'auditRetentionDays',
+    env: 'AUDIT_RETENTION_DAYS',
+    describe:
+      'Audit records are kept in the database at least this many days (never fewer than 180: Cybersecurity Law, logs kept ≥ 6 months).',
+    default: '365',
+    parse: (raw) => {
+      const n = integer(1, 36500)(raw);
+      if (n < 180)
+        throw new Invalid(`must be at least 180 days (network logs are kept ≥ 6 months), got ${n}`);
+      return n;
+    },
+  }),
+  setting({
+    key: 'auditArchiveEnabled',
+    env: 'AUDIT_ARCHIVE_ENABLED',
+    describe:
+      'Daily: move audit records older than AUDIT_RETENTION_DAYS into a verified export file under AUDIT_ARCHIVE_DIR, then prune them from the database.',
+    default: 'false',
+    parse: boolean,
+  }),
+  setting({
+    key: 'auditArchiveDir',
+    env: 'AUDIT_ARCHIVE_DIR',
+    describe: 'Where audit archive files go. Default: PARLEY_DATA_DIR/audit-archive.',
+    default: undefined,
+    parse: (raw) => path.resolve(text(raw)),
+  }),
+  setting({
+    key: 'encryptionKeys',
+    env: 'PARLEY_ENCRYPTION_KEYS',
+    describe:
+      'Key ring for personal data and 2FA secrets at rest (AES-256-GCM): "keyid:base64-32-bytes", comma-separated; the FIRST key encrypts new data, the others still decrypt. `parley keys generate` makes a key; `parley keys rotate` re-encrypts. Empty: 2FA enrolment and PII encryption are unavailable.',
+    default: undefined,
+    parse: keyList,
+    secret: true,
+    example: 'k2025:BASE64KEY…,k2024:OLDBASE64KEY…',
+  }),
+  setting({
+    key: 'lookupKey',
+    env: 'PARLEY_LOOKUP_KEY',
+    describe:
+      'Secret (base64, ≥ 32 bytes) for the keyed hashes (HMAC-SHA-256) that let Parley find a contact by exact phone or email without decrypting. Required with PARLEY_ENCRYPTION_KEYS; never rotate it without re-indexing.',
+    default: undefined,
+    parse: secretBytes,
+    secret: true,
+  }),
+  setting({
+    key: 'passwordMinLength',
+    env: 'PASSWORD_MIN_LENGTH',
+    describe: 'Shortest password accepted for local accounts.',
+    default: '10',
+    parse: integer(8, 128),
+  }),
+  setting({
+    key: 'passwordHistory',
+    env: 'PASSWORD_HISTORY',
+    describe: 'A new password may not repeat any of the last N passwords of that account (0 = no check).',
+    default: '5',
+    parse: integer(0, 24),
+  }),
+  setting({
+    key: 'publicRateLimitPerMinute',
+    env: 'PUBLIC_RATE_LIMIT_PER_MINUTE',
+    describe:
+      'Requests per minute one IP address may make to public (unauthenticated) endpoints such as the widget API, per replica.',
+    default: '120',
+    parse: integer(1, 100000),
+  }),
+  setting({
+    key: 'ldapUrl',
+    env: 'LDAP_URL',
+    describe:
+      'LDAP / Active Directory server, e.g. ldaps://dc1.corp.example:636. Empty: LDAP sign-in is off.',
+    default: undefined,
+    parse: ldapUrl,
+  }),
+  setting({
+    key: 'ldapBindDn',
+    env: 'LDAP_BIND_DN',
+    describe: 'Service account that searches for users, e.g. cn=parley,ou=services,dc=corp,dc=example.',
+    default: undefined,
+    parse: optionalText,
+  }),
+  setting({
+    key: 'ldapBindPassword',
+    env: 'LDAP_BIND_PASSWORD',
+    describe: 'Password of LDAP_BIND_DN.',
+    default: undefined,
+    parse: optionalText,
+    secret: true,
+  }),
+  setting({
+    key: 'ldapUserBase',
+    env: 'LDAP_USER_BASE',
+    describe: 'Where users are searched, e.g. ou=people,dc=corp,dc=example.',
+    default: undefined,
+    parse: optionalText,
+  }),
+  setting({
+    key: 'ldapUserFilter',
+    env: 'LDAP_USER_FILTER',
+    describe:
+      'Filter that finds one user; {username} is replaced (escaped). AD: (sAMAccountName={username}).',
+    default: '(uid={username})',
+    parse: text,
+  }),
+  setting({
+    key: 'ldapGroupBase',
+    env: 'LDAP_GROUP_BASE',
+    describe:
+      "Where groups are searched. Empty: the user's memberOf attribute is used (Active Directory, OpenLDAP with memberof).",
+    default: undefined,
+    parse: optionalText,
+  }),
+  setting({
+    key: 'ldapGroupFilter',
+    env: 'LDAP_GROUP_FILTER',
+    describe: 'Filter for the groups of a user under LDAP_GROUP_BASE; {dn} is the user DN (escaped).',
+    default: '(member={dn})',
+    parse: text,
+  }),
+  setting({
+    key: 'ldapRoleMap',
+    env: 'LDAP_ROLE_MAP',
+    describe:
+      'JSON object: group DN → Parley role (admin, supervisor, agent, auditor). The most privileged match wins; a user in no mapped group may not sign in.',
+    default: undefined,
+    parse: jsonMap,
+    example:
+      '{"cn=cs-admins,ou=groups,dc=corp,dc=example":"admin","cn=cs-agents,ou=groups,dc=corp,dc=example":"agent"}',
+  }),
+  setting({
+    key: 'ldapTeamMap',
+    env: 'LDAP_TEAM_MAP',
+    describe:
+      'JSON object: group DN → Parley team name. Team membership follows the directory at each sign-in.',
+    default: undefined,
+    parse: jsonMap,
+    example: '{"cn=cs-billing,ou=groups,dc=corp,dc=example":"Billing"}',
+  }),
+  setting({
+    key: 'ldapStartTls',
+    env: 'LDAP_STARTTLS',
+    describe: 'Upgrade an ldap:// connection with StartTLS before binding.',
+    default: 'false',
+    parse: boolean,
+  }),
+  setting({
+    key: 'ldapTlsCaFile',
+    env: 'LDAP_TLS_CA_FILE',
+    describe: 'PEM file with the CA that signed the directory server certificate (ldaps:// or StartTLS).',
+    default: undefined,
+    parse: optionalText,
+  }),
+  setting({
+    key: 'ldapTlsRejectUnauthorized',
+    env: 'LDAP_TLS_REJECT_UNAUTHORIZED',
+    describe: 'Verify the directory server certificate. Only turn off to diagnose.',
+    default: 'true',
+    parse: boolean,
+  }),
+  setting({
+    key: 'ldapTimeoutMs',
+    env: 'LDAP_TIMEOUT_MS',
+    describe: 'Connect and operation timeout for the directory server.',
+    default: '5000',
+    parse: integer(100, 60000),
+  }),
 ] as const;
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -468,6 +743,15 @@ export function loadConfig(source: Record<string, string | undefined> = readEnvi
   const config = out as Config;
   config.publicUrl ??= `http://localhost:${config.port === 0 ? 8080 : config.port}`;
   config.consoleDir ??= path.join(REPO_ROOT, 'web', 'console', 'dist');
+  config.auditArchiveDir ??= path.join(config.dataDir, 'audit-archive');
+  config.ldapRoleMap ??= Object.freeze({});
+  config.ldapTeamMap ??= Object.freeze({});
+  if (config.encryptionKeys && !config.lookupKey) {
+    throw new ConfigError(['PARLEY_LOOKUP_KEY: required when PARLEY_ENCRYPTION_KEYS is set']);
+  }
+  if (config.ldapUrl && !config.ldapUserBase) {
+    throw new ConfigError(['LDAP_USER_BASE: required when LDAP_URL is set']);
+  }
   config.backupDir ??= path.join(config.dataDir, 'backups');
   if (config.loginLockoutMaxSeconds < config.loginLockoutBaseSeconds) {
     throw new ConfigError([

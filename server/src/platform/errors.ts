@@ -25,8 +25,8 @@ export class UnauthorizedError extends AppError {
 }
 
 export class ForbiddenError extends AppError {
-  constructor(message = 'You do not have permission to do this.') {
-    super(403, 'forbidden', message);
+  constructor(message = 'You do not have permission to do this.', code = 'forbidden') {
+    super(403, code, message);
   }
 }
 

@@ -42,11 +42,15 @@ describe('HTTP behaviour', () => {
       expect(route.access, `${route.method} ${route.url}`).toBeDefined();
       expect(allowed.has(route.access!), `${route.method} ${route.url}: ${route.access}`).toBe(true);
     }
-    // The API is never public except for sign-in and the version.
+    // The API is never public except for sign-in (password, then the second factor) and the version.
     const publicApi = app.routeAccessTable
       .filter((r) => r.access === 'public' && r.url.startsWith('/api/v1/') && !r.url.includes('/test/'))
       .map((r) => `${r.method} ${r.url}`);
-    expect(publicApi.sort()).toEqual(['GET /api/v1/version', 'POST /api/v1/auth/login']);
+    expect(publicApi.sort()).toEqual([
+      'GET /api/v1/version',
+      'POST /api/v1/auth/login',
+      'POST /api/v1/auth/login/second-factor',
+    ]);
   });
 
   it('rejects bad input with 400 naming the field, and changes nothing', async () => {

@@ -12,6 +12,8 @@ export const userColumns = [
   'users.disabled_at',
   'users.created_at',
   'users.updated_at',
+  'users.auth_source',
+  'users.totp_enabled_at',
 ] as const;
 
 export function createIdentityRepository() {
@@ -33,7 +35,11 @@ export function createIdentityRepository() {
     },
 
     passwordHashOf(db: Executor, id: string) {
-      return db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();
+      return db
+        .selectFrom('users')
+        .select(['password_hash', 'auth_source'])
+        .where('id', '=', id)
+        .executeTakeFirst();
     },
 
     listUsers(db: Executor) {
@@ -57,6 +63,7 @@ export function createIdentityRepository() {
         role: string;
         passwordHash: string;
         mustChangePassword: boolean;
+        authSource?: 'local' | 'ldap';
       },
     ) {
       return db
@@ -67,6 +74,7 @@ export function createIdentityRepository() {
           role: values.role,
           password_hash: values.passwordHash,
           must_change_password: values.mustChangePassword,
+          auth_source: values.authSource ?? 'local',
         })
         .onConflict((oc) => oc.column('username').doNothing())
         .returning(userColumns)
@@ -219,6 +227,222 @@ export function createIdentityRepository() {
 
     clearFailures(db: Executor, key: string) {
       return db.deleteFrom('login_throttle').where('key', '=', key).execute();
+    },
+
+    // ---- directory (LDAP) team membership ----
+
+    teamsByName(db: Executor, names: readonly string[]) {
+      if (names.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('teams')
+        .select(['id', 'name'])
+        .where(
+          sql<string>`lower(name)`,
+          'in',
+          names.map((n) => n.toLowerCase()),
+        )
+        .execute();
+    },
+
+    addTeamMember(db: Executor, teamId: string, userId: string) {
+      return db
+        .insertInto('team_members')
+        .values({ team_id: teamId, user_id: userId })
+        .onConflict((oc) => oc.columns(['team_id', 'user_id']).doNothing())
+        .returning('team_id')
+        .executeTakeFirst();
+    },
+
+    removeTeamMember(db: Executor, teamId: string, userId: string) {
+      return db
+        .deleteFrom('team_members')
+        .where('team_id', '=', teamId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+    },
+
+    // ---- sessions of a user ----
+
+    listLiveSessions(db: Executor, userId: string, idleMinutes: number) {
+      return db
+        .selectFrom('sessions')
+        .select(['id', 'created_at', 'last_seen_at', 'expires_at', 'ip', 'user_agent'])
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .where('last_seen_at', '>', sql<Date>`now() - make_interval(mins => ${idleMinutes})`)
+        .orderBy('last_seen_at', 'desc')
+        .execute();
+    },
+
+    findSession(db: Executor, id: string) {
+      return db
+        .selectFrom('sessions')
+        .select(['id', 'user_id', 'revoked_at'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+    },
+
+    // ---- 2FA ----
+
+    totpOf(db: Executor, userId: string) {
+      return db
+        .selectFrom('users')
+        .select([
+          'id',
+          'username',
+          'role',
+          'totp_secret_enc',
+          'totp_enabled_at',
+          'totp_last_step',
+          'password_hash',
+        ])
+        .where('id', '=', userId)
+        .executeTakeFirst();
+    },
+
+    setTotp(
+      db: Executor,
+      userId: string,
+      values: { secretEnc: string | null; enabledAt: Date | null; lastStep: number | null },
+    ) {
+      return db
+        .updateTable('users')
+        .set({
+          totp_secret_enc: values.secretEnc,
+          totp_enabled_at: values.enabledAt,
+          totp_last_step: values.lastStep,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('id', '=', userId)
+        .executeTakeFirst();
+    },
+
+    /** Accepts a step only if it is newer than the last one (no replay), atomically. */
+    advanceTotpStep(db: Executor, userId: string, step: number) {
+      return db
+        .updateTable('users')
+        .set({ totp_last_step: step })
+        .where('id', '=', userId)
+        .where((eb) => eb.or([eb('totp_last_step', 'is', null), eb('totp_last_step', '<', step)]))
+        .executeTakeFirst();
+    },
+
+    async replaceRecoveryCodes(db: Executor, userId: string, hashes: string[]) {
+      await db.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute();
+      if (hashes.length > 0) {
+        await db
+          .insertInto('user_recovery_codes')
+          .values(hashes.map((code_hash) => ({ user_id: userId, code_hash })))
+          .execute();
+      }
+    },
+
+    unusedRecoveryCodes(db: Executor, userId: string) {
+      return db
+        .selectFrom('user_recovery_codes')
+        .select(['id', 'code_hash'])
+        .where('user_id', '=', userId)
+        .where('used_at', 'is', null)
+        .execute();
+    },
+
+    useRecoveryCode(db: Executor, id: string) {
+      return db
+        .updateTable('user_recovery_codes')
+        .set({ used_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+    },
+
+    insertChallenge(
+      db: Executor,
+      values: {
+        tokenHash: Buffer;
+        userId: string;
+        ip: string | null;
+        userAgent: string | null;
+        expiresAt: Date;
+      },
+    ) {
+      return db
+        .insertInto('login_challenges')
+        .values({
+          token_hash: values.tokenHash,
+          user_id: values.userId,
+          ip: values.ip,
+          user_agent: values.userAgent,
+          expires_at: values.expiresAt,
+        })
+        .execute();
+    },
+
+    findChallenge(db: Executor, tokenHash: Buffer) {
+      return db
+        .selectFrom('login_challenges')
+        .select(['token_hash', 'user_id', 'attempts', 'expires_at'])
+        .where('token_hash', '=', tokenHash)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+
+    countChallengeFailure(db: Executor, tokenHash: Buffer) {
+      return db
+        .updateTable('login_challenges')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('token_hash', '=', tokenHash)
+        .returning('attempts')
+        .executeTakeFirst();
+    },
+
+    deleteChallenge(db: Executor, tokenHash: Buffer) {
+      return db.deleteFrom('login_challenges').where('token_hash', '=', tokenHash).execute();
+    },
+
+    deleteExpiredChallenges(db: Executor) {
+      return db
+        .deleteFrom('login_challenges')
+        .where('expires_at', '<', sql<Date>`now()`)
+        .execute();
+    },
+
+    // ---- password history ----
+
+    addPasswordHistory(db: Executor, userId: string, passwordHash: string) {
+      return db
+        .insertInto('password_history')
+        .values({ user_id: userId, password_hash: passwordHash })
+        .execute();
+    },
+
+    recentPasswordHashes(db: Executor, userId: string, n: number) {
+      return db
+        .selectFrom('password_history')
+        .select('password_hash')
+        .where('user_id', '=', userId)
+        .orderBy('id', 'desc')
+        .limit(n)
+        .execute();
+    },
+
+    /** Keeps the newest `keep` history entries of a user. */
+    trimPasswordHistory(db: Executor, userId: string, keep: number) {
+      return db
+        .deleteFrom('password_history')
+        .where('user_id', '=', userId)
+        .where(
+          'id',
+          'not in',
+          db
+            .selectFrom('password_history')
+            .select('id')
+            .where('user_id', '=', userId)
+            .orderBy('id', 'desc')
+            .limit(keep),
+        )
+        .execute();
     },
   };
 }

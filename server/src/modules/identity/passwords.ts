@@ -32,8 +32,8 @@ export function generatePassword(): string {
   return Array.from({ length: 20 }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 
-export function checkPasswordPolicy(password: string): string | null {
-  if (password.length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters`;
+export function checkPasswordPolicy(password: string, minLength = MIN_PASSWORD_LENGTH): string | null {
+  if (password.length < minLength) return `must be at least ${minLength} characters`;
   if (password.length > 256) return 'must be at most 256 characters';
   return null;
 }

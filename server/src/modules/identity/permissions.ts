@@ -15,6 +15,10 @@ export const PERMISSIONS = [
   'canned_replies.manage_team',
   'canned_replies.manage_global',
   'backups.read',
+  'audit.export',
+  'security.manage',
+  'sessions.manage',
+  'pii.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -25,7 +29,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
   supervisor: ['users.read', 'teams.read', 'canned_replies.use', 'canned_replies.manage_team'],
   agent: ['teams.read', 'canned_replies.use'],
-  auditor: ['audit.read'],
+  auditor: ['audit.read', 'audit.export'],
 };
 
 export function isRole(value: string): value is Role {
@@ -50,6 +54,8 @@ export interface Actor {
   sessionId: string;
   ip: string | null;
   userAgent: string | null;
+  /** Security policy requires 2FA for this role and the user has not set it up yet. */
+  mfaEnrollmentRequired?: boolean;
 }
 
 export function authorize(actor: Actor, permission: Permission): void {

@@ -7,6 +7,7 @@ import {
   CreateUserBody,
   CreateUserResponse,
   ResetPasswordResponse,
+  SessionSchema,
   UpdateUserBody,
   UserSchema,
 } from './identity.schemas.ts';
@@ -57,6 +58,34 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ identity: IdentityService 
       },
     },
     async (request) => identity.updateUser(actorOf(request), request.params.id, request.body),
+  );
+
+  app.get(
+    '/api/v1/users/:id/sessions',
+    {
+      config: { access: 'sessions.manage' },
+      schema: {
+        params: IdParams,
+        response: {
+          200: Type.Object({ sessions: Type.Array(SessionSchema) }),
+          ...authErrors,
+          404: ErrorResponse,
+        },
+      },
+    },
+    async (request) => ({ sessions: await identity.listSessions(actorOf(request), request.params.id) }),
+  );
+
+  app.post(
+    '/api/v1/users/:id/totp/reset',
+    {
+      config: { access: 'users.manage' },
+      schema: { params: IdParams, response: { 204: Type.Null(), ...authErrors, 404: ErrorResponse } },
+    },
+    async (request, reply) => {
+      await identity.totpReset(actorOf(request), request.params.id);
+      return reply.status(204).send(null);
+    },
   );
 
   app.post(

@@ -23,6 +23,27 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AuditArchives {
+  archived_at: Generated<Timestamp>;
+  file_name: string;
+  file_sha256: string;
+  first_seq: number;
+  id: Generated<number>;
+  last_hash: Buffer;
+  last_seq: number;
+  record_count: number;
+}
+
+export interface AuditCheckpoints {
+  algorithm: Generated<string>;
+  hash: Buffer;
+  id: Generated<number>;
+  key_fingerprint: string;
+  seq: number;
+  signature: Buffer;
+  signed_at: Timestamp;
+}
+
 export interface AuditLog {
   action: string;
   actor_id: string | null;
@@ -78,11 +99,34 @@ export interface JobRuns {
   started_at: Generated<Timestamp>;
 }
 
+export interface LoginChallenges {
+  attempts: Generated<number>;
+  expires_at: Timestamp;
+  ip: string | null;
+  token_hash: Buffer;
+  user_agent: string | null;
+  user_id: string;
+}
+
 export interface LoginThrottle {
   failures: Generated<number>;
   key: string;
   last_failure_at: Generated<Timestamp>;
   locked_until: Timestamp | null;
+}
+
+export interface PasswordHistory {
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  password_hash: string;
+  user_id: string;
+}
+
+export interface SecuritySettings {
+  key: string;
+  updated_at: Generated<Timestamp>;
+  updated_by: string | null;
+  value: Json;
 }
 
 export interface Sessions {
@@ -111,7 +155,15 @@ export interface Teams {
   updated_at: Generated<Timestamp>;
 }
 
+export interface UserRecoveryCodes {
+  code_hash: string;
+  id: Generated<string>;
+  used_at: Timestamp | null;
+  user_id: string;
+}
+
 export interface Users {
+  auth_source: Generated<string>;
   created_at: Generated<Timestamp>;
   disabled_at: Timestamp | null;
   display_name: string;
@@ -119,18 +171,27 @@ export interface Users {
   must_change_password: Generated<boolean>;
   password_hash: string;
   role: string;
+  totp_enabled_at: Timestamp | null;
+  totp_last_step: number | null;
+  totp_secret_enc: string | null;
   updated_at: Generated<Timestamp>;
   username: string;
 }
 
 export interface DB {
+  audit_archives: AuditArchives;
+  audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
   backup_runs: BackupRuns;
   canned_replies: CannedReplies;
   job_runs: JobRuns;
+  login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
+  password_history: PasswordHistory;
+  security_settings: SecuritySettings;
   sessions: Sessions;
   team_members: TeamMembers;
   teams: Teams;
+  user_recovery_codes: UserRecoveryCodes;
   users: Users;
 }

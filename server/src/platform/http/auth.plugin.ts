@@ -12,6 +12,12 @@ export const SESSION_COOKIE = 'parley_session';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: RouteAccess;
+    /** A public route of the console sign-in: the console IP allow-list applies to it. */
+    consoleLogin?: boolean;
+    /** Reachable while security policy still requires the user to set up 2FA. */
+    mfaEnrollment?: boolean;
+    /** Per-IP rate limit (PUBLIC_RATE_LIMIT_PER_MINUTE) for public endpoints. */
+    rateLimit?: 'public';
   }
   interface FastifyRequest {
     actor: Actor | null;
@@ -33,8 +39,21 @@ export function actorOf(request: FastifyRequest): Actor {
   return request.actor;
 }
 
+export class IpNotAllowedError extends ForbiddenError {
+  constructor() {
+    super('The console cannot be used from this network address.', 'ip_not_allowed');
+  }
+}
+
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { identity: Pick<IdentityService, 'authenticate'> }) => {
+  async (
+    app: FastifyInstance,
+    opts: {
+      identity: Pick<IdentityService, 'authenticate'>;
+      /** The console IP allow-list (security settings). */
+      consoleAllows: (ip: string | null) => Promise<boolean>;
+    },
+  ) => {
     app.decorateRequest('actor', null);
     app.decorate('routeAccessTable', []);
 
@@ -47,8 +66,11 @@ export const authPlugin = fp(
     });
 
     app.addHook('onRequest', async (request) => {
-      const access = request.routeOptions.config.access;
-      if (access === 'public') return;
+      const { access, consoleLogin, mfaEnrollment } = request.routeOptions.config;
+      if (access === 'public') {
+        if (consoleLogin && !(await opts.consoleAllows(request.ip))) throw new IpNotAllowedError();
+        return;
+      }
       // No matched route (404 handler) has no access declaration and nothing to protect.
       if (request.routeOptions.url === undefined) return;
       if (access === undefined) {
@@ -58,7 +80,14 @@ export const authPlugin = fp(
       const actor = token ? await opts.identity.authenticate(token, clientOf(request)) : null;
       if (!actor)
         throw new UnauthorizedError(token ? 'Your session has ended. Sign in again.' : 'Sign in first.');
+      if (!(await opts.consoleAllows(request.ip))) throw new IpNotAllowedError();
       request.actor = actor;
+      if (actor.mfaEnrollmentRequired && !mfaEnrollment) {
+        throw new ForbiddenError(
+          'Set up two-factor sign-in first (required for your role).',
+          'mfa_enrollment_required',
+        );
+      }
       if (access !== 'authenticated' && !roleHas(actor.role, access)) throw new ForbiddenError();
     });
   },

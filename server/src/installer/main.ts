@@ -1,0 +1,619 @@
+// The installer behind scripts/install.sh. Modes:
+//   kubernetes     preflight → install/upgrade with Helm (idempotent) → wait for the migrator and
+//                  the rollout (diagnostics on failure) → console URL and first admin login
+//   single-server  preflight → install the bundle under --prefix, parley.env with generated
+//                  secrets (only when missing), migrate, systemd unit → URL and login
+//   status         wait for the rollout of an installed release; diagnostics on failure
+//   backup         run a backup now: a Job from the backup CronJob
+/* eslint-disable no-console -- the installer talks to a terminal (or prints JSON) */
+// Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 preflight failed (nothing changed),
+// 4 install/upgrade failed, 5 rollout failed (pods' events and logs printed).
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { parseArgs, parseEnv } from 'node:util';
+import { loadYaml } from '@kubernetes/client-node';
+import type { Check } from '../cli/doctor.ts';
+import { PARLEY_VERSION } from '../platform/version.ts';
+import { cpuMemoryCheck, diskCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
+import {
+  connect,
+  createJobFromCronJob,
+  diagnosePods,
+  ensureSecret,
+  formatPodReports,
+  kubernetesPreflight,
+  parseQuantity,
+  randomSecret,
+  readSecretValue,
+  waitForDeployment,
+  waitForJob,
+  type Kube,
+} from './kube.ts';
+import { createReporter, EXIT, type Reporter } from './report.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+const USAGE = `Usage: install.sh <mode> [options]
+
+Modes:
+  kubernetes      install or upgrade the Helm release, wait for it, print the login
+  single-server   install on this Linux host (systemd), against your PostgreSQL
+  status          wait for an installed release's rollout; print failing pods' events and logs
+  backup          run a backup now (a Job from the backup CronJob)
+
+Common options:
+  --values FILE          Helm values (kubernetes) or parley.env settings (single-server)
+  --database-url URL     the customer's PostgreSQL 13+ (or env PARLEY_DATABASE_URL)
+  --preflight-only       run phase 1 only; change nothing
+  --json                 machine-readable output
+  --yes                  non-interactive (the installer never prompts; accepted for scripts)
+  --timeout SECONDS      how long to wait for the rollout (default 900)
+
+Kubernetes options:
+  --namespace NAME (parley)  --release NAME (parley)  --chart PATH (bundled chart)
+  --kubeconfig FILE  --context NAME  --helm PATH
+
+Single-server options:
+  --prefix DIR (/opt/parley)  --config-dir DIR (/etc/parley)  --port N (8080)
+  --public-url URL  --no-systemd (install and migrate, but start nothing)
+
+Exit codes: 0 ok, 2 usage, 3 preflight failed (nothing changed), 4 install failed, 5 rollout failed.
+`;
+
+class UsageError extends Error {}
+
+const options = {
+  values: { type: 'string' },
+  'database-url': { type: 'string' },
+  'preflight-only': { type: 'boolean' },
+  json: { type: 'boolean' },
+  yes: { type: 'boolean' },
+  timeout: { type: 'string' },
+  namespace: { type: 'string' },
+  release: { type: 'string' },
+  chart: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+  helm: { type: 'string' },
+  'poll-ms': { type: 'string' },
+  prefix: { type: 'string' },
+  'config-dir': { type: 'string' },
+  port: { type: 'string' },
+  'public-url': { type: 'string' },
+  'no-systemd': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+type Values = Record<string, unknown>;
+type Resources = { requests?: { cpu?: string | number; memory?: string | number } } | undefined;
+/** The part of the chart's values the installer reads (after merging with the chart defaults). */
+interface ChartValues {
+  replicaCount?: number;
+  publicUrl?: string;
+  autoscaling?: { enabled?: boolean; minReplicas?: number };
+  resources?: Resources;
+  migrations?: { resources?: Resources };
+  secrets: { existingSecret?: string };
+  database: { url?: string; existingSecret?: string };
+  postgresql: { enabled?: boolean; resources?: Resources; persistence?: { storageClass?: string } };
+  backup: { enabled?: boolean; persistence: { existingClaim?: string; storageClass?: string } };
+  attachments: { storage?: string; persistence: { existingClaim?: string; storageClass?: string } };
+  ingress: { enabled?: boolean; className?: string; host?: string; tls: { enabled?: boolean } };
+}
+
+function deepMerge(base: Values, over: Values): Values {
+  const out: Values = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && base[k] && typeof base[k] === 'object'
+        ? deepMerge(base[k] as Values, v as Values)
+        : v;
+  }
+  return out;
+}
+
+function helmBinary(flags: Flags): string {
+  if (flags.helm) return flags.helm;
+  for (const candidate of [path.join(ROOT, '.tools/bin/helm'), path.join(ROOT, 'bin/helm')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return 'helm';
+}
+
+function chartPath(flags: Flags): string {
+  if (flags.chart) return flags.chart;
+  const packaged = path.join(ROOT, 'charts', `parley-${PARLEY_VERSION}.tgz`);
+  return existsSync(packaged) ? packaged : path.join(ROOT, 'helm/parley');
+}
+
+const timeoutMs = (flags: Flags) => Number(flags.timeout ?? 900) * 1000;
+const pollMs = (flags: Flags) => Number(flags['poll-ms'] ?? 2000);
+
+function readValues(file: string | undefined): Values {
+  if (!file) return {};
+  return loadYaml<Values | null>(readFileSync(file, 'utf8')) ?? {};
+}
+
+/** The release's total CPU/memory requests, for the capacity check. */
+function releaseRequests(v: ChartValues): { cpu: number; memory: number } {
+  const replicas = v.autoscaling?.enabled ? Number(v.autoscaling.minReplicas) : Number(v.replicaCount ?? 2);
+  const req = (r: Resources) => ({
+    cpu: parseQuantity(String(r?.requests?.cpu ?? '0')),
+    memory: parseQuantity(String(r?.requests?.memory ?? '0')),
+  });
+  const app = req(v.resources);
+  const migrate = req(v.migrations?.resources);
+  const pg = v.postgresql?.enabled ? req(v.postgresql?.resources) : { cpu: 0, memory: 0 };
+  return {
+    cpu: app.cpu * (replicas + 1) + migrate.cpu + pg.cpu,
+    memory: app.memory * (replicas + 1) + migrate.memory + pg.memory,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
+  const namespace = flags.namespace ?? 'parley';
+  const release = flags.release ?? 'parley';
+  const helm = helmBinary(flags);
+  const chart = chartPath(flags);
+  const databaseUrl = flags['database-url'] ?? process.env.PARLEY_DATABASE_URL;
+  const userValues = readValues(flags.values);
+  const defaults = loadYaml<Values>(
+    execFileSync(helm, ['show', 'values', chart], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
+  const values = deepMerge(defaults, userValues) as unknown as ChartValues;
+  const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
+
+  // Secrets the installer manages (only when the values do not bring their own).
+  const credentialsSecret = values.secrets.existingSecret || `${release}-installer-credentials`;
+  const managesCredentials = !values.secrets.existingSecret;
+  const managesDatabase =
+    !values.postgresql.enabled && !values.database.url && !values.database.existingSecret;
+  const databaseSecret = `${release}-installer-database`;
+  if (managesDatabase && !databaseUrl) {
+    const existing = await readSecretValue(kube, namespace, databaseSecret, 'DATABASE_URL').catch(
+      () => undefined,
+    );
+    if (!existing) {
+      throw new UsageError(
+        'no database: pass --database-url postgres://... (or set database.url / database.existingSecret / postgresql.enabled in --values)',
+      );
+    }
+  }
+
+  // Phase 1: preflight (read-only).
+  const storageClass =
+    values.backup.persistence.storageClass ||
+    values.attachments?.persistence?.storageClass ||
+    values.postgresql?.persistence?.storageClass ||
+    undefined;
+  const checks: Check[] = await kubernetesPreflight(kube, {
+    namespace,
+    storageClass,
+    needsStorage:
+      (values.backup.enabled && !values.backup.persistence.existingClaim) ||
+      (values.attachments.storage === 'volume' && !values.attachments.persistence.existingClaim) ||
+      Boolean(values.postgresql.enabled),
+    needsIngress: Boolean(values.ingress.enabled),
+    ingressClass: values.ingress.className || undefined,
+    existingSecrets: [values.secrets.existingSecret, values.database.existingSecret].filter(
+      (x): x is string => Boolean(x),
+    ),
+    requests: releaseRequests(values),
+  });
+  const urlToCheck = databaseUrl ?? values.database.url;
+  if (urlToCheck) checks.push(...(await postgresChecks(urlToCheck, { unreachable: 'warn' })));
+  r.checks('Phase 1: preflight (changes nothing)', checks);
+  if (checks.some((c) => c.verdict === 'fail')) {
+    r.result.phase = 'preflight';
+    if (!r.json) console.error('\nPreflight failed; nothing was changed. Fix the items above and run again.');
+    return EXIT.preflightFailed;
+  }
+  if (flags['preflight-only']) return EXIT.ok;
+
+  // Phase 2: install or upgrade.
+  r.step(`Phase 2: install or upgrade release ${release} in ${namespace}`);
+  try {
+    await kube.core.readNamespace({ name: namespace });
+  } catch {
+    await kube.core.createNamespace({ body: { metadata: { name: namespace } } });
+    r.step(`created namespace ${namespace}`);
+  }
+  const sets: string[] = [];
+  if (managesCredentials) {
+    const state = await ensureSecret(kube, namespace, credentialsSecret, {
+      PARLEY_SECRET_KEY: randomSecret(),
+      PARLEY_ENCRYPTION_KEYS: randomSecret(),
+      PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
+      PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
+      PARLEY_METRICS_TOKEN: randomSecret(),
+    });
+    r.step(`secret ${credentialsSecret}: ${state === 'created' ? 'created' : 'exists, kept unchanged'}`);
+    sets.push(`secrets.existingSecret=${credentialsSecret}`);
+  }
+  if (managesDatabase) {
+    const state = await ensureSecret(kube, namespace, databaseSecret, { DATABASE_URL: databaseUrl ?? '' });
+    r.step(`secret ${databaseSecret}: ${state === 'created' ? 'created' : 'exists, kept unchanged'}`);
+    sets.push(`database.existingSecret=${databaseSecret}`, 'database.existingSecretKey=DATABASE_URL');
+  }
+
+  const helmEnv = { ...process.env, ...(flags.kubeconfig ? { KUBECONFIG: flags.kubeconfig } : {}) };
+  const helmCommon = ['--namespace', namespace, ...(flags.context ? ['--kube-context', flags.context] : [])];
+  const desired = sets.reduce<Values>((acc, s) => {
+    const [key, value] = s.split('=') as [string, string];
+    const parts = key.split('.');
+    let node = acc;
+    for (const p of parts.slice(0, -1)) node = node[p] = { ...(node[p] as Values | undefined) };
+    node[parts.at(-1)!] = value;
+    return acc;
+  }, structuredClone(userValues));
+  const listed = spawnSync(helm, ['list', ...helmCommon, '--filter', `^${release}$`, '-o', 'json'], {
+    env: helmEnv,
+    encoding: 'utf8',
+  });
+  const current =
+    listed.status === 0
+      ? (JSON.parse(listed.stdout || '[]') as { chart: string; status: string }[])[0]
+      : undefined;
+  let unchanged = false;
+  if (current?.status === 'deployed' && current.chart === `parley-${PARLEY_VERSION}`) {
+    const got = spawnSync(helm, ['get', 'values', release, ...helmCommon, '-o', 'json'], {
+      env: helmEnv,
+      encoding: 'utf8',
+    });
+    unchanged =
+      got.status === 0 &&
+      JSON.stringify(sortKeys(JSON.parse(got.stdout || '{}'))) === JSON.stringify(sortKeys(desired));
+  }
+  if (unchanged) {
+    r.step(`release ${release} is already at parley-${PARLEY_VERSION} with these values: nothing to change`);
+    r.result.changed = false;
+  } else {
+    const args = [
+      'upgrade',
+      '--install',
+      release,
+      chart,
+      ...helmCommon,
+      '--create-namespace',
+      '--timeout',
+      `${Math.ceil(timeoutMs(flags) / 1000)}s`,
+    ];
+    if (flags.values) args.push('-f', flags.values);
+    for (const s of sets) args.push('--set', s);
+    r.step(`helm ${args.join(' ')}`);
+    const res = spawnSync(helm, args, { env: helmEnv, encoding: 'utf8' });
+    if (res.status !== 0) {
+      r.result.phase = 'install';
+      r.result.error = res.stderr.trim();
+      if (!r.json) console.error(res.stderr);
+      return EXIT.installFailed;
+    }
+    r.result.changed = true;
+  }
+
+  const code = await waitForRelease(kube, namespace, release, flags, r);
+  if (code !== EXIT.ok) return code;
+
+  // Phase 3: how to sign in.
+  const url =
+    values.publicUrl ||
+    (values.ingress.enabled
+      ? `${values.ingress.tls.enabled ? 'https' : 'http'}://${values.ingress.host}`
+      : undefined);
+  const password = await readSecretValue(kube, namespace, credentialsSecret, 'PARLEY_INITIAL_ADMIN_PASSWORD');
+  r.result.console = url ?? null;
+  r.result.admin = { username: 'admin', passwordSecret: `${namespace}/${credentialsSecret}` };
+  if (!r.json) {
+    console.log('\n==> Phase 3: Parley is running');
+    console.log(
+      `    Console:  ${url ?? `kubectl -n ${namespace} port-forward svc/${release} 8080:80, then http://localhost:8080`}`,
+    );
+    console.log('    Username: admin');
+    console.log(
+      `    Password: ${password ?? `(in Secret ${credentialsSecret}, key PARLEY_INITIAL_ADMIN_PASSWORD)`}`,
+    );
+    console.log('    You are asked to change it at first sign-in.');
+  }
+  return EXIT.ok;
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, x]) => [k, sortKeys(x)]),
+    );
+  return v;
+}
+
+/** Wait for the newest migrator Job, then the Deployment; on failure print the pods' story. */
+async function waitForRelease(
+  kube: Kube,
+  namespace: string,
+  release: string,
+  flags: Flags,
+  r: Reporter,
+): Promise<number> {
+  const instance = `app.kubernetes.io/instance=${release}`;
+  const wait = { timeoutMs: timeoutMs(flags), pollMs: pollMs(flags), onProgress: (m: string) => r.step(m) };
+  const jobs = (
+    await kube.batch.listNamespacedJob({
+      namespace,
+      labelSelector: `${instance},app.kubernetes.io/component=migrate`,
+    })
+  ).items;
+  const newest = jobs
+    .map((j) => j.metadata?.name ?? '')
+    .sort((a, b) => Number(b.split('-').at(-1)) - Number(a.split('-').at(-1)))[0];
+  const failures: string[] = [];
+  if (newest) {
+    const state = await waitForJob(kube, namespace, newest, wait);
+    if (!state.done) failures.push(state.message);
+  }
+  if (failures.length === 0) {
+    const deployments = (
+      await kube.apps.listNamespacedDeployment({
+        namespace,
+        labelSelector: `${instance},app.kubernetes.io/component=server`,
+      })
+    ).items;
+    const name = deployments[0]?.metadata?.name;
+    if (!name) failures.push(`no Parley deployment found for release ${release} in ${namespace}`);
+    else {
+      const state = await waitForDeployment(kube, namespace, name, wait);
+      if (!state.done) failures.push(state.message);
+      else r.result.rollout = state.message;
+    }
+  }
+  if (failures.length === 0) return EXIT.ok;
+  const reports = await diagnosePods(kube, namespace, instance);
+  r.result.phase = 'rollout';
+  r.result.error = failures.join('; ');
+  r.result.pods = reports;
+  if (!r.json) {
+    console.error(`\nRollout failed: ${failures.join('; ')}\n`);
+    console.error(formatPodReports(reports));
+    console.error(
+      '\nSee docs/OPERATIONS.md "Troubleshooting". Nothing was rolled back: old pods keep serving (maxUnavailable 0).',
+    );
+  }
+  return EXIT.rolloutFailed;
+}
+
+async function statusMode(flags: Flags, r: Reporter): Promise<number> {
+  const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
+  return waitForRelease(kube, flags.namespace ?? 'parley', flags.release ?? 'parley', flags, r);
+}
+
+async function backupMode(flags: Flags, r: Reporter): Promise<number> {
+  const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
+  const namespace = flags.namespace ?? 'parley';
+  const release = flags.release ?? 'parley';
+  const crons = (
+    await kube.batch.listNamespacedCronJob({
+      namespace,
+      labelSelector: `app.kubernetes.io/instance=${release},app.kubernetes.io/component=backup`,
+    })
+  ).items;
+  const cron = crons[0]?.metadata?.name;
+  if (!cron)
+    throw new UsageError(`no backup CronJob for release ${release} in ${namespace} (backup.enabled=false?)`);
+  const job = await createJobFromCronJob(kube, namespace, cron);
+  const name = job.metadata?.name ?? '';
+  r.step(`created job ${name} from cronjob ${cron}`);
+  r.result.job = name;
+  const state = await waitForJob(kube, namespace, name, {
+    timeoutMs: timeoutMs(flags),
+    pollMs: pollMs(flags),
+    onProgress: (m) => r.step(m),
+  });
+  if (state.done) return EXIT.ok;
+  const reports = await diagnosePods(kube, namespace, `job-name=${name}`);
+  r.result.pods = reports;
+  if (!r.json) console.error(`\n${state.message}\n${formatPodReports(reports)}`);
+  return EXIT.rolloutFailed;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
+  const prefix = path.resolve(flags.prefix ?? '/opt/parley');
+  const configDir = path.resolve(flags['config-dir'] ?? '/etc/parley');
+  const envFile = path.join(configDir, 'parley.env');
+  const port = Number(flags.port ?? 8080);
+  const existing = existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  const fromValues = flags.values ? parseEnv(readFileSync(flags.values, 'utf8')) : {};
+  const databaseUrl =
+    flags['database-url'] ??
+    process.env.PARLEY_DATABASE_URL ??
+    fromValues.DATABASE_URL ??
+    existing.DATABASE_URL;
+  if (!databaseUrl)
+    throw new UsageError('no database: pass --database-url postgres://user:password@host:5432/parley');
+
+  // Phase 1
+  const checks: Check[] = [
+    Number(process.versions.node.split('.')[0]) === 24
+      ? { name: 'node runtime', verdict: 'pass', detail: `Node.js ${process.version} (bundled)` }
+      : {
+          name: 'node runtime',
+          verdict: 'fail',
+          detail: `Node.js ${process.version}`,
+          hint: 'run scripts/install.sh from the bundle, which brings Node.js 24',
+        },
+    ...(await postgresChecks(databaseUrl, { unreachable: 'fail' })),
+    diskCheck(prefix, 2),
+    cpuMemoryCheck(2, 2),
+  ];
+  if (!existing.PARLEY_PORT || Number(existing.PARLEY_PORT) !== port || flags['no-systemd'])
+    checks.push(await portCheck(port));
+  if (!flags['no-systemd']) checks.push(systemdCheck());
+  r.checks('Phase 1: preflight (changes nothing)', checks);
+  if (checks.some((c) => c.verdict === 'fail')) {
+    if (!r.json) console.error('\nPreflight failed; nothing was changed. Fix the items above and run again.');
+    return EXIT.preflightFailed;
+  }
+  if (flags['preflight-only']) return EXIT.ok;
+
+  // Phase 2: files, config (secrets only when missing), migrations, service.
+  r.step(`Phase 2: install Parley ${PARLEY_VERSION} under ${prefix}`);
+  const releaseDir = path.join(prefix, 'releases', PARLEY_VERSION);
+  if (path.resolve(ROOT) !== releaseDir) {
+    if (!existsSync(releaseDir)) {
+      mkdirSync(path.dirname(releaseDir), { recursive: true });
+      cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
+      r.step(`copied the bundle to ${releaseDir}`);
+    } else r.step(`${releaseDir} exists, kept`);
+  }
+  const current = path.join(prefix, 'current');
+  rmSync(current, { force: true });
+  symlinkSync(releaseDir, current);
+
+  mkdirSync(configDir, { recursive: true });
+  const wanted: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    PARLEY_PORT: String(port),
+    PARLEY_DATA_DIR: path.join(prefix, 'data'),
+    PARLEY_CONSOLE_DIR: path.join(current, 'web/console/dist'),
+    ...(flags['public-url'] ? { PARLEY_PUBLIC_URL: flags['public-url'] } : {}),
+    ...fromValues,
+    PARLEY_SECRET_KEY: randomSecret(),
+    PARLEY_ENCRYPTION_KEYS: randomSecret(),
+    PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
+    PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
+  };
+  const added = Object.keys(wanted).filter((k) => existing[k] === undefined);
+  if (added.length) {
+    const lines = added.map((k) => `${k}=${JSON.stringify(wanted[k])}`);
+    const header = existsSync(envFile)
+      ? ''
+      : '# Parley settings (see parley.env.example). Written by scripts/install.sh; values are never regenerated.\n';
+    writeFileSync(
+      envFile,
+      `${existsSync(envFile) ? readFileSync(envFile, 'utf8').replace(/\n?$/, '\n') : header}${lines.join('\n')}\n`,
+      { mode: 0o600 },
+    );
+    chmodSync(envFile, 0o600);
+    r.step(`${envFile}: added ${added.join(', ')}`);
+  } else r.step(`${envFile}: complete, kept unchanged`);
+  const env = { ...existing, ...Object.fromEntries(added.map((k) => [k, wanted[k]!])) };
+  mkdirSync(env.PARLEY_DATA_DIR ?? path.join(prefix, 'data'), { recursive: true });
+
+  const parley = path.join(current, 'bin/parley');
+  const migrate = spawnSync(parley, ['migrate'], {
+    env: { ...process.env, PARLEY_ENV_FILE: envFile },
+    encoding: 'utf8',
+  });
+  r.step(`parley migrate: ${(migrate.stdout || migrate.stderr).trim().split('\n').at(-1) ?? ''}`);
+  if (migrate.status !== 0) {
+    if (!r.json) console.error(migrate.stderr);
+    return EXIT.installFailed;
+  }
+
+  if (flags['no-systemd']) {
+    r.step(`--no-systemd: start it with  PARLEY_ENV_FILE=${envFile} ${parley} serve`);
+  } else {
+    if (spawnSync('id', ['parley']).status !== 0) {
+      execFileSync('useradd', ['--system', '--home-dir', prefix, '--shell', '/usr/sbin/nologin', 'parley']);
+    }
+    execFileSync('chown', ['-R', 'parley:parley', env.PARLEY_DATA_DIR ?? path.join(prefix, 'data')]);
+    execFileSync('chown', ['root:parley', envFile]);
+    chmodSync(envFile, 0o640);
+    const unit = readFileSync(path.join(current, 'deploy/systemd/parley.service'), 'utf8')
+      .replaceAll('/opt/parley', prefix)
+      .replaceAll('/etc/parley', configDir);
+    writeFileSync('/etc/systemd/system/parley.service', unit);
+    execFileSync('systemctl', ['daemon-reload']);
+    execFileSync('systemctl', ['enable', 'parley.service']);
+    execFileSync('systemctl', ['restart', 'parley.service']);
+    r.step('systemd: parley.service enabled and (re)started');
+    const deadline = Date.now() + timeoutMs(flags);
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) {
+        if (!r.json) console.error('Parley did not become ready; see: journalctl -u parley -n 100');
+        return EXIT.rolloutFailed;
+      }
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    r.step('/readyz: ready');
+  }
+
+  // Phase 3
+  const url = env.PARLEY_PUBLIC_URL ?? `http://${'<this-host>'}:${port}`;
+  r.result.console = url;
+  r.result.admin = { username: 'admin', passwordFile: envFile };
+  if (!r.json) {
+    console.log('\n==> Phase 3: Parley is installed');
+    console.log(`    Console:  ${url}`);
+    console.log('    Username: admin');
+    console.log(`    Password: ${env.PARLEY_INITIAL_ADMIN_PASSWORD}`);
+    console.log('    You are asked to change it at first sign-in.');
+  }
+  return EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    console.error(`install: ${(err as Error).message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const { values: flags, positionals } = parsed;
+  const [mode] = positionals;
+  if (flags.help || !mode) {
+    process.stdout.write(USAGE);
+    return flags.help ? EXIT.ok : EXIT.usage;
+  }
+  const r = createReporter(flags.json ?? false);
+  r.result.mode = mode;
+  try {
+    switch (mode) {
+      case 'kubernetes':
+        return r.finish(await kubernetesMode(flags, r));
+      case 'single-server':
+        return r.finish(await singleServerMode(flags, r));
+      case 'status':
+        return r.finish(await statusMode(flags, r));
+      case 'backup':
+        return r.finish(await backupMode(flags, r));
+      default:
+        throw new UsageError(`unknown mode "${mode}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      r.result.error = err.message;
+      if (!r.json) console.error(`install: ${err.message}\n\n${USAGE}`);
+      return r.finish(EXIT.usage);
+    }
+    r.result.error = (err as Error).message;
+    if (!r.json) console.error('install: unexpected error:', err);
+    return r.finish(EXIT.error);
+  }
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

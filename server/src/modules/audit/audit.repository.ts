@@ -1,0 +1,141 @@
+// Every SQL statement about the audit chain, its checkpoints and its archives.
+import { sql } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+import type { ExportFilter } from './audit-file.ts';
+
+const recordColumns = [
+  'seq',
+  'occurred_at',
+  'actor_id',
+  'actor_name',
+  'actor_ip',
+  'actor_user_agent',
+  'action',
+  'target_type',
+  'target_id',
+  'outcome',
+  'details',
+  'hash_alg',
+  'prev_hash',
+  'hash',
+] as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function createAuditRepository() {
+  return {
+    head(db: Executor) {
+      return db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    /** One page of records matching the filter, seq ascending, after `afterSeq`. */
+    page(db: Executor, filter: ExportFilter & { upToSeq?: number }, afterSeq: number, limit: number) {
+      let q = db.selectFrom('audit_log').select(recordColumns).where('seq', '>', afterSeq);
+      if (filter.upToSeq !== undefined) q = q.where('seq', '<=', filter.upToSeq);
+      if (filter.from) q = q.where('occurred_at', '>=', new Date(filter.from));
+      if (filter.to) q = q.where('occurred_at', '<', new Date(filter.to));
+      if (filter.actor) {
+        const actor = filter.actor;
+        q = UUID.test(actor) ? q.where('actor_id', '=', actor) : q.where('actor_name', '=', actor);
+      }
+      if (filter.action) {
+        // "auth." (ending with a dot) selects a family of actions.
+        q = filter.action.endsWith('.')
+          ? q.where('action', 'like', `${filter.action.replace(/[\\%_]/g, '\\$&')}%`)
+          : q.where('action', '=', filter.action);
+      }
+      if (filter.targetType) q = q.where('target_type', '=', filter.targetType);
+      if (filter.targetId) q = q.where('target_id', '=', filter.targetId);
+      return q.orderBy('seq').limit(limit).execute();
+    },
+
+    checkpointsBetween(db: Executor, firstSeq: number, lastSeq: number) {
+      return db
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'hash', 'signed_at', 'key_fingerprint', 'signature'])
+        .where('seq', '>=', firstSeq)
+        .where('seq', '<=', lastSeq)
+        .orderBy('seq')
+        .execute();
+    },
+
+    lastCheckpoint(db: Executor) {
+      return db
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'hash', 'signed_at'])
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    insertCheckpoint(
+      db: Executor,
+      cp: { seq: number; hash: Buffer; signedAt: Date; keyFingerprint: string; signature: Buffer },
+    ) {
+      return db
+        .insertInto('audit_checkpoints')
+        .values({
+          seq: cp.seq,
+          hash: cp.hash,
+          signed_at: cp.signedAt,
+          key_fingerprint: cp.keyFingerprint,
+          signature: cp.signature,
+        })
+        .execute();
+    },
+
+    /** The newest archive anchor: the chain in the database continues from it. */
+    lastAnchor(db: Executor) {
+      return db
+        .selectFrom('audit_archives')
+        .select(['last_seq', 'last_hash'])
+        .orderBy('last_seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    listArchives(db: Executor) {
+      return db
+        .selectFrom('audit_archives')
+        .select(['first_seq', 'last_seq', 'record_count', 'file_name', 'file_sha256', 'archived_at'])
+        .orderBy('last_seq')
+        .execute();
+    },
+
+    /** The newest seq older than the cut-off (archival stops there). */
+    lastSeqBefore(db: Executor, cutoff: Date) {
+      return db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash'])
+        .where('occurred_at', '<', cutoff)
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
+    prune(
+      db: Executor,
+      args: {
+        lastSeq: number;
+        lastHash: Buffer;
+        retentionDays: number;
+        fileName: string;
+        fileSha256: string;
+      },
+    ) {
+      return sql<{
+        n: number;
+      }>`select audit_prune(${args.lastSeq}::bigint, ${args.lastHash}, ${args.retentionDays}::int, ${args.fileName}, ${args.fileSha256}) as n`.execute(
+        db,
+      );
+    },
+  };
+}
+
+export type AuditRepository = ReturnType<typeof createAuditRepository>;
+export type AuditRow = Awaited<ReturnType<AuditRepository['page']>>[number];

@@ -1,0 +1,296 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered and stored Kubernetes objects are untyped YAML/JSON */
+// The Helm chart, rendered by the real helm binary (scripts/tools/install-helm.sh): lint, every
+// rendered object validated against the Kubernetes OpenAPI-derived JSON schemas
+// (kubernetes-models), policy assertions, readable failures for bad values, and an upgrade
+// rendered against a Kubernetes API stand-in so that `lookup` sees the Secrets of the install.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const CHART = path.join(ROOT, 'helm/parley');
+const HELM = path.join(ROOT, '.tools/bin/helm');
+const CI_VALUES = readdirSync(path.join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml'));
+
+async function helm(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return run(HELM, args, {
+    cwd: ROOT,
+    env: { ...process.env, HELM_CACHE_HOME: tmp, HELM_CONFIG_HOME: tmp, HELM_DATA_HOME: tmp, ...env },
+    maxBuffer: 32 << 20,
+  });
+}
+
+async function render(
+  valuesFile: string | null,
+  set: string[] = [],
+  extra: string[] = [],
+): Promise<KubeObject[]> {
+  const args = ['template', 'parley', CHART, '--namespace', 'support', ...extra];
+  if (valuesFile) args.push('-f', path.join(CHART, 'ci', valuesFile));
+  for (const s of set) args.push('--set', s);
+  const { stdout } = await helm(args);
+  return (loadAllYaml(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
+}
+
+async function renderError(set: string[]): Promise<string> {
+  try {
+    await render(null, set);
+  } catch (err) {
+    return (err as { stderr: string }).stderr;
+  }
+  throw new Error(`rendering with ${set.join(' ')} succeeded; expected a failure`);
+}
+
+type Any = any;
+
+/** Every pod spec in the objects (Deployment, StatefulSet, Job, CronJob, Pod), with its owner. */
+function podSpecs(objects: KubeObject[]): { owner: string; spec: Any }[] {
+  const out: { owner: string; spec: Any }[] = [];
+  for (const o of objects) {
+    const owner = `${o.kind}/${o.metadata.name}`;
+    if (o.kind === 'Pod') out.push({ owner, spec: o.spec });
+    else if (o.kind === 'CronJob') out.push({ owner, spec: o.spec.jobTemplate.spec.template.spec });
+    else if (o.spec?.template?.spec) out.push({ owner, spec: o.spec.template.spec });
+  }
+  return out;
+}
+const containersOf = (spec: Any): Any[] => [...(spec.initContainers ?? []), ...spec.containers];
+
+async function validateAgainstOpenApi(o: KubeObject): Promise<void> {
+  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const mod = (await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`)) as Record<
+    string,
+    new (data: unknown) => { validate(): void }
+  >;
+  const Model = mod[o.kind];
+  if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
+  new Model(o).validate();
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'parley-chart-'));
+  execFileSync(path.join(ROOT, 'scripts/tools/install-helm.sh'), { stdio: 'inherit' });
+}, 120_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
+  let objects: KubeObject[];
+  beforeAll(async () => {
+    objects = await render(valuesFile);
+  });
+
+  it('passes helm lint --strict', async () => {
+    const { stdout } = await helm(['lint', '--strict', CHART, '-f', path.join(CHART, 'ci', valuesFile)]);
+    expect(stdout).toContain('0 chart(s) failed');
+  });
+
+  it('renders only objects valid against the Kubernetes OpenAPI schemas', async () => {
+    expect(objects.length).toBeGreaterThan(8);
+    for (const o of objects) {
+      await expect(validateAgainstOpenApi(o), `${o.kind}/${o.metadata.name}`).resolves.toBeUndefined();
+    }
+  });
+
+  it('runs every container non-root, read-only, without capabilities, with limits', () => {
+    for (const { owner, spec } of podSpecs(objects)) {
+      expect(spec.securityContext?.runAsNonRoot, owner).toBe(true);
+      expect(spec.automountServiceAccountToken, owner).toBe(false);
+      for (const c of containersOf(spec)) {
+        const where = `${owner} container ${c.name}`;
+        expect(c.securityContext?.runAsNonRoot, where).toBe(true);
+        expect(c.securityContext?.readOnlyRootFilesystem, where).toBe(true);
+        expect(c.securityContext?.allowPrivilegeEscalation, where).toBe(false);
+        expect(c.securityContext?.capabilities?.drop, where).toEqual(['ALL']);
+        expect(c.resources?.limits?.cpu, where).toBeDefined();
+        expect(c.resources?.limits?.memory, where).toBeDefined();
+        expect(c.image, where).toMatch(/(:[\w][\w.-]*|@sha256:[a-f0-9]{64})$/);
+        expect(c.image, where).not.toMatch(/:latest$/);
+      }
+    }
+  });
+
+  it('has one migrator Job (no hook) and app pods that wait for the schema and never migrate', () => {
+    const jobs = objects.filter((o) => o.kind === 'Job');
+    expect(jobs.map((j) => j.metadata.name)).toEqual(['parley-migrate-1']);
+    expect(jobs[0]?.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
+    expect(jobs[0]?.spec.template.spec.containers[0].args).toEqual(['migrate']);
+    const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'parley');
+    expect(config?.data.PARLEY_MIGRATE_ON_START).toBe('false');
+    const deployment = objects.find((o) => o.kind === 'Deployment') as Any;
+    const init = deployment.spec.template.spec.initContainers[0];
+    expect(init.args.slice(0, 3)).toEqual(['migrate', '--check', '--wait']);
+    expect(Object.keys(deployment.spec.template.metadata.annotations)).toEqual(
+      expect.arrayContaining(['checksum/config', 'checksum/secret']),
+    );
+    const app = deployment.spec.template.spec.containers[0];
+    expect(app.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(app.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(app.startupProbe.httpGet.path).toBe('/healthz');
+    const preStop = Number(app.lifecycle.preStop.exec.command[1]);
+    const drain = Number(config?.data.PARLEY_SHUTDOWN_TIMEOUT_SECONDS);
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(preStop + drain);
+    expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+  });
+
+  it('gives the backup CronJob a persistent claim and runs create then verify', () => {
+    const cron = objects.find((o) => o.kind === 'CronJob') as Any;
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const script: string = pod.containers[0].args[0];
+    expect(script.indexOf('parley backup create')).toBeLessThan(script.indexOf('parley backup verify'));
+    const backups = pod.volumes.find((v: Any) => v.name === 'backups');
+    expect(backups.persistentVolumeClaim.claimName).toBeTruthy();
+    const attachments = podSpecs(objects)
+      .flatMap(({ spec }) => spec.volumes ?? [])
+      .filter((v: Any) => v.name === 'attachments');
+    for (const v of attachments)
+      expect(v.persistentVolumeClaim, 'attachments never on emptyDir').toBeDefined();
+  });
+});
+
+describe('chart values', () => {
+  it('global.imageRegistry and pull secrets reach every image, hooks and tests included', async () => {
+    const objects = await render('private-registry-values.yaml');
+    const specs = podSpecs(objects);
+    expect(specs.map((s) => s.owner)).toEqual(
+      expect.arrayContaining([
+        'Deployment/parley',
+        'Job/parley-migrate-1',
+        'CronJob/parley-backup',
+        'Pod/parley-test',
+        'StatefulSet/parley-postgresql',
+      ]),
+    );
+    for (const { owner, spec } of specs) {
+      expect(spec.imagePullSecrets, owner).toEqual([{ name: 'corp-registry' }]);
+      for (const c of containersOf(spec))
+        expect(c.image, `${owner} ${c.name}`).toMatch(/^registry\.corp\.internal:5000\//);
+    }
+  });
+
+  it('uses existing secrets without creating credential Secrets', async () => {
+    const objects = await render('existing-secret-values.yaml');
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const app = (objects.find((o) => o.kind === 'Deployment') as Any).spec.template.spec.containers[0];
+    const env = Object.fromEntries(app.env.map((e: Any) => [e.name, e.valueFrom?.secretKeyRef]));
+    expect(env.DATABASE_URL).toEqual({ name: 'parley-database', key: 'url' });
+    expect(env.PARLEY_SECRET_KEY.name).toBe('parley-credentials');
+  });
+
+  it('points DATABASE_URL at the bundled PostgreSQL when it is enabled', async () => {
+    const objects = await render('bundled-postgresql-values.yaml');
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-database') as Any;
+    const url = Buffer.from(secret.data.DATABASE_URL, 'base64').toString();
+    const pg = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-postgresql') as Any;
+    const password = Buffer.from(pg.data.POSTGRES_PASSWORD, 'base64').toString();
+    expect(url).toBe(`postgres://parley:${password}@parley-postgresql:5432/parley`);
+    expect(objects.some((o) => o.kind === 'StatefulSet')).toBe(true);
+  });
+
+  it('renders an ingress with TLS and WebSocket timeouts', async () => {
+    const objects = await render('ingress-tls-values.yaml');
+    const ingress = objects.find((o) => o.kind === 'Ingress') as Any;
+    expect(ingress.spec.tls).toEqual([{ hosts: ['parley.example.com'], secretName: 'parley-tls' }]);
+    expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout']).toBe('3600');
+    const config = objects.find((o) => o.kind === 'ConfigMap') as Any;
+    expect(config.data.PARLEY_PUBLIC_URL).toBe('https://parley.example.com');
+    expect(objects.some((o) => o.kind === 'HorizontalPodAutoscaler')).toBe(true);
+    const policy = objects.find((o) => o.kind === 'NetworkPolicy') as Any;
+    const cidrs = policy.spec.egress
+      .flatMap((e: Any) => (e.to ?? []).map((t: Any) => t.ipBlock?.cidr))
+      .filter(Boolean);
+    expect(cidrs.sort()).toEqual(['10.20.0.15/32', '10.20.1.10/32', '10.20.1.25/32']);
+  });
+
+  it('fails with a readable message for removed and contradictory values', async () => {
+    const db = 'database.url=postgres://u:p@db:5432/parley';
+    expect(await renderError([])).toContain('no database. Set `database.url`');
+    expect(await renderError([db, 'postgresql.enabled=true'])).toContain('contradicts');
+    expect(await renderError([db, 'image.tag=latest'])).toContain('the tag "latest" is not allowed');
+    expect(await renderError([db, 'databaseUrl=postgres://x/y'])).toContain('`databaseUrl` was removed');
+    expect(await renderError([db, 'postgresql.password=x'])).toContain('`postgresql.password` was removed');
+    expect(await renderError([db, 'config.DATABASE_URL=x'])).toContain('credentials go to Secrets');
+    expect(await renderError([db, 'ingress.enabled=true'])).toContain('needs `ingress.host`');
+    expect(await renderError([db, 'replicaCount=1'])).toContain('must be below the replica count');
+    expect(await renderError([db, 'replicaCount=two'])).toContain('replicaCount');
+  });
+});
+
+describe('upgrade against a Kubernetes API stand-in (helm lookup)', () => {
+  it('keeps every generated secret and the pods checksum between install and upgrade', async () => {
+    const api = await startKubeApiStandIn();
+    try {
+      const kubeconfig = api.writeKubeconfig(tmp, 'support');
+      const renderLive = async (set: string[]) => {
+        const { stdout } = await helm(
+          [
+            'template',
+            'parley',
+            CHART,
+            '--namespace',
+            'support',
+            '--dry-run=server',
+            '--disable-openapi-validation',
+            '-f',
+            path.join(CHART, 'ci/bundled-postgresql-values.yaml'),
+            ...set.flatMap((s) => ['--set', s]),
+          ],
+          { KUBECONFIG: kubeconfig },
+        );
+        return (loadAllYaml(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
+      };
+      const install = await renderLive([]);
+      const secrets = install.filter((o) => o.kind === 'Secret');
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([
+        'parley-database',
+        'parley-postgresql',
+        'parley-secrets',
+      ]);
+      // What `helm install` leaves: the objects, with Helm's ownership metadata.
+      for (const s of secrets) {
+        api.put({
+          ...s,
+          metadata: {
+            ...s.metadata,
+            namespace: 'support',
+            labels: { ...s.metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+            annotations: {
+              ...s.metadata.annotations,
+              'meta.helm.sh/release-name': 'parley',
+              'meta.helm.sh/release-namespace': 'support',
+            },
+          },
+        });
+      }
+
+      // An upgrade that even tries to set a new admin password must not rotate anything.
+      const upgrade = await renderLive(['secrets.initialAdminPassword=a-new-password-123']);
+      for (const s of secrets) {
+        const after = upgrade.find((o) => o.kind === 'Secret' && o.metadata.name === s.metadata.name);
+        expect(after?.data, s.metadata.name).toEqual(s.data);
+      }
+      const checksum = (objs: KubeObject[]) =>
+        (objs.find((o) => o.kind === 'Deployment') as Any).spec.template.metadata.annotations[
+          'checksum/secret'
+        ];
+      expect(checksum(upgrade)).toBe(checksum(install));
+      expect(api.requests).toContain('GET /api/v1/namespaces/support/secrets/parley-secrets');
+
+      // Without the stand-in (no lookup), a second render would have produced new keys: the
+      // comparison above can fail.
+      const offline = await render('bundled-postgresql-values.yaml');
+      const fresh = offline.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-secrets');
+      expect(fresh?.data.PARLEY_SECRET_KEY).not.toBe(
+        secrets.find((s) => s.metadata.name === 'parley-secrets')?.data.PARLEY_SECRET_KEY,
+      );
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -1,0 +1,400 @@
+// The installer's cluster work (server/src/installer), run as the real CLI process against the
+// Kubernetes API stand-in (no API server can run here) and the local PostgreSQL.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { connect, createJobFromCronJob, ensureSecret } from '../../src/installer/kube.ts';
+import { createTestDatabase } from '../support/db.ts';
+import { startKubeApiStandIn, type KubeApiStandIn, type StandInOptions } from '../support/kube-api.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const INSTALLER = path.join(ROOT, 'server/src/installer/main.ts');
+const NS = 'support';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+function installer(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [INSTALLER, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+let tmp: string;
+let api: KubeApiStandIn | undefined;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'parley-installer-'));
+  execFileSync(path.join(ROOT, 'scripts/tools/install-helm.sh'), { stdio: 'inherit' });
+}, 120_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterEach(async () => {
+  await api?.close();
+  api = undefined;
+});
+
+/** A small healthy cluster: a ready node, a default StorageClass, the namespace. */
+async function cluster(opts: StandInOptions = {}, storageClass = true): Promise<KubeApiStandIn> {
+  api = await startKubeApiStandIn(opts);
+  api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  api.put({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1' },
+    spec: {},
+    status: {
+      allocatable: { cpu: '4', memory: '16Gi' },
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  });
+  if (storageClass) {
+    api.put({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+      provisioner: 'example.com/disk',
+    });
+  }
+  return api;
+}
+
+const writes = (a: KubeApiStandIn) =>
+  a.requests.filter((r) => !r.startsWith('GET') && !r.includes('selfsubjectaccessreviews'));
+
+describe('preflight (kubernetes)', () => {
+  it('passes on a healthy cluster and a reachable PostgreSQL, changing nothing', async () => {
+    const db = await createTestDatabase();
+    const a = await cluster();
+    const kubeconfig = a.writeKubeconfig(tmp, NS);
+    const run = await installer([
+      'kubernetes',
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      NS,
+      '--database-url',
+      db.url,
+      '--preflight-only',
+      '--json',
+    ]);
+    expect(run.stderr).toBe('');
+    const report = JSON.parse(run.stdout) as { ok: boolean; checks: { name: string; verdict: string }[] };
+    expect(run.code).toBe(0);
+    expect(report.ok).toBe(true);
+    const verdicts = Object.fromEntries(report.checks.map((c) => [c.name, c.verdict]));
+    expect(verdicts).toMatchObject({
+      'kubernetes version': 'pass',
+      namespace: 'pass',
+      permissions: 'pass',
+      'storage class': 'pass',
+      'cpu and memory': 'pass',
+      postgresql: 'pass',
+      'postgresql version': 'pass',
+      'postgresql privileges': 'pass',
+    });
+    expect(writes(a)).toEqual([]);
+  });
+
+  it('fails before any change with a hint per problem and exit code 3', async () => {
+    const a = await cluster(
+      { gitVersion: 'v1.25.3', denied: ['create deployments', 'create cronjobs'] },
+      false,
+    );
+    const kubeconfig = a.writeKubeconfig(tmp, NS);
+    const run = await installer([
+      'kubernetes',
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      NS,
+      '--database-url',
+      'postgres://parley:wrong@127.0.0.1:1/parley',
+      '--json',
+      '--yes',
+    ]);
+    expect(run.code).toBe(3);
+    const report = JSON.parse(run.stdout) as {
+      checks: { name: string; verdict: string; detail: string; hint?: string }[];
+    };
+    const failed = report.checks.filter((c) => c.verdict === 'fail');
+    expect(failed.map((c) => c.name)).toEqual(['kubernetes version', 'permissions', 'storage class']);
+    expect(failed.find((c) => c.name === 'permissions')?.detail).toContain(
+      'create deployments, create cronjobs',
+    );
+    for (const c of failed) expect(c.hint, c.name).toBeTruthy();
+    // The database is only checked from this machine in kubernetes mode: a warning.
+    expect(report.checks.find((c) => c.name === 'postgresql')?.verdict).toBe('warn');
+    expect(writes(a)).toEqual([]);
+  });
+});
+
+/** A Deployment whose status moves one step per read, like a real rollout. */
+function rollingDeployment(a: KubeApiStandIn) {
+  a.put({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: 'parley',
+      namespace: NS,
+      generation: 2,
+      labels: { 'app.kubernetes.io/instance': 'parley', 'app.kubernetes.io/component': 'server' },
+    },
+    spec: { replicas: 2, selector: { matchLabels: { app: 'parley' } }, template: {} },
+    status: { observedGeneration: 1, replicas: 2, updatedReplicas: 0, availableReplicas: 2 },
+  });
+  a.put({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name: 'parley-migrate-2',
+      namespace: NS,
+      labels: { 'app.kubernetes.io/instance': 'parley', 'app.kubernetes.io/component': 'migrate' },
+    },
+    spec: { template: {} },
+    status: { conditions: [{ type: 'Complete', status: 'True' }] },
+  });
+}
+
+describe('rollout (kubectl rollout status logic)', () => {
+  it('waits through every stage of a rolling update and reports success', async () => {
+    const steps = [
+      { observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 },
+      { observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 2 },
+      { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 },
+      { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 },
+    ];
+    let reads = 0;
+    const a = await cluster({
+      react: ({ method, path: p }, self) => {
+        if (method !== 'GET' || !p.endsWith('/deployments/parley')) return;
+        const d = self.get('Deployment', NS, 'parley');
+        const i = reads++;
+        if (d && i >= 1) d.status = steps[Math.min(i - 1, steps.length - 1)];
+      },
+    });
+    rollingDeployment(a);
+    const run = await installer([
+      'status',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Waiting for deployment spec update to be observed');
+    expect(run.stdout).toContain('1 out of 2 new replicas have been updated');
+    expect(run.stdout).toContain('1 old replicas are pending termination');
+    expect(run.stdout).toContain('1 of 2 updated replicas are available');
+    expect(run.stdout).toContain('deployment "parley" successfully rolled out');
+  });
+
+  it('reports ProgressDeadlineExceeded with the failing pod’s state, events and logs', async () => {
+    const a = await cluster();
+    rollingDeployment(a);
+    const d = a.get('Deployment', NS, 'parley')!;
+    d.status = {
+      observedGeneration: 2,
+      replicas: 3,
+      updatedReplicas: 1,
+      availableReplicas: 2,
+      conditions: [
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "parley-7d9" has timed out progressing.',
+        },
+      ],
+    };
+    a.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'parley-7d9-abcde',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/instance': 'parley' },
+      },
+      spec: { containers: [{ name: 'parley', image: 'x' }] },
+      status: {
+        phase: 'Pending',
+        conditions: [{ type: 'Ready', status: 'False' }],
+        initContainerStatuses: [
+          {
+            name: 'wait-for-schema',
+            ready: false,
+            restartCount: 4,
+            image: 'x',
+            imageID: '',
+            state: {
+              waiting: { reason: 'CrashLoopBackOff', message: 'back-off 1m20s restarting failed container' },
+            },
+            lastState: { terminated: { exitCode: 3, reason: 'Error' } },
+          },
+        ],
+        containerStatuses: [
+          {
+            name: 'parley',
+            ready: false,
+            restartCount: 0,
+            image: 'x',
+            imageID: '',
+            state: { waiting: { reason: 'PodInitializing' } },
+          },
+        ],
+      },
+    });
+    a.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'parley-5c4-ready',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/instance': 'parley' },
+      },
+      spec: { containers: [{ name: 'parley', image: 'x' }] },
+      status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+    a.put({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'parley-7d9-abcde.1', namespace: NS },
+      involvedObject: { kind: 'Pod', name: 'parley-7d9-abcde', namespace: NS },
+      type: 'Warning',
+      reason: 'BackOff',
+      message: 'Back-off restarting failed container wait-for-schema',
+    });
+    a.logs.set(
+      `${NS}/parley-7d9-abcde/wait-for-schema`,
+      'schema is behind: 1 pending (0002_conversations.sql)\n',
+    );
+
+    const run = await installer([
+      'status',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+    ]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain('deployment "parley" exceeded its progress deadline');
+    expect(run.stderr).toContain('pod parley-7d9-abcde (Pending)');
+    expect(run.stderr).toContain('init container wait-for-schema: CrashLoopBackOff');
+    expect(run.stderr).toContain('exited 3 Error');
+    expect(run.stderr).toContain('Warning BackOff: Back-off restarting failed container wait-for-schema');
+    expect(run.stderr).toContain('| schema is behind: 1 pending (0002_conversations.sql)');
+    expect(run.stderr).not.toContain('parley-5c4-ready');
+
+    const json = await installer([
+      'status',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+      '--json',
+    ]);
+    const report = JSON.parse(json.stdout) as {
+      exitCode: number;
+      pods: { pod: string; logs: { text: string }[] }[];
+    };
+    expect(report.exitCode).toBe(5);
+    expect(report.pods[0]?.logs[0]?.text).toContain('schema is behind');
+  });
+
+  it('reports a failed migrator Job before looking at the Deployment', async () => {
+    const a = await cluster();
+    rollingDeployment(a);
+    a.get('Job', NS, 'parley-migrate-2')!.status = {
+      conditions: [
+        {
+          type: 'Failed',
+          status: 'True',
+          reason: 'BackoffLimitExceeded',
+          message: 'Job has reached the specified backoff limit',
+        },
+      ],
+    };
+    const run = await installer([
+      'status',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+    ]);
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain('job "parley-migrate-2" failed: BackoffLimitExceeded');
+    expect(a.requests.some((r) => r.includes('/deployments/parley'))).toBe(false);
+  });
+});
+
+describe('secrets and on-demand backups', () => {
+  it('creates a secret only when it is missing and never changes an existing one', async () => {
+    const a = await cluster();
+    const kube = connect({ kubeconfig: a.writeKubeconfig(tmp, NS) });
+    expect(await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'first' })).toBe(
+      'created',
+    );
+    expect(
+      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'second' }),
+    ).toBe('kept');
+    expect(a.get('Secret', NS, 'parley-installer-credentials')?.stringData).toEqual({
+      PARLEY_SECRET_KEY: 'first',
+    });
+    expect(a.requests.filter((r) => r.startsWith('POST'))).toHaveLength(1);
+  });
+
+  it('creates a backup Job from the CronJob, owned by it, like kubectl create job --from', async () => {
+    const a = await cluster();
+    const cron = a.put({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {
+        name: 'parley-backup',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/instance': 'parley', 'app.kubernetes.io/component': 'backup' },
+      },
+      spec: {
+        schedule: '30 2 * * *',
+        jobTemplate: {
+          metadata: { labels: { 'app.kubernetes.io/component': 'backup' } },
+          spec: {
+            template: {
+              spec: {
+                restartPolicy: 'Never',
+                containers: [{ name: 'backup', image: 'parley/parley:0.1.0' }],
+              },
+            },
+          },
+        },
+      },
+    });
+    const kube = connect({ kubeconfig: a.writeKubeconfig(tmp, NS) });
+    const job = await createJobFromCronJob(kube, NS, 'parley-backup', 'parley-backup-now');
+    const stored = a.get('Job', NS, 'parley-backup-now')!;
+    expect(job.metadata?.name).toBe('parley-backup-now');
+    expect(stored.metadata.ownerReferences).toEqual([
+      {
+        apiVersion: 'batch/v1',
+        kind: 'CronJob',
+        name: 'parley-backup',
+        uid: cron.metadata.uid,
+        controller: true,
+      },
+    ]);
+    expect(stored.metadata.annotations['cronjob.kubernetes.io/instantiate']).toBe('manual');
+    expect(stored.metadata.labels).toEqual({ 'app.kubernetes.io/component': 'backup' });
+    expect(stored.spec.template.spec.containers[0].image).toBe('parley/parley:0.1.0');
+  });
+});
