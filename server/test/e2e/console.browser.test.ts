@@ -7,6 +7,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { base32Decode, hotp, totpStep } from '../../src/platform/crypto/totp.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
 
@@ -26,6 +28,12 @@ let baseUrl: string;
 let databaseUrl: string;
 const pageProblems: string[] = [];
 let agentOneTimePassword = '';
+/** The admin's authenticator secret once two-factor sign-in is on (what a phone app would hold). */
+let adminTotpSecret: Buffer | undefined;
+/** The next code an authenticator app would show (the step after the last one used). */
+function nextTotpCode(): string {
+  return hotp(adminTotpSecret!, totpStep(Date.now()) + 1);
+}
 
 async function waitForReady(url: string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
@@ -64,6 +72,9 @@ beforeAll(async () => {
       PARLEY_CONSOLE_DIR: consoleDist,
       LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3',
       LOGIN_LOCKOUT_BASE_SECONDS: '30',
+      // Two-factor secrets are stored encrypted; without a key ring 2FA cannot be turned on.
+      PARLEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      PARLEY_LOOKUP_KEY: randomBytes(32).toString('base64'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -134,14 +145,14 @@ describe('the console in a real browser', () => {
     await screenshot('login.png');
 
     for (let i = 0; i < 2; i++) {
-      await page.fill(`${byTest('username')}`, 'nobody');
-      await page.fill(`${byTest('password')}`, `wrong-${i}`);
+      await page.fill(byTest('username'), 'nobody');
+      await page.fill(byTest('password'), `wrong-${i}`);
       await page.click(byTest('login-submit'));
       await expect
         .poll(() => page.locator(byTest('login-error')).textContent())
         .toContain('用户名或密码错误');
     }
-    await page.fill(`${byTest('password')}`, 'wrong-3');
+    await page.fill(byTest('password'), 'wrong-3');
     await page.click(byTest('login-submit'));
     await expect.poll(() => page.locator(byTest('login-error')).textContent()).toMatch(/请在 \d+ 秒后重试/);
     expect(await page.locator(byTest('login-submit')).isDisabled()).toBe(true);
@@ -149,18 +160,18 @@ describe('the console in a real browser', () => {
 
   it('signs the first admin in, forces a password change, and returns to the page asked for', async () => {
     await page.goto(`${baseUrl}/admin/users`);
-    await page.fill(`${byTest('username')}`, 'admin');
-    await page.fill(`${byTest('password')}`, ADMIN_PASSWORD);
+    await page.fill(byTest('username'), 'admin');
+    await page.fill(byTest('password'), ADMIN_PASSWORD);
     await page.click(byTest('login-submit'));
-    await page.waitForURL(/\/password/);
+    await page.waitForURL(/\/password\?redirect=/);
     // The rest of the console stays out of reach until the password is changed.
     await page.goto(`${baseUrl}/canned-replies`);
-    await page.waitForURL(/\/password/);
-    await page.fill(`${byTest('current-password')}`, ADMIN_PASSWORD);
-    await page.fill(`${byTest('new-password')}`, NEW_ADMIN_PASSWORD);
-    await page.fill(`${byTest('repeat-password')}`, NEW_ADMIN_PASSWORD);
+    await page.waitForURL(/\/password\?redirect=/);
+    await page.fill(byTest('current-password'), ADMIN_PASSWORD);
+    await page.fill(byTest('new-password'), NEW_ADMIN_PASSWORD);
+    await page.fill(byTest('repeat-password'), NEW_ADMIN_PASSWORD);
     await page.click(byTest('change-password-submit'));
-    await page.waitForURL(/\/canned-replies$/);
+    await page.waitForURL(`${baseUrl}/canned-replies`);
     // The navigation shows what an admin may use.
     const nav = await page.locator(byTest('nav')).textContent();
     expect(nav).toContain('用户');
@@ -170,12 +181,12 @@ describe('the console in a real browser', () => {
 
   it('creates a user whose one-time password is shown once and really works', async () => {
     await page.click(byTest('nav-users'));
-    await page.waitForURL(/\/admin\/users$/);
+    await page.waitForURL(`${baseUrl}/admin/users`);
     await page.click(byTest('create-user'));
-    await page.fill(`${byTest('new-username')}`, 'li.na');
-    await page.fill(`${byTest('new-display-name')}`, '李娜 <b>bold</b>');
+    await page.fill(byTest('new-username'), 'li.na');
+    await page.fill(byTest('new-display-name'), '李娜 <b>bold</b>');
     await page.click(byTest('create-user-submit'));
-    const otpInput = page.locator(`${byTest('one-time-password')}`);
+    const otpInput = page.locator(byTest('one-time-password'));
     await otpInput.waitFor();
     const otp = await otpInput.inputValue();
     agentOneTimePassword = otp;
@@ -204,13 +215,13 @@ describe('the console in a real browser', () => {
 
   it('creates a team and adds the new user to it', async () => {
     await page.click(byTest('nav-teams'));
-    await page.waitForURL(/\/admin\/teams$/);
+    await page.waitForURL(`${baseUrl}/admin/teams`);
     await page.click(byTest('create-team'));
-    await page.fill(`${byTest('team-name')}`, '售前');
+    await page.fill(byTest('team-name'), '售前');
     await page.click(byTest('team-save'));
     const card = page.locator(byTest('team-售前'));
     await card.waitFor();
-    await card.locator(`${byTest('add-member-select-售前')}`).click();
+    await card.locator(byTest('add-member-select-售前')).click();
     await page.locator('.el-select-dropdown__item:visible', { hasText: 'li.na' }).click();
     await page.click(byTest('add-member-售前'));
     await card.locator(byTest('member-li.na')).waitFor();
@@ -224,9 +235,9 @@ describe('the console in a real browser', () => {
   it('creates a canned reply with placeholders; markup in it stays text', async () => {
     await page.click(byTest('nav-canned-replies'));
     await page.click(byTest('create-canned'));
-    await page.fill(`${byTest('canned-shortcut')}`, 'hi');
+    await page.fill(byTest('canned-shortcut'), 'hi');
     await page.fill(
-      `${byTest('canned-body')}`,
+      byTest('canned-body'),
       '您好 {{contact.name}}，我是 {{agent.name}} <img src=x onerror=alert(1)>',
     );
     await expect
@@ -275,6 +286,23 @@ describe('the console in a real browser', () => {
     await expect.poll(() => page.locator(byTest('nav')).textContent()).toContain('Users');
   });
 
+  it('turns on two-factor sign-in from the account page and shows the recovery codes once', async () => {
+    await page.click(byTest('nav-account'));
+    await expect.poll(() => page.locator(byTest('two-factor-status')).textContent()).toContain('Off');
+    await page.click(byTest('totp-start'));
+    const secretText = await page.locator(byTest('totp-secret')).textContent();
+    adminTotpSecret = base32Decode(secretText!.replace(/\s+/g, ''));
+    await page.fill(byTest('totp-enable-code'), hotp(adminTotpSecret, totpStep(Date.now())));
+    await page.click(byTest('totp-enable'));
+    const codes = page.locator(`${byTest('recovery-codes')} li`);
+    await codes.first().waitFor();
+    expect(await codes.count()).toBeGreaterThanOrEqual(8);
+    await screenshot('account-two-factor.png');
+    await page.click(byTest('recovery-codes-saved'));
+    await expect.poll(() => page.locator(byTest('two-factor-status')).textContent()).toContain('On');
+    expect(await page.locator(byTest('recovery-codes')).count()).toBe(0);
+  });
+
   it('sends the user back to sign-in when the session ends, then back to where they were', async () => {
     await page.click(byTest('nav-users'));
     await page.locator(`${byTest('users-table')} tr`, { hasText: 'li.na' }).waitFor();
@@ -288,10 +316,17 @@ describe('the console in a real browser', () => {
     await expect
       .poll(() => page.locator(byTest('session-ended')).textContent())
       .toContain('session has expired');
-    await page.fill(`${byTest('username')}`, 'admin');
-    await page.fill(`${byTest('password')}`, NEW_ADMIN_PASSWORD);
+    await page.fill(byTest('username'), 'admin');
+    await page.fill(byTest('password'), NEW_ADMIN_PASSWORD);
     await page.click(byTest('login-submit'));
-    await page.waitForURL(/\/admin\/teams$/);
+    // Two-factor sign-in is on now: the password alone is not enough.
+    await page.locator(byTest('mfa-step')).waitFor();
+    await page.fill(byTest('mfa-code'), '000000');
+    await page.click(byTest('mfa-submit'));
+    await expect.poll(() => page.locator(byTest('login-error')).textContent()).toContain('Wrong code');
+    await page.fill(byTest('mfa-code'), nextTotpCode());
+    await page.click(byTest('mfa-submit'));
+    await page.waitForURL(`${baseUrl}/admin/teams`);
   });
 
   it('shows an agent only what an agent may use', async () => {
@@ -303,13 +338,13 @@ describe('the console in a real browser', () => {
     await agent.fill(byTest('username'), 'li.na');
     await agent.fill(byTest('password'), agentOneTimePassword);
     await agent.click(byTest('login-submit'));
-    await agent.waitForURL(/\/password/);
+    await agent.waitForURL(/\/password\?redirect=/);
     await agent.fill(byTest('current-password'), agentOneTimePassword);
     await agent.fill(byTest('new-password'), 'li-na-own-password-3');
     await agent.fill(byTest('repeat-password'), 'li-na-own-password-3');
     await agent.click(byTest('change-password-submit'));
     // The users page asked for at first is not an agent's: they land on their home instead.
-    await agent.waitForURL(/\/canned-replies$/);
+    await agent.waitForURL(`${baseUrl}/canned-replies`);
     const nav = await agent.locator(byTest('nav')).textContent();
     expect(nav).toContain('快捷回复');
     expect(nav).toContain('我的账户');
@@ -321,7 +356,7 @@ describe('the console in a real browser', () => {
     expect(await table.locator('tr', { hasText: '/thanks' }).textContent()).toContain('只读');
     expect(await table.textContent()).not.toContain('/refund');
     await agent.goto(`${baseUrl}/admin/teams`);
-    await agent.waitForURL(/\/canned-replies$/);
+    await agent.waitForURL(`${baseUrl}/canned-replies`);
 
     // The admin changes the agent's role, resets the password and disables the account.
     await page.click(byTest('nav-users'));
@@ -355,7 +390,7 @@ describe('the console in a real browser', () => {
   it('signs out from the user menu', async () => {
     await page.click(byTest('user-menu'));
     await page.click(byTest('logout'));
-    await page.waitForURL(/\/login$/);
+    await page.waitForURL(`${baseUrl}/login`);
     const me = await page.evaluate(async () => (await fetch('/api/v1/auth/me')).status);
     expect(me).toBe(401);
   });

@@ -9,10 +9,13 @@ import type {
   CreateUserInput,
   CreateUserResult,
   ErrorBody,
-  LoginResult,
+  LoginOutcome,
   Me,
   ResetPasswordResult,
+  SessionInfo,
   Team,
+  TotpEnableResult,
+  TotpSetup,
   UpdateCannedReplyInput,
   UpdateTeamInput,
   UpdateUserInput,
@@ -125,7 +128,7 @@ export function createApiClient(opts: ApiClientOptions = {}) {
     }
     if (!res.ok) {
       const err = await errorFromResponse(res);
-      if (err.status === 401 && path !== '/api/v1/auth/login') {
+      if (err.status === 401 && !path.startsWith('/api/v1/auth/login')) {
         for (const listener of sessionEndedListeners) listener(err);
       }
       throw err;
@@ -146,11 +149,21 @@ export function createApiClient(opts: ApiClientOptions = {}) {
 
     auth: {
       login: (username: string, password: string) =>
-        request<LoginResult>('POST', '/api/v1/auth/login', { username, password }),
+        request<LoginOutcome>('POST', '/api/v1/auth/login', { username, password }),
+      /** Second step of a two-factor sign-in: a 6-digit code, or one of the recovery codes. */
+      secondFactor: (challenge: string, answer: { code: string } | { recoveryCode: string }) =>
+        request<LoginOutcome>('POST', '/api/v1/auth/login/second-factor', { challenge, ...answer }),
       logout: () => request<void>('POST', '/api/v1/auth/logout'),
       me: () => request<Me>('GET', '/api/v1/auth/me'),
       changePassword: (currentPassword: string, newPassword: string) =>
         request<void>('POST', '/api/v1/auth/password', { currentPassword, newPassword }),
+      totpSetup: () => request<TotpSetup>('POST', '/api/v1/auth/totp/setup'),
+      totpEnable: (code: string) => request<TotpEnableResult>('POST', '/api/v1/auth/totp/enable', { code }),
+      totpDisable: (password: string, code: string) =>
+        request<void>('POST', '/api/v1/auth/totp/disable', { password, code }),
+      sessions: async () =>
+        (await request<{ sessions: SessionInfo[] }>('GET', '/api/v1/auth/sessions')).sessions,
+      revokeSession: (sessionId: string) => request<void>('DELETE', `/api/v1/auth/sessions/${id(sessionId)}`),
     },
 
     users: {

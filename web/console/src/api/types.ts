@@ -5,6 +5,10 @@ import type {
   CreateUserResponse,
   LoginResponse,
   MeSchema,
+  MfaChallengeResponse,
+  SessionSchema,
+  TotpEnableResponse,
+  TotpSetupResponse,
   ResetPasswordResponse,
   RoleSchema,
   UpdateUserBody,
@@ -28,6 +32,12 @@ export type Role = Static<typeof RoleSchema>;
 export type User = Static<typeof UserSchema>;
 export type Me = Static<typeof MeSchema>;
 export type LoginResult = Static<typeof LoginResponse>;
+/** The password was right but the account uses two-factor sign-in: a code is needed next. */
+export type MfaChallenge = Static<typeof MfaChallengeResponse>;
+export type LoginOutcome = LoginResult | MfaChallenge;
+export type SessionInfo = Static<typeof SessionSchema>;
+export type TotpSetup = Static<typeof TotpSetupResponse>;
+export type TotpEnableResult = Static<typeof TotpEnableResponse>;
 export type CreateUserInput = Static<typeof CreateUserBody>;
 export type CreateUserResult = Static<typeof CreateUserResponse>;
 export type UpdateUserInput = Static<typeof UpdateUserBody>;

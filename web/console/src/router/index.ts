@@ -17,6 +17,8 @@ declare module 'vue-router' {
     public?: boolean;
     /** Reachable while the user still has to change their password. */
     duringPasswordChange?: boolean;
+    /** Reachable while the user still has to set up two-factor sign-in. */
+    duringMfaEnrollment?: boolean;
     /** Permission the page needs. */
     permission?: Permission;
     /** i18n key of the page title. */
@@ -57,6 +59,12 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
         name: 'password',
         component: () => import('../views/ForcedPasswordView.vue'),
         meta: { duringPasswordChange: true },
+      },
+      {
+        path: '/two-factor',
+        name: 'two-factor',
+        component: () => import('../views/ForcedTwoFactorView.vue'),
+        meta: { duringMfaEnrollment: true },
       },
       {
         path: '/',
@@ -107,6 +115,10 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
       return { name: 'password', query: { redirect: to.fullPath } };
     }
     if (to.name === 'password' && !session.mustChangePassword) return { name: 'account' };
+    if (session.mfaEnrollmentRequired && !session.mustChangePassword && !to.meta.duringMfaEnrollment) {
+      return { name: 'two-factor', query: { redirect: to.fullPath } };
+    }
+    if (to.name === 'two-factor' && !session.mfaEnrollmentRequired) return { name: 'account' };
     if (to.name === 'home') {
       const home = NAV_PAGES.find((p) => p.permission === undefined || session.can(p.permission));
       return { name: home?.name ?? 'account' };
