@@ -4,24 +4,26 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Client, InvalidCredentialsError } from 'ldapts';
+import type { Config } from '../../config/config.ts';
 import { ServiceUnavailableError } from '../../platform/errors.ts';
 import { ROLES, type Role } from './permissions.ts';
 
-export interface DirectorySettings {
-  ldapUrl: string | undefined;
-  ldapBindDn: string | undefined;
-  ldapBindPassword: string | undefined;
-  ldapUserBase: string | undefined;
-  ldapUserFilter: string;
-  ldapGroupBase: string | undefined;
-  ldapGroupFilter: string;
-  ldapRoleMap: Readonly<Record<string, string>>;
-  ldapTeamMap: Readonly<Record<string, string>>;
-  ldapStartTls: boolean;
-  ldapTlsCaFile: string | undefined;
-  ldapTlsRejectUnauthorized: boolean;
-  ldapTimeoutMs: number;
-}
+export type DirectorySettings = Pick<
+  Config,
+  | 'ldapUrl'
+  | 'ldapBindDn'
+  | 'ldapBindPassword'
+  | 'ldapUserBase'
+  | 'ldapUserFilter'
+  | 'ldapGroupBase'
+  | 'ldapGroupFilter'
+  | 'ldapRoleMap'
+  | 'ldapTeamMap'
+  | 'ldapStartTls'
+  | 'ldapTlsCaFile'
+  | 'ldapTlsRejectUnauthorized'
+  | 'ldapTimeoutMs'
+>;
 
 export interface DirectoryUser {
   dn: string;

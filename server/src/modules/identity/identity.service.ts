@@ -1,6 +1,7 @@
 // Users, login, sessions. Holds the rules; SQL lives in identity.repository.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import type { Config } from '../../config/config.ts';
 import type { Database, Executor } from '../../platform/db/database.ts';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import {
@@ -36,16 +37,17 @@ export interface ClientContext {
   userAgent: string | null;
 }
 
-export interface IdentitySettings {
-  sessionIdleMinutes: number;
-  sessionAbsoluteHours: number;
-  loginMaxAttemptsPerAccount: number;
-  loginMaxAttemptsPerIp: number;
-  loginLockoutBaseSeconds: number;
-  loginLockoutMaxSeconds: number;
-  passwordMinLength: number;
-  passwordHistory: number;
-}
+export type IdentitySettings = Pick<
+  Config,
+  | 'sessionIdleMinutes'
+  | 'sessionAbsoluteHours'
+  | 'loginMaxAttemptsPerAccount'
+  | 'loginMaxAttemptsPerIp'
+  | 'loginLockoutBaseSeconds'
+  | 'loginLockoutMaxSeconds'
+  | 'passwordMinLength'
+  | 'passwordHistory'
+>;
 
 /** What the identity service needs to know of the security policy. */
 export interface SecurityPolicy {
