@@ -277,6 +277,33 @@ describe('the console in a real browser', () => {
     await screenshot('canned-replies.png');
   });
 
+  it('shows the audit trail, filters it and verifies its hash chain', async () => {
+    await page.click(byTest('nav-audit'));
+    await page.waitForURL(`${baseUrl}/admin/audit`);
+    const table = page.locator(byTest('audit-table'));
+    await table.locator('tr', { hasText: 'team.member_add' }).waitFor();
+    expect(await table.textContent()).toContain('user.create');
+    await page.fill(byTest('audit-action'), 'team.');
+    await page.click(byTest('audit-search'));
+    await expect.poll(() => table.textContent()).not.toContain('user.create');
+    expect(await table.textContent()).toContain('team.create');
+    await page.click(byTest('audit-verify'));
+    await expect
+      .poll(() => page.locator(byTest('audit-verify-report')).textContent())
+      .toContain('审计链完整');
+    await screenshot('admin-audit.png');
+    const csv = await page.evaluate(
+      async (href) => {
+        const res = await fetch(href);
+        return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+      },
+      await page.locator(byTest('audit-export-csv')).getAttribute('href'),
+    );
+    expect(csv.status).toBe(200);
+    expect(csv.type).toContain('text/csv');
+    expect(csv.body).toContain('team.create');
+  });
+
   it('switches to English and remembers it across a reload', async () => {
     await page.click(byTest('language-switcher'));
     await page.click(byTest('locale-en'));

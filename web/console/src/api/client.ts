@@ -3,6 +3,9 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  AuditQuery,
+  AuditRecord,
+  AuditVerifyReport,
   CannedReply,
   CreateCannedReplyInput,
   CreateTeamInput,
@@ -12,6 +15,8 @@ import type {
   LoginOutcome,
   Me,
   ResetPasswordResult,
+  SecuritySettings,
+  SecuritySettingsPatch,
   SessionInfo,
   Team,
   TotpEnableResult,
@@ -138,6 +143,12 @@ export function createApiClient(opts: ApiClientOptions = {}) {
   }
 
   const id = (value: string) => encodeURIComponent(value);
+  const query = (params: Record<string, string | number | undefined>) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+    const text = q.toString();
+    return text ? `?${text}` : '';
+  };
 
   return {
     request,
@@ -185,6 +196,21 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
       removeMember: (teamId: string, userId: string) =>
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    audit: {
+      records: async (filter: AuditQuery) =>
+        (await request<{ records: AuditRecord[] }>('GET', `/api/v1/audit/records${query(filter)}`)).records,
+      verify: () => request<AuditVerifyReport>('GET', '/api/v1/audit/verify'),
+      /** A download link (the browser fetches it with the session cookie). */
+      exportUrl: (filter: Omit<AuditQuery, 'afterSeq' | 'limit'>, format: 'csv' | 'jsonl') =>
+        `${baseUrl}/api/v1/audit/export${query({ ...filter, format })}`,
+    },
+
+    security: {
+      settings: () => request<SecuritySettings>('GET', '/api/v1/security/settings'),
+      update: (patch: SecuritySettingsPatch) =>
+        request<SecuritySettings>('PATCH', '/api/v1/security/settings', patch),
     },
 
     cannedReplies: {

@@ -24,6 +24,15 @@ import type {
   CreateCannedReplyBody,
   UpdateCannedReplyBody,
 } from '../../../../server/src/modules/canned-replies/canned-replies.schemas.ts';
+import type {
+  AuditListQuery,
+  AuditRecordSchema,
+  VerifyReportSchema,
+} from '../../../../server/src/modules/audit/audit.schemas.ts';
+import type {
+  SettingsPatch,
+  SettingsSchema,
+} from '../../../../server/src/modules/security/security.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -49,3 +58,8 @@ export type CannedReply = Static<typeof CannedReplySchema>;
 export type CannedReplyScope = CannedReply['scope'];
 export type CreateCannedReplyInput = Static<typeof CreateCannedReplyBody>;
 export type UpdateCannedReplyInput = Static<typeof UpdateCannedReplyBody>;
+export type AuditRecord = Static<typeof AuditRecordSchema>;
+export type AuditQuery = Static<typeof AuditListQuery>;
+export type AuditVerifyReport = Static<typeof VerifyReportSchema>;
+export type SecuritySettings = Static<typeof SettingsSchema>;
+export type SecuritySettingsPatch = Static<typeof SettingsPatch>;

@@ -31,6 +31,8 @@ export const NAV_PAGES = [
   { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
   { name: 'users', title: 'nav.users', permission: 'users.read' },
   { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+  { name: 'audit', title: 'nav.audit', permission: 'audit.read' },
+  { name: 'security', title: 'nav.security', permission: 'security.manage' },
   { name: 'account', title: 'nav.account', permission: undefined },
 ] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
 
@@ -88,6 +90,18 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'teams',
             component: () => import('../views/admin/TeamsView.vue'),
             meta: { permission: 'teams.manage', title: 'nav.teams' },
+          },
+          {
+            path: 'admin/audit',
+            name: 'audit',
+            component: () => import('../views/admin/AuditView.vue'),
+            meta: { permission: 'audit.read', title: 'nav.audit' },
+          },
+          {
+            path: 'admin/security',
+            name: 'security',
+            component: () => import('../views/admin/SecurityView.vue'),
+            meta: { permission: 'security.manage', title: 'nav.security' },
           },
           {
             path: 'account',
