@@ -292,13 +292,12 @@ describe('the console in a real browser', () => {
       .poll(() => page.locator(byTest('audit-verify-report')).textContent())
       .toContain('审计链完整');
     await screenshot('admin-audit.png');
-    const csv = await page.evaluate(
-      async (href) => {
-        const res = await fetch(href);
-        return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
-      },
-      await page.locator(byTest('audit-export-csv')).getAttribute('href'),
-    );
+    const href = await page.locator(byTest('audit-export-csv')).getAttribute('href');
+    expect(href).toMatch(/^\/api\/v1\/audit\/export\?.*format=csv/);
+    const csv = await page.evaluate(async (href) => {
+      const res = await fetch(href);
+      return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+    }, href!);
     expect(csv.status).toBe(200);
     expect(csv.type).toContain('text/csv');
     expect(csv.body).toContain('team.create');
