@@ -19,6 +19,12 @@ import { authRoutes } from './modules/identity/auth.routes.ts';
 import { usersRoutes } from './modules/identity/users.routes.ts';
 import { systemRoutes } from './modules/system/system.routes.ts';
 import { teamsRoutes } from './modules/teams/teams.routes.ts';
+import multipart from '@fastify/multipart';
+import websocket from '@fastify/websocket';
+import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
+import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
+import { widgetRoutes } from './modules/conversations/widget.routes.ts';
+import { realtimeRoutes } from './realtime/ws.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -66,12 +72,18 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     crossOriginEmbedderPolicy: false,
     hsts: config.publicUrl.startsWith('https://'),
   });
+  // Before the auth hook: @fastify/websocket's own onRequest hook must see every upgrade first,
+  // so a refused upgrade (401/403) is answered and its socket closed, not left open.
+  // Largest frame: a maximal text message (4 bytes per character) plus the envelope.
+  await app.register(websocket, { options: { maxPayload: config.messageMaxChars * 4 + 4096 } });
+  // Rate limit first (before any database work), then who is asking, then where from.
+  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
   await app.register(authPlugin, {
     identity: container.identity,
     consoleAllows: (ip) => container.security.consoleAllows(ip),
+    onRefusedSignIn: (client) => container.security.recordRefusedSignIn(client),
   });
   await app.register(csrfPlugin, { allowedOrigins: [config.publicUrl] });
-  await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
 
   await app.register(systemRoutes, {
     health: container.health,
@@ -85,12 +97,28 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   });
   await app.register(usersRoutes, { identity: container.identity });
   await app.register(teamsRoutes, { teams: container.teams });
+  await app.register(multipart, {
+    limits: { fileSize: config.attachmentMaxBytes, files: 1, fields: 10, parts: 11 },
+    throwFileSizeLimit: true,
+  });
+  await app.register(contactsRoutes, { contacts: container.contacts });
+  await app.register(conversationsRoutes, { conversations: container.conversations });
+  await app.register(widgetRoutes, { conversations: container.conversations });
+  await app.register(async (scope) =>
+    realtimeRoutes(scope, {
+      conversations: container.conversations,
+      hub: container.hub,
+      bus: container.bus,
+      settings: config,
+    }),
+  );
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
   await app.register(securityRoutes, { security: container.security });
   await app.register(consolePlugin, { root: config.consoleDir });
 
+  app.addHook('onClose', async () => container.hub.close());
   app.addHook('onReady', async () => {
     const undeclared = app.routeAccessTable.filter((r) => r.access === undefined);
     if (undeclared.length > 0) {

@@ -27,6 +27,15 @@ import { createSecurityService } from './modules/security/security.service.ts';
 import { createKeysService } from './modules/security/keys.service.ts';
 import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
+import { createContactsRepository } from './modules/contacts/contacts.repository.ts';
+import { createContactsService } from './modules/contacts/contacts.service.ts';
+import { createConversationsRepository } from './modules/conversations/conversations.repository.ts';
+import { createConversationsService } from './modules/conversations/conversations.service.ts';
+import { createVisitorTokens } from './modules/conversations/visitor-tokens.ts';
+import { createEventBus } from './platform/events.ts';
+import { createHub } from './realtime/hub.ts';
+import { createPgBridge } from './realtime/pg-bridge.ts';
+import { sql } from 'kysely';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -53,8 +62,45 @@ export function createContainer(deps: {
     directoryTeams: Object.values(config.ldapTeamMap),
   });
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
+  const bus = createEventBus();
+  const contacts = createContactsService({ db, repo: createContactsRepository(), auditTrail });
+  const conversations = createConversationsService({
+    db,
+    repo: createConversationsRepository(),
+    contacts,
+    auditTrail,
+    tokens: createVisitorTokens({ db, configuredSecret: config.visitorTokenSecret }),
+    bus,
+    settings: config,
+  });
+  const hub = createHub({ loadCommitted: (...args) => conversations.loadCommitted(...args), logger });
+  bus.onCommitted((batch) => void hub.offerLocal(batch));
+  bus.onEphemeral((event) => hub.ephemeral(event));
+  const databaseUrl = deps.databaseUrl ?? config.databaseUrl;
+  const bridge = databaseUrl
+    ? createPgBridge({
+        databaseUrl,
+        notify: async (channel, payload) => {
+          await sql`select pg_notify(${channel}, ${payload})`.execute(db);
+        },
+        hub,
+        bus,
+        activitySince: (since) => conversations.activitySince(since),
+        firstSeqSince: (id, since) => conversations.firstSeqSince(id, since),
+        catchUpSeconds: config.realtimeCatchUpSeconds,
+        logger,
+        periodic: () => conversations.wakeSnoozed(),
+      })
+    : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
+  const audit = createAuditService({
+    db,
+    repo: createAuditRepository(),
+    auditTrail,
+    signer: createAuditSigner(config.auditSigningKey),
+    settings: config,
+  });
   const backup = createBackupService({
     db,
     databaseUrl: deps.databaseUrl ?? config.databaseUrl,
@@ -63,6 +109,7 @@ export function createContainer(deps: {
     settings: config,
     logger,
     replica: scheduler.replica,
+    auditChain: audit,
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
@@ -70,13 +117,6 @@ export function createContainer(deps: {
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));
   }
-  const audit = createAuditService({
-    db,
-    repo: createAuditRepository(),
-    auditTrail,
-    signer: createAuditSigner(config.auditSigningKey),
-    settings: config,
-  });
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
   return {
@@ -92,6 +132,12 @@ export function createContainer(deps: {
     backup,
     identity,
     teams,
+    bus,
+    contacts,
+    conversations,
+    hub,
+    /** Cross-replica fan-out; `serve` starts it once the database is ready. */
+    bridge,
     audit,
     cannedReplies,
   };

@@ -84,6 +84,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     if (stopping.signal.aborted) return;
     stopping.abort();
     logger.info({ reason }, 'Parley stopping');
+    await container.bridge?.stop();
     await container.scheduler.stop();
     await app.close();
     await database.close();
@@ -135,6 +136,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
             { username: admin.username },
             'created the first admin with PARLEY_INITIAL_ADMIN_PASSWORD',
           );
+        await container.bridge?.start();
         container.health.markPrepared();
         container.scheduler.start();
         logger.info({ url: consoleUrl }, 'Parley is ready');

@@ -129,6 +129,10 @@ export async function backupCommand(config: Readonly<Config>, argv: string[]): P
               : `expected ${t.expectedRows ?? '-'} rows, restored ${t.actualRows ?? '-'}`;
             console.log(`${t.ok ? 'PASS' : 'FAIL'}  ${t.table.padEnd(28)} ${rows}`);
           }
+          if (result.auditChain)
+            console.log(
+              `${result.auditChain.ok ? 'PASS' : 'FAIL'}  ${'audit chain'.padEnd(28)} ${result.auditChain.records} records, every hash recomputed`,
+            );
           console.log(
             `verification ${result.passed ? 'PASSED' : 'FAILED'}: ${result.path}\n  restore took ${secs(result.restoreMs)} (the measured recovery time); total ${secs(result.durationMs)}`,
           );
@@ -160,6 +164,7 @@ export async function backupCommand(config: Readonly<Config>, argv: string[]): P
             max: 1,
             connectTimeoutMs: config.databaseConnectTimeoutMs,
             logger: createLogger('warn'),
+            applicationName: 'parley-cli',
           });
           try {
             const container = createContainer({
@@ -180,6 +185,10 @@ export async function backupCommand(config: Readonly<Config>, argv: string[]): P
         console.log(
           `restored ${result.path} (taken ${result.header.createdAt} by Parley ${result.header.parleyVersion}): ${result.tables.length} tables, ${rows.toLocaleString('en')} rows, all matching the manifest; restore ${secs(result.restoreMs)}, total ${secs(result.durationMs)}${result.replacedExisting ? '; the previous content of the target was replaced' : ''}`,
         );
+        if (result.auditChain && !result.auditChain.ok)
+          console.log(
+            `WARNING: the audit chain in this backup does not verify: ${result.auditChain.problems[0] ?? ''}`,
+          );
         if (result.migrationsApplied.length)
           console.log(`migrated forward: ${result.migrationsApplied.join(', ')}`);
         return 0;

@@ -33,6 +33,14 @@ export interface Config {
   metricsToken: string | undefined;
   initialAdminPassword: string | undefined;
   consoleDir: string;
+  visitorTokenSecret: string | undefined;
+  messageMaxChars: number;
+  attachmentMaxBytes: number;
+  wsFramesPerSecond: number;
+  wsFramesBurst: number;
+  wsMaxConnectionsPerIp: number;
+  wsIpFramesPerSecond: number;
+  realtimeCatchUpSeconds: number;
   /** Where `parley backup create` and the scheduled job write archives. */
   backupDir: string;
   /** Cron expression for the scheduled backup; undefined = no scheduled backup. */
@@ -432,6 +440,71 @@ export const SETTINGS = [
     describe: 'Directory of the built web console. Default: web/console/dist next to the server.',
     default: undefined,
     parse: (raw) => path.resolve(text(raw)),
+  }),
+  setting({
+    key: 'visitorTokenSecret',
+    env: 'PARLEY_VISITOR_TOKEN_SECRET',
+    describe:
+      'Key that signs anonymous visitor tokens (at least 32 characters). Empty: one is generated on first start and kept in the database, so every replica shares it.',
+    default: undefined,
+    parse: (raw) => {
+      const v = optionalText(raw);
+      if (v !== undefined && v.length < 32) throw new Invalid('must be at least 32 characters');
+      return v;
+    },
+    secret: true,
+  }),
+  setting({
+    key: 'messageMaxChars',
+    env: 'PARLEY_MESSAGE_MAX_CHARS',
+    describe: 'Longest chat message accepted, in characters.',
+    default: '5000',
+    parse: integer(1, 100000),
+  }),
+  setting({
+    key: 'attachmentMaxBytes',
+    env: 'PARLEY_ATTACHMENT_MAX_MB',
+    describe: 'Largest attachment accepted, in megabytes.',
+    default: '20',
+    parse: (raw) => integer(1, 1024)(raw) * 1024 * 1024,
+  }),
+  setting({
+    key: 'wsFramesPerSecond',
+    env: 'PARLEY_WS_FRAMES_PER_SECOND',
+    describe: 'Frames per second one WebSocket connection may send on average; a flood closes it (1008).',
+    default: '20',
+    parse: integer(1, 100000),
+  }),
+  setting({
+    key: 'wsFramesBurst',
+    env: 'PARLEY_WS_FRAMES_BURST',
+    describe: 'Frames one WebSocket connection may send in a burst above the average.',
+    default: '40',
+    parse: integer(1, 100000),
+  }),
+  setting({
+    key: 'wsMaxConnectionsPerIp',
+    env: 'PARLEY_WS_MAX_CONNECTIONS_PER_IP',
+    describe:
+      'Open WebSocket connections allowed from one IP address (raise it behind a NAT or for load tests).',
+    default: '200',
+    parse: integer(1, 1000000),
+  }),
+  setting({
+    key: 'wsIpFramesPerSecond',
+    env: 'PARLEY_WS_IP_FRAMES_PER_SECOND',
+    describe:
+      'Frames per second all WebSocket connections of one IP address may send together (burst: twice this).',
+    default: '400',
+    parse: integer(1, 10000000),
+  }),
+  setting({
+    key: 'realtimeCatchUpSeconds',
+    env: 'PARLEY_REALTIME_CATCHUP_SECONDS',
+    describe:
+      'Every this many seconds each replica checks the database for messages it was not notified of (a safety net for a crash between commit and notify).',
+    default: '5',
+    parse: integer(1, 3600),
   }),
   setting({
     key: 'backupDir',

@@ -272,8 +272,22 @@ describe('request-level defences', () => {
       .where('name', '=', payload.name)
       .execute();
     expect(teams).toHaveLength(0);
-    // Same origin works.
+    // Same origin works: the public URL, or the host the request was addressed to.
     expect((await req('POST', '/api/v1/teams', { cookie: admin.cookie, payload })).statusCode).toBe(201);
+    const byAddress = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/teams',
+      headers: { cookie: admin.cookie, origin: 'http://10.0.0.5:8080', host: '10.0.0.5:8080' },
+      payload: { name: `csrf2-${process.pid}` },
+    });
+    expect(byAddress.statusCode).toBe(201);
+    const spoof = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/teams',
+      headers: { cookie: admin.cookie, origin: 'http://10.0.0.5:8080', host: '10.0.0.6:8080' },
+      payload: { name: `csrf3-${process.pid}` },
+    });
+    expect(spoof.statusCode).toBe(403);
     // Login from another site's page is refused too (login CSRF).
     expect(
       (
@@ -315,6 +329,12 @@ describe('request-level defences', () => {
         ip: '172.16.1.1',
       });
       expect(login.statusCode).toBe(403);
+      const denied = await auditActions(since);
+      expect(denied.at(-1)).toMatchObject({
+        action: 'auth.login',
+        outcome: 'denied',
+        details: { reason: 'ip_not_allowed' },
+      });
       // Health checks are not the console.
       expect((await req('GET', '/healthz', { ip: '172.16.1.1' })).statusCode).toBe(200);
     } finally {

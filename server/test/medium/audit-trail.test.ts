@@ -18,6 +18,8 @@ import { withAdminClient } from '../support/postgres.ts';
 const keys = generateSigningKeyPair();
 const publicKey = createPublicKey(keys.publicKeyPem);
 const t = await createTestApp({ PARLEY_AUDIT_SIGNING_KEY: keys.privateKeyPem });
+/** The same Parley without a signing key. */
+const unsigned = await createTestApp();
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -322,6 +324,10 @@ async function tampered(
       await sql.raw('alter table audit_log disable trigger user').execute(trx);
       await sql.raw(mutate).execute(trx);
       report = await t.container.audit.verifyDatabase(publicKey, trx);
+      // In small chunks (as on a long trail) the verdict is the same.
+      const chunked = await t.container.audit.verifyDatabase(publicKey, trx, 4);
+      expect(chunked.problems[0]).toEqual(report.problems[0]);
+      expect(chunked.records).toBe(report.records);
       throw new Rollback();
     })
     .catch((e: unknown) => {
@@ -342,6 +348,16 @@ describe('tamper evidence', () => {
     expect(report.ok).toBe(true);
     expect(report.checkpointsVerified).toBeGreaterThan(0);
     expect(report.signedUpTo).toBe((cp as { seq: number }).seq);
+  });
+
+  it('the scheduled checkpoint job signs the head, and says so when there is no key', async () => {
+    await signIn(t, 'agent');
+    expect(await t.container.scheduler.runNow('audit-checkpoint')).toBe(true);
+    const [run] = await t.container.scheduler.lastRuns('audit-checkpoint', 1);
+    expect(run).toMatchObject({ outcome: 'success', detail: { signed: true, seq: await maxSeq() } });
+    await unsigned.container.scheduler.runNow('audit-checkpoint');
+    const [skipped] = await unsigned.container.scheduler.lastRuns('audit-checkpoint', 1);
+    expect(skipped!.detail).toEqual({ signed: false, reason: 'PARLEY_AUDIT_SIGNING_KEY is not set' });
   });
 
   it('names an edited record', async () => {
@@ -391,6 +407,13 @@ describe('tamper evidence', () => {
                 '\\x${six.hash.toString('hex')}', '\\x${forged}')`);
     expect(head).toBeGreaterThan(8);
     expect(r.problems[0]).toMatchObject({ kind: 'inserted', seq: 7 });
+  });
+
+  it('notices records cut off after the last signed checkpoint', async () => {
+    await t.container.audit.checkpoint();
+    const last = await maxSeq();
+    const r = await tampered(`delete from audit_log where seq >= ${last - 1}`);
+    expect(r.problems[0]).toMatchObject({ kind: 'deleted', seq: last - 1 });
   });
 
   it('names swapped records', async () => {

@@ -15,7 +15,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { createContainer, type Container } from '../../src/container.ts';
 import {
@@ -213,6 +213,11 @@ describe('backup and restore', () => {
     source = await freshDatabase();
     container = containerFor(source.url, { BACKUP_DIR: dir, BACKUP_CRON: 'off' });
     await fill(container);
+    await query(
+      source.url,
+      `insert into sessions (token_hash, user_id, expires_at)
+         select sha256(convert_to(id::text, 'UTF8')), id, now() + interval '1 hour' from users`,
+    );
     const before = await fingerprints(source.url);
     const auditBefore = await verifyAuditChain(source.url);
     expect(auditBefore).toBeGreaterThan(200);
@@ -234,9 +239,14 @@ describe('backup and restore', () => {
 
     const after = await fingerprints(source.url);
     for (const [table, fp] of before) {
-      if (table === 'audit_log') continue; // one record more: the restore itself (checked below)
+      // audit_log: one record more, the restore itself; sessions: all ended (both checked below).
+      if (table === 'audit_log' || table === 'sessions') continue;
       expect(after.get(table), table).toEqual(fp);
     }
+    expect(after.get('sessions')?.rows).toBe(before.get('sessions')?.rows);
+    expect(
+      await query(source.url, 'select count(*)::int as n from sessions where revoked_at is null'),
+    ).toEqual([{ n: 0 }]);
     // The old records are byte-identical, the chain still verifies, and the restore is on it.
     expect(await verifyAuditChain(source.url)).toBe(auditBefore + 1);
     const [last] = await query<{ action: string; actor_name: string }>(
@@ -250,6 +260,8 @@ describe('backup and restore', () => {
   it('verify restores into a scratch database, compares every table and records the result', async () => {
     const result = await container.backup.verify(plainArchive, { actor });
     expect(result.passed).toBe(true);
+    expect(result.auditChain?.ok).toBe(true);
+    expect(result.auditChain?.records).toBeGreaterThan(200);
     expect(result.tables.map((t) => t.table)).toEqual(
       expect.arrayContaining(['users', 'teams', 'audit_log']),
     );
@@ -258,15 +270,27 @@ describe('backup and restore', () => {
       verification: { result: string };
     };
     expect(record.verification.result).toBe('passed');
-    // No scratch database is left behind.
+    // The scratch database is gone again.
+    expect(result.scratchDatabase).toMatch(/^parley_verify_[0-9a-f]{12}$/);
     const left = await query(
       source.adminUrl,
-      `select datname from pg_database where datname like 'parley_verify_%'`,
+      `select 1 from pg_database where datname = '${result.scratchDatabase}'`,
     );
     expect(left).toEqual([]);
     const metrics = await container.metrics.registry.metrics();
     expect(metrics).toMatch(/parley_backup_last_verify_result 1/);
     expect(metrics).toMatch(/parley_backup_rpo_exceeded 0/);
+  });
+
+  it('refuses to restore into a database a running Parley is connected to', async () => {
+    // `container` serves the source database: its pool holds connections named 'parley'.
+    await container.db.selectFrom('users').select('id').limit(1).execute();
+    await expect(
+      container.backup.restore(plainArchive, { actor, targetUrl: source.url, force: true }),
+    ).rejects.toMatchObject({
+      code: 'target_in_use',
+      message: expect.stringMatching(/Stop every Parley process/),
+    });
   });
 
   it('refuses a non-empty target without --force, and replaces it with --force', async () => {
@@ -492,6 +516,24 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
     });
   });
 
+  it('a backup of a tampered audit trail restores faithfully but does not pass verification', async () => {
+    const db = await freshDatabase();
+    const c = containerFor(db.url, { BACKUP_DIR: newDir('tampered'), BACKUP_CRON: 'off' });
+    await fill(c, { teams: 1 });
+    // Someone with superuser rights edits history behind the append-only trigger's back.
+    await query(
+      db.url,
+      `alter table audit_log disable trigger audit_log_no_update;
+       update audit_log set details = '{"n": -1}' where seq = 50;
+       alter table audit_log enable trigger audit_log_no_update;`,
+    );
+    const created = await c.backup.create({ actor });
+    const result = await c.backup.verify(created.path, { actor });
+    expect(result.tables.every((t) => t.ok)).toBe(true);
+    expect(result.passed).toBe(false);
+    expect(result.problems.join('\n')).toMatch(/audit chain in the archive does not verify: .*50/);
+  });
+
   it('a restore that fails part-way leaves nothing behind (one transaction)', async () => {
     // The target passes the emptiness check, but a composite type takes the name of an index
     // that the archive creates after all tables and rows are loaded: the restore fails there.
@@ -508,53 +550,55 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
 describe('disk full while writing', () => {
   const mountPoint = path.join(scratch, 'tiny-volume');
   let mounted = false;
-  try {
-    mkdirSync(mountPoint, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=192k', 'tmpfs', mountPoint], { stdio: 'ignore' });
-    mounted = true;
-    afterAll(() => execFileSync('umount', [mountPoint]));
-  } catch {
-    // Not root (or no mount namespace): this case needs a real small filesystem.
-  }
+  beforeAll(() => {
+    try {
+      mkdirSync(mountPoint, { recursive: true });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=192k', 'tmpfs', mountPoint], { stdio: 'ignore' });
+      mounted = true;
+    } catch {
+      // Not root (or no mount namespace): this case needs a real small filesystem.
+    }
+  });
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [mountPoint]);
+  });
 
-  it.skipIf(!mounted)(
-    'removes the partial archive, reports disk full and leaves earlier backups untouched',
-    async () => {
-      const db = await freshDatabase();
-      const c = containerFor(db.url, { BACKUP_DIR: mountPoint, BACKUP_CRON: 'off' });
-      const first = await c.backup.create({ actor });
-      const firstBytes = readFileSync(first.path);
-      // Incompressible data, larger than what is left on the volume.
-      await query(
-        db.url,
-        `insert into teams (name, description)
+  it('removes the partial archive, reports disk full and leaves earlier backups untouched', async (ctx) => {
+    if (!mounted) ctx.skip();
+    const db = await freshDatabase();
+    const c = containerFor(db.url, { BACKUP_DIR: mountPoint, BACKUP_CRON: 'off' });
+    const first = await c.backup.create({ actor });
+    const firstBytes = readFileSync(first.path);
+    // Incompressible data, larger than what is left on the volume.
+    await query(
+      db.url,
+      `insert into teams (name, description)
       select 'big ' || g, (select string_agg(md5(random()::text || g || x), '') from generate_series(1, 40) x)
       from generate_series(1, 400) g`,
-      );
-      const error = await c.backup.create({ actor }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(BackupError);
-      expect(error).toMatchObject({
-        code: 'disk_full',
-        message: expect.stringMatching(/partial archive was removed/),
-      });
-      expect(readdirSync(mountPoint).sort()).toEqual([
-        path.basename(first.path),
-        `${path.basename(first.path)}.json`,
-      ]);
-      expect(readFileSync(first.path).equals(firstBytes)).toBe(true);
-      expect((await c.backup.verify(first.path, { actor })).passed).toBe(true);
-      const runs = await c.db
-        .selectFrom('backup_runs')
-        .select(['kind', 'outcome'])
-        .orderBy('started_at')
-        .execute();
-      expect(runs).toEqual([
-        { kind: 'create', outcome: 'success' },
-        { kind: 'create', outcome: 'failure' },
-        { kind: 'verify', outcome: 'success' },
-      ]);
-    },
-  );
+    );
+    const error = await c.backup.create({ actor }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupError);
+    expect(error).toMatchObject({
+      code: 'disk_full',
+      message: expect.stringMatching(/partial archive was removed/),
+    });
+    expect(readdirSync(mountPoint).sort()).toEqual([
+      path.basename(first.path),
+      `${path.basename(first.path)}.json`,
+    ]);
+    expect(readFileSync(first.path).equals(firstBytes)).toBe(true);
+    expect((await c.backup.verify(first.path, { actor })).passed).toBe(true);
+    const runs = await c.db
+      .selectFrom('backup_runs')
+      .select(['kind', 'outcome'])
+      .orderBy('started_at')
+      .execute();
+    expect(runs).toEqual([
+      { kind: 'create', outcome: 'success' },
+      { kind: 'create', outcome: 'failure' },
+      { kind: 'verify', outcome: 'success' },
+    ]);
+  });
 });
 
 describe('scheduled backup', () => {

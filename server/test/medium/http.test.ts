@@ -43,8 +43,16 @@ describe('HTTP behaviour', () => {
       expect(allowed.has(route.access!), `${route.method} ${route.url}: ${route.access}`).toBe(true);
     }
     // The API is never public except for sign-in (password, then the second factor) and the version.
+    // The visitor widget's routes are 'public' to the cookie check and authenticate the visitor
+    // token in the service (conversations.test.ts checks them).
     const publicApi = app.routeAccessTable
-      .filter((r) => r.access === 'public' && r.url.startsWith('/api/v1/') && !r.url.includes('/test/'))
+      .filter(
+        (r) =>
+          r.access === 'public' &&
+          r.url.startsWith('/api/v1/') &&
+          !r.url.includes('/test/') &&
+          !r.url.startsWith('/api/v1/widget/'),
+      )
       .map((r) => `${r.method} ${r.url}`);
     expect(publicApi.sort()).toEqual([
       'GET /api/v1/version',

@@ -54,6 +54,8 @@ export interface ChainInput {
   expectedFirstSeq: number | null;
   checkpoints: ExportedCheckpoint[];
   publicKey: KeyObject | null;
+  /** The run ends at the head: a signed checkpoint beyond the last record means records were cut off. Default true. */
+  isTail?: boolean;
 }
 
 function hashWithSeq(r: ExportedRecord, seq: number): string {
@@ -218,6 +220,15 @@ export function verifyChain(input: ChainInput): Omit<VerifyReport, 'signatures' 
       }
     }
     const r = bySeq.get(cp.seq);
+    const lastSeen = ordered[ordered.length - 1]?.seq ?? 0;
+    if (!r && input.contiguous && (input.isTail ?? true) && cp.seq > lastSeen) {
+      problems.push({
+        kind: 'deleted',
+        seq: lastSeen + 1,
+        message: `a checkpoint was signed at seq ${cp.seq} but the chain ends at seq ${lastSeen}: records from seq ${lastSeen + 1} were deleted`,
+      });
+      continue;
+    }
     if (r && r.hash !== cp.hash) {
       problems.push({
         kind: 'checkpoint',

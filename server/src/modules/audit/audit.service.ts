@@ -157,42 +157,88 @@ export function createAuditService(deps: {
   }
 
   /** Checks the chain in the database (`executor` lets a caller verify inside its transaction). */
-  async function verifyDatabase(publicKey: KeyObject | null, executor: Executor = db): Promise<VerifyReport> {
+  async function verifyDatabase(
+    publicKey: KeyObject | null,
+    executor: Executor = db,
+    chunkSize = 20_000,
+  ): Promise<VerifyReport> {
     const anchorRow = await repo.lastAnchor(executor);
     const anchor = anchorRow ? { seq: anchorRow.last_seq, hash: anchorRow.last_hash.toString('hex') } : null;
-    const records: ExportedRecord[] = [];
-    for await (const r of matching(executor, {})) records.push(r);
     const first = anchor ? anchor.seq + 1 : 1;
-    const last = records[records.length - 1]?.seq ?? first;
-    const checkpoints = (await repo.checkpointsBetween(executor, first, last)).map((c) => ({
-      seq: c.seq,
-      hash: c.hash.toString('hex'),
-      signedAt: c.signed_at.toISOString(),
-      keyFingerprint: c.key_fingerprint,
-      signature: c.signature.toString('base64'),
-    }));
+    const checkpoints = (await repo.checkpointsBetween(executor, first, Number.MAX_SAFE_INTEGER)).map(
+      (c) => ({
+        seq: c.seq,
+        hash: c.hash.toString('hex'),
+        signedAt: c.signed_at.toISOString(),
+        keyFingerprint: c.key_fingerprint,
+        signature: c.signature.toString('base64'),
+      }),
+    );
     const key = publicKey ?? (signer ? createPublicKey(signer.publicKeyPem) : null);
-    const report = verifyChain({
-      records,
-      contiguous: true,
-      anchor,
-      expectedFirstSeq: first,
-      checkpoints,
-      publicKey: key,
-    });
+
+    // In chunks, so memory stays flat on a long trail; each chunk repeats the last two records
+    // of the one before, so links, gaps and swaps across the boundary are still seen.
+    const problems = new Map<string, VerifyReport['problems'][number]>();
+    let carry: ExportedRecord[] = [];
+    let chunk: ExportedRecord[] = [];
+    let isFirst = true;
+    const acc = {
+      records: 0,
+      firstSeq: null as number | null,
+      lastSeq: null as number | null,
+      checkpointsVerified: 0,
+      signedUpTo: null as number | null,
+    };
+    const runChunk = (isLast: boolean) => {
+      if (chunk.length === 0 && !isLast) return;
+      const from = chunk[0]?.seq ?? Number.MAX_SAFE_INTEGER;
+      const to = chunk[chunk.length - 1]?.seq ?? 0;
+      const report = verifyChain({
+        records: [...carry, ...chunk],
+        contiguous: true,
+        anchor: isFirst ? anchor : null,
+        expectedFirstSeq: isFirst ? first : null,
+        checkpoints: checkpoints.filter((c) => (c.seq >= from && c.seq <= to) || (isLast && c.seq > to)),
+        publicKey: key,
+        isTail: isLast,
+      });
+      for (const p of report.problems) problems.set(`${p.kind}:${p.seq}:${p.message}`, p);
+      acc.records += chunk.length;
+      acc.firstSeq ??= chunk[0]?.seq ?? null;
+      acc.lastSeq = chunk[chunk.length - 1]?.seq ?? acc.lastSeq;
+      acc.checkpointsVerified += report.checkpointsVerified;
+      if (report.signedUpTo !== null) acc.signedUpTo = Math.max(acc.signedUpTo ?? 0, report.signedUpTo);
+      carry = [...carry, ...chunk].slice(-2);
+      chunk = [];
+      isFirst = false;
+    };
+    for await (const r of matching(executor, {})) {
+      chunk.push(r);
+      if (chunk.length >= chunkSize) runChunk(false);
+    }
+    runChunk(true);
+
+    const sorted = [...problems.values()].sort(
+      (a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER),
+    );
     const warnings: string[] = [];
     if (!key) warnings.push('checkpoint signatures were not checked (no public key and no signing key)');
     if (key && checkpoints.length === 0) warnings.push('there are no signed checkpoints yet');
-    if (
-      report.signedUpTo !== null &&
-      report.range.lastSeq !== null &&
-      report.signedUpTo < report.range.lastSeq
-    ) {
+    if (acc.signedUpTo !== null && acc.lastSeq !== null && acc.signedUpTo < acc.lastSeq) {
       warnings.push(
-        `records after seq ${report.signedUpTo} are not yet covered by a signed checkpoint (chain-checked only)`,
+        `records after seq ${acc.signedUpTo} are not yet covered by a signed checkpoint (chain-checked only)`,
       );
     }
-    return { ...report, signatures: publicKey ? 'trusted' : key ? 'embedded' : 'none', warnings };
+    return {
+      ok: sorted.length === 0,
+      records: acc.records,
+      range: { firstSeq: acc.firstSeq, lastSeq: acc.lastSeq },
+      checkpointsVerified: acc.checkpointsVerified,
+      signedUpTo: acc.signedUpTo,
+      problems: sorted,
+      signatures: publicKey ? 'trusted' : key ? 'embedded' : 'none',
+      warnings,
+    };
   }
 
   return {

@@ -261,13 +261,26 @@ class ByteReader {
         this.#bufferedBytes += next.value.length;
       }
     }
-    const all = Buffer.concat(this.#buffered, this.#bufferedBytes);
-    const out = all.subarray(0, Math.min(n, all.length));
-    const rest = all.subarray(out.length);
-    this.#buffered = rest.length ? [rest] : [];
-    this.#bufferedBytes = rest.length;
-    this.consumed += out.length;
-    return out;
+    // Copy only what is asked for: slices of the buffered chunks, joined when it spans several.
+    const take = Math.min(n, this.#bufferedBytes);
+    const pieces: Buffer[] = [];
+    let got = 0;
+    while (got < take) {
+      const head = this.#buffered[0]!;
+      const want = take - got;
+      if (head.length <= want) {
+        pieces.push(head);
+        this.#buffered.shift();
+        got += head.length;
+      } else {
+        pieces.push(head.subarray(0, want));
+        this.#buffered[0] = head.subarray(want);
+        got += want;
+      }
+    }
+    this.#bufferedBytes -= take;
+    this.consumed += take;
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, take);
   }
 
   /** True when the input has no more bytes (does not consume anything). */

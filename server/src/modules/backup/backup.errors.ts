@@ -9,6 +9,7 @@ export type BackupErrorCode =
   | 'wrong_key'
   | 'newer_archive'
   | 'target_not_empty'
+  | 'target_in_use'
   | 'target_unreachable'
   | 'disk_full'
   | 'tool_missing'

@@ -102,6 +102,15 @@ export async function countPublicRelations(client: pg.ClientBase): Promise<numbe
   return Number(rows[0]!.n);
 }
 
+/** Connections of running Parley servers (application_name 'parley') to this database. */
+export async function countParleyConnections(client: pg.ClientBase): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `select count(*)::text as n from pg_stat_activity
+      where datname = current_database() and application_name = 'parley' and pid <> pg_backend_pid()`,
+  );
+  return Number(rows[0]!.n);
+}
+
 export interface BackupRunInsert {
   kind: 'create' | 'verify';
   archive: string;

@@ -30,9 +30,11 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
+import type { AuditService } from '../audit/audit.service.ts';
 import { describeDbError, type Database, type DB } from '../../platform/db/database.ts';
 import { migrate, readMigrationFiles } from '../../platform/db/migrator.ts';
 import { PARLEY_VERSION } from '../../platform/version.ts';
+import { createIdentityRepository } from '../identity/identity.repository.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
 import {
   ARCHIVE_EXTENSION,
@@ -48,6 +50,7 @@ import { BackupError } from './backup.errors.ts';
 import {
   appliedMigrations,
   beginSnapshot,
+  countParleyConnections,
   countPublicRelations,
   FINGERPRINT_METHOD,
   tableFingerprints,
@@ -132,19 +135,30 @@ export interface TableComparison {
   ok: boolean;
 }
 
+/** The audit chain of the restored copy, recomputed record by record (null: not checked). */
+export interface AuditChainCheck {
+  ok: boolean;
+  records: number;
+  problems: string[];
+}
+
 export interface VerifyResult {
   path: string;
   passed: boolean;
   tables: TableComparison[];
+  auditChain: AuditChainCheck | null;
   problems: string[];
   restoreMs: number;
   durationMs: number;
+  /** The scratch database the archive was restored into (dropped again). */
+  scratchDatabase: string;
 }
 
 export interface RestoreResult {
   path: string;
   header: ArchiveHeader;
   tables: TableComparison[];
+  auditChain: AuditChainCheck | null;
   restoreMs: number;
   durationMs: number;
   migrationsApplied: string[];
@@ -350,6 +364,8 @@ export function createBackupService(deps: {
   logger: Logger;
   replica: string;
   volumes?: BackupVolume[];
+  /** Checks the audit chain of a restored database (the audit module's verifier). */
+  auditChain?: Pick<AuditService, 'verifyDatabase'>;
 }) {
   const { db, repo, auditTrail, settings, logger } = deps;
   const volumes = deps.volumes ?? [];
@@ -510,6 +526,20 @@ export function createBackupService(deps: {
       return result;
     } finally {
       await client.end().catch(() => undefined);
+    }
+  }
+
+  /** Recomputes the audit chain of the database at `url` (hashes, links, signed checkpoints). */
+  async function auditChainOf(url: string): Promise<AuditChainCheck | null> {
+    if (!deps.auditChain) return null;
+    const handle = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+    });
+    try {
+      const report = await deps.auditChain.verifyDatabase(null, handle);
+      return { ok: report.ok, records: report.records, problems: report.problems.map((p) => p.message) };
+    } finally {
+      await handle.destroy();
     }
   }
 
@@ -750,20 +780,37 @@ export function createBackupService(deps: {
         });
         opts.onProgress?.({ phase: 'compare', bytes: size, totalBytes: size });
         const tables = compareTables(manifest.tables, await fingerprintsOf(scratchUrl));
-        const failed = tables.filter((t) => !t.ok);
-        result = {
-          path: file,
-          passed: failed.length === 0,
-          tables,
-          problems: failed.map((t) =>
+        // The scratch copy is disposable: migrate it forward (which proves the upgrade path of an
+        // older archive too), then recompute its audit chain on the current schema.
+        let auditChain: AuditChainCheck | null = null;
+        const newestKnown = readMigrationFiles().at(-1)?.version ?? 0;
+        if ((archive.header.migration?.version ?? 0) <= newestKnown) {
+          await migrate(scratchUrl);
+          auditChain = await auditChainOf(scratchUrl);
+        }
+        const problems = tables
+          .filter((t) => !t.ok)
+          .map((t) =>
             t.expectedRows === null
               ? `table ${t.table} is not in the manifest`
               : t.actualRows === null
                 ? `table ${t.table} is missing after restore`
                 : `table ${t.table}: ${t.expectedRows} rows expected, ${t.actualRows} restored${t.expectedRows === t.actualRows ? ', content differs' : ''}`,
-          ),
+          );
+        // A faithful copy of a tampered audit trail is still a finding the operator must see.
+        if (auditChain && !auditChain.ok)
+          problems.push(
+            `the audit chain in the archive does not verify: ${auditChain.problems[0] ?? 'unknown problem'}`,
+          );
+        result = {
+          path: file,
+          passed: problems.length === 0,
+          tables,
+          auditChain,
+          problems,
           restoreMs,
           durationMs: Math.round(performance.now() - t0),
+          scratchDatabase: scratch,
         };
         return result;
       } catch (err) {
@@ -854,10 +901,18 @@ export function createBackupService(deps: {
 
       const target = await connect(targetUrl, settings.databaseConnectTimeoutMs, 'the target database');
       let existing: number;
+      let serving: number;
       try {
         existing = await countPublicRelations(target);
+        serving = await countParleyConnections(target);
       } finally {
         await target.end().catch(() => undefined);
+      }
+      if (serving > 0) {
+        throw new BackupError(
+          'target_in_use',
+          `Parley is still connected to the target database (${serving} connection(s) of a running \`parley serve\`). Stop every Parley process first (Kubernetes: scale the Deployment to 0), then restore.`,
+        );
       }
       if (existing > 0 && !opts.force) {
         throw new BackupError(
@@ -867,8 +922,11 @@ export function createBackupService(deps: {
       }
 
       // Pass 1: read and check the whole archive before touching the target.
+      let checked = 0;
       for await (const ev of archive.events()) {
-        if (ev.type === 'data') opts.onProgress?.({ phase: 'check', bytes: 0, totalBytes: size });
+        if (ev.type !== 'data') continue;
+        checked += ev.chunk.length;
+        opts.onProgress?.({ phase: 'check', bytes: checked, totalBytes: size });
       }
       const manifest = archive.manifest() as unknown as Manifest;
       const byVersion = new Map(known.map((f) => [f.version, f]));
@@ -900,6 +958,14 @@ export function createBackupService(deps: {
         );
       }
       const migrated = await migrate(targetUrl);
+      // Checked on the migrated schema (an archive from an older Parley lacks newer audit tables).
+      const auditChain = await auditChainOf(targetUrl);
+      if (auditChain && !auditChain.ok) {
+        logger.warn(
+          { problem: auditChain.problems[0] },
+          'the restored audit chain does not verify (it was like this in the backup)',
+        );
+      }
       const durationMs = Math.round(performance.now() - t0);
 
       // The restore goes into the restored database's own audit trail.
@@ -907,8 +973,11 @@ export function createBackupService(deps: {
         dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl, max: 1 }) }),
       });
       try {
-        await handle.transaction().execute((trx) =>
-          auditTrail.record(trx, opts.actor, {
+        await handle.transaction().execute(async (trx) => {
+          // Sessions revoked after the backup was taken (sign-outs, disabled users) would be
+          // valid again: end them all, so everyone signs in against the restored accounts.
+          const revoked = await createIdentityRepository().revokeAllSessions(trx);
+          await auditTrail.record(trx, opts.actor, {
             action: 'backup.restore',
             targetType: 'backup',
             targetId: path.basename(file),
@@ -918,11 +987,13 @@ export function createBackupService(deps: {
               archiveMigration: header.migration?.version ?? null,
               migrationsApplied: migrated.applied.map((a) => a.file),
               replacedExisting: existing > 0,
+              auditChainVerified: auditChain?.ok ?? null,
               restoreMs,
               durationMs,
+              sessionsRevoked: Number(revoked.numUpdatedRows),
             },
-          }),
-        );
+          });
+        });
       } finally {
         await handle.destroy();
       }
@@ -930,6 +1001,7 @@ export function createBackupService(deps: {
         path: file,
         header,
         tables,
+        auditChain,
         restoreMs,
         durationMs,
         migrationsApplied: migrated.applied.map((a) => a.file),

@@ -173,6 +173,15 @@ export function createIdentityRepository() {
       return q.execute();
     },
 
+    /** Ends every open session (after a restore: sessions ended since the backup must not revive). */
+    revokeAllSessions(db: Executor) {
+      return db
+        .updateTable('sessions')
+        .set({ revoked_at: sql<Date>`now()` })
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+    },
+
     deleteDeadSessions(db: Executor, olderThanDays: number) {
       return db
         .deleteFrom('sessions')

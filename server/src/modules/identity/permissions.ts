@@ -11,6 +11,20 @@ export const PERMISSIONS = [
   'teams.read',
   'teams.manage',
   'audit.read',
+  /** See conversations in scope (own teams, own assignments, unrouted; admins all) and their messages. */
+  'conversations.read',
+  /** Send messages and private notes, mark read, recall/edit own messages. */
+  'conversations.reply',
+  /** Claim, transfer (to an agent, with a note), resolve, reopen, snooze, set priority. */
+  'conversations.manage',
+  /** Assign any conversation in scope to anyone (supervisors in their teams; admins anywhere). */
+  'conversations.assign',
+  /** Delete a conversation with its messages and attachments. */
+  'conversations.delete',
+  'contacts.read',
+  'contacts.manage',
+  /** Channel settings, including the identity-verification secret. */
+  'channels.manage',
   'canned_replies.use',
   'canned_replies.manage_team',
   'canned_replies.manage_global',
@@ -27,8 +41,27 @@ export type RouteAccess = Permission | 'authenticated' | 'public';
 
 const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   admin: PERMISSIONS,
-  supervisor: ['users.read', 'teams.read', 'canned_replies.use', 'canned_replies.manage_team'],
-  agent: ['teams.read', 'canned_replies.use'],
+  supervisor: [
+    'users.read',
+    'teams.read',
+    'conversations.read',
+    'conversations.reply',
+    'conversations.manage',
+    'conversations.assign',
+    'contacts.read',
+    'contacts.manage',
+    'canned_replies.use',
+    'canned_replies.manage_team',
+  ],
+  agent: [
+    'teams.read',
+    'conversations.read',
+    'conversations.reply',
+    'conversations.manage',
+    'contacts.read',
+    'contacts.manage',
+    'canned_replies.use',
+  ],
   auditor: ['audit.read', 'audit.export'],
 };
 

@@ -102,6 +102,19 @@ export function createSecurityService(deps: {
       return ipAllowed((await load()).allow, ip);
     },
 
+    /** A sign-in attempt from outside the console allow-list is a denied access: audited. */
+    async recordRefusedSignIn(client: { ip: string | null; userAgent: string | null }): Promise<void> {
+      await db
+        .transaction()
+        .execute((trx) =>
+          auditTrail.record(
+            trx,
+            { id: null, name: null, ip: client.ip, userAgent: client.userAgent },
+            { action: 'auth.login', outcome: 'denied', details: { reason: 'ip_not_allowed' } },
+          ),
+        );
+    },
+
     async mfaRequiredFor(role: Role): Promise<boolean> {
       const { settings } = await load();
       return settings.mfaEnforced && settings.mfaRequiredRoles.includes(role);

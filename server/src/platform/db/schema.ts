@@ -23,6 +23,26 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AppSecrets {
+  created_at: Generated<Timestamp>;
+  name: string;
+  value: Buffer;
+}
+
+export interface Attachments {
+  content_type: string;
+  conversation_id: string;
+  created_at: Generated<Timestamp>;
+  data: Buffer | null;
+  file_name: string;
+  id: Generated<string>;
+  sha256: Buffer;
+  size_bytes: number;
+  storage: Generated<string>;
+  uploader_id: string | null;
+  uploader_type: string;
+}
+
 export interface AuditArchives {
   archived_at: Generated<Timestamp>;
   file_name: string;
@@ -89,6 +109,56 @@ export interface CannedReplies {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Channels {
+  created_at: Generated<Timestamp>;
+  default_team_id: string | null;
+  id: Generated<string>;
+  identity_secret: string;
+  name: string;
+  settings: Generated<Json>;
+  type: string;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface Contacts {
+  attributes: Generated<Json>;
+  created_at: Generated<Timestamp>;
+  email: string | null;
+  external_id: string | null;
+  id: Generated<string>;
+  name: string | null;
+  phone: string | null;
+  tags: Generated<string[]>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface ConversationReads {
+  conversation_id: string;
+  read_seq: Generated<number>;
+  updated_at: Generated<Timestamp>;
+  user_id: string;
+}
+
+export interface Conversations {
+  assignee_id: string | null;
+  channel_id: string;
+  contact_id: string;
+  created_at: Generated<Timestamp>;
+  first_response_at: Timestamp | null;
+  id: Generated<string>;
+  last_activity_at: Generated<Timestamp>;
+  last_message_preview: Generated<string>;
+  last_public_seq: Generated<number>;
+  last_seq: Generated<number>;
+  priority: Generated<string>;
+  resolved_at: Timestamp | null;
+  snoozed_until: Timestamp | null;
+  status: Generated<string>;
+  team_id: string | null;
+  updated_at: Generated<Timestamp>;
+  visitor_read_seq: Generated<number>;
+}
+
 export interface JobRuns {
   detail: Generated<Json>;
   finished_at: Timestamp | null;
@@ -113,6 +183,23 @@ export interface LoginThrottle {
   key: string;
   last_failure_at: Generated<Timestamp>;
   locked_until: Timestamp | null;
+}
+
+export interface Messages {
+  attachment_id: string | null;
+  body: Generated<string>;
+  client_id: string | null;
+  conversation_id: string;
+  created_at: Generated<Timestamp>;
+  edited_at: Timestamp | null;
+  event: Json | null;
+  id: Generated<string>;
+  kind: string;
+  private: Generated<boolean>;
+  recalled_at: Timestamp | null;
+  sender_id: string | null;
+  sender_type: string;
+  seq: number;
 }
 
 export interface PasswordHistory {
@@ -179,14 +266,21 @@ export interface Users {
 }
 
 export interface DB {
+  app_secrets: AppSecrets;
+  attachments: Attachments;
   audit_archives: AuditArchives;
   audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
   backup_runs: BackupRuns;
   canned_replies: CannedReplies;
+  channels: Channels;
+  contacts: Contacts;
+  conversation_reads: ConversationReads;
+  conversations: Conversations;
   job_runs: JobRuns;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
+  messages: Messages;
   password_history: PasswordHistory;
   security_settings: SecuritySettings;
   sessions: Sessions;

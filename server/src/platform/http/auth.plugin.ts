@@ -52,6 +52,8 @@ export const authPlugin = fp(
       identity: Pick<IdentityService, 'authenticate'>;
       /** The console IP allow-list (security settings). */
       consoleAllows: (ip: string | null) => Promise<boolean>;
+      /** Audits a sign-in attempt from an address outside the allow-list. */
+      onRefusedSignIn: (client: { ip: string | null; userAgent: string | null }) => Promise<void>;
     },
   ) => {
     app.decorateRequest('actor', null);
@@ -68,7 +70,10 @@ export const authPlugin = fp(
     app.addHook('onRequest', async (request) => {
       const { access, consoleLogin, mfaEnrollment } = request.routeOptions.config;
       if (access === 'public') {
-        if (consoleLogin && !(await opts.consoleAllows(request.ip))) throw new IpNotAllowedError();
+        if (consoleLogin && !(await opts.consoleAllows(request.ip))) {
+          await opts.onRefusedSignIn(clientOf(request));
+          throw new IpNotAllowedError();
+        }
         return;
       }
       // No matched route (404 handler) has no access declaration and nothing to protect.

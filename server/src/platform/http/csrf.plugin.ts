@@ -1,6 +1,7 @@
 // CSRF defence in depth. The session cookie is SameSite=Strict already; on top of that every
 // state-changing request that carries the session cookie (and every sign-in) must come from
-// the console's own origin. Browsers send Origin on such requests and Sec-Fetch-Site
+// the console's own origin: PARLEY_PUBLIC_URL, or the very host the request was sent to (a
+// browser on another site cannot choose the Host of its request). Browsers send Origin on such requests and Sec-Fetch-Site
 // everywhere current; a request with neither is not from a browser page (curl, scripts),
 // which a cross-site attacker cannot make carry the victim's cookie.
 import type { FastifyInstance } from 'fastify';
@@ -19,6 +20,7 @@ export const csrfPlugin = fp(async (app: FastifyInstance, opts: { allowedOrigins
     const origin = request.headers.origin;
     if (typeof origin === 'string' && origin !== 'null') {
       if (allowed.has(origin)) return;
+      if (URL.canParse(origin) && new URL(origin).host === request.host) return;
       throw new ForbiddenError(`Cross-origin request refused (Origin ${origin}).`, 'cross_origin');
     }
     if (origin === 'null')

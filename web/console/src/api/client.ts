@@ -6,6 +6,7 @@ import type {
   AuditQuery,
   AuditRecord,
   AuditVerifyReport,
+  BackupOverview,
   CannedReply,
   CreateCannedReplyInput,
   CreateTeamInput,
@@ -221,6 +222,10 @@ export function createApiClient(opts: ApiClientOptions = {}) {
       update: (replyId: string, patch: UpdateCannedReplyInput) =>
         request<CannedReply>('PATCH', `/api/v1/canned-replies/${id(replyId)}`, patch),
       remove: (replyId: string) => request<void>('DELETE', `/api/v1/canned-replies/${id(replyId)}`),
+    },
+
+    backups: {
+      overview: () => request<BackupOverview>('GET', '/api/v1/backups'),
     },
   };
 }

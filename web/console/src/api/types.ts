@@ -33,6 +33,7 @@ import type {
   SettingsPatch,
   SettingsSchema,
 } from '../../../../server/src/modules/security/security.schemas.ts';
+import type { BackupOverviewSchema } from '../../../../server/src/modules/backup/backup.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -63,3 +64,4 @@ export type AuditQuery = Static<typeof AuditListQuery>;
 export type AuditVerifyReport = Static<typeof VerifyReportSchema>;
 export type SecuritySettings = Static<typeof SettingsSchema>;
 export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
+export type BackupOverview = Static<typeof BackupOverviewSchema>;

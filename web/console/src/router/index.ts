@@ -33,6 +33,7 @@ export const NAV_PAGES = [
   { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
   { name: 'audit', title: 'nav.audit', permission: 'audit.read' },
   { name: 'security', title: 'nav.security', permission: 'security.manage' },
+  { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
   { name: 'account', title: 'nav.account', permission: undefined },
 ] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
 
@@ -102,6 +103,12 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'security',
             component: () => import('../views/admin/SecurityView.vue'),
             meta: { permission: 'security.manage', title: 'nav.security' },
+          },
+          {
+            path: 'admin/backups',
+            name: 'backups',
+            component: () => import('../views/admin/BackupsView.vue'),
+            meta: { permission: 'backups.read', title: 'nav.backups' },
           },
           {
             path: 'account',

@@ -1,0 +1,30 @@
+import { Type } from '@fastify/type-provider-typebox';
+
+export const ContactSchema = Type.Object({
+  id: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  email: Type.Union([Type.String(), Type.Null()]),
+  phone: Type.Union([Type.String(), Type.Null()]),
+  attributes: Type.Record(Type.String(), Type.Unknown()),
+  tags: Type.Array(Type.String()),
+  verifiedExternalId: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+const Nullable = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()]);
+
+export const UpdateContactBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(200)),
+    email: Type.Optional(Type.Union([Type.String({ maxLength: 320, format: 'email' }), Type.Null()])),
+    phone: Type.Optional(
+      Type.Union([Type.String({ maxLength: 40, pattern: '^[0-9+() .-]*$' }), Type.Null()]),
+    ),
+    attributes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 100 }),
+    ),
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 50 })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);

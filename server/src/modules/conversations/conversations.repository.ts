@@ -1,0 +1,571 @@
+// Every SQL statement about channels, conversations, messages, read state and attachments.
+import { sql, type Expression, type SqlBool } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+
+export const channelColumns = [
+  'channels.id',
+  'channels.type',
+  'channels.name',
+  'channels.identity_secret',
+  'channels.default_team_id',
+  'channels.created_at',
+] as const;
+
+const conversationColumns = [
+  'c.id',
+  'c.channel_id',
+  'c.contact_id',
+  'c.team_id',
+  'c.assignee_id',
+  'c.status',
+  'c.snoozed_until',
+  'c.priority',
+  'c.last_seq',
+  'c.last_public_seq',
+  'c.last_activity_at',
+  'c.last_message_preview',
+  'c.visitor_read_seq',
+  'c.first_response_at',
+  'c.resolved_at',
+  'c.created_at',
+  'ct.name as contact_name',
+  'ct.email as contact_email',
+  'ct.external_id as contact_external_id',
+  'au.display_name as assignee_name',
+] as const;
+
+const messageColumns = [
+  'm.id',
+  'm.conversation_id',
+  'm.seq',
+  'm.client_id',
+  'm.sender_type',
+  'm.sender_id',
+  'm.kind',
+  'm.body',
+  'm.private',
+  'm.event',
+  'm.recalled_at',
+  'm.edited_at',
+  'm.created_at',
+  'su.display_name as sender_user_name',
+  'a.id as attachment_id',
+  'a.file_name as attachment_file_name',
+  'a.content_type as attachment_content_type',
+  'a.size_bytes as attachment_size_bytes',
+] as const;
+
+/** Which conversations a reader may see; null = all (admins). */
+export interface Scope {
+  userId: string;
+  teamIds: readonly string[];
+  /** Unrouted conversations (no team) are the shared queue every agent and supervisor sees. */
+  includeUnrouted: boolean;
+}
+
+export interface AppendInput {
+  conversationId: string;
+  /** Visitor sends are only allowed into the visitor's own conversations. */
+  contactId?: string;
+  clientId: string | null;
+  senderType: 'visitor' | 'agent' | 'bot' | 'system';
+  senderId: string | null;
+  kind: 'text' | 'image' | 'file' | 'system';
+  body: string;
+  private: boolean;
+  attachmentId: string | null;
+  event: Record<string, unknown> | null;
+  /** A visitor message reopens a pending, snoozed or resolved conversation. */
+  reopen: boolean;
+  /** A public agent message sets first_response_at once. */
+  agentReply: boolean;
+  /** Changes to the conversation made in the same statement (assign, status …). */
+  patch?: {
+    status?: string;
+    snoozedUntil?: Date | null;
+    assigneeId?: string | null;
+    teamId?: string | null;
+    priority?: string;
+    resolvedAt?: 'now' | null;
+  };
+}
+
+export function createConversationsRepository() {
+  function conversationQuery(db: Executor) {
+    return db
+      .selectFrom('conversations as c')
+      .innerJoin('contacts as ct', 'ct.id', 'c.contact_id')
+      .leftJoin('users as au', 'au.id', 'c.assignee_id')
+      .select(conversationColumns);
+  }
+
+  function messageQuery(db: Executor) {
+    return db
+      .selectFrom('messages as m')
+      .leftJoin('users as su', (j) => j.onRef('su.id', '=', 'm.sender_id').on('m.sender_type', '=', 'agent'))
+      .leftJoin('attachments as a', 'a.id', 'm.attachment_id')
+      .select(messageColumns);
+  }
+
+  return {
+    defaultWebChannel(db: Executor) {
+      return db
+        .selectFrom('channels')
+        .select(channelColumns)
+        .where('type', '=', 'web_widget')
+        .orderBy('created_at')
+        .limit(1)
+        .executeTakeFirst();
+    },
+    findChannel(db: Executor, id: string) {
+      return db.selectFrom('channels').select(channelColumns).where('id', '=', id).executeTakeFirst();
+    },
+    listChannels(db: Executor) {
+      return db.selectFrom('channels').select(channelColumns).orderBy('created_at').execute();
+    },
+
+    findConversation(db: Executor, id: string) {
+      return conversationQuery(db).where('c.id', '=', id).executeTakeFirst();
+    },
+    findConversationForUpdate(db: Executor, id: string) {
+      return db
+        .selectFrom('conversations')
+        .select(['id', 'contact_id', 'team_id', 'assignee_id', 'status', 'last_seq'])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+    conversationsOfContact(db: Executor, contactId: string) {
+      return conversationQuery(db)
+        .where('c.contact_id', '=', contactId)
+        .orderBy('c.created_at', 'desc')
+        .limit(100)
+        .execute();
+    },
+    latestUnresolvedOfContact(db: Executor, contactId: string, channelId: string) {
+      return db
+        .selectFrom('conversations')
+        .select('id')
+        .where('contact_id', '=', contactId)
+        .where('channel_id', '=', channelId)
+        .where('status', '!=', 'resolved')
+        .orderBy('created_at', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+    insertConversation(db: Executor, v: { channelId: string; contactId: string; teamId: string | null }) {
+      return db
+        .insertInto('conversations')
+        .values({ channel_id: v.channelId, contact_id: v.contactId, team_id: v.teamId })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+    },
+    deleteConversation(db: Executor, id: string) {
+      return db
+        .deleteFrom('conversations')
+        .where('id', '=', id)
+        .returning(['id', 'contact_id'])
+        .executeTakeFirst();
+    },
+
+    /**
+     * Conversations a reader may see, newest activity first, keyset-paginated on
+     * (last_activity_at, id). Includes the reader's unread count (visitor messages after
+     * their read-up-to seq).
+     */
+    listConversations(
+      db: Executor,
+      q: {
+        scope: Scope | null;
+        userId: string;
+        status?: string | undefined;
+        assignee?: { kind: 'user'; id: string } | { kind: 'none' } | undefined;
+        teamIds?: readonly string[] | undefined;
+        search?: string | undefined;
+        after?: { at: Date; id: string } | undefined;
+        limit: number;
+      },
+    ) {
+      let query = conversationQuery(db)
+        .leftJoin('conversation_reads as r', (j) =>
+          j.onRef('r.conversation_id', '=', 'c.id').on('r.user_id', '=', q.userId),
+        )
+        .select((eb) => [
+          eb.fn.coalesce('r.read_seq', sql<number>`0`).as('read_seq'),
+          eb
+            .selectFrom('messages as um')
+            .select(eb.fn.countAll<number>().as('n'))
+            .whereRef('um.conversation_id', '=', 'c.id')
+            .where('um.sender_type', '=', 'visitor')
+            .where('um.seq', '>', eb.fn.coalesce('r.read_seq', sql<number>`0`))
+            .as('unread'),
+        ]);
+      if (q.scope) {
+        const scope = q.scope;
+        query = query.where((eb) => {
+          const ors: Expression<SqlBool>[] = [eb('c.assignee_id', '=', scope.userId)];
+          if (scope.teamIds.length > 0) ors.push(eb('c.team_id', 'in', scope.teamIds));
+          if (scope.includeUnrouted) ors.push(eb('c.team_id', 'is', null));
+          return eb.or(ors);
+        });
+      }
+      if (q.status) query = query.where('c.status', '=', q.status);
+      if (q.assignee?.kind === 'user') query = query.where('c.assignee_id', '=', q.assignee.id);
+      if (q.assignee?.kind === 'none') query = query.where('c.assignee_id', 'is', null);
+      if (q.teamIds) {
+        if (q.teamIds.length === 0) return Promise.resolve([]);
+        query = query.where('c.team_id', 'in', q.teamIds);
+      }
+      if (q.search) {
+        const like = `%${q.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        const search = q.search;
+        query = query.where((eb) =>
+          eb.or([
+            eb('ct.name', 'ilike', like),
+            eb('ct.email', 'ilike', like),
+            eb('ct.phone', 'ilike', like),
+            eb.exists(
+              eb
+                .selectFrom('messages as sm')
+                .select(sql`1`.as('one'))
+                .whereRef('sm.conversation_id', '=', 'c.id')
+                .where('sm.recalled_at', 'is', null)
+                .where(sql<SqlBool>`to_tsvector('simple', sm.body) @@ plainto_tsquery('simple', ${search})`),
+            ),
+          ]),
+        );
+      }
+      if (q.after) {
+        const after = q.after;
+        query = query.where((eb) =>
+          eb.or([
+            eb('c.last_activity_at', '<', after.at),
+            eb.and([eb('c.last_activity_at', '=', after.at), eb('c.id', '<', after.id)]),
+          ]),
+        );
+      }
+      return query.orderBy('c.last_activity_at', 'desc').orderBy('c.id', 'desc').limit(q.limit).execute();
+    },
+
+    /**
+     * Appends one message: bumps conversations.last_seq under the row lock (gap-free seq,
+     * rolled back with the transaction) and inserts the row. Returns null when the
+     * conversation does not exist (or is not the given contact's), and { duplicate: true }
+     * when the client id was already used in this conversation (the caller rolls back).
+     */
+    async appendMessage(db: Executor, input: AppendInput) {
+      const p = input.patch ?? {};
+      const preview = input.kind === 'text' ? input.body.slice(0, 140) : `[${input.kind}]`;
+      const visibleToVisitor = !input.private;
+      // One statement (one round trip): lock and bump the conversation, insert the message
+      // with the new seq. A client id already used in this conversation inserts nothing
+      // (message_id null): the caller rolls the transaction back, and the bump with it.
+      const { rows } = await sql<{
+        id: string;
+        contact_id: string;
+        team_id: string | null;
+        assignee_id: string | null;
+        status: string;
+        last_seq: number;
+        previous_status: string;
+        previous_team_id: string | null;
+        previous_assignee_id: string | null;
+        message_id: string | null;
+        created_at: Date | null;
+      }>`
+        with old as (
+          select id, status, team_id, assignee_id from conversations
+          where id = ${input.conversationId}
+          ${input.contactId ? sql`and contact_id = ${input.contactId}` : sql``}
+          for update
+        ),
+        bump as (
+          update conversations c set
+            last_seq = c.last_seq + 1,
+            last_public_seq = case when ${visibleToVisitor} then c.last_seq + 1 else c.last_public_seq end,
+            last_activity_at = now(),
+            updated_at = now(),
+            last_message_preview = case when ${visibleToVisitor} and ${input.kind !== 'system'}
+              then ${preview} else c.last_message_preview end,
+            status = ${p.status !== undefined ? sql`${p.status}` : input.reopen ? sql`'open'` : sql`c.status`},
+            snoozed_until = ${
+              p.snoozedUntil !== undefined
+                ? sql`${p.snoozedUntil}::timestamptz`
+                : input.reopen
+                  ? sql`null`
+                  : sql`c.snoozed_until`
+            },
+            resolved_at = ${
+              p.resolvedAt === 'now'
+                ? sql`now()`
+                : p.resolvedAt === null || input.reopen
+                  ? sql`null`
+                  : sql`c.resolved_at`
+            },
+            assignee_id = ${p.assigneeId !== undefined ? sql`${p.assigneeId}::uuid` : sql`c.assignee_id`},
+            team_id = ${p.teamId !== undefined ? sql`${p.teamId}::uuid` : sql`c.team_id`},
+            priority = ${p.priority !== undefined ? sql`${p.priority}` : sql`c.priority`},
+            first_response_at = case when ${input.agentReply} and c.first_response_at is null
+              then now() else c.first_response_at end
+          from old where c.id = old.id
+          returning c.id, c.contact_id, c.team_id, c.assignee_id, c.status, c.last_seq,
+            old.status as previous_status, old.team_id as previous_team_id,
+            old.assignee_id as previous_assignee_id
+        ),
+        ins as (
+          insert into messages (conversation_id, seq, client_id, sender_type, sender_id, kind, body,
+            private, attachment_id, event)
+          select bump.id, bump.last_seq, ${input.clientId}::text, ${input.senderType}, ${input.senderId}::uuid,
+            ${input.kind}, ${input.body}, ${input.private}::boolean, ${input.attachmentId}::uuid,
+            ${input.event === null ? null : JSON.stringify(input.event)}::jsonb
+          from bump
+          on conflict on constraint messages_client_id_key do nothing
+          returning id, created_at
+        )
+        select bump.*, ins.id as message_id, ins.created_at from bump left join ins on true`.execute(db);
+      const conv = rows[0];
+      if (!conv) return null;
+      if (!conv.message_id || !conv.created_at) return { duplicate: true as const };
+      return {
+        duplicate: false as const,
+        messageId: conv.message_id,
+        createdAt: conv.created_at,
+        conversation: conv,
+      };
+    },
+
+    /**
+     * The fast path for a plain text message: one statement, no explicit transaction (see
+     * migrations/0012). Returns null when the conversation does not exist (or is not the
+     * contact's); duplicate = true when the client id was already stored.
+     */
+    async appendPlainMessage(
+      db: Executor,
+      input: {
+        conversationId: string;
+        contactId: string | null;
+        clientId: string;
+        senderType: 'visitor' | 'agent';
+        senderId: string;
+        body: string;
+        private: boolean;
+        reopen: boolean;
+        agentReply: boolean;
+      },
+    ) {
+      const { rows } = await sql<{
+        r_contact_id: string;
+        r_team_id: string | null;
+        r_assignee_id: string | null;
+        r_status: string;
+        r_previous_status: string;
+        r_message_id: string;
+        r_seq: number;
+        r_created_at: Date;
+        r_duplicate: boolean;
+        r_reopen_message_id: string | null;
+        r_reopen_seq: number | null;
+        r_reopen_created_at: Date | null;
+      }>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
+        ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
+        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
+      return rows[0] ?? null;
+    },
+
+    findMessageByClientId(db: Executor, conversationId: string, clientId: string) {
+      return messageQuery(db)
+        .where('m.conversation_id', '=', conversationId)
+        .where('m.client_id', '=', clientId)
+        .executeTakeFirst();
+    },
+    findMessage(db: Executor, id: string) {
+      return messageQuery(db).where('m.id', '=', id).executeTakeFirst();
+    },
+    findMessageForUpdate(db: Executor, id: string) {
+      return db
+        .selectFrom('messages')
+        .select([
+          'id',
+          'conversation_id',
+          'sender_type',
+          'sender_id',
+          'kind',
+          'body',
+          'private',
+          'recalled_at',
+          'created_at',
+        ])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+    markRecalled(db: Executor, id: string) {
+      return db
+        .updateTable('messages')
+        .set({ recalled_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .execute();
+    },
+    editBody(db: Executor, id: string, body: string) {
+      return db
+        .updateTable('messages')
+        .set({ body, edited_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** Messages after a seq (ascending), optionally up to a seq. */
+    messagesAfter(
+      db: Executor,
+      conversationId: string,
+      afterSeq: number,
+      opts: { uptoSeq?: number; limit: number; includePrivate: boolean; createdSince?: Date },
+    ) {
+      let q = messageQuery(db).where('m.conversation_id', '=', conversationId).where('m.seq', '>', afterSeq);
+      if (opts.uptoSeq !== undefined) q = q.where('m.seq', '<=', opts.uptoSeq);
+      if (opts.createdSince !== undefined) q = q.where('m.created_at', '>=', opts.createdSince);
+      if (!opts.includePrivate) q = q.where('m.private', '=', false);
+      return q.orderBy('m.seq', 'asc').limit(opts.limit).execute();
+    },
+    /** Messages before a seq (returned ascending), for scrolling back. */
+    async messagesBefore(
+      db: Executor,
+      conversationId: string,
+      beforeSeq: number,
+      opts: { limit: number; includePrivate: boolean },
+    ) {
+      let q = messageQuery(db).where('m.conversation_id', '=', conversationId).where('m.seq', '<', beforeSeq);
+      if (!opts.includePrivate) q = q.where('m.private', '=', false);
+      const rows = await q.orderBy('m.seq', 'desc').limit(opts.limit).execute();
+      return rows.reverse();
+    },
+
+    /** Conversations with activity since a time, with their last seq (the catch-up safety net). */
+    activitySince(db: Executor, since: Date) {
+      return db
+        .selectFrom('conversations')
+        .select(['id', 'last_seq'])
+        .where('last_activity_at', '>=', since)
+        .execute();
+    },
+    firstSeqSince(db: Executor, conversationId: string, since: Date) {
+      return db
+        .selectFrom('messages')
+        .select((eb) => eb.fn.min<number>('seq').as('seq'))
+        .where('conversation_id', '=', conversationId)
+        .where('created_at', '>=', since)
+        .executeTakeFirst();
+    },
+
+    setAgentRead(db: Executor, conversationId: string, userId: string, seq: number) {
+      return db
+        .insertInto('conversation_reads')
+        .values({ conversation_id: conversationId, user_id: userId, read_seq: seq })
+        .onConflict((oc) =>
+          oc.columns(['conversation_id', 'user_id']).doUpdateSet({
+            read_seq: sql<number>`greatest(conversation_reads.read_seq, excluded.read_seq)`,
+            updated_at: sql<Date>`now()`,
+          }),
+        )
+        .returning('read_seq')
+        .executeTakeFirstOrThrow();
+    },
+    setVisitorRead(db: Executor, conversationId: string, contactId: string, seq: number) {
+      return db
+        .updateTable('conversations')
+        .set({ visitor_read_seq: sql<number>`greatest(visitor_read_seq, least(${seq}, last_seq))` })
+        .where('id', '=', conversationId)
+        .where('contact_id', '=', contactId)
+        .returning('visitor_read_seq')
+        .executeTakeFirst();
+    },
+    agentReadSeq(db: Executor, conversationId: string, userId: string) {
+      return db
+        .selectFrom('conversation_reads')
+        .select('read_seq')
+        .where('conversation_id', '=', conversationId)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+    },
+    /** The highest read-up-to seq of any agent (what the visitor sees as "read"). */
+    maxAgentReadSeq(db: Executor, conversationId: string) {
+      return db
+        .selectFrom('conversation_reads')
+        .select((eb) => eb.fn.max<number>('read_seq').as('seq'))
+        .where('conversation_id', '=', conversationId)
+        .executeTakeFirst();
+    },
+
+    insertAttachment(
+      db: Executor,
+      v: {
+        conversationId: string;
+        uploaderType: 'visitor' | 'agent';
+        uploaderId: string;
+        fileName: string;
+        contentType: string;
+        data: Buffer;
+        sha256: Buffer;
+      },
+    ) {
+      return db
+        .insertInto('attachments')
+        .values({
+          conversation_id: v.conversationId,
+          uploader_type: v.uploaderType,
+          uploader_id: v.uploaderId,
+          file_name: v.fileName,
+          content_type: v.contentType,
+          size_bytes: v.data.length,
+          sha256: v.sha256,
+          data: v.data,
+        })
+        .returning(['id', 'file_name', 'content_type', 'size_bytes'])
+        .executeTakeFirstOrThrow();
+    },
+    findAttachment(db: Executor, id: string) {
+      return db
+        .selectFrom('attachments')
+        .select(['id', 'conversation_id', 'file_name', 'content_type', 'size_bytes', 'data'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+    },
+    /** Whether the attachment belongs to a message the visitor may see. */
+    attachmentVisibleToVisitor(db: Executor, attachmentId: string) {
+      return db
+        .selectFrom('messages')
+        .select('id')
+        .where('attachment_id', '=', attachmentId)
+        .where('private', '=', false)
+        .where('recalled_at', 'is', null)
+        .executeTakeFirst();
+    },
+
+    userForAssignment(db: Executor, userId: string) {
+      return db
+        .selectFrom('users')
+        .select(['id', 'display_name', 'role', 'disabled_at'])
+        .where('id', '=', userId)
+        .executeTakeFirst();
+    },
+    teamIdsOfUser(db: Executor, userId: string) {
+      return db.selectFrom('team_members').select('team_id').where('user_id', '=', userId).execute();
+    },
+    teamExists(db: Executor, teamId: string) {
+      return db.selectFrom('teams').select('id').where('id', '=', teamId).executeTakeFirst();
+    },
+    wakeDueSnoozed(db: Executor, limit: number) {
+      return db
+        .selectFrom('conversations')
+        .select('id')
+        .where('status', '=', 'snoozed')
+        .where('snoozed_until', '<=', sql<Date>`now()`)
+        .limit(limit)
+        .execute();
+    },
+  };
+}
+
+export type ConversationsRepository = ReturnType<typeof createConversationsRepository>;
+export type ConversationRow = NonNullable<Awaited<ReturnType<ConversationsRepository['findConversation']>>>;
+export type MessageRow = NonNullable<Awaited<ReturnType<ConversationsRepository['findMessage']>>>;

@@ -1,0 +1,129 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { Uuid } from '../../platform/http/schemas.ts';
+import {
+  ConversationStatus,
+  ConversationView,
+  MessageView,
+  Priority,
+  VisitorConversationView,
+} from '../../realtime/events.ts';
+
+export { ConversationView, MessageView, VisitorConversationView };
+
+export const ClientId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+
+export const AgentConversation = Type.Intersect([
+  ConversationView,
+  Type.Object({ unread: Type.Integer(), readSeq: Type.Integer() }),
+]);
+
+export const ListQuery = Type.Object(
+  {
+    status: Type.Optional(ConversationStatus),
+    view: Type.Optional(
+      Type.Union([
+        Type.Literal('mine'),
+        Type.Literal('unassigned'),
+        Type.Literal('team'),
+        Type.Literal('all'),
+      ]),
+    ),
+    teamId: Type.Optional(Uuid),
+    q: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ListResponse = Type.Object({
+  conversations: Type.Array(AgentConversation),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const HistoryQuery = Type.Object(
+  {
+    afterSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+    beforeSeq: Type.Optional(Type.Integer({ minimum: 1 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const MessagesResponse = Type.Object({ messages: Type.Array(MessageView) });
+
+export const SendBody = Type.Object(
+  {
+    clientId: ClientId,
+    text: Type.String({ minLength: 1 }),
+    private: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export const VisitorSendBody = Type.Object(
+  { clientId: ClientId, text: Type.String({ minLength: 1 }) },
+  { additionalProperties: false },
+);
+
+export const Ack = Type.Object({
+  clientId: Type.String(),
+  conversationId: Type.String(),
+  messageId: Type.String(),
+  seq: Type.Integer(),
+  createdAt: Type.String(),
+  duplicate: Type.Boolean(),
+  message: MessageView,
+});
+
+export const UploadQuery = Type.Object(
+  { clientId: ClientId, private: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+);
+
+export const AssignBody = Type.Object(
+  { assigneeId: Type.Union([Uuid, Type.Null()]), teamId: Type.Optional(Type.Union([Uuid, Type.Null()])) },
+  { additionalProperties: false },
+);
+export const TransferBody = Type.Object(
+  { assigneeId: Uuid, note: Type.Optional(Type.String({ maxLength: 5000 })) },
+  { additionalProperties: false },
+);
+export const SnoozeBody = Type.Object(
+  { until: Type.String({ format: 'date-time' }) },
+  { additionalProperties: false },
+);
+export const PriorityBody = Type.Object({ priority: Priority }, { additionalProperties: false });
+export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const ReadResponse = Type.Object({ readSeq: Type.Integer() });
+export const EditBody = Type.Object({ text: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+
+export const VisitorSessionBody = Type.Object(
+  {
+    token: Type.Optional(Type.String({ maxLength: 2048 })),
+    channelId: Type.Optional(Uuid),
+    userId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    userHash: Type.Optional(Type.String({ maxLength: 128 })),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    email: Type.Optional(Type.String({ maxLength: 320, format: 'email' })),
+  },
+  { additionalProperties: false },
+);
+export const VisitorSessionResponse = Type.Object({
+  token: Type.String(),
+  contactId: Type.String(),
+  channelId: Type.String(),
+  verified: Type.Boolean(),
+});
+
+export const ChannelsResponse = Type.Object({
+  channels: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      type: Type.String(),
+      name: Type.String(),
+      identitySecret: Type.String(),
+      defaultTeamId: Type.Union([Type.String(), Type.Null()]),
+      createdAt: Type.String(),
+    }),
+  ),
+});

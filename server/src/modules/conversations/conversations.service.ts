@@ -1,0 +1,1158 @@
+// Conversations and messages: the rules. Every write is one transaction (seq assignment,
+// state change, audit record together); after COMMIT the service announces what it committed
+// on the events bus (the hub delivers it, the NOTIFY bridge tells other replicas).
+//
+// Delivery guarantees implemented here:
+// - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
+// - gap-free per-conversation seq, assigned under the conversation's row lock;
+// - not visible == does not exist (404), for agents and visitors alike.
+import { createHash } from 'node:crypto';
+import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
+import type { Transaction } from 'kysely';
+import type { Database, DB, Executor } from '../../platform/db/database.ts';
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthorizedError,
+} from '../../platform/errors.ts';
+import type { CommittedBatch, ConversationRouting, EventBus } from '../../platform/events.ts';
+import type {
+  ConversationStatus,
+  ConversationView,
+  MessageView,
+  Priority,
+  VisitorConversationView,
+} from '../../realtime/events.ts';
+import type { ContactsService } from '../contacts/contacts.service.ts';
+import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
+import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
+import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
+import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
+import { canSee, scopeOf } from './visibility.ts';
+import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
+
+/** Recall and edit are allowed this long after sending. */
+export const EDIT_WINDOW_MS = 2 * 60 * 1000;
+const PAGE_MAX = 200;
+
+export interface ConversationsSettings {
+  messageMaxChars: number;
+  attachmentMaxBytes: number;
+}
+
+export interface SendResult {
+  message: MessageView;
+  /** True when this client id was already stored: nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface ListFilters {
+  status?: ConversationStatus | undefined;
+  view?: 'mine' | 'unassigned' | 'team' | 'all' | undefined;
+  teamId?: string | undefined;
+  q?: string | undefined;
+  cursor?: string | undefined;
+  limit?: number | undefined;
+}
+
+export type AgentConversation = ConversationView & { unread: number; readSeq: number };
+
+export interface UploadedFile {
+  fileName: string | undefined;
+  data: Buffer;
+}
+
+export interface AttachmentContent {
+  fileName: string;
+  contentType: string;
+  data: Buffer;
+  inline: boolean;
+}
+
+class Duplicate extends Error {}
+
+function auditActorOf(actor: Actor): AuditActor {
+  return { id: actor.userId, name: actor.username, ip: actor.ip, userAgent: actor.userAgent };
+}
+function visitorAuditActor(v: VisitorIdentity): AuditActor {
+  return { id: null, name: `visitor:${v.contactId}`, ip: null, userAgent: null };
+}
+
+function encodeCursor(at: string, id: string): string {
+  return Buffer.from(JSON.stringify([at, id])).toString('base64url');
+}
+function decodeCursor(cursor: string): { at: Date; id: string } {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime()) || typeof id !== 'string') throw new Error('bad');
+    return { at: date, id };
+  } catch {
+    throw new BadRequestError('cursor: is not a cursor this server gave out', 'cursor');
+  }
+}
+
+export function createConversationsService(deps: {
+  db: Database;
+  repo: ConversationsRepository;
+  contacts: ContactsService;
+  auditTrail: AuditTrail;
+  tokens: VisitorTokens;
+  bus: EventBus;
+  settings: ConversationsSettings;
+}) {
+  const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+
+  function checkText(text: string, field = 'text'): string {
+    if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
+    if (text.length > settings.messageMaxChars) {
+      throw new BadRequestError(`${field}: longer than ${settings.messageMaxChars} characters`, field);
+    }
+    return text;
+  }
+
+  function routingOf(c: {
+    id: string;
+    contact_id: string;
+    team_id: string | null;
+    assignee_id: string | null;
+  }) {
+    return { conversationId: c.id, contactId: c.contact_id, teamId: c.team_id, assigneeId: c.assignee_id };
+  }
+
+  async function views(conversationId: string, dbx: Executor = db) {
+    const row = await repo.findConversation(dbx, conversationId);
+    if (!row) return undefined;
+    const agentRead = await repo.maxAgentReadSeq(dbx, conversationId);
+    return { agent: toConversationView(row), visitor: toVisitorConversationView(row, agentRead?.seq ?? 0) };
+  }
+
+  /** The conversation if the agent may see it; otherwise the same 404 as a missing one. */
+  async function visibleConversation(actor: Actor, id: string, dbx: Executor = db): Promise<ConversationRow> {
+    authorize(actor, 'conversations.read');
+    const row = await repo.findConversation(dbx, id);
+    if (!row || !canSee(actor, row)) throw new NotFoundError('conversation');
+    return row;
+  }
+
+  async function visitorConversation(v: VisitorIdentity, id: string, dbx: Executor = db) {
+    const row = await repo.findConversation(dbx, id);
+    if (!row || row.contact_id !== v.contactId) throw new NotFoundError('conversation');
+    return row;
+  }
+
+  /**
+   * Appends messages in one transaction (each bumps the seq), runs `more` inside it (audit,
+   * other writes), commits, then announces the batch. A duplicate client id rolls everything
+   * back and returns the stored message instead.
+   */
+  async function append(
+    inputs: AppendInput[],
+    opts: {
+      senderName: string | null;
+      attachment?: MessageView['attachment'];
+      more?: (trx: Transaction<DB>, routing: ConversationRouting) => Promise<void>;
+      /** Lock and check the conversation first (agents: visibility under the lock). */
+      check?: (trx: Transaction<DB>) => Promise<void>;
+    },
+  ): Promise<SendResult[]> {
+    const first = inputs[0]!;
+    let batch: CommittedBatch;
+    let stateChanged = false;
+    try {
+      batch = await db.transaction().execute(async (trx) => {
+        await opts.check?.(trx);
+        const messages: MessageView[] = [];
+        let routing: ConversationRouting | undefined;
+        let former: CommittedBatch['formerRouting'];
+        for (const input of inputs) {
+          const r = await repo.appendMessage(trx, input);
+          if (!r) throw new NotFoundError('conversation');
+          if (r.duplicate) throw new Duplicate();
+          const c = r.conversation;
+          routing = routingOf(c);
+          if (c.status !== c.previous_status || input.patch) stateChanged = true;
+          if (c.team_id !== c.previous_team_id || c.assignee_id !== c.previous_assignee_id) {
+            former ??= { teamId: c.previous_team_id, assigneeId: c.previous_assignee_id };
+          }
+          const reopened = input.reopen && c.previous_status !== c.status;
+          messages.push({
+            id: r.messageId,
+            conversationId: input.conversationId,
+            seq: c.last_seq,
+            clientId: input.clientId,
+            senderType: input.senderType,
+            senderId: input.senderId,
+            senderName: input.senderType === 'agent' ? opts.senderName : null,
+            kind: input.kind,
+            text: input.body,
+            private: input.private,
+            attachment: input.attachmentId ? (opts.attachment ?? null) : null,
+            event: input.event,
+            recalled: false,
+            editedAt: null,
+            createdAt: r.createdAt.toISOString(),
+          });
+          if (reopened) {
+            // A customer message reopens the conversation; the system message tells every replica.
+            const event = {
+              type: 'status_changed',
+              status: 'open',
+              previousStatus: c.previous_status,
+              reason: 'visitor_message',
+            };
+            const sys = await repo.appendMessage(trx, systemInput(input.conversationId, null, event));
+            if (!sys || sys.duplicate) throw new Error('could not append the reopen event');
+            messages.push({
+              id: sys.messageId,
+              conversationId: input.conversationId,
+              seq: sys.conversation.last_seq,
+              clientId: null,
+              senderType: 'system',
+              senderId: null,
+              senderName: null,
+              kind: 'system',
+              text: '',
+              private: false,
+              attachment: null,
+              event,
+              recalled: false,
+              editedAt: null,
+              createdAt: sys.createdAt.toISOString(),
+            });
+          }
+        }
+        await opts.more?.(trx, routing!);
+        return { routing: routing!, messages, formerRouting: former };
+      });
+    } catch (err) {
+      if (!(err instanceof Duplicate)) throw err;
+      const stored = await repo.findMessageByClientId(db, first.conversationId, first.clientId!);
+      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      return [{ message: toMessageView(stored), duplicate: true }];
+    }
+    if (stateChanged) batch.conversation = await views(first.conversationId);
+    bus.committed(batch);
+    return batch.messages.map((message) => ({ message, duplicate: false }));
+  }
+
+  /**
+   * A plain text message from a visitor or an agent: one statement (lock, dedupe, bump, insert
+   * — and the reopen notice when a visitor message reopens the conversation), then announce.
+   */
+  async function appendPlain(input: {
+    conversationId: string;
+    contactId: string | null;
+    clientId: string;
+    senderType: 'visitor' | 'agent';
+    senderId: string;
+    senderName: string | null;
+    text: string;
+    private: boolean;
+  }): Promise<SendResult> {
+    const r = await repo.appendPlainMessage(db, {
+      conversationId: input.conversationId,
+      contactId: input.contactId,
+      clientId: input.clientId,
+      senderType: input.senderType,
+      senderId: input.senderId,
+      body: input.text,
+      private: input.private,
+      reopen: input.senderType === 'visitor',
+      agentReply: input.senderType === 'agent' && !input.private,
+    });
+    if (!r) throw new NotFoundError('conversation');
+    if (r.r_duplicate) {
+      const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
+      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      return { message: toMessageView(stored), duplicate: true };
+    }
+    const message: MessageView = {
+      id: r.r_message_id,
+      conversationId: input.conversationId,
+      seq: r.r_seq,
+      clientId: input.clientId,
+      senderType: input.senderType,
+      senderId: input.senderId,
+      senderName: input.senderType === 'agent' ? input.senderName : null,
+      kind: 'text',
+      text: input.text,
+      private: input.private,
+      attachment: null,
+      event: null,
+      recalled: false,
+      editedAt: null,
+      createdAt: r.r_created_at.toISOString(),
+    };
+    const batch: CommittedBatch = {
+      routing: {
+        conversationId: input.conversationId,
+        contactId: r.r_contact_id,
+        teamId: r.r_team_id,
+        assigneeId: r.r_assignee_id,
+      },
+      messages: [message],
+    };
+    if (r.r_reopen_message_id && r.r_reopen_seq !== null && r.r_reopen_created_at) {
+      batch.messages.push({
+        ...message,
+        id: r.r_reopen_message_id,
+        seq: r.r_reopen_seq,
+        clientId: null,
+        senderType: 'system',
+        senderId: null,
+        senderName: null,
+        kind: 'system',
+        text: '',
+        event: {
+          type: 'status_changed',
+          status: 'open',
+          previousStatus: r.r_previous_status,
+          reason: 'visitor_message',
+        },
+        createdAt: r.r_reopen_created_at.toISOString(),
+      });
+      batch.conversation = await views(input.conversationId);
+    }
+    bus.committed(batch);
+    return { message, duplicate: false };
+  }
+
+  function systemInput(
+    conversationId: string,
+    actor: Actor | null,
+    event: Record<string, unknown>,
+    extra: Partial<AppendInput> = {},
+  ): AppendInput {
+    return {
+      conversationId,
+      clientId: null,
+      senderType: 'system',
+      senderId: actor?.userId ?? null,
+      kind: 'system',
+      body: '',
+      private: false,
+      attachmentId: null,
+      event,
+      reopen: false,
+      agentReply: false,
+      ...extra,
+    };
+  }
+
+  /** Messages page for either side. */
+  async function page(
+    conversationId: string,
+    q: { afterSeq?: number | undefined; beforeSeq?: number | undefined; limit?: number | undefined },
+    includePrivate: boolean,
+  ) {
+    const limit = Math.min(q.limit ?? 50, PAGE_MAX);
+    if (q.afterSeq !== undefined && q.beforeSeq !== undefined) {
+      throw new BadRequestError('afterSeq: give afterSeq or beforeSeq, not both', 'afterSeq');
+    }
+    const rows =
+      q.beforeSeq !== undefined
+        ? await repo.messagesBefore(db, conversationId, q.beforeSeq, { limit, includePrivate })
+        : await repo.messagesAfter(db, conversationId, q.afterSeq ?? 0, { limit, includePrivate });
+    return rows.map(toMessageView);
+  }
+
+  async function storeUpload(
+    conversationId: string,
+    uploader: { type: 'visitor' | 'agent'; id: string },
+    file: UploadedFile,
+    trx: Executor,
+  ) {
+    if (file.data.length > settings.attachmentMaxBytes) {
+      throw new BadRequestError(
+        `file: larger than ${Math.round(settings.attachmentMaxBytes / 1024 / 1024)} MB`,
+        'file',
+      );
+    }
+    const fileName = cleanFileName(file.fileName);
+    const sniffed = await sniffUpload(file.data, fileName);
+    const row = await repo.insertAttachment(trx, {
+      conversationId,
+      uploaderType: uploader.type,
+      uploaderId: uploader.id,
+      fileName,
+      contentType: sniffed.contentType,
+      data: file.data,
+      sha256: createHash('sha256').update(file.data).digest(),
+    });
+    return {
+      kind: sniffed.kind,
+      view: { id: row.id, fileName: row.file_name, contentType: row.content_type, sizeBytes: row.size_bytes },
+    };
+  }
+
+  async function recallOrEdit(
+    who: { type: 'visitor'; visitor: VisitorIdentity } | { type: 'agent'; actor: Actor },
+    messageId: string,
+    edit: { text: string } | null,
+  ): Promise<MessageView> {
+    // Check, lock and change inside one transaction; then announce like any append.
+    const out = await db.transaction().execute(async (trx) => {
+      const msg = await repo.findMessageForUpdate(trx, messageId);
+      if (!msg) throw new NotFoundError('message');
+      const conv = await repo.findConversationForUpdate(trx, msg.conversation_id);
+      if (!conv) throw new NotFoundError('message');
+      if (who.type === 'visitor') {
+        if (conv.contact_id !== who.visitor.contactId || msg.private) throw new NotFoundError('message');
+        if (msg.sender_type !== 'visitor') throw new ForbiddenError('Only the sender may recall a message.');
+      } else {
+        if (!canSee(who.actor, conv)) throw new NotFoundError('message');
+        if (msg.sender_type !== 'agent' || msg.sender_id !== who.actor.userId) {
+          throw new ForbiddenError(`Only the sender may ${edit ? 'edit' : 'recall'} a message.`);
+        }
+      }
+      if (msg.kind === 'system')
+        throw new BadRequestError('messageId: system messages cannot be changed', 'messageId');
+      if (msg.recalled_at) throw new ConflictError('This message was already recalled.');
+      if (Date.now() - msg.created_at.getTime() > EDIT_WINDOW_MS) {
+        throw new ConflictError(
+          `Messages can only be ${edit ? 'edited' : 'recalled'} within ${EDIT_WINDOW_MS / 60000} minutes of sending.`,
+        );
+      }
+      if (edit && msg.kind !== 'text')
+        throw new BadRequestError('messageId: only text messages can be edited', 'messageId');
+      const actor = who.type === 'agent' ? who.actor : null;
+      if (edit) await repo.editBody(trx, msg.id, edit.text);
+      else await repo.markRecalled(trx, msg.id);
+      const r = await repo.appendMessage(
+        trx,
+        systemInput(
+          conv.id,
+          actor,
+          edit
+            ? { type: 'message_edited', messageId: msg.id, text: edit.text }
+            : { type: 'message_recalled', messageId: msg.id },
+          { private: msg.private, senderId: actor?.userId ?? null },
+        ),
+      );
+      if (!r || r.duplicate) throw new Error('could not append the system message');
+      // The audit history keeps what the message said before.
+      await auditTrail.record(
+        trx,
+        actor ? auditActorOf(actor) : visitorAuditActor((who as { visitor: VisitorIdentity }).visitor),
+        {
+          action: edit ? 'message.edit' : 'message.recall',
+          targetType: 'message',
+          targetId: msg.id,
+          details: {
+            conversationId: conv.id,
+            previousText: msg.body,
+            ...(edit ? { newText: edit.text } : {}),
+          },
+        },
+      );
+      return { systemId: r.messageId, routing: routingOf(r.conversation) };
+    });
+    const [updated, system] = await Promise.all([
+      repo.findMessage(db, messageId),
+      repo.findMessage(db, out.systemId),
+    ]);
+    bus.committed({ routing: out.routing, messages: [toMessageView(system!)] });
+    return toMessageView(updated!);
+  }
+
+  return {
+    // ---------------- visitors ----------------
+
+    /** Starts or resumes a visitor: returns a (new) token. Verifies user_id + HMAC when given. */
+    async startVisitorSession(input: {
+      token?: string | undefined;
+      channelId?: string | undefined;
+      userId?: string | undefined;
+      userHash?: string | undefined;
+      name?: string | undefined;
+      email?: string | undefined;
+    }): Promise<{ token: string; contactId: string; channelId: string; verified: boolean }> {
+      const existing = input.token ? await tokens.verify(input.token) : null;
+      if (input.token && !existing) throw new UnauthorizedError('The visitor token is not valid.');
+      const channel = input.channelId
+        ? await repo.findChannel(db, input.channelId)
+        : existing
+          ? await repo.findChannel(db, existing.channelId)
+          : await repo.defaultWebChannel(db);
+      if (!channel) throw new NotFoundError('channel');
+      if ((input.userId === undefined) !== (input.userHash === undefined)) {
+        throw new BadRequestError('userHash: userId and userHash go together', 'userHash');
+      }
+      if (
+        input.userId !== undefined &&
+        !identityHashMatches(input.userId, input.userHash!, channel.identity_secret)
+      ) {
+        throw new UnauthorizedError('userHash: does not match userId (identity verification failed)');
+      }
+      const contactId = await db.transaction().execute(async (trx) => {
+        let current = existing ? ((await contacts.exists(trx, existing.contactId))?.id ?? null) : null;
+        if (input.userId !== undefined) return contacts.verifyIdentity(trx, current, input.userId);
+        current ??= (await contacts.createAnonymous(trx, { name: input.name, email: input.email })).id;
+        return current;
+      });
+      const token = await tokens.sign({ contactId, channelId: channel.id });
+      return { token, contactId, channelId: channel.id, verified: input.userId !== undefined };
+    },
+
+    async authenticateVisitor(token: string | undefined): Promise<VisitorIdentity> {
+      const v = token ? await tokens.verify(token) : null;
+      if (!v) throw new UnauthorizedError('A valid visitor token is required.');
+      return v;
+    },
+
+    /** The visitor's latest unresolved conversation on this channel, or a new one. */
+    async openConversation(v: VisitorIdentity): Promise<VisitorConversationView> {
+      const id = await db.transaction().execute(async (trx) => {
+        const contact = await contacts.exists(trx, v.contactId);
+        if (!contact) throw new UnauthorizedError('This visitor no longer exists; start a new session.');
+        const open = await repo.latestUnresolvedOfContact(trx, v.contactId, v.channelId);
+        if (open) return open.id;
+        const channel = await repo.findChannel(trx, v.channelId);
+        if (!channel) throw new NotFoundError('channel');
+        return (
+          await repo.insertConversation(trx, {
+            channelId: v.channelId,
+            contactId: v.contactId,
+            teamId: channel.default_team_id,
+          })
+        ).id;
+      });
+      const row = await repo.findConversation(db, id);
+      const read = await repo.maxAgentReadSeq(db, id);
+      return toVisitorConversationView(row!, read?.seq ?? 0);
+    },
+
+    async listVisitorConversations(v: VisitorIdentity): Promise<VisitorConversationView[]> {
+      const rows = await repo.conversationsOfContact(db, v.contactId);
+      return Promise.all(
+        rows.map(async (r) => toVisitorConversationView(r, (await repo.maxAgentReadSeq(db, r.id))?.seq ?? 0)),
+      );
+    },
+
+    async visitorSend(
+      v: VisitorIdentity,
+      conversationId: string,
+      input: { clientId: string; text: string },
+    ): Promise<SendResult> {
+      checkText(input.text);
+      const r = await appendPlain({
+        conversationId,
+        contactId: v.contactId,
+        clientId: input.clientId,
+        senderType: 'visitor',
+        senderId: v.contactId,
+        senderName: null,
+        text: input.text,
+        private: false,
+      });
+      return { message: toVisitorMessage(r.message)!, duplicate: r.duplicate };
+    },
+
+    async visitorHistory(
+      v: VisitorIdentity,
+      conversationId: string,
+      q: { afterSeq?: number | undefined; beforeSeq?: number | undefined; limit?: number | undefined },
+    ): Promise<MessageView[]> {
+      await visitorConversation(v, conversationId);
+      const msgs = await page(conversationId, q, false);
+      return msgs.map(toVisitorMessage).filter((m): m is MessageView => m !== null);
+    },
+
+    async visitorRead(v: VisitorIdentity, conversationId: string, seq: number): Promise<number> {
+      const conv = await visitorConversation(v, conversationId);
+      const r = await repo.setVisitorRead(db, conversationId, v.contactId, seq);
+      if (!r) throw new NotFoundError('conversation');
+      bus.ephemeral({
+        kind: 'read',
+        routing: routingOf(conv),
+        reader: { type: 'visitor', id: v.contactId },
+        seq: r.visitor_read_seq,
+      });
+      return r.visitor_read_seq;
+    },
+
+    async visitorTyping(v: VisitorIdentity, conversationId: string, typing: boolean): Promise<void> {
+      const conv = await visitorConversation(v, conversationId);
+      bus.ephemeral({
+        kind: 'typing',
+        routing: routingOf(conv),
+        who: { type: 'visitor', id: v.contactId, name: conv.contact_name },
+        typing,
+      });
+    },
+
+    async visitorRecall(v: VisitorIdentity, messageId: string): Promise<MessageView> {
+      const m = await recallOrEdit({ type: 'visitor', visitor: v }, messageId, null);
+      return toVisitorMessage(m)!;
+    },
+
+    async visitorUpload(
+      v: VisitorIdentity,
+      conversationId: string,
+      input: { clientId: string; file: UploadedFile },
+    ): Promise<SendResult> {
+      await visitorConversation(v, conversationId);
+      const results = await appendWithUpload(conversationId, { type: 'visitor', id: v.contactId }, input, {
+        contactId: v.contactId,
+        senderType: 'visitor',
+        reopen: true,
+        agentReply: false,
+      });
+      return { message: toVisitorMessage(results.message)!, duplicate: results.duplicate };
+    },
+
+    async visitorAttachment(v: VisitorIdentity, attachmentId: string): Promise<AttachmentContent> {
+      const a = await repo.findAttachment(db, attachmentId);
+      if (!a) throw new NotFoundError('attachment');
+      const conv = await repo.findConversation(db, a.conversation_id);
+      if (!conv || conv.contact_id !== v.contactId || !(await repo.attachmentVisibleToVisitor(db, a.id))) {
+        throw new NotFoundError('attachment');
+      }
+      return {
+        fileName: a.file_name,
+        contentType: a.content_type,
+        data: a.data ?? Buffer.alloc(0),
+        inline: isInlineImage(a.content_type),
+      };
+    },
+
+    // ---------------- agents ----------------
+
+    async listConversations(
+      actor: Actor,
+      f: ListFilters,
+    ): Promise<{ conversations: AgentConversation[]; nextCursor: string | null }> {
+      authorize(actor, 'conversations.read');
+      const limit = Math.min(f.limit ?? 25, 100);
+      let assignee: { kind: 'user'; id: string } | { kind: 'none' } | undefined;
+      let teamIds: readonly string[] | undefined;
+      switch (f.view ?? 'all') {
+        case 'mine':
+          assignee = { kind: 'user', id: actor.userId };
+          break;
+        case 'unassigned':
+          assignee = { kind: 'none' };
+          break;
+        case 'team':
+          teamIds = f.teamId ? [f.teamId] : actor.teamIds;
+          break;
+        case 'all':
+          break;
+      }
+      if (f.teamId && f.view !== 'team') teamIds = [f.teamId];
+      const rows = await repo.listConversations(db, {
+        scope: scopeOf(actor),
+        userId: actor.userId,
+        status: f.status,
+        assignee,
+        teamIds,
+        search: f.q?.trim() || undefined,
+        after: f.cursor ? decodeCursor(f.cursor) : undefined,
+        limit: limit + 1,
+      });
+      const more = rows.length > limit;
+      const pageRows = rows.slice(0, limit);
+      const last = pageRows[pageRows.length - 1];
+      return {
+        conversations: pageRows.map((r) => ({
+          ...toConversationView(r),
+          unread: Number(r.unread ?? 0),
+          readSeq: Number(r.read_seq),
+        })),
+        nextCursor: more && last ? encodeCursor(last.last_activity_at.toISOString(), last.id) : null,
+      };
+    },
+
+    async getConversation(actor: Actor, id: string): Promise<AgentConversation> {
+      const row = await visibleConversation(actor, id);
+      const read = await repo.agentReadSeq(db, id, actor.userId);
+      const readSeq = read?.read_seq ?? 0;
+      const unread = await repo.messagesAfter(db, id, readSeq, { limit: 1000, includePrivate: false });
+      return {
+        ...toConversationView(row),
+        readSeq,
+        unread: unread.filter((m) => m.sender_type === 'visitor').length,
+      };
+    },
+
+    async messages(
+      actor: Actor,
+      id: string,
+      q: { afterSeq?: number | undefined; beforeSeq?: number | undefined; limit?: number | undefined },
+    ): Promise<MessageView[]> {
+      await visibleConversation(actor, id);
+      return page(id, q, true);
+    },
+
+    async agentSend(
+      actor: Actor,
+      conversationId: string,
+      input: { clientId: string; text: string; private?: boolean | undefined },
+    ): Promise<SendResult> {
+      authorize(actor, 'conversations.reply');
+      checkText(input.text);
+      await visibleConversation(actor, conversationId);
+      return appendPlain({
+        conversationId,
+        contactId: null,
+        clientId: input.clientId,
+        senderType: 'agent',
+        senderId: actor.userId,
+        senderName: actor.displayName,
+        text: input.text,
+        private: input.private ?? false,
+      });
+    },
+
+    async agentUpload(
+      actor: Actor,
+      conversationId: string,
+      input: { clientId: string; file: UploadedFile; private?: boolean | undefined },
+    ): Promise<SendResult> {
+      authorize(actor, 'conversations.reply');
+      await visibleConversation(actor, conversationId);
+      return appendWithUpload(conversationId, { type: 'agent', id: actor.userId }, input, {
+        senderType: 'agent',
+        senderName: actor.displayName,
+        reopen: false,
+        agentReply: !(input.private ?? false),
+        private: input.private ?? false,
+        check: async (trx) => {
+          const c = await repo.findConversationForUpdate(trx, conversationId);
+          if (!c || !canSee(actor, c)) throw new NotFoundError('conversation');
+        },
+      });
+    },
+
+    async agentAttachment(actor: Actor, attachmentId: string): Promise<AttachmentContent> {
+      authorize(actor, 'conversations.read');
+      const a = await repo.findAttachment(db, attachmentId);
+      if (!a) throw new NotFoundError('attachment');
+      const conv = await repo.findConversation(db, a.conversation_id);
+      if (!conv || !canSee(actor, conv)) throw new NotFoundError('attachment');
+      return {
+        fileName: a.file_name,
+        contentType: a.content_type,
+        data: a.data ?? Buffer.alloc(0),
+        inline: isInlineImage(a.content_type),
+      };
+    },
+
+    async agentRead(actor: Actor, conversationId: string, seq: number): Promise<number> {
+      const conv = await visibleConversation(actor, conversationId);
+      const r = await repo.setAgentRead(db, conversationId, actor.userId, Math.min(seq, conv.last_seq));
+      bus.ephemeral({
+        kind: 'read',
+        routing: routingOf(conv),
+        reader: { type: 'agent', id: actor.userId },
+        seq: r.read_seq,
+      });
+      return r.read_seq;
+    },
+
+    async agentTyping(actor: Actor, conversationId: string, typing: boolean): Promise<void> {
+      const conv = await visibleConversation(actor, conversationId);
+      bus.ephemeral({
+        kind: 'typing',
+        routing: routingOf(conv),
+        who: { type: 'agent', id: actor.userId, name: actor.displayName },
+        typing,
+      });
+    },
+
+    agentRecall(actor: Actor, messageId: string): Promise<MessageView> {
+      authorize(actor, 'conversations.reply');
+      return recallOrEdit({ type: 'agent', actor }, messageId, null);
+    },
+
+    agentEdit(actor: Actor, messageId: string, text: string): Promise<MessageView> {
+      authorize(actor, 'conversations.reply');
+      return recallOrEdit({ type: 'agent', actor }, messageId, { text: checkText(text) });
+    },
+
+    /** The agent takes an unassigned conversation (or one already theirs). */
+    async claim(actor: Actor, conversationId: string): Promise<ConversationView> {
+      authorize(actor, 'conversations.manage');
+      await changeAssignment(actor, conversationId, { assigneeId: actor.userId }, 'claim');
+      return (await views(conversationId))!.agent;
+    },
+
+    /** Supervisors and admins assign (or unassign) anyone in scope, optionally moving the team. */
+    async assign(
+      actor: Actor,
+      conversationId: string,
+      input: { assigneeId: string | null; teamId?: string | null | undefined },
+    ): Promise<ConversationView> {
+      authorize(actor, 'conversations.assign');
+      await changeAssignment(actor, conversationId, input, 'assign');
+      return (await views(conversationId))!.agent;
+    },
+
+    /** Hand the conversation to another agent, with a note only agents see. */
+    async transfer(
+      actor: Actor,
+      conversationId: string,
+      input: { assigneeId: string; note?: string | undefined },
+    ): Promise<ConversationView> {
+      authorize(actor, 'conversations.manage');
+      await changeAssignment(actor, conversationId, { assigneeId: input.assigneeId }, 'transfer', input.note);
+      return (await views(conversationId))!.agent;
+    },
+
+    async setStatus(
+      actor: Actor,
+      conversationId: string,
+      status: ConversationStatus,
+      snoozedUntil?: Date,
+    ): Promise<ConversationView> {
+      authorize(actor, 'conversations.manage');
+      if (status === 'snoozed') {
+        if (!snoozedUntil || snoozedUntil.getTime() <= Date.now()) {
+          throw new BadRequestError('until: must be a time in the future', 'until');
+        }
+      }
+      let previous = '';
+      await append(
+        [
+          systemInput(
+            conversationId,
+            actor,
+            {
+              type: 'status_changed',
+              status,
+              ...(snoozedUntil ? { snoozedUntil: snoozedUntil.toISOString() } : {}),
+            },
+            {
+              patch: {
+                status,
+                snoozedUntil: status === 'snoozed' ? snoozedUntil! : null,
+                ...(status === 'resolved' ? { resolvedAt: 'now' as const } : { resolvedAt: null }),
+              },
+            },
+          ),
+        ],
+        {
+          senderName: actor.displayName,
+          check: async (trx) => {
+            const c = await repo.findConversationForUpdate(trx, conversationId);
+            if (!c || !canSee(actor, c)) throw new NotFoundError('conversation');
+            previous = c.status;
+            if (c.status === status && status !== 'snoozed')
+              throw new ConflictError(`The conversation is already ${status}.`);
+          },
+          more: async (trx) => {
+            if (status === 'resolved' || previous === 'resolved') {
+              await auditTrail.record(trx, auditActorOf(actor), {
+                action: status === 'resolved' ? 'conversation.resolve' : 'conversation.reopen',
+                targetType: 'conversation',
+                targetId: conversationId,
+                details: { from: previous, to: status },
+              });
+            }
+          },
+        },
+      );
+      return (await views(conversationId))!.agent;
+    },
+
+    async setPriority(actor: Actor, conversationId: string, priority: Priority): Promise<ConversationView> {
+      authorize(actor, 'conversations.manage');
+      await append(
+        [
+          systemInput(
+            conversationId,
+            actor,
+            { type: 'priority_changed', priority },
+            { private: true, patch: { priority } },
+          ),
+        ],
+        {
+          senderName: actor.displayName,
+          check: async (trx) => {
+            const c = await repo.findConversationForUpdate(trx, conversationId);
+            if (!c || !canSee(actor, c)) throw new NotFoundError('conversation');
+          },
+        },
+      );
+      return (await views(conversationId))!.agent;
+    },
+
+    async deleteConversation(actor: Actor, conversationId: string): Promise<void> {
+      authorize(actor, 'conversations.delete');
+      await db.transaction().execute(async (trx) => {
+        const deleted = await repo.deleteConversation(trx, conversationId);
+        if (!deleted) throw new NotFoundError('conversation');
+        await auditTrail.record(trx, auditActorOf(actor), {
+          action: 'conversation.delete',
+          targetType: 'conversation',
+          targetId: conversationId,
+          details: { contactId: deleted.contact_id },
+        });
+      });
+    },
+
+    /** Channels with their identity-verification secrets (admins). */
+    async listChannels(actor: Actor) {
+      authorize(actor, 'channels.manage');
+      const rows = await repo.listChannels(db);
+      return rows.map((c) => ({
+        id: c.id,
+        type: c.type,
+        name: c.name,
+        identitySecret: c.identity_secret,
+        defaultTeamId: c.default_team_id,
+        createdAt: c.created_at.toISOString(),
+      }));
+    },
+
+    // ---------------- realtime support (hub and NOTIFY bridge) ----------------
+
+    /** Everything a replica needs to deliver messages (afterSeq, uptoSeq] of a conversation. */
+    async loadCommitted(
+      conversationId: string,
+      afterSeq: number,
+      uptoSeq?: number,
+      createdSince?: Date,
+    ): Promise<CommittedBatch | null> {
+      const row = await repo.findConversation(db, conversationId);
+      if (!row) return null;
+      const agentRead = await repo.maxAgentReadSeq(db, conversationId);
+      const conv = {
+        agent: toConversationView(row),
+        visitor: toVisitorConversationView(row, agentRead?.seq ?? 0),
+      };
+      const rows = await repo.messagesAfter(db, conversationId, afterSeq, {
+        ...(uptoSeq !== undefined ? { uptoSeq } : {}),
+        ...(createdSince !== undefined ? { createdSince } : {}),
+        limit: 1000,
+        includePrivate: true,
+      });
+      const messages = rows.map(toMessageView);
+      let former: CommittedBatch['formerRouting'];
+      for (const m of messages) {
+        const e = m.event;
+        if (e && (e.type === 'assigned' || e.type === 'transferred')) {
+          former = {
+            teamId: (e.fromTeamId as string | null) ?? null,
+            assigneeId: (e.fromAssigneeId as string | null) ?? null,
+          };
+        }
+      }
+      return {
+        routing: routingOf(row),
+        messages,
+        conversation: messages.some((m) => m.kind === 'system') ? conv : undefined,
+        formerRouting: former,
+      };
+    },
+
+    /** Routing of a conversation an agent may see (resume checks), else 404. */
+    async agentResumeCheck(actor: Actor, conversationId: string): Promise<ConversationRouting> {
+      return routingOf(await visibleConversation(actor, conversationId));
+    },
+    async visitorResumeCheck(v: VisitorIdentity, conversationId: string): Promise<ConversationRouting> {
+      return routingOf(await visitorConversation(v, conversationId));
+    },
+    /** Replay page for a resuming socket. */
+    async replay(conversationId: string, afterSeq: number, includePrivate: boolean): Promise<MessageView[]> {
+      const rows = await repo.messagesAfter(db, conversationId, afterSeq, { limit: 500, includePrivate });
+      return rows.map(toMessageView);
+    },
+
+    activitySince(since: Date) {
+      return repo.activitySince(db, since);
+    },
+    async firstSeqSince(conversationId: string, since: Date): Promise<number | null> {
+      return (await repo.firstSeqSince(db, conversationId, since))?.seq ?? null;
+    },
+
+    /** Reopens snoozed conversations whose time has come (run periodically). */
+    async wakeSnoozed(): Promise<number> {
+      const due = await repo.wakeDueSnoozed(db, 100);
+      let woken = 0;
+      for (const { id } of due) {
+        try {
+          await append(
+            [
+              systemInput(
+                id,
+                null,
+                { type: 'status_changed', status: 'open', reason: 'snooze_ended' },
+                { patch: { status: 'open', snoozedUntil: null } },
+              ),
+            ],
+            {
+              senderName: null,
+              check: async (trx) => {
+                const c = await repo.findConversationForUpdate(trx, id);
+                if (!c || c.status !== 'snoozed') throw new ConflictError('no longer snoozed');
+              },
+            },
+          );
+          woken++;
+        } catch (err) {
+          if (!(err instanceof ConflictError)) throw err;
+        }
+      }
+      return woken;
+    },
+  };
+
+  async function changeAssignment(
+    actor: Actor,
+    conversationId: string,
+    input: { assigneeId: string | null; teamId?: string | null | undefined },
+    how: 'claim' | 'assign' | 'transfer',
+    note?: string,
+  ): Promise<void> {
+    let assigneeName: string | null = null;
+    if (input.assigneeId) {
+      const target = await repo.userForAssignment(db, input.assigneeId);
+      if (!target || target.disabled_at || target.role === 'auditor') {
+        throw new BadRequestError('assigneeId: no such agent', 'assigneeId');
+      }
+      assigneeName = target.display_name;
+      if (actor.role === 'supervisor' && how === 'assign') {
+        const targetTeams = (await repo.teamIdsOfUser(db, target.id)).map((t) => t.team_id);
+        if (target.id !== actor.userId && !targetTeams.some((t) => actor.teamIds.includes(t))) {
+          throw new ForbiddenError('Supervisors assign within their own teams.');
+        }
+      }
+    }
+    if (input.teamId) {
+      if (!(await repo.teamExists(db, input.teamId)))
+        throw new BadRequestError('teamId: no such team', 'teamId');
+      if (actor.role === 'supervisor' && !actor.teamIds.includes(input.teamId)) {
+        throw new ForbiddenError('Supervisors route conversations to their own teams.');
+      }
+    }
+    if (note !== undefined) checkText(note, 'note');
+    let before: { team_id: string | null; assignee_id: string | null } = { team_id: null, assignee_id: null };
+    const event = (): Record<string, unknown> => ({
+      type: how === 'transfer' ? 'transferred' : 'assigned',
+      assigneeId: input.assigneeId,
+      assigneeName,
+      fromAssigneeId: before.assignee_id,
+      fromTeamId: before.team_id,
+      teamId: input.teamId !== undefined ? input.teamId : before.team_id,
+    });
+    const inputs: AppendInput[] = [];
+    const lazySystem: AppendInput = systemInput(
+      conversationId,
+      actor,
+      {},
+      {
+        patch: {
+          assigneeId: input.assigneeId,
+          ...(input.teamId !== undefined ? { teamId: input.teamId } : {}),
+        },
+      },
+    );
+    inputs.push(lazySystem);
+    if (note) {
+      inputs.push({
+        conversationId,
+        clientId: null,
+        senderType: 'agent',
+        senderId: actor.userId,
+        kind: 'text',
+        body: note,
+        private: true,
+        attachmentId: null,
+        event: null,
+        reopen: false,
+        agentReply: false,
+      });
+    }
+    await append(inputs, {
+      senderName: actor.displayName,
+      check: async (trx) => {
+        const c = await repo.findConversationForUpdate(trx, conversationId);
+        if (!c || !canSee(actor, c)) throw new NotFoundError('conversation');
+        before = c;
+        const mayReassign = roleHas(actor.role, 'conversations.assign');
+        if (how === 'claim' && c.assignee_id && c.assignee_id !== actor.userId && !mayReassign) {
+          throw new ConflictError('Another agent has this conversation.');
+        }
+        if (how === 'transfer' && c.assignee_id && c.assignee_id !== actor.userId && !mayReassign) {
+          throw new ForbiddenError(
+            'Only the assigned agent (or a supervisor) can transfer this conversation.',
+          );
+        }
+        if (c.assignee_id === input.assigneeId && input.teamId === undefined) {
+          throw new ConflictError('The conversation is already assigned so.');
+        }
+        lazySystem.event = event();
+      },
+      more: async (trx) => {
+        if (how === 'claim') return;
+        await auditTrail.record(trx, auditActorOf(actor), {
+          action: how === 'transfer' ? 'conversation.transfer' : 'conversation.assign',
+          targetType: 'conversation',
+          targetId: conversationId,
+          details: {
+            fromAssigneeId: before.assignee_id,
+            toAssigneeId: input.assigneeId,
+            ...(input.teamId !== undefined ? { fromTeamId: before.team_id, toTeamId: input.teamId } : {}),
+            ...(note ? { withNote: true } : {}),
+          },
+        });
+      },
+    });
+  }
+
+  async function appendWithUpload(
+    conversationId: string,
+    uploader: { type: 'visitor' | 'agent'; id: string },
+    input: { clientId: string; file: UploadedFile },
+    o: {
+      contactId?: string;
+      senderType: 'visitor' | 'agent';
+      senderName?: string;
+      reopen: boolean;
+      agentReply: boolean;
+      private?: boolean;
+      check?: (trx: Transaction<DB>) => Promise<void>;
+    },
+  ): Promise<SendResult> {
+    // Reject a resend before storing the file again.
+    const stored = await repo.findMessageByClientId(db, conversationId, input.clientId);
+    if (stored) return { message: toMessageView(stored), duplicate: true };
+    let attachment: MessageView['attachment'] = null;
+    let kind: 'image' | 'file' = 'file';
+    const appendInput: AppendInput = {
+      conversationId,
+      ...(o.contactId ? { contactId: o.contactId } : {}),
+      clientId: input.clientId,
+      senderType: o.senderType,
+      senderId: uploader.id,
+      kind: 'file',
+      body: '',
+      private: o.private ?? false,
+      attachmentId: null,
+      event: null,
+      reopen: o.reopen,
+      agentReply: o.agentReply,
+    };
+    const [r] = await append([appendInput], {
+      senderName: o.senderName ?? null,
+      get attachment() {
+        return attachment;
+      },
+      check: async (trx) => {
+        await o.check?.(trx);
+        const up = await storeUpload(conversationId, uploader, input.file, trx);
+        attachment = up.view;
+        kind = up.kind;
+        appendInput.attachmentId = up.view.id;
+        appendInput.kind = kind;
+      },
+    });
+    return r!;
+  }
+}
+
+export type ConversationsService = ReturnType<typeof createConversationsService>;

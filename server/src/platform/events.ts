@@ -1,0 +1,63 @@
+// The in-process events bus: services announce what they committed, the realtime hub and the
+// PostgreSQL NOTIFY bridge listen. Services never touch sockets; the hub never touches SQL.
+import type { ConversationView, MessageView, VisitorConversationView } from '../realtime/events.ts';
+
+/** Who may receive a conversation's events. */
+export interface ConversationRouting {
+  conversationId: string;
+  contactId: string;
+  teamId: string | null;
+  assigneeId: string | null;
+}
+
+/** Messages committed in one conversation (ascending, consecutive seq), with its state after. */
+export interface CommittedBatch {
+  routing: ConversationRouting;
+  /** The agent view of every message, private notes included; the hub filters per reader. */
+  messages: MessageView[];
+  /** Present when the conversation's state changed (assignment, status, priority …). */
+  conversation?: { agent: ConversationView; visitor: VisitorConversationView } | undefined;
+  /** Readers who lost sight of the conversation in this batch (transfer): they are told once. */
+  formerRouting?: { teamId: string | null; assigneeId: string | null } | undefined;
+}
+
+export type EphemeralEvent =
+  | {
+      kind: 'typing';
+      routing: ConversationRouting;
+      who: { type: 'visitor' | 'agent'; id: string; name: string | null };
+      typing: boolean;
+    }
+  | {
+      kind: 'read';
+      routing: ConversationRouting;
+      reader: { type: 'visitor' | 'agent'; id: string };
+      seq: number;
+    }
+  | { kind: 'presence'; userId: string; status: 'online' | 'offline' };
+
+export interface EventBus {
+  committed(batch: CommittedBatch): void;
+  ephemeral(event: EphemeralEvent): void;
+  onCommitted(listener: (batch: CommittedBatch) => void): void;
+  onEphemeral(listener: (event: EphemeralEvent) => void): void;
+}
+
+export function createEventBus(): EventBus {
+  const committed: ((b: CommittedBatch) => void)[] = [];
+  const ephemeral: ((e: EphemeralEvent) => void)[] = [];
+  return {
+    committed(batch) {
+      for (const l of committed) l(batch);
+    },
+    ephemeral(event) {
+      for (const l of ephemeral) l(event);
+    },
+    onCommitted(l) {
+      committed.push(l);
+    },
+    onEphemeral(l) {
+      ephemeral.push(l);
+    },
+  };
+}

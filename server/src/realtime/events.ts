@@ -1,0 +1,214 @@
+// The realtime protocol: every frame a client may send and every event the server sends, as
+// TypeBox schemas and the TypeScript types derived from them. docs/PROTOCOL.md describes them.
+// The Vue console and the widget `import type { ServerEvent, ClientFrame } from '…/events.ts'`
+// and dispatch on `type` with an exhaustive switch.
+import { Type, type Static } from 'typebox';
+
+const Uuid = Type.String({ format: 'uuid' });
+/** Client-generated message id (a UUID or any opaque string of 8–64 safe characters). */
+const ClientId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+const Ref = Type.Optional(Type.String({ maxLength: 64 }));
+const Seq = Type.Integer({ minimum: 0 });
+
+// ---------- shared payloads ----------
+
+export const AttachmentView = Type.Object({
+  id: Uuid,
+  fileName: Type.String(),
+  contentType: Type.String(),
+  sizeBytes: Type.Integer(),
+});
+export type AttachmentView = Static<typeof AttachmentView>;
+
+export const MessageView = Type.Object({
+  id: Uuid,
+  conversationId: Uuid,
+  seq: Type.Integer(),
+  clientId: Type.Union([Type.String(), Type.Null()]),
+  senderType: Type.Union([
+    Type.Literal('visitor'),
+    Type.Literal('agent'),
+    Type.Literal('bot'),
+    Type.Literal('system'),
+  ]),
+  senderId: Type.Union([Type.String(), Type.Null()]),
+  senderName: Type.Union([Type.String(), Type.Null()]),
+  kind: Type.Union([
+    Type.Literal('text'),
+    Type.Literal('image'),
+    Type.Literal('file'),
+    Type.Literal('system'),
+  ]),
+  /** Plain text; render it as text, never as HTML. Empty when recalled (visitor view). */
+  text: Type.String(),
+  private: Type.Boolean(),
+  attachment: Type.Union([AttachmentView, Type.Null()]),
+  /** For kind 'system': what happened, e.g. { type: 'assigned', assigneeName: 'Ann' }. */
+  event: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  recalled: Type.Boolean(),
+  editedAt: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+});
+export type MessageView = Static<typeof MessageView>;
+
+export const ConversationStatus = Type.Union([
+  Type.Literal('open'),
+  Type.Literal('pending'),
+  Type.Literal('resolved'),
+  Type.Literal('snoozed'),
+]);
+export type ConversationStatus = Static<typeof ConversationStatus>;
+
+export const Priority = Type.Union([
+  Type.Literal('low'),
+  Type.Literal('normal'),
+  Type.Literal('high'),
+  Type.Literal('urgent'),
+]);
+export type Priority = Static<typeof Priority>;
+
+/** A conversation as agents see it. */
+export const ConversationView = Type.Object({
+  id: Uuid,
+  channelId: Uuid,
+  contact: Type.Object({
+    id: Uuid,
+    name: Type.Union([Type.String(), Type.Null()]),
+    email: Type.Union([Type.String(), Type.Null()]),
+    verified: Type.Boolean(),
+  }),
+  teamId: Type.Union([Uuid, Type.Null()]),
+  assignee: Type.Union([Type.Object({ id: Uuid, displayName: Type.String() }), Type.Null()]),
+  status: ConversationStatus,
+  snoozedUntil: Type.Union([Type.String(), Type.Null()]),
+  priority: Priority,
+  lastSeq: Type.Integer(),
+  lastMessagePreview: Type.String(),
+  lastActivityAt: Type.String(),
+  visitorReadSeq: Type.Integer(),
+  firstResponseAt: Type.Union([Type.String(), Type.Null()]),
+  resolvedAt: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+});
+export type ConversationView = Static<typeof ConversationView>;
+
+/** A conversation as its visitor sees it (no internal ids, no private activity). */
+export const VisitorConversationView = Type.Object({
+  id: Uuid,
+  status: ConversationStatus,
+  /** Highest seq the visitor can see. */
+  lastSeq: Type.Integer(),
+  assigneeName: Type.Union([Type.String(), Type.Null()]),
+  agentReadSeq: Type.Integer(),
+  createdAt: Type.String(),
+});
+export type VisitorConversationView = Static<typeof VisitorConversationView>;
+
+// ---------- client → server frames ----------
+
+const ResumeEntry = Type.Object({ conversationId: Uuid, lastSeq: Seq }, { additionalProperties: false });
+
+export const CLIENT_FRAME_SCHEMAS = {
+  /** First frame of a visitor socket (required, carries the visitor token); optional for agents. */
+  hello: Type.Object(
+    {
+      type: Type.Literal('hello'),
+      ref: Ref,
+      token: Type.Optional(Type.String({ maxLength: 2048 })),
+      resume: Type.Optional(Type.Array(ResumeEntry, { maxItems: 500 })),
+    },
+    { additionalProperties: false },
+  ),
+  /** Replay what the client missed after lastSeq, per conversation, before live traffic. */
+  resume: Type.Object(
+    { type: Type.Literal('resume'), ref: Ref, conversations: Type.Array(ResumeEntry, { maxItems: 500 }) },
+    { additionalProperties: false },
+  ),
+  send: Type.Object(
+    {
+      type: Type.Literal('send'),
+      ref: Ref,
+      conversationId: Uuid,
+      clientId: ClientId,
+      // maxLength is set from PARLEY_MESSAGE_MAX_CHARS when the validator is compiled.
+      text: Type.String({ minLength: 1 }),
+      /** Agents only: a private note, never delivered to the visitor. */
+      private: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  typing: Type.Object(
+    { type: Type.Literal('typing'), ref: Ref, conversationId: Uuid, typing: Type.Boolean() },
+    { additionalProperties: false },
+  ),
+  read: Type.Object(
+    { type: Type.Literal('read'), ref: Ref, conversationId: Uuid, seq: Seq },
+    { additionalProperties: false },
+  ),
+  recall: Type.Object(
+    { type: Type.Literal('recall'), ref: Ref, messageId: Uuid },
+    { additionalProperties: false },
+  ),
+  edit: Type.Object(
+    { type: Type.Literal('edit'), ref: Ref, messageId: Uuid, text: Type.String({ minLength: 1 }) },
+    { additionalProperties: false },
+  ),
+  ping: Type.Object({ type: Type.Literal('ping'), ref: Ref }, { additionalProperties: false }),
+} as const;
+
+export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
+export type ClientFrameOf<T extends ClientFrameType> = Static<(typeof CLIENT_FRAME_SCHEMAS)[T]>;
+export type ClientFrame = { [T in ClientFrameType]: ClientFrameOf<T> }[ClientFrameType];
+
+// ---------- server → client events ----------
+
+export type ErrorCode =
+  | 'bad_frame'
+  | 'unknown_frame'
+  | 'text_too_long'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+export type ServerEvent =
+  | {
+      type: 'ready';
+      connectionId: string;
+      role: 'visitor' | 'agent';
+      /** visitor: the contact id; agent: the user id. */
+      subjectId: string;
+      limits: { maxTextChars: number; framesPerSecond: number };
+    }
+  | {
+      /** The message is committed: sent once per send frame, identical for every resend. */
+      type: 'ack';
+      ref?: string;
+      clientId: string;
+      conversationId: string;
+      messageId: string;
+      seq: number;
+      createdAt: string;
+    }
+  | { type: 'message'; message: MessageView }
+  | { type: 'conversation'; conversation: ConversationView | VisitorConversationView }
+  /** Replay for one conversation is complete: live messages follow. */
+  | { type: 'resumed'; ref?: string; conversationId: string; lastSeq: number; replayed: number }
+  | {
+      type: 'typing';
+      conversationId: string;
+      who: { type: 'visitor' | 'agent'; id: string; name: string | null };
+      typing: boolean;
+      /** Treat the indicator as gone after this long without a refresh. */
+      expiresInMs: number;
+    }
+  | { type: 'read'; conversationId: string; reader: { type: 'visitor' | 'agent'; id: string }; seq: number }
+  | { type: 'presence'; userId: string; status: 'online' | 'offline' }
+  | { type: 'ok'; ref?: string }
+  | { type: 'pong'; ref?: string }
+  | { type: 'error'; ref?: string; code: ErrorCode; message: string; field?: string };
+
+export type ServerEventType = ServerEvent['type'];

@@ -1,0 +1,314 @@
+// The WebSocket hub: connections, rooms, and in-order delivery per conversation.
+//
+// Rooms: `contact:<id>` (a visitor's sockets), `user:<id>` (an agent's sockets), `team:<id>`,
+// `unrouted` (agents and supervisors: conversations without a team) and `admins`.
+//
+// Every committed batch — local (from the events bus) or remote (a NOTIFY from another
+// replica) — goes through a per-conversation sequencer: the hub remembers the last seq it
+// delivered for each conversation, delivers strictly in seq order, and when a batch starts
+// beyond the next expected seq (a lost or reordered notification) it first loads the missing
+// rows. The hub never runs SQL itself: `loadCommitted` (the conversations service) does.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CommittedBatch, ConversationRouting, EphemeralEvent } from '../platform/events.ts';
+import type { Actor } from '../modules/identity/permissions.ts';
+import { toVisitorMessage } from '../modules/conversations/views.ts';
+import type { ServerEvent } from './events.ts';
+
+export const TYPING_EXPIRES_MS = 6000;
+/** Conversation sequencer state is forgotten after this long without traffic. */
+const IDLE_STATE_MS = 10 * 60 * 1000;
+
+export interface HubConnection {
+  readonly id: string;
+  readonly role: 'visitor' | 'agent';
+  readonly contactId: string | null;
+  readonly actor: Actor | null;
+  /** Highest seq sent to this socket, per conversation. */
+  readonly sent: Map<string, number>;
+  /** Live frames held back while a conversation is being replayed to this socket. */
+  readonly replaying: Map<string, ServerEvent[]>;
+  send(event: ServerEvent): void;
+}
+
+export interface HubDeps {
+  /** Messages (afterSeq, uptoSeq] of a conversation; with createdSince only those that recent. */
+  loadCommitted(
+    conversationId: string,
+    afterSeq: number,
+    uptoSeq?: number,
+    createdSince?: Date,
+  ): Promise<CommittedBatch | null>;
+  logger: Logger;
+}
+
+/**
+ * When the hub first hears of a conversation it does not know where delivery stands: two
+ * notifications may arrive out of order. It then delivers what was committed this recently
+ * (sockets drop what they already have, by seq) and follows strictly by seq from there.
+ */
+const FRESH_WINDOW_MS = 30_000;
+
+interface ConversationState {
+  /** -1: not followed yet. */
+  delivered: number;
+  chain: Promise<void>;
+  touchedAt: number;
+}
+
+export function newConnection(
+  init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor },
+  send: (event: ServerEvent) => void,
+): HubConnection {
+  return {
+    id: randomUUID(),
+    role: init.role,
+    contactId: init.role === 'visitor' ? init.contactId : null,
+    actor: init.role === 'agent' ? init.actor : null,
+    sent: new Map(),
+    replaying: new Map(),
+    send,
+  };
+}
+
+function roomsOf(conn: HubConnection): string[] {
+  if (conn.role === 'visitor') return [`contact:${conn.contactId}`];
+  const actor = conn.actor!;
+  if (actor.role === 'admin') return ['admins', `user:${actor.userId}`];
+  return [`user:${actor.userId}`, 'unrouted', ...actor.teamIds.map((t) => `team:${t}`)];
+}
+
+function agentRooms(r: { teamId: string | null; assigneeId: string | null }): string[] {
+  const rooms = ['admins', r.teamId ? `team:${r.teamId}` : 'unrouted'];
+  if (r.assigneeId) rooms.push(`user:${r.assigneeId}`);
+  return rooms;
+}
+
+export function createHub(deps: HubDeps) {
+  const rooms = new Map<string, Set<HubConnection>>();
+  const conversations = new Map<string, ConversationState>();
+  const connections = new Set<HubConnection>();
+  const onlineUsers = new Map<string, number>();
+  let deliveredMessages = 0;
+
+  function join(conn: HubConnection) {
+    for (const room of roomsOf(conn)) {
+      let set = rooms.get(room);
+      if (!set) rooms.set(room, (set = new Set()));
+      set.add(conn);
+    }
+  }
+
+  function members(roomNames: Iterable<string>): Set<HubConnection> {
+    const out = new Set<HubConnection>();
+    for (const name of roomNames) for (const c of rooms.get(name) ?? []) out.add(c);
+    return out;
+  }
+
+  function stateOf(conversationId: string): ConversationState {
+    let st = conversations.get(conversationId);
+    if (!st) {
+      st = { delivered: -1, chain: Promise.resolve(), touchedAt: Date.now() };
+      conversations.set(conversationId, st);
+    }
+    st.touchedAt = Date.now();
+    return st;
+  }
+
+  /** Runs `task` after every earlier task of the same conversation. */
+  function enqueue(st: ConversationState, task: () => Promise<void>) {
+    st.chain = st.chain.then(task).catch((err: unknown) => {
+      deps.logger.error({ err }, 'realtime delivery failed; the catch-up will retry');
+    });
+    return st.chain;
+  }
+
+  function sendToSocket(conn: HubConnection, conversationId: string, event: ServerEvent, seq?: number) {
+    const held = conn.replaying.get(conversationId);
+    if (held) {
+      held.push(event);
+      return;
+    }
+    if (seq !== undefined) {
+      if ((conn.sent.get(conversationId) ?? 0) >= seq) return;
+      conn.sent.set(conversationId, seq);
+    }
+    conn.send(event);
+  }
+
+  /** Sends a contiguous batch to every socket that may see it. */
+  function deliver(batch: CommittedBatch) {
+    const { routing } = batch;
+    const id = routing.conversationId;
+    const visitors = members([`contact:${routing.contactId}`]);
+    const agents = members(agentRooms(routing));
+    for (const m of batch.messages) {
+      for (const conn of agents) sendToSocket(conn, id, { type: 'message', message: m }, m.seq);
+      const visible = toVisitorMessage(m);
+      for (const conn of visitors) {
+        if (visible) sendToSocket(conn, id, { type: 'message', message: visible }, m.seq);
+        // Private notes still advance the visitor's position, silently.
+        else if ((conn.sent.get(id) ?? 0) < m.seq && !conn.replaying.has(id)) conn.sent.set(id, m.seq);
+      }
+      deliveredMessages++;
+    }
+    if (batch.conversation) {
+      const told = new Set(agents);
+      if (batch.formerRouting) for (const c of members(agentRooms(batch.formerRouting))) told.add(c);
+      for (const conn of told)
+        sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.agent });
+      for (const conn of visitors)
+        sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.visitor });
+    }
+  }
+
+  async function deliverFrom(st: ConversationState, conversationId: string, uptoSeq: number, from?: number) {
+    if (st.delivered < 0 && from !== undefined) st.delivered = from - 1;
+    const fresh = st.delivered < 0;
+    const loaded = fresh
+      ? await deps.loadCommitted(conversationId, 0, uptoSeq, new Date(Date.now() - FRESH_WINDOW_MS))
+      : await deps.loadCommitted(conversationId, st.delivered, uptoSeq);
+    if (loaded && loaded.messages.length > 0) {
+      deliver(loaded);
+      st.delivered = Math.max(st.delivered, loaded.messages[loaded.messages.length - 1]!.seq);
+    }
+    if (fresh) st.delivered = Math.max(st.delivered, uptoSeq);
+  }
+
+  function routingRooms(r: ConversationRouting, includeVisitor: boolean): Set<HubConnection> {
+    const names = agentRooms(r);
+    if (includeVisitor) names.push(`contact:${r.contactId}`);
+    return members(names);
+  }
+
+  const sweeper = setInterval(() => {
+    const cutoff = Date.now() - IDLE_STATE_MS;
+    for (const [id, st] of conversations) if (st.touchedAt < cutoff) conversations.delete(id);
+  }, 60_000);
+  sweeper.unref();
+
+  return {
+    /** Registers a socket in its rooms; it receives live traffic from now on. */
+    attach(conn: HubConnection): { firstOfUser: boolean } {
+      connections.add(conn);
+      join(conn);
+      if (conn.role === 'agent') {
+        const n = (onlineUsers.get(conn.actor!.userId) ?? 0) + 1;
+        onlineUsers.set(conn.actor!.userId, n);
+        return { firstOfUser: n === 1 };
+      }
+      return { firstOfUser: false };
+    },
+
+    detach(conn: HubConnection): { lastOfUser: boolean } {
+      if (!connections.delete(conn)) return { lastOfUser: false };
+      for (const room of roomsOf(conn)) {
+        const set = rooms.get(room);
+        set?.delete(conn);
+        if (set?.size === 0) rooms.delete(room);
+      }
+      if (conn.role === 'agent') {
+        const n = (onlineUsers.get(conn.actor!.userId) ?? 1) - 1;
+        if (n <= 0) onlineUsers.delete(conn.actor!.userId);
+        else onlineUsers.set(conn.actor!.userId, n);
+        return { lastOfUser: n <= 0 };
+      }
+      return { lastOfUser: false };
+    },
+
+    /** A batch committed by this replica (in commit order per conversation). */
+    offerLocal(batch: CommittedBatch): Promise<void> {
+      const id = batch.routing.conversationId;
+      const first = batch.messages[0]?.seq;
+      const last = batch.messages[batch.messages.length - 1]?.seq;
+      if (first === undefined || last === undefined) return Promise.resolve();
+      const st = stateOf(id);
+      return enqueue(st, async () => {
+        if (last <= st.delivered) return;
+        if (st.delivered < 0 || first > st.delivered + 1) return deliverFrom(st, id, last);
+        deliver({ ...batch, messages: batch.messages.filter((m) => m.seq > st.delivered) });
+        st.delivered = last;
+      });
+    },
+
+    /**
+     * Another replica committed seq minSeq..maxSeq of a conversation (NOTIFY), or the catch-up
+     * found them (`fromIsComplete`: nothing before minSeq is missing). The hub loads from what
+     * it delivered, whatever the notification's start.
+     */
+    notified(conversationId: string, minSeq: number, maxSeq: number, fromIsComplete = false): Promise<void> {
+      const st = stateOf(conversationId);
+      return enqueue(st, async () => {
+        if (maxSeq <= st.delivered) return;
+        await deliverFrom(st, conversationId, maxSeq, fromIsComplete ? minSeq : undefined);
+      });
+    },
+
+    /** Last seq delivered for a conversation, if this replica has been following it. */
+    deliveredSeq(conversationId: string): number | undefined {
+      const d = conversations.get(conversationId)?.delivered;
+      return d === undefined || d < 0 ? undefined : d;
+    },
+
+    ephemeral(event: EphemeralEvent) {
+      switch (event.kind) {
+        case 'typing': {
+          const { routing, who, typing } = event;
+          for (const conn of routingRooms(routing, true)) {
+            const self =
+              (who.type === 'visitor' && conn.contactId === who.id) ||
+              (who.type === 'agent' && conn.actor?.userId === who.id);
+            if (self) continue;
+            conn.send({
+              type: 'typing',
+              conversationId: routing.conversationId,
+              // Visitors learn that an agent types, not which user id it is.
+              who: conn.role === 'visitor' ? { type: who.type, id: '', name: who.name } : who,
+              typing,
+              expiresInMs: TYPING_EXPIRES_MS,
+            });
+          }
+          return;
+        }
+        case 'read': {
+          const { routing, reader, seq } = event;
+          for (const conn of routingRooms(routing, true)) {
+            conn.send({
+              type: 'read',
+              conversationId: routing.conversationId,
+              reader: conn.role === 'visitor' && reader.type === 'agent' ? { type: 'agent', id: '' } : reader,
+              seq,
+            });
+          }
+          return;
+        }
+        case 'presence': {
+          for (const conn of connections) {
+            if (conn.role === 'agent')
+              conn.send({ type: 'presence', userId: event.userId, status: event.status });
+          }
+          return;
+        }
+      }
+    },
+
+    /** Is the user connected to this replica? */
+    isOnline(userId: string): boolean {
+      return onlineUsers.has(userId);
+    },
+
+    stats() {
+      return {
+        connections: connections.size,
+        conversationsTracked: conversations.size,
+        deliveredMessages,
+      };
+    },
+
+    close() {
+      clearInterval(sweeper);
+    },
+  };
+}
+
+export type Hub = ReturnType<typeof createHub>;

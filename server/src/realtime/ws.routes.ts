@@ -1,0 +1,446 @@
+// The two WebSocket endpoints. Frames are schema-validated (compiled TypeBox validators); a bad
+// frame gets an error frame naming the problem and the connection stays; a flood closes it
+// with 1008. Frames of one connection are handled one after another, in arrival order.
+//
+//   /api/v1/ws          agents: the session cookie is checked by the auth onRequest hook
+//                       before the upgrade (access conversations.read).
+//   /api/v1/widget/ws   visitors: the first frame must be `hello` with the visitor token.
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Compile } from 'typebox/compile';
+import { Type } from 'typebox';
+import type { WebSocket } from 'ws';
+import { AppError, ForbiddenError } from '../platform/errors.ts';
+import { actorOf } from '../platform/http/auth.plugin.ts';
+import type { EventBus } from '../platform/events.ts';
+import type { ConversationsService } from '../modules/conversations/conversations.service.ts';
+import { toVisitorMessage } from '../modules/conversations/views.ts';
+import type { VisitorIdentity } from '../modules/conversations/visitor-tokens.ts';
+import type { Actor } from '../modules/identity/permissions.ts';
+import {
+  CLIENT_FRAME_SCHEMAS,
+  type ClientFrame,
+  type ClientFrameOf,
+  type ClientFrameType,
+  type ErrorCode,
+  type ServerEvent,
+} from './events.ts';
+import { newConnection, type Hub, type HubConnection } from './hub.ts';
+import { createIpLimits, tokenBucket } from './rate-limit.ts';
+
+export interface RealtimeSettings {
+  messageMaxChars: number;
+  wsFramesPerSecond: number;
+  wsFramesBurst: number;
+  wsMaxConnectionsPerIp: number;
+  wsIpFramesPerSecond: number;
+  publicUrl: string;
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+const HEARTBEAT_MS = 30_000;
+/** Typing indicators are forwarded at most this often per socket and conversation. */
+const TYPING_THROTTLE_MS = 2000;
+/** Beyond this much unsent data the client is not keeping up: close it (it resumes later). */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+type Validators = { [T in ClientFrameType]: ReturnType<typeof Compile<(typeof CLIENT_FRAME_SCHEMAS)[T]>> };
+
+function compileValidators(maxTextChars: number): Validators {
+  const withLimit = <S extends { properties: { text: object } }>(schema: S): S =>
+    Type.Object(
+      {
+        ...(schema.properties as unknown as Record<string, never>),
+        text: Type.String({ minLength: 1, maxLength: maxTextChars }),
+      },
+      { additionalProperties: false },
+    ) as unknown as S;
+  return {
+    hello: Compile(CLIENT_FRAME_SCHEMAS.hello),
+    resume: Compile(CLIENT_FRAME_SCHEMAS.resume),
+    send: Compile(withLimit(CLIENT_FRAME_SCHEMAS.send)),
+    typing: Compile(CLIENT_FRAME_SCHEMAS.typing),
+    read: Compile(CLIENT_FRAME_SCHEMAS.read),
+    recall: Compile(CLIENT_FRAME_SCHEMAS.recall),
+    edit: Compile(withLimit(CLIENT_FRAME_SCHEMAS.edit)),
+    ping: Compile(CLIENT_FRAME_SCHEMAS.ping),
+  };
+}
+
+class FrameError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  constructor(code: ErrorCode, message: string, field?: string) {
+    super(message);
+    this.code = code;
+    this.field = field;
+  }
+}
+
+function errorCodeOf(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return 'bad_frame';
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 409:
+      return 'conflict';
+    case 429:
+      return 'rate_limited';
+    case 503:
+      return 'unavailable';
+    default:
+      return 'internal';
+  }
+}
+
+export function realtimeRoutes(
+  app: FastifyInstance,
+  deps: { conversations: ConversationsService; hub: Hub; bus: EventBus; settings: RealtimeSettings },
+) {
+  const { conversations, hub, bus, settings } = deps;
+  const validators = compileValidators(settings.messageMaxChars);
+  const ipLimits = createIpLimits({
+    maxConnections: settings.wsMaxConnectionsPerIp,
+    framesPerSecond: settings.wsIpFramesPerSecond,
+  });
+  const publicOrigin = new URL(settings.publicUrl).origin;
+
+  /** Parses and validates one frame, or throws a FrameError naming the problem. */
+  function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ClientFrame {
+    if (isBinary) throw new FrameError('bad_frame', 'frames are JSON text, not binary');
+    const raw = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new FrameError('bad_frame', 'the frame is not valid JSON');
+    }
+    const type = (value as { type?: unknown } | null)?.type;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new FrameError('bad_frame', 'a frame is a JSON object');
+    }
+    if (typeof type !== 'string') throw new FrameError('bad_frame', 'type: is required', 'type');
+    if (!Object.hasOwn(validators, type)) {
+      throw new FrameError('unknown_frame', `type: unknown frame type "${type.slice(0, 40)}"`, 'type');
+    }
+    const validator = validators[type as ClientFrameType];
+    if (!validator.Check(value)) {
+      const errors = [...validator.Errors(value)];
+      const first =
+        errors.find((e) => e.keyword === 'additionalProperties') ??
+        errors.find((e) => e.keyword !== 'boolean') ??
+        errors[0];
+      const params = (first?.params ?? {}) as {
+        additionalProperties?: string[];
+        requiredProperties?: string[];
+      };
+      let field = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+      if (first?.keyword === 'additionalProperties' && params.additionalProperties?.[0]) {
+        throw new FrameError(
+          'bad_frame',
+          `${params.additionalProperties[0]}: unknown field`,
+          params.additionalProperties[0],
+        );
+      }
+      if (first?.keyword === 'required' && params.requiredProperties?.[0]) {
+        field = params.requiredProperties[0];
+        throw new FrameError('bad_frame', `${field}: is required`, field);
+      }
+      if (first?.keyword === 'maxLength' && field === 'text') {
+        throw new FrameError(
+          'text_too_long',
+          `text: longer than ${settings.messageMaxChars} characters`,
+          'text',
+        );
+      }
+      throw new FrameError(
+        'bad_frame',
+        `${field || 'frame'}: ${first?.message ?? 'is invalid'}`,
+        field || undefined,
+      );
+    }
+    return value;
+  }
+
+  interface Session {
+    socket: WebSocket;
+    ip: string;
+    conn: HubConnection | null;
+    visitor: VisitorIdentity | null;
+    actor: Actor | null;
+    typingSentAt: Map<string, number>;
+  }
+
+  const corked = new Set<Socket>();
+  function uncorkAll() {
+    for (const raw of corked) raw.uncork();
+    corked.clear();
+  }
+
+  function send(socket: WebSocket, event: ServerEvent) {
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      socket.close(1008, 'too slow: resume after reconnecting');
+      return;
+    }
+    // Frames produced in the same event-loop turn (a message, its ack, other events) leave in
+    // one write instead of one system call each: the TCP socket is corked until the turn ends.
+    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    if (raw && !corked.has(raw)) {
+      if (corked.size === 0) setImmediate(uncorkAll);
+      raw.cork();
+      corked.add(raw);
+    }
+    socket.send(JSON.stringify(event));
+  }
+
+  /** Replays each conversation after lastSeq, then releases live traffic held meanwhile. */
+  async function resume(
+    s: Session,
+    entries: { conversationId: string; lastSeq: number }[],
+    ref: string | undefined,
+  ) {
+    const conn = s.conn!;
+    for (const { conversationId, lastSeq } of entries) {
+      try {
+        if (s.visitor) await conversations.visitorResumeCheck(s.visitor, conversationId);
+        else await conversations.agentResumeCheck(s.actor!, conversationId);
+      } catch (err) {
+        reportError(s, err, ref);
+        continue;
+      }
+      if (!conn.replaying.has(conversationId)) conn.replaying.set(conversationId, []);
+      let cursor = lastSeq;
+      let replayed = 0;
+      try {
+        for (;;) {
+          const page = await conversations.replay(conversationId, cursor, s.actor !== null);
+          for (const m of page) {
+            cursor = m.seq;
+            const view = s.visitor ? toVisitorMessage(m) : m;
+            if (!view) continue;
+            send(s.socket, { type: 'message', message: view });
+            replayed++;
+          }
+          if (page.length < 500) break;
+        }
+      } finally {
+        const held = conn.replaying.get(conversationId) ?? [];
+        conn.replaying.delete(conversationId);
+        conn.sent.set(conversationId, Math.max(cursor, conn.sent.get(conversationId) ?? 0));
+        send(s.socket, {
+          type: 'resumed',
+          ...(ref ? { ref } : {}),
+          conversationId,
+          lastSeq: cursor,
+          replayed,
+        });
+        for (const event of held) {
+          if (event.type === 'message') {
+            if (event.message.seq <= (conn.sent.get(conversationId) ?? 0)) continue;
+            conn.sent.set(conversationId, event.message.seq);
+          }
+          send(s.socket, event);
+        }
+      }
+    }
+  }
+
+  function reportError(s: Session, err: unknown, ref: string | undefined) {
+    let frame: ServerEvent;
+    if (err instanceof FrameError) {
+      frame = {
+        type: 'error',
+        code: err.code,
+        message: err.message,
+        ...(err.field ? { field: err.field } : {}),
+      };
+    } else if (err instanceof AppError) {
+      const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
+      frame = {
+        type: 'error',
+        code: errorCodeOf(err.status),
+        message: err.message,
+        ...(field ? { field } : {}),
+      };
+      if (err.status >= 500) app.log.error({ err }, 'realtime frame failed');
+    } else {
+      app.log.error({ err }, 'realtime frame failed');
+      frame = {
+        type: 'error',
+        code: 'internal',
+        message: 'Something went wrong on the server; resend later.',
+      };
+    }
+    send(s.socket, ref ? { ...frame, ref } : frame);
+  }
+
+  function start(s: Session, init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor }) {
+    const conn = newConnection(init, (event) => send(s.socket, event));
+    s.conn = conn;
+    return conn;
+  }
+
+  async function hello(s: Session, frame: ClientFrameOf<'hello'>) {
+    if (s.conn) throw new FrameError('bad_frame', 'hello: this connection already said hello');
+    let conn: HubConnection;
+    if (s.actor) {
+      conn = start(s, { role: 'agent', actor: s.actor });
+    } else {
+      const visitor = await conversations.authenticateVisitor(frame.token);
+      s.visitor = visitor;
+      conn = start(s, { role: 'visitor', contactId: visitor.contactId });
+    }
+    // Live traffic for the conversations being resumed is held until their replay is done.
+    for (const r of frame.resume ?? []) conn.replaying.set(r.conversationId, []);
+    const { firstOfUser } = hub.attach(conn);
+    if (firstOfUser && s.actor) bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'online' });
+    send(s.socket, {
+      type: 'ready',
+      connectionId: conn.id,
+      role: conn.role,
+      subjectId: s.actor ? s.actor.userId : s.visitor!.contactId,
+      limits: { maxTextChars: settings.messageMaxChars, framesPerSecond: settings.wsFramesPerSecond },
+    });
+    if (frame.resume?.length) await resume(s, frame.resume, frame.ref);
+  }
+
+  async function handle(s: Session, frame: ClientFrame) {
+    if (frame.type === 'hello') return hello(s, frame);
+    if (frame.type === 'ping')
+      return send(s.socket, { type: 'pong', ...(frame.ref ? { ref: frame.ref } : {}) });
+    if (!s.conn) throw new FrameError('unauthorized', 'send hello first');
+    const ref = frame.ref ? { ref: frame.ref } : {};
+    switch (frame.type) {
+      case 'resume':
+        return resume(s, frame.conversations, frame.ref);
+      case 'send': {
+        const result = s.visitor
+          ? await (async () => {
+              if (frame.private)
+                throw new FrameError('forbidden', 'private: visitors cannot send private notes', 'private');
+              return conversations.visitorSend(s.visitor!, frame.conversationId, frame);
+            })()
+          : await conversations.agentSend(s.actor!, frame.conversationId, frame);
+        // Sent only now: the message is committed.
+        return send(s.socket, {
+          type: 'ack',
+          ...ref,
+          clientId: frame.clientId,
+          conversationId: result.message.conversationId,
+          messageId: result.message.id,
+          seq: result.message.seq,
+          createdAt: result.message.createdAt,
+        });
+      }
+      case 'typing': {
+        const key = frame.conversationId;
+        const last = s.typingSentAt.get(key) ?? 0;
+        if (frame.typing && Date.now() - last < TYPING_THROTTLE_MS) return;
+        s.typingSentAt.set(key, frame.typing ? Date.now() : 0);
+        if (s.visitor) await conversations.visitorTyping(s.visitor, frame.conversationId, frame.typing);
+        else await conversations.agentTyping(s.actor!, frame.conversationId, frame.typing);
+        return;
+      }
+      case 'read':
+        if (s.visitor) await conversations.visitorRead(s.visitor, frame.conversationId, frame.seq);
+        else await conversations.agentRead(s.actor!, frame.conversationId, frame.seq);
+        return send(s.socket, { type: 'ok', ...ref });
+      case 'recall':
+        if (s.visitor) await conversations.visitorRecall(s.visitor, frame.messageId);
+        else await conversations.agentRecall(s.actor!, frame.messageId);
+        return send(s.socket, { type: 'ok', ...ref });
+      case 'edit':
+        if (s.visitor) throw new FrameError('forbidden', 'visitors cannot edit messages');
+        await conversations.agentEdit(s.actor!, frame.messageId, frame.text);
+        return send(s.socket, { type: 'ok', ...ref });
+    }
+  }
+
+  function serveSocket(socket: WebSocket, request: FastifyRequest, actor: Actor | null) {
+    const ip = request.ip;
+    if (!ipLimits.open(ip)) {
+      socket.close(1008, 'too many connections from this address');
+      return;
+    }
+    const s: Session = { socket, ip, conn: null, visitor: null, actor, typingSentAt: new Map() };
+    const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
+    let queue = Promise.resolve();
+    let alive = true;
+    let closed = false;
+
+    const helloTimer = setTimeout(() => {
+      if (!s.conn) socket.close(1008, 'no hello received');
+    }, HELLO_TIMEOUT_MS);
+    const heartbeat = setInterval(() => {
+      if (!alive) return socket.terminate();
+      alive = false;
+      socket.ping();
+    }, HEARTBEAT_MS);
+    socket.on('pong', () => (alive = true));
+
+    socket.on('message', (data, isBinary) => {
+      if (closed) return;
+      if (!frames.take() || !ipLimits.takeFrame(ip)) {
+        closed = true;
+        send(socket, { type: 'error', code: 'rate_limited', message: 'Too many frames; slow down.' });
+        socket.close(1008, 'rate limit exceeded');
+        return;
+      }
+      let frame: ClientFrame;
+      try {
+        frame = parseFrame(data, isBinary);
+      } catch (err) {
+        reportError(s, err, undefined);
+        return;
+      }
+      queue = queue.then(() => handle(s, frame)).catch((err: unknown) => reportError(s, err, frame.ref));
+    });
+
+    socket.on('close', () => {
+      closed = true;
+      clearTimeout(helloTimer);
+      clearInterval(heartbeat);
+      ipLimits.close(ip);
+      if (s.conn) {
+        const { lastOfUser } = hub.detach(s.conn);
+        if (lastOfUser && s.actor)
+          bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'offline' });
+      }
+    });
+    socket.on('error', () => undefined);
+  }
+
+  app.get(
+    '/api/v1/ws',
+    {
+      websocket: true,
+      config: { access: 'conversations.read' },
+      // Cross-site WebSocket hijacking: a browser sends the cookie from any page, so the
+      // Origin (when a browser sets one) must be this server.
+      preValidation: async (request) => {
+        const origin = request.headers.origin;
+        if (origin === undefined) return;
+        let host: string;
+        try {
+          host = new URL(origin).host;
+        } catch {
+          throw new ForbiddenError('This origin may not open the agent socket.');
+        }
+        if (host !== request.headers.host && origin !== publicOrigin) {
+          throw new ForbiddenError('This origin may not open the agent socket.');
+        }
+      },
+    },
+    (socket, request) => serveSocket(socket, request, actorOf(request)),
+  );
+
+  app.get('/api/v1/widget/ws', { websocket: true, config: { access: 'public' } }, (socket, request) =>
+    serveSocket(socket, request, null),
+  );
+}

@@ -1,0 +1,131 @@
+// Real Parley server processes for end-to-end tests: `node server/src/cli/main.ts serve`
+// against a test database, on a free loopback port.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll } from 'vitest';
+import { freePort } from '../../src/platform/embedded-postgres.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const running = new Set<ChildProcess>();
+afterAll(() => {
+  for (const p of running) p.kill('SIGKILL');
+});
+
+export interface ServerProcess {
+  port: number;
+  pid: number;
+  base: string;
+  wsBase: string;
+  output: () => string;
+  /** SIGKILL: no shutdown at all. */
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  output: () => string,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} did not happen in ${timeoutMs} ms. Server output:\n${output().slice(-3000)}`);
+}
+
+/** PID of a server's LISTEN backend (its application_name carries the server's pid). */
+export async function listenBackendPid(databaseUrl: string, serverPid: number): Promise<number | null> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number }>(
+      'select pid from pg_stat_activity where application_name = $1 and datname = current_database()',
+      [`parley-listen:${serverPid}`],
+    );
+    return r.rows[0]?.pid ?? null;
+  } finally {
+    await c.end();
+  }
+}
+
+export async function startServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+  port?: number,
+): Promise<ServerProcess> {
+  const p = port ?? (await freePort());
+  const child = spawn(process.execPath, ['server/src/cli/main.ts', 'serve'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: databaseUrl,
+      PARLEY_HOST: '127.0.0.1',
+      PARLEY_PORT: String(p),
+      PARLEY_LOG_LEVEL: 'warn',
+      PARLEY_ENV_FILE: '/nonexistent',
+      PARLEY_INITIAL_ADMIN_PASSWORD: 'e2e-admin-password-0123',
+      PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '2',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const output = () => out;
+  const base = `http://127.0.0.1:${p}`;
+  await waitUntil('readiness', async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, output);
+  // Ready for fan-out once its LISTEN connection is up.
+  await waitUntil(
+    'LISTEN',
+    async () => (await listenBackendPid(databaseUrl, child.pid!)) !== null,
+    15_000,
+    output,
+  );
+  return {
+    port: p,
+    pid: child.pid!,
+    base,
+    wsBase: `ws://127.0.0.1:${p}`,
+    output,
+    async kill9() {
+      child.kill('SIGKILL');
+      await exited;
+      running.delete(child);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+      running.delete(child);
+    },
+  };
+}
+
+export async function login(base: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return res.headers.getSetCookie()[0]!.split(';')[0]!;
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
