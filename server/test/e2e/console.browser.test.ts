@@ -277,6 +277,74 @@ describe('the console in a real browser', () => {
     await screenshot('canned-replies.png');
   });
 
+  it('answers a visitor from the inbox with a canned reply; visitor text stays text; drafts survive', async () => {
+    // A visitor starts a conversation through the widget API.
+    const widget = async (method: string, url: string, body?: object, token?: string) => {
+      const res = await fetch(`${baseUrl}${url}`, {
+        method,
+        headers: {
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(res.status, `${method} ${url}: ${await res.clone().text()}`).toBeLessThan(300);
+      return res.json() as Promise<Record<string, unknown>>;
+    };
+    const { token } = (await widget('POST', '/api/v1/widget/session', { name: '王芳' })) as { token: string };
+    const conversation = (await widget('POST', '/api/v1/widget/conversations', undefined, token)) as {
+      id: string;
+    };
+    await widget(
+      'POST',
+      `/api/v1/widget/conversations/${conversation.id}/messages`,
+      { clientId: 'visitor-msg-0001', text: '你好 <img src=x onerror=alert(1)>' },
+      token,
+    );
+
+    await page.click(byTest('nav-inbox'));
+    await page.click('#tab-all');
+    const item = page.locator(byTest(`conversation-${conversation.id}`));
+    await item.click();
+    const thread = page.locator(byTest('thread'));
+    await thread.locator(byTest('message-1')).waitFor();
+    expect(await thread.textContent()).toContain('你好 <img src=x onerror=alert(1)>');
+    expect(await thread.locator('img').count()).toBe(0);
+    await page.click(byTest('claim'));
+    await expect.poll(() => page.locator('.thread-header').textContent()).toContain('Administrator');
+
+    // "/" opens the canned replies; Enter inserts one with the placeholders filled.
+    await page.fill(byTest('composer'), '/thank');
+    await page.locator(byTest('canned-menu')).waitFor();
+    await page.press(byTest('composer'), 'Enter');
+    expect(await page.inputValue(byTest('composer'))).toBe('感谢您的耐心等待，王芳！还有其他可以帮您的吗？');
+    await page.press(byTest('composer'), 'Enter');
+    // The optimistic copy is replaced by the server's (matched by client id): one message, numbered.
+    await expect.poll(() => page.locator(byTest('pending-message')).count()).toBe(0);
+    expect(await thread.locator('[data-test^="message-"]').last().textContent()).toContain(
+      '感谢您的耐心等待，王芳！',
+    );
+    expect(await thread.locator('.bubble', { hasText: '感谢您的耐心等待' }).count()).toBe(1);
+    const seen = (await widget(
+      'GET',
+      `/api/v1/widget/conversations/${conversation.id}/messages`,
+      undefined,
+      token,
+    )) as { messages: { text: string }[] };
+    expect(seen.messages.map((m) => m.text)).toContain('感谢您的耐心等待，王芳！还有其他可以帮您的吗？');
+
+    // A half-typed reply is still there after leaving the conversation and coming back.
+    await page.fill(byTest('composer'), '请稍等，我查一下订单');
+    await page.click(byTest('nav-canned-replies'));
+    await page.click(byTest('nav-inbox'));
+    await page.click('#tab-all');
+    await page.locator(byTest(`conversation-${conversation.id}`)).click();
+    await expect.poll(() => page.inputValue(byTest('composer'))).toBe('请稍等，我查一下订单');
+    await thread.locator(byTest('message-1')).waitFor();
+    await screenshot('inbox.png');
+    await page.fill(byTest('composer'), '');
+  });
+
   it('shows the audit trail, filters it and verifies its hash chain', async () => {
     await page.click(byTest('nav-audit'));
     await page.waitForURL(`${baseUrl}/admin/audit`);
@@ -370,19 +438,20 @@ describe('the console in a real browser', () => {
     await agent.fill(byTest('repeat-password'), 'li-na-own-password-3');
     await agent.click(byTest('change-password-submit'));
     // The users page asked for at first is not an agent's: they land on their home instead.
-    await agent.waitForURL(`${baseUrl}/canned-replies`);
+    await agent.waitForURL(`${baseUrl}/inbox`);
     const nav = await agent.locator(byTest('nav')).textContent();
     expect(nav).toContain('快捷回复');
     expect(nav).toContain('我的账户');
     expect(nav).not.toContain('用户');
     expect(nav).not.toContain('团队');
     // The admin's global reply is there read-only; the admin's personal ones are not.
+    await agent.click(byTest('nav-canned-replies'));
     const table = agent.locator(byTest('canned-table'));
     await table.locator('tr', { hasText: '/thanks' }).waitFor();
     expect(await table.locator('tr', { hasText: '/thanks' }).textContent()).toContain('只读');
     expect(await table.textContent()).not.toContain('/refund');
     await agent.goto(`${baseUrl}/admin/teams`);
-    await agent.waitForURL(`${baseUrl}/canned-replies`);
+    await agent.waitForURL(`${baseUrl}/inbox`);
 
     // The admin changes the agent's role, resets the password and disables the account.
     await page.click(byTest('nav-users'));

@@ -3,6 +3,10 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  Conversation,
+  ConversationQuery,
+  Message,
+  SendAck,
   AuditQuery,
   AuditRecord,
   AuditVerifyReport,
@@ -197,6 +201,36 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
       removeMember: (teamId: string, userId: string) =>
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    conversations: {
+      list: (q: ConversationQuery) =>
+        request<{ conversations: Conversation[]; nextCursor: string | null }>(
+          'GET',
+          `/api/v1/conversations${query(q)}`,
+        ),
+      get: (conversationId: string) =>
+        request<Conversation>('GET', `/api/v1/conversations/${id(conversationId)}`),
+      messages: async (
+        conversationId: string,
+        q: { afterSeq?: number; beforeSeq?: number; limit?: number } = {},
+      ) =>
+        (
+          await request<{ messages: Message[] }>(
+            'GET',
+            `/api/v1/conversations/${id(conversationId)}/messages${query(q)}`,
+          )
+        ).messages,
+      send: (conversationId: string, body: { clientId: string; text: string; private?: boolean }) =>
+        request<SendAck>('POST', `/api/v1/conversations/${id(conversationId)}/messages`, body),
+      markRead: (conversationId: string, seq: number) =>
+        request<{ readSeq: number }>('POST', `/api/v1/conversations/${id(conversationId)}/read`, { seq }),
+      claim: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/claim`),
+      resolve: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
+      reopen: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
     },
 
     audit: {

@@ -34,6 +34,12 @@ import type {
   SettingsSchema,
 } from '../../../../server/src/modules/security/security.schemas.ts';
 import type { BackupOverviewSchema } from '../../../../server/src/modules/backup/backup.schemas.ts';
+import type {
+  Ack,
+  AgentConversation,
+  ListQuery,
+  MessageView,
+} from '../../../../server/src/modules/conversations/conversations.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -65,3 +71,7 @@ export type AuditVerifyReport = Static<typeof VerifyReportSchema>;
 export type SecuritySettings = Static<typeof SettingsSchema>;
 export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
 export type BackupOverview = Static<typeof BackupOverviewSchema>;
+export type Conversation = Static<typeof AgentConversation>;
+export type ConversationQuery = Static<typeof ListQuery>;
+export type Message = Static<typeof MessageView>;
+export type SendAck = Static<typeof Ack>;

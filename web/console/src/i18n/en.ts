@@ -3,6 +3,7 @@ import type zhCN from './zh-CN.ts';
 const en: typeof zhCN = {
   app: { name: 'Parley', tagline: 'Self-hosted customer service' },
   nav: {
+    inbox: 'Inbox',
     cannedReplies: 'Canned replies',
     users: 'Users',
     teams: 'Teams',
@@ -136,6 +137,34 @@ const en: typeof zhCN = {
     ipList: 'Allowed IP addresses or networks (one per line; empty allows all)',
     ipHint:
       'Applies to the agent console and admin API only; visitors can always chat. Do not lock yourself out.',
+  },
+  inbox: {
+    events: {
+      assigned: '{name} took the conversation',
+      unassigned: 'The conversation was unassigned',
+      transferred: 'Transferred to {name}',
+      status: 'Status: {status}',
+    },
+    views: { mine: 'Mine', unassigned: 'Unassigned', team: 'Team', all: 'All' },
+    status: { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved' },
+    priority: { low: 'Low', normal: 'Normal', high: 'High', urgent: 'Urgent' },
+    sender: { visitor: 'Visitor', agent: 'Agent', bot: 'Bot', system: 'System' },
+    anonymous: 'Visitor',
+    unassigned: 'Unassigned',
+    claim: 'Claim',
+    resolve: 'Resolve',
+    reopen: 'Reopen',
+    privateNote: 'Private note',
+    recalled: 'Message recalled',
+    sending: 'Sending…',
+    failed: 'Not sent',
+    retry: 'Retry',
+    send: 'Send',
+    composerHint: 'Enter sends, Shift+Enter adds a line, / picks a canned reply',
+    pick: 'Pick a conversation on the left',
+    email: 'Email',
+    verified: 'Verified identity',
+    started: 'Started',
   },
   account: {
     title: 'My account',

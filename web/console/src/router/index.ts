@@ -28,6 +28,7 @@ declare module 'vue-router' {
 
 /** The pages shown in the navigation, in order; the first one the user may use is their home. */
 export const NAV_PAGES = [
+  { name: 'inbox', title: 'nav.inbox', permission: 'conversations.read' },
   { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
   { name: 'users', title: 'nav.users', permission: 'users.read' },
   { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
@@ -74,6 +75,12 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
         component: () => import('../layout/AppShell.vue'),
         children: [
           { path: '', name: 'home', component: { render: () => null } },
+          {
+            path: 'inbox/:id?',
+            name: 'inbox',
+            component: () => import('../views/InboxView.vue'),
+            meta: { permission: 'conversations.read', title: 'nav.inbox' },
+          },
           {
             path: 'canned-replies',
             name: 'canned-replies',
