@@ -333,6 +333,16 @@ describe('the console in a real browser', () => {
     )) as { messages: { text: string }[] };
     expect(seen.messages.map((m) => m.text)).toContain('感谢您的耐心等待，王芳！还有其他可以帮您的吗？');
 
+    // Live: the visitor writes again and the open thread shows it without a refresh.
+    await expect.poll(() => page.locator(byTest('connection')).textContent()).toContain('已连接');
+    await widget(
+      'POST',
+      `/api/v1/widget/conversations/${conversation.id}/messages`,
+      { clientId: 'visitor-msg-0002', text: '好的，谢谢！' },
+      token,
+    );
+    await expect.poll(() => thread.textContent()).toContain('好的，谢谢！');
+
     // A half-typed reply is still there after leaving the conversation and coming back.
     await page.fill(byTest('composer'), '请稍等，我查一下订单');
     await page.click(byTest('nav-canned-replies'));

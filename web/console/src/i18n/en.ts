@@ -139,6 +139,12 @@ const en: typeof zhCN = {
       'Applies to the agent console and admin API only; visitors can always chat. Do not lock yourself out.',
   },
   inbox: {
+    connection: {
+      connecting: 'Connecting…',
+      connected: 'Connected',
+      reconnecting: 'Reconnecting…',
+      offline: 'Offline',
+    },
     events: {
       assigned: '{name} took the conversation',
       unassigned: 'The conversation was unassigned',

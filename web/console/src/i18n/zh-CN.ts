@@ -134,6 +134,12 @@ export default {
     ipHint: '只影响客服控制台和管理接口；访客聊天不受限制。注意不要把自己挡在外面。',
   },
   inbox: {
+    connection: {
+      connecting: '正在连接…',
+      connected: '已连接',
+      reconnecting: '正在重新连接…',
+      offline: '离线',
+    },
     events: {
       assigned: '{name} 接入了会话',
       unassigned: '会话已取消分配',
