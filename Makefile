@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.parley-installed
 
-.PHONY: install run build test check lint typecheck format db-types db-types-check clean help
+.PHONY: install run build test check lint typecheck format db-types db-types-check widget-size clean help
 
 help:
 	@echo "make run     install what is missing, build, start Parley (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -33,7 +33,30 @@ $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 	vite build --config web/console/vite.config.ts --logLevel warn
 	@touch $@
 
-build: install $(CONSOLE_DIST)
+# The visitor widget: the chat frame (hashed assets), then the loader widget.js next to it.
+WIDGET_DIST := web/widget/dist/widget.js
+WIDGET_SOURCES := $(shell find web/widget/src web/widget/public -type f 2>/dev/null) \
+	web/widget/frame.html web/widget/vite.config.ts web/widget/vite.loader.config.ts \
+	server/src/realtime/events.ts
+
+$(WIDGET_DIST): $(STAMP) $(WIDGET_SOURCES)
+	@echo "==> building the visitor widget (vite)"
+	vite build --config web/widget/vite.config.ts --logLevel warn
+	vite build --config web/widget/vite.loader.config.ts --logLevel warn
+	@touch $@
+
+build: install $(CONSOLE_DIST) $(WIDGET_DIST)
+
+# Bundle budgets (gzip -9): the loader every customer page downloads, and the chat frame.
+WIDGET_LOADER_MAX_GZ := 5120
+WIDGET_FRAME_MAX_GZ := 61440
+
+widget-size: $(WIDGET_DIST)
+	@loader=$$(gzip -9c web/widget/dist/widget.js | wc -c); \
+	frame=0; for f in web/widget/dist/frame.html web/widget/dist/assets/*; do frame=$$((frame + $$(gzip -9c $$f | wc -c))); done; \
+	echo "widget.js: $$loader bytes gzipped (limit $(WIDGET_LOADER_MAX_GZ)); chat frame (html+js+css): $$frame bytes gzipped (limit $(WIDGET_FRAME_MAX_GZ))"; \
+	if [ $$loader -gt $(WIDGET_LOADER_MAX_GZ) ] || [ $$frame -gt $(WIDGET_FRAME_MAX_GZ) ]; then \
+	  echo "widget bundle over budget" >&2; exit 1; fi
 
 run: build
 	node server/src/cli/main.ts serve
@@ -58,7 +81,7 @@ db-types: install
 db-types-check: install
 	node scripts/db-types.ts --verify
 
-check: lint typecheck db-types-check chart-check test
+check: lint typecheck db-types-check chart-check widget-size test
 
 include deploy/deploy.mk
 

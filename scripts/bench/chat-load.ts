@@ -1,553 +1,895 @@
-// Chat load benchmark (a script, not a test). Starts a Parley server process on a fresh
-// database on loopback, connects N visitor and M agent WebSocket clients speaking the real
-// protocol, lets visitors send at a fixed total rate (open loop) while agents reply, then checks
-// the database for every sent message (lost, duplicated) and prints throughput, ack and delivery
-// latency, server RSS and CPU per message. In the same run it measures the raw limits of the
-// machine: pgbench single-row INSERT tps at 16 clients, and a bare ws + pg "insert then forward"
-// loop, and the same saturation load against Parley.
+// Chat load benchmark (issue 3): N visitor and M agent WebSocket clients against a real Parley
+// server on loopback, with the real protocol. Not a test; run by hand (docs/PERFORMANCE.md):
 //
-//   node scripts/bench/chat-load.ts [--visitors 1000] [--agents 20] [--rate 500] [--duration 15]
-//        [--reply-ratio 0.2] [--saturation-clients 64] [--saturation-seconds 10] [--skip-raw]
-//   BENCH_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres (a server where it may create databases)
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+//   node scripts/bench/chat-load.ts --scenario load --visitors 200 --agents 20 --rate 100 --duration 20
+//
+// What one run does, bounded in time and count, killing everything it started at the end:
+//   1. creates a fresh database parley_bench_<pid> (BENCH_ADMIN_URL, default
+//      postgres://postgres@127.0.0.1:5432/postgres), starts `parley serve` on 127.0.0.1 with
+//      the per-IP limits raised (every client comes from 127.0.0.1);
+//   2. raw limits of the machine (unless --raw-seconds 0): pgbench single-row INSERT at 16
+//      clients, and a bare ws + pg "insert then forward" server (chat-load-bare.ts);
+//   3. setup through the real API: admin signs in, creates M agents each in a team of its own,
+//      N visitor sessions and conversations (widget HTTP API); conversation i is then assigned to
+//      agent i mod M (one UPDATE — setup only, not measured);
+//   4. the scenario, with load-generator processes (chat-load-worker.ts) holding the sockets:
+//      visitors send on a schedule (open loop; ack latency from the scheduled time), agents answer;
+//   5. the database check: every sent client id is looked up (lost = acknowledged but absent,
+//      duplicated = more than one row), per-conversation seqs must be gap-free;
+//   6. prints a report (and --out FILE writes it as JSON).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import WebSocket, { WebSocketServer } from 'ws';
+import { freePort } from '../../server/src/platform/embedded-postgres.ts';
+import type { AgentSpec, PhaseStats, VisitorSpec, WorkerCommand, WorkerEvent } from './chat-load-worker.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const { values: opt } = parseArgs({
   options: {
-    visitors: { type: 'string', default: '1000' },
+    scenario: { type: 'string', default: 'load' },
+    visitors: { type: 'string', default: '200' },
     agents: { type: 'string', default: '20' },
-    rate: { type: 'string', default: '500' },
-    duration: { type: 'string', default: '15' },
-    'reply-ratio': { type: 'string', default: '0.2' },
-    'saturation-clients': { type: 'string', default: '64' },
-    'saturation-seconds': { type: 'string', default: '10' },
-    'skip-raw': { type: 'boolean', default: false },
-    'bare-server': { type: 'string' },
+    /** Total messages per second: visitor messages plus agent replies. */
+    rate: { type: 'string', default: '100' },
+    'reply-ratio': { type: 'string', default: '1' },
+    duration: { type: 'string', default: '20' },
+    workers: { type: 'string', default: String(Math.max(1, Math.min(4, cpus().length))) },
+    'raw-seconds': { type: 'string', default: '10' },
+    'sat-start': { type: 'string', default: '200' },
+    'sat-factor': { type: 'string', default: '1.3' },
+    'sat-step': { type: 'string', default: '10' },
+    'sat-max-steps': { type: 'string', default: '10' },
+    'sat-p99-ms': { type: 'string', default: '250' },
+    soak: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '5' },
+    'storm-concurrency': { type: 'string', default: '256' },
+    'server-env': { type: 'string', multiple: true, default: [] },
+    /** NODE_OPTIONS for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+    'server-node-options': { type: 'string' },
+    'keep-db': { type: 'boolean', default: false },
+    out: { type: 'string' },
   },
 });
-const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function dbUrl(name: string) {
-  const u = new URL(ADMIN_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-function pct(sorted: number[], p: number) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
-function summary(values: number[]) {
-  const s = [...values].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    p50: +pct(s, 50).toFixed(1),
-    p95: +pct(s, 95).toFixed(1),
-    p99: +pct(s, 99).toFixed(1),
-  };
-}
-function procStats(pid: number) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / 100;
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-  return { cpuSeconds, rssKb };
-}
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The bare loop: the least a server can do (insert the row, then forward it).
-if (opt['bare-server']) {
-  const pool = new pg.Pool({ connectionString: opt['bare-server'], max: 20 });
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  const receivers = new Set<WebSocket>();
-  wss.on('connection', (ws, req) => {
-    if (req.url === '/receive') {
-      receivers.add(ws);
-      ws.on('close', () => receivers.delete(ws));
-      return;
-    }
-    ws.on('message', (data) => {
-      const m = JSON.parse((data as Buffer).toString()) as { clientId: string; text: string };
-      pool
-        .query('insert into bench_bare (client_id, body) values ($1, $2) returning id', [m.clientId, m.text])
-        .then((r) => {
-          const out = JSON.stringify({ id: (r.rows[0] as { id: string }).id, clientId: m.clientId });
-          ws.send(out);
-          for (const rcv of receivers) rcv.send(out);
-        })
-        .catch((e: unknown) => console.error(e));
-    });
-  });
-  wss.on('listening', () => {
-    const a = wss.address();
-    process.stdout.write(`PORT ${typeof a === 'object' && a ? a.port : String(a)}\n`);
-  });
-  await new Promise(() => undefined);
-}
-
-// ---------------------------------------------------------------------------------------------
-const VISITORS = Number(opt.visitors);
-const AGENTS = Number(opt.agents);
+const SCENARIO = opt.scenario;
+if (!['load', 'saturation', 'memory', 'reconnect'].includes(SCENARIO))
+  throw new Error('--scenario: load | saturation | memory | reconnect');
+const N = Number(opt.visitors);
+const M = Number(opt.agents);
 const RATE = Number(opt.rate);
-const DURATION = Number(opt.duration);
 const REPLY = Number(opt['reply-ratio']);
-const SAT_CLIENTS = Number(opt['saturation-clients']);
-const SAT_SECONDS = Number(opt['saturation-seconds']);
+const DURATION_S = Number(opt.duration);
+const W = Math.max(1, Number(opt.workers));
+const RAW_S = Number(opt['raw-seconds']);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ADMIN_PASSWORD = `bench-admin-${randomBytes(6).toString('hex')}`;
+const RUN_ID = randomBytes(3).toString('hex');
+const DB_NAME = `parley_bench_${process.pid}`;
+const dbUrl = (() => {
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${DB_NAME}`;
+  return u.toString();
+})();
+if (!(N > 0 && M > 0 && RATE > 0 && DURATION_S > 0 && M <= N)) {
+  throw new Error('--visitors, --agents, --rate, --duration must be positive, agents ≤ visitors');
+}
+/** Hard stop for the whole run, whatever happens. */
+const RUN_LIMIT_MS = 30 * 60 * 1000;
 
-const dbName = `parley_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-const admin = new pg.Client({ connectionString: ADMIN_URL });
-await admin.connect();
-await admin.query(`create database "${dbName}"`);
-const DB = dbUrl(dbName);
-const children: ChildProcess[] = [];
-const cleanup = async () => {
-  for (const c of children) c.kill('SIGKILL');
-  await sleep(300);
-  await admin.query(`drop database if exists "${dbName}" with (force)`).catch(() => undefined);
-  await admin.end();
-};
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+const children = new Set<ChildProcess>();
+const tmp = mkdtempSync(path.join(tmpdir(), 'parley-bench-'));
+const log = (...a: unknown[]) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
-try {
-  const port = await freePort();
-  const server = spawn(process.execPath, ['server/src/cli/main.ts', 'serve'], {
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, params: unknown[] = []) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query<R>(text, params);
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------- process metrics (/proc) ----------
+
+const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64
+function procSample(pid: number) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpuMs, rssKb, at: Date.now() };
+}
+/** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
+async function heapUsedMb(server: Server): Promise<number | null> {
+  const res = await fetch(`${server.base}/metrics`).catch(() => null);
+  if (!res || res.status !== 200) return null;
+  const m = /^parley_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(await res.text());
+  return m ? Number(m[1]) / 1024 / 1024 : null;
+}
+
+/** Whole-machine CPU: busy share since the previous call (to show how shared the machine was). */
+function machineSample() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const idle = line[3]! + line[4]!;
+  const total = line.reduce((a, b) => a + b, 0);
+  return { idle, total };
+}
+
+// ---------- child processes ----------
+
+function spawnNode(args: string[], env: Record<string, string>, ipc: boolean): ChildProcess {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: DB,
-      DATABASE_POOL_MAX: '20',
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ipc ? ['ignore', 'inherit', 'inherit', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function killAll() {
+  for (const c of children) c.kill('SIGKILL');
+}
+
+/** SIGTERM (the server shuts down cleanly, e.g. writes a --cpu-prof profile), SIGKILL after 5 s. */
+async function stopAll() {
+  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  const exited = running.map((c) => new Promise((r) => c.once('exit', r)));
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.race([Promise.all(exited), sleep(5000)]);
+  killAll();
+}
+
+interface Server {
+  child: ChildProcess;
+  pid: number;
+  base: string;
+  wsBase: string;
+  output: () => string;
+}
+
+async function startServer(): Promise<Server> {
+  const port = await freePort();
+  const extra = Object.fromEntries(
+    (opt['server-env'] ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
+  const child = spawnNode(
+    ['server/src/cli/main.ts', 'serve'],
+    {
+      DATABASE_URL: dbUrl,
       PARLEY_HOST: '127.0.0.1',
       PARLEY_PORT: String(port),
       PARLEY_LOG_LEVEL: 'warn',
       PARLEY_ENV_FILE: '/nonexistent',
-      PARLEY_INITIAL_ADMIN_PASSWORD: 'bench-admin-password-1',
+      PARLEY_DATA_DIR: tmp,
+      PARLEY_INITIAL_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '2',
+      // Every benchmark client comes from 127.0.0.1: the per-IP limits would otherwise apply to all.
       PARLEY_WS_MAX_CONNECTIONS_PER_IP: '1000000',
       PARLEY_WS_IP_FRAMES_PER_SECOND: '10000000',
       PARLEY_WS_FRAMES_PER_SECOND: '1000',
-      PARLEY_WS_FRAMES_BURST: '1000',
+      PARLEY_WS_FRAMES_BURST: '2000',
       PUBLIC_RATE_LIMIT_PER_MINUTE: '100000',
+      ...(opt['server-node-options'] ? { NODE_OPTIONS: opt['server-node-options'] } : {}),
+      ...extra,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(server);
+    false,
+  );
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
+  child.stderr!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (
-      (await fetch(`${base}/readyz`)
-        .then((r) => r.status)
-        .catch(() => 0)) === 200
-    )
-      break;
-    if (i > 600) throw new Error('server did not become ready');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited:\n${out}`);
+    if ((await fetch(`${base}/readyz`).catch(() => null))?.status === 200) break;
+    if (Date.now() > deadline) throw new Error(`server not ready in 60 s:\n${out}`);
     await sleep(100);
   }
-  await sleep(500);
-  const db = new pg.Client({ connectionString: DB });
-  await db.connect();
+  return { child, pid: child.pid!, base, wsBase: `ws://127.0.0.1:${port}`, output: () => out };
+}
 
-  // Agents: one team each, sessions created directly (no password hashing in the benchmark).
-  const agentCookies: { userId: string; teamId: string; cookie: string }[] = [];
-  for (let i = 0; i < AGENTS; i++) {
-    const team = await db.query<{ id: string }>(`insert into teams (name) values ($1) returning id`, [
-      `bench-${i}`,
-    ]);
-    const user = await db.query<{ id: string }>(
-      `insert into users (username, display_name, role, password_hash) values ($1, $2, 'agent', 'x') returning id`,
-      [`bench-agent-${i}`, `Agent ${i}`],
-    );
-    await db.query(`insert into team_members (team_id, user_id) values ($1, $2)`, [
-      team.rows[0]!.id,
-      user.rows[0]!.id,
-    ]);
-    const token = randomBytes(32).toString('base64url');
-    await db.query(
-      `insert into sessions (token_hash, user_id, expires_at) values ($1, $2, now() + interval '1 day')`,
-      [createHash('sha256').update(token).digest(), user.rows[0]!.id],
-    );
-    agentCookies.push({
-      userId: user.rows[0]!.id,
-      teamId: team.rows[0]!.id,
-      cookie: `parley_session=${token}`,
-    });
-  }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-  // Visitors: token + conversation over HTTP, routed round-robin to the agents' teams.
-  type Visitor = { token: string; conversationId: string; ws?: WebSocket };
-  const visitors: Visitor[] = [];
-  const setupStart = Date.now();
-  for (let i = 0; i < VISITORS; i += 50) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(50, VISITORS - i) }, async () => {
-        const s = (await (
-          await fetch(`${base}/api/v1/widget/session`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: '{}',
-          })
-        ).json()) as { token: string };
-        const c = (await (
-          await fetch(`${base}/api/v1/widget/conversations`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${s.token}` },
-          })
-        ).json()) as { id: string };
-        return { token: s.token, conversationId: c.id };
-      }),
-    );
-    visitors.push(...batch);
-  }
-  for (let i = 0; i < visitors.length; i++) {
-    if (AGENTS > 0) {
-      await db.query('update conversations set team_id = $1 where id = $2', [
-        agentCookies[i % AGENTS]!.teamId,
-        visitors[i]!.conversationId,
-      ]);
+// ---------- workers ----------
+
+interface Worker {
+  child: ChildProcess;
+  events: WorkerEvent[];
+  waiters: (() => void)[];
+}
+
+function startWorker(): Worker {
+  const child = spawnNode(['scripts/bench/chat-load-worker.ts'], {}, true);
+  const w: Worker = { child, events: [], waiters: [] };
+  child.on('message', (m: WorkerEvent) => {
+    if (m.ev === 'error') log('worker error:', m.message);
+    w.events.push(m);
+    for (const f of w.waiters.splice(0)) f();
+  });
+  return w;
+}
+
+async function ask<E extends WorkerEvent['ev']>(
+  w: Worker,
+  cmd: WorkerCommand,
+  ev: E,
+  timeoutMs: number,
+): Promise<Extract<WorkerEvent, { ev: E }>> {
+  w.child.send(cmd);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const i = w.events.findIndex((e) => e.ev === ev || e.ev === 'error');
+    if (i >= 0) {
+      const e = w.events.splice(i, 1)[0]!;
+      if (e.ev === 'error') throw new Error(`worker: ${e.message}`);
+      return e as Extract<WorkerEvent, { ev: E }>;
     }
-  }
-  console.error(
-    `setup: ${VISITORS} visitors, ${AGENTS} agents in ${((Date.now() - setupStart) / 1000).toFixed(1)} s`,
-  );
-
-  const sendTimes = new Map<string, number>();
-  const acked = new Map<string, { id: string; seq: number }>();
-  const ackLatency: number[] = [];
-  const deliveryToAgent: number[] = [];
-  const deliveryToVisitor: number[] = [];
-  const sentClientIds = new Set<string>();
-  let failedHandshakes = 0;
-  let errors = 0;
-
-  function openSocket(url: string, headers: Record<string, string>, hello: object): Promise<WebSocket> {
-    return new Promise((resolve) => {
-      const ws = new WebSocket(url, { headers });
-      ws.once('open', () => ws.send(JSON.stringify(hello)));
-      ws.once('error', () => {
-        failedHandshakes++;
-        resolve(ws);
-      });
-      const onReady = (d: WebSocket.RawData) => {
-        if ((d as Buffer).toString().includes('"type":"ready"')) {
-          ws.off('message', onReady);
-          resolve(ws);
-        }
-      };
-      ws.on('message', onReady);
+    if (Date.now() > deadline) throw new Error(`worker did not answer ${cmd.cmd} in ${timeoutMs} ms`);
+    if (w.child.exitCode !== null) throw new Error('worker exited');
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 1000);
+      w.waiters.push(() => (clearTimeout(t), r()));
     });
   }
+}
 
-  function onAck(f: { clientId: string; messageId: string; seq: number }) {
-    const t0 = sendTimes.get(f.clientId);
-    if (t0 !== undefined && !acked.has(f.clientId)) ackLatency.push(performance.now() - t0);
-    acked.set(f.clientId, { id: f.messageId, seq: f.seq });
-  }
+const askAll = <E extends WorkerEvent['ev']>(
+  ws: Worker[],
+  cmd: (i: number) => WorkerCommand,
+  ev: E,
+  t: number,
+) => Promise.all(ws.map((w, i) => ask(w, cmd(i), ev, t)));
 
-  // Agents.
-  const agentSockets: WebSocket[] = [];
-  for (const a of agentCookies) {
-    const ws = await openSocket(`ws://127.0.0.1:${port}/api/v1/ws`, { cookie: a.cookie }, { type: 'hello' });
-    ws.on('message', (d) => {
-      const f = JSON.parse((d as Buffer).toString()) as {
-        type: string;
-        clientId: string;
-        messageId: string;
-        seq: number;
-        message?: { senderType: string; clientId: string; conversationId: string };
-      };
-      if (f.type === 'ack') return onAck(f);
-      if (f.type === 'error') errors++;
-      if (f.type !== 'message' || f.message?.senderType !== 'visitor') return;
-      const t0 = sendTimes.get(f.message.clientId);
-      if (t0 !== undefined) deliveryToAgent.push(performance.now() - t0);
-      if (measuring && Math.random() < REPLY) {
-        const clientId = `a-${randomUUID()}`;
-        sendTimes.set(clientId, performance.now());
-        sentClientIds.add(clientId);
-        ws.send(
-          JSON.stringify({
-            type: 'send',
-            conversationId: f.message.conversationId,
-            clientId,
-            text: 'On it!',
-          }),
-        );
-      }
-    });
-    agentSockets.push(ws);
-  }
+// ---------- raw limits ----------
 
-  // Visitors: idle-socket memory first.
-  const before = procStats(server.pid!);
-  const connectStart = performance.now();
-  for (let i = 0; i < visitors.length; i += 200) {
-    await Promise.all(
-      visitors.slice(i, i + 200).map(async (v) => {
-        v.ws = await openSocket(
-          `ws://127.0.0.1:${port}/api/v1/widget/ws`,
-          {},
-          { type: 'hello', token: v.token },
-        );
-        v.ws.on('message', (d) => {
-          const f = JSON.parse((d as Buffer).toString()) as {
-            type: string;
-            clientId: string;
-            messageId: string;
-            seq: number;
-            message?: { senderType: string; clientId: string };
-          };
-          if (f.type === 'ack') return onAck(f);
-          if (f.type === 'error') errors++;
-          if (f.type === 'message' && f.message?.senderType === 'agent') {
-            const t0 = sendTimes.get(f.message.clientId);
-            if (t0 !== undefined) deliveryToVisitor.push(performance.now() - t0);
-          }
-        });
-      }),
-    );
-  }
-  const connectSeconds = (performance.now() - connectStart) / 1000;
-  await sleep(2000);
-  const idle = procStats(server.pid!);
-  const perSocketKb = (idle.rssKb - before.rssKb) / Math.max(1, visitors.length);
-
-  // Open-loop load.
-  let measuring = true;
-  const loadStart = procStats(server.pid!);
-  const t0 = performance.now();
-  const countBefore = Number(
-    (await db.query<{ count: string }>('select count(*) from messages')).rows[0]!.count,
+async function pgbenchTps(seconds: number): Promise<number | null> {
+  await sql(
+    dbUrl,
+    'create table bench_pgbench (id bigserial primary key, body text not null, created_at timestamptz not null default now())',
   );
-  let owed = 0;
-  const tick = setInterval(() => {
-    owed += RATE / 100;
-    while (owed >= 1) {
-      owed--;
-      const v = visitors[Math.floor(Math.random() * visitors.length)]!;
-      if (v.ws?.readyState !== WebSocket.OPEN) continue;
-      const clientId = `v-${randomUUID()}`;
-      sendTimes.set(clientId, performance.now());
-      sentClientIds.add(clientId);
-      v.ws.send(
-        JSON.stringify({
-          type: 'send',
-          conversationId: v.conversationId,
-          clientId,
-          text: 'Hello, I need help',
-        }),
-      );
-    }
-  }, 10);
-  await sleep(DURATION * 1000);
-  clearInterval(tick);
-  measuring = false;
-  const loadSeconds = (performance.now() - t0) / 1000;
-  // Drain: wait for outstanding acks.
-  for (let i = 0; i < 100 && acked.size < sentClientIds.size; i++) await sleep(100);
-  const loadEnd = procStats(server.pid!);
-  const countAfter = Number(
-    (await db.query<{ count: string }>('select count(*) from messages')).rows[0]!.count,
-  );
-
-  // Check every sent message in the database.
-  const rows = await db.query<{ client_id: string; id: string; seq: string; n: string }>(
-    `select client_id, min(id::text) as id, min(seq) as seq, count(*) as n from messages
-     where client_id is not null group by client_id`,
-  );
-  const stored = new Map(rows.rows.map((r) => [r.client_id, r]));
-  let lost = 0;
-  let duplicated = 0;
-  let mismatched = 0;
-  for (const [clientId, ack] of acked) {
-    const row = stored.get(clientId);
-    if (!row) lost++;
-    else if (row.id !== ack.id || Number(row.seq) !== ack.seq) mismatched++;
+  const file = path.join(tmp, 'insert.sql');
+  writeFileSync(file, "insert into bench_pgbench (body) values ('hello from pgbench');\n");
+  const child = spawn('pgbench', ['-n', '-c', '16', '-j', '2', '-T', String(seconds), '-f', file, dbUrl], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  children.delete(child);
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
+  if (code !== 0 || !m) {
+    log('pgbench failed (is it installed? apt-get install postgresql-client):', out.slice(-500));
+    return null;
   }
-  for (const r of rows.rows) if (Number(r.n) > 1) duplicated++;
-  const unacked = [...sentClientIds].filter((c) => !acked.has(c)).length;
-  const persisted = countAfter - countBefore;
+  return Number(m[1]);
+}
 
-  // Reconnect storm: every visitor drops and resumes at once.
-  const stormStart = performance.now();
-  const failedBefore = failedHandshakes;
+async function bareLoop(workers: Worker[], seconds: number) {
+  const child = spawnNode(['scripts/bench/chat-load-bare.ts', dbUrl], {}, true);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', () => reject(new Error('bare server exited')));
+  });
+  const pairsPerWorker = 50;
+  const results = await askAll(
+    workers,
+    (i) => ({
+      cmd: 'bare',
+      url: `ws://127.0.0.1:${port}`,
+      pairs: pairsPerWorker,
+      pairOffset: i * pairsPerWorker,
+      inflight: 8,
+      durationMs: seconds * 1000,
+    }),
+    'bare',
+    seconds * 1000 + 60_000,
+  );
+  child.kill('SIGKILL');
+  const acks = results.reduce((a, r) => a + r.acks, 0);
+  const forwards = results.reduce((a, r) => a + r.forwards, 0);
+  const ms = Math.max(...results.map((r) => r.ms));
+  return { msgPerSec: acks / (ms / 1000), acks, forwards, errors: results.reduce((a, r) => a + r.errors, 0) };
+}
+
+// ---------- setup through the API ----------
+
+async function api(
+  base: string,
+  method: string,
+  p: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(`${base}${p}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${text.slice(0, 300)}`);
+  return { json: (text ? JSON.parse(text) : {}) as Record<string, unknown>, res };
+}
+
+async function login(base: string, username: string, password: string) {
+  const { res } = await api(base, 'POST', '/api/v1/auth/login', { username, password });
+  return res.headers.getSetCookie()[0]!.split(';')[0]!;
+}
+
+async function pool<T>(count: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(count);
+  let next = 0;
   await Promise.all(
-    visitors.map(async (v) => {
-      v.ws?.terminate();
-      v.ws = await openSocket(
-        `ws://127.0.0.1:${port}/api/v1/widget/ws`,
-        {},
-        { type: 'hello', token: v.token, resume: [{ conversationId: v.conversationId, lastSeq: 0 }] },
-      );
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
     }),
   );
-  const stormSeconds = (performance.now() - stormStart) / 1000;
-  const stormFailed = failedHandshakes - failedBefore;
-
-  // Saturation against Parley: closed loop, each client sends its next message on its ack.
-  let satPersisted = 0;
-  {
-    const satVisitors = visitors.slice(0, Math.min(SAT_CLIENTS, visitors.length));
-    let done = 0;
-    const deadline = performance.now() + SAT_SECONDS * 1000;
-    const c0 = Number((await db.query<{ count: string }>('select count(*) from messages')).rows[0]!.count);
-    const s0 = performance.now();
-    await Promise.all(
-      satVisitors.map(
-        (v) =>
-          new Promise<void>((resolve) => {
-            const fire = () => {
-              if (performance.now() > deadline) return resolve();
-              v.ws!.send(
-                JSON.stringify({
-                  type: 'send',
-                  conversationId: v.conversationId,
-                  clientId: `s-${randomUUID()}`,
-                  text: 'saturate',
-                }),
-              );
-            };
-            v.ws!.on('message', (d) => {
-              if ((d as Buffer).toString().includes('"type":"ack"')) {
-                done++;
-                fire();
-              }
-            });
-            fire();
-          }),
-      ),
-    );
-    const secs = (performance.now() - s0) / 1000;
-    const c1 = Number((await db.query<{ count: string }>('select count(*) from messages')).rows[0]!.count);
-    satPersisted = (c1 - c0) / secs;
-    void done;
-  }
-
-  // Raw limits of this machine, measured in the same run.
-  let pgbenchTps = NaN;
-  let bareLoop = NaN;
-  if (!opt['skip-raw']) {
-    await db.query(
-      `create table bench_raw (id bigserial primary key, conversation_id uuid, body text, created_at timestamptz default now())`,
-    );
-    const script = path.join(tmpdir(), `bench-insert-${process.pid}.sql`);
-    writeFileSync(
-      script,
-      `insert into bench_raw (conversation_id, body) values (gen_random_uuid(), 'hello world');\n`,
-    );
-    const out = execFileSync('pgbench', ['-n', '-c', '16', '-j', '2', '-T', '10', '-f', script, DB], {
-      encoding: 'utf8',
-    });
-    pgbenchTps = Number(/tps = ([\d.]+)/.exec(out)?.[1]);
-
-    await db.query(
-      `create table bench_bare (id bigserial primary key, client_id text unique, body text, created_at timestamptz default now())`,
-    );
-    const bare = spawn(
-      process.execPath,
-      [path.join(ROOT, 'scripts/bench/chat-load.ts'), '--bare-server', DB],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    children.push(bare);
-    const barePort = await new Promise<number>((resolve) => {
-      bare.stdout.on('data', (d: Buffer) => {
-        const m = /PORT (\d+)/.exec(d.toString());
-        if (m) resolve(Number(m[1]));
-      });
-    });
-    const receiver = new WebSocket(`ws://127.0.0.1:${barePort}/receive`);
-    await new Promise((r) => receiver.once('open', r));
-    let forwarded = 0;
-    receiver.on('message', () => forwarded++);
-    const deadline = performance.now() + SAT_SECONDS * 1000;
-    const s0 = performance.now();
-    await Promise.all(
-      Array.from(
-        { length: SAT_CLIENTS },
-        () =>
-          new Promise<void>((resolve) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${barePort}/send`);
-            const fire = () => {
-              if (performance.now() > deadline) {
-                ws.close();
-                return resolve();
-              }
-              ws.send(JSON.stringify({ clientId: randomUUID(), text: 'saturate' }));
-            };
-            ws.on('message', fire);
-            ws.once('open', fire);
-          }),
-      ),
-    );
-    bareLoop = forwarded / ((performance.now() - s0) / 1000);
-    receiver.close();
-  }
-
-  const result = {
-    when: new Date().toISOString(),
-    load: {
-      visitors: VISITORS,
-      agents: AGENTS,
-      offeredRatePerSecond: RATE,
-      seconds: +loadSeconds.toFixed(1),
-      replyRatio: REPLY,
-    },
-    persistedPerSecond: +(persisted / loadSeconds).toFixed(0),
-    sent: sentClientIds.size,
-    acked: acked.size,
-    unackedAtEnd: unacked,
-    lost,
-    duplicated,
-    ackMismatched: mismatched,
-    errorFrames: errors,
-    ackLatencyMs: summary(ackLatency),
-    deliveryVisitorToAgentMs: summary(deliveryToAgent),
-    deliveryAgentToVisitorMs: summary(deliveryToVisitor),
-    server: {
-      rssIdleBeforeVisitorsMb: +(before.rssKb / 1024).toFixed(1),
-      rssWithIdleVisitorsMb: +(idle.rssKb / 1024).toFixed(1),
-      rssPerIdleVisitorSocketKb: +perSocketKb.toFixed(1),
-      rssAfterLoadMb: +(loadEnd.rssKb / 1024).toFixed(1),
-      cpuMsPerMessage: +(
-        ((loadEnd.cpuSeconds - loadStart.cpuSeconds) * 1000) /
-        Math.max(1, persisted)
-      ).toFixed(3),
-    },
-    connectVisitorsSeconds: +connectSeconds.toFixed(1),
-    reconnectStorm: {
-      sockets: visitors.length,
-      seconds: +stormSeconds.toFixed(2),
-      failedHandshakes: stormFailed,
-    },
-    saturation: {
-      clients: SAT_CLIENTS,
-      parleyPersistedPerSecond: +satPersisted.toFixed(0),
-      pgbenchInsertTps16: +pgbenchTps.toFixed(0),
-      bareInsertForwardPerSecond: +bareLoop.toFixed(0),
-      parleyVsPgbench: +(satPersisted / pgbenchTps).toFixed(2),
-      parleyVsBare: +(satPersisted / bareLoop).toFixed(2),
-    },
-  };
-  console.log(JSON.stringify(result, null, 2));
-  for (const ws of agentSockets) ws.terminate();
-  for (const v of visitors) v.ws?.terminate();
-  await db.end();
-} finally {
-  await cleanup();
+  return out;
 }
-process.exit(0);
+
+async function setup(server: Server) {
+  const t0 = Date.now();
+  const admin = await login(server.base, 'admin', ADMIN_PASSWORD);
+  const password = `bench-agent-${randomBytes(8).toString('hex')}`;
+  const agentIds = await pool(M, 4, async (i) => {
+    const team = await api(
+      server.base,
+      'POST',
+      '/api/v1/teams',
+      { name: `bench team ${i}` },
+      { cookie: admin },
+    );
+    const user = await api(
+      server.base,
+      'POST',
+      '/api/v1/users',
+      { username: `bench-agent-${i}`, displayName: `Agent ${i}`, role: 'agent', password },
+      { cookie: admin },
+    );
+    const userId = (user.json.user as { id: string }).id;
+    const teamId = team.json.id as string;
+    await api(server.base, 'PUT', `/api/v1/teams/${teamId}/members/${userId}`, undefined, { cookie: admin });
+    return { userId, teamId };
+  });
+  const cookies = await pool(M, 2, (i) => login(server.base, `bench-agent-${i}`, password));
+  log(`setup: ${M} agents and teams in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const t1 = Date.now();
+  const visitors = await pool(N, 16, async () => {
+    const s = await api(server.base, 'POST', '/api/v1/widget/session', {});
+    const token = s.json.token as string;
+    const c = await api(
+      server.base,
+      'POST',
+      '/api/v1/widget/conversations',
+      {},
+      { authorization: `Bearer ${token}` },
+    );
+    return { token, conversationId: c.json.id as string };
+  });
+  log(`setup: ${N} visitor sessions and conversations in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  // Conversation i → agent i mod M, in that agent's team (setup only: one statement).
+  const byAgent: string[][] = Array.from({ length: M }, () => []);
+  visitors.forEach((v, i) => byAgent[i % M]!.push(v.conversationId));
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  for (let a = 0; a < M; a++) {
+    await c.query('update conversations set team_id = $1, assignee_id = $2 where id = any($3::uuid[])', [
+      agentIds[a]!.teamId,
+      agentIds[a]!.userId,
+      byAgent[a],
+    ]);
+  }
+  await c.end();
+  const agents: AgentSpec[] = cookies.map((cookie, a) => ({ cookie, conversationIds: byAgent[a]! }));
+  return { visitors, agents };
+}
+
+// ---------- statistics ----------
+
+function pct(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const ms = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)} ms`);
+
+function merge(parts: PhaseStats[]) {
+  const cat = (k: keyof PhaseStats) => parts.flatMap((p) => p[k] as number[]);
+  const sum = (k: keyof PhaseStats) => parts.reduce((a, p) => a + (p[k] as number), 0);
+  const errors: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.errorFrames)) errors[k] = (errors[k] ?? 0) + v;
+  const ackS = cat('ackFromScheduled');
+  const lat = (xs: number[]) => ({ p50: pct(xs, 50), p95: pct(xs, 95), p99: pct(xs, 99), max: pct(xs, 100) });
+  return {
+    phase: parts[0]!.phase,
+    scheduled: sum('scheduled'),
+    sent: sum('sent'),
+    acked: sum('acked'),
+    agentSent: sum('agentSent'),
+    agentAcked: sum('agentAcked'),
+    ackFromScheduled: lat(ackS),
+    ackFromSend: lat(cat('ackFromSend')),
+    agentAck: lat(cat('agentAck')),
+    deliverToAgent: lat(cat('deliverToAgent')),
+    deliverToVisitor: lat(cat('deliverToVisitor')),
+    undelivered: sum('undelivered'),
+    duplicateDeliveries: sum('duplicateDeliveries'),
+    errorFrames: errors,
+    unexpectedCloses: sum('unexpectedCloses'),
+    maxSendLagMs: Math.max(...parts.map((p) => p.lastSendLagMs)),
+    firstScheduledAt: Math.min(...parts.map((p) => p.firstScheduledAt)),
+    lastAckAt: Math.max(...parts.map((p) => p.lastAckAt)),
+    loadGenCpuMs: sum('cpuUserMs') + sum('cpuSystemMs'),
+    loadGenLoopDelayP99Ms: Math.max(...parts.map((p) => p.loopDelayP99Ms)),
+    loadGenLoopDelayMaxMs: Math.max(...parts.map((p) => p.loopDelayMaxMs)),
+  };
+}
+type Merged = ReturnType<typeof merge>;
+
+interface Measured {
+  stats: Merged;
+  wallS: number;
+  serverCpuMs: number;
+  serverRssKbStart: number;
+  serverRssKbEnd: number;
+  machineBusyPct: number;
+  rssSamples: number[];
+  heapSamples: (number | null)[];
+}
+
+async function runPhase(
+  server: Server,
+  workers: Worker[],
+  shares: number[],
+  phase: string,
+  totalRate: number,
+  seconds: number,
+  drainS = 10,
+): Promise<Measured> {
+  const visitorRate = totalRate / (1 + REPLY);
+  const s0 = procSample(server.pid);
+  const m0 = machineSample();
+  const rssSamples: number[] = [];
+  const heapSamples: (number | null)[] = [];
+  const sampler = setInterval(() => {
+    rssSamples.push(procSample(server.pid).rssKb);
+    void heapUsedMb(server).then((h) => heapSamples.push(h));
+  }, 10_000);
+  const t0 = Date.now();
+  const parts = await askAll(
+    workers,
+    (i) => ({
+      cmd: 'run',
+      phase,
+      visitorRate: visitorRate * shares[i]!,
+      durationMs: seconds * 1000,
+      drainMs: drainS * 1000,
+    }),
+    'phase',
+    (seconds + drainS) * 1000 + 60_000,
+  );
+  clearInterval(sampler);
+  const s1 = procSample(server.pid);
+  const m1 = machineSample();
+  const stats = merge(parts.map((p) => p.stats));
+  return {
+    stats,
+    wallS: (Date.now() - t0) / 1000,
+    serverCpuMs: s1.cpuMs - s0.cpuMs,
+    serverRssKbStart: s0.rssKb,
+    serverRssKbEnd: s1.rssKb,
+    machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
+    rssSamples,
+    heapSamples,
+  };
+}
+
+function describePhase(m: Measured) {
+  const s = m.stats;
+  const persistedWindowS = Math.max(0.001, (s.lastAckAt - s.firstScheduledAt) / 1000);
+  const persisted = s.acked + s.agentAcked;
+  return {
+    phase: s.phase,
+    targetSends: s.scheduled,
+    visitorSent: s.sent,
+    visitorAcked: s.acked,
+    agentSent: s.agentSent,
+    agentAcked: s.agentAcked,
+    ackedPerSec: persisted / persistedWindowS,
+    ackLatencyFromScheduled: s.ackFromScheduled,
+    ackLatencyFromSend: s.ackFromSend,
+    agentReplyAckLatency: s.agentAck,
+    deliveryVisitorToAgent: s.deliverToAgent,
+    deliveryAgentToVisitor: s.deliverToVisitor,
+    undeliveredAtEnd: s.undelivered,
+    duplicateDeliveries: s.duplicateDeliveries,
+    errorFrames: s.errorFrames,
+    unexpectedCloses: s.unexpectedCloses,
+    serverCpuMs: m.serverCpuMs,
+    serverCpuUsPerMessage: persisted ? (1000 * m.serverCpuMs) / persisted : null,
+    serverCpuPct: (100 * m.serverCpuMs) / (m.wallS * 1000),
+    serverRssMbStart: m.serverRssKbStart / 1024,
+    serverRssMbEnd: m.serverRssKbEnd / 1024,
+    loadGeneratorCpuPct: (100 * s.loadGenCpuMs) / (m.wallS * 1000),
+    loadGeneratorLoopDelayP99Ms: s.loadGenLoopDelayP99Ms,
+    loadGeneratorMaxSendLagMs: s.maxSendLagMs,
+    machineBusyPct: m.machineBusyPct,
+  };
+}
+
+async function databaseCheck(workers: Worker[]) {
+  const reports = await askAll(workers, () => ({ cmd: 'report' }), 'report', 120_000);
+  const sent = reports.flatMap((r) => r.sent);
+  const acked = new Set(reports.flatMap((r) => r.acked));
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const rows = await c.query<{ client_id: string; n: string }>(
+      'select client_id, count(*) as n from messages where client_id like $1 group by client_id',
+      [`${RUN_ID}-%`],
+    );
+    const inDb = new Map(rows.rows.map((r) => [r.client_id, Number(r.n)]));
+    const sentSet = new Set(sent);
+    let lost = 0;
+    let unackedPersisted = 0;
+    let unackedNotPersisted = 0;
+    for (const id of sentSet) {
+      const n = inDb.get(id) ?? 0;
+      if (acked.has(id) && n === 0) lost++;
+      if (!acked.has(id)) {
+        if (n > 0) unackedPersisted++;
+        else unackedNotPersisted++;
+      }
+    }
+    const duplicated = [...inDb.values()].filter((n) => n > 1).length;
+    const unknown = [...inDb.keys()].filter((id) => !sentSet.has(id)).length;
+    const gaps = await c.query<{ n: string }>(
+      `select count(*) as n from (select conversation_id from messages group by conversation_id
+         having count(*) <> max(seq) or min(seq) <> 1) g`,
+    );
+    const span = await c.query<{ n: string; s: number | null }>(
+      `select count(*) as n, extract(epoch from max(created_at) - min(created_at)) as s
+         from messages where client_id like $1`,
+      [`${RUN_ID}-%`],
+    );
+    return {
+      sent: sentSet.size,
+      acked: acked.size,
+      rows: inDb.size,
+      lost,
+      duplicated,
+      unknownRows: unknown,
+      unackedPersisted,
+      unackedNotPersisted,
+      conversationsWithSeqGaps: Number(gaps.rows[0]!.n),
+      rowsPerSecondByCreatedAt: span.rows[0]!.s ? Number(span.rows[0]!.n) / Number(span.rows[0]!.s) : null,
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+// ---------- main ----------
+
+/** Open-file limit of this process (children inherit it): every socket is a descriptor. */
+function checkLimits() {
+  const limits = readFileSync('/proc/self/limits', 'utf8');
+  const soft = Number(/Max open files\s+(\d+)/.exec(limits)?.[1] ?? 0);
+  const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  const ports = high! - low! + 1;
+  // The server holds one descriptor per client; each worker its share, plus slack.
+  if (soft < N + M + 500)
+    throw new Error(`ulimit -n is ${soft}: raise it (ulimit -n ${N + M + 1000}) for ${N + M} sockets`);
+  // A reconnect storm leaves the closed connections in TIME_WAIT on the client side.
+  const need = (SCENARIO === 'reconnect' ? 2 : 1) * (N + M) + 1000;
+  if (ports < need)
+    log(`warning: ${ports} ephemeral ports (ip_local_port_range) for about ${need} connections`);
+  return { openFilesLimit: soft, ephemeralPorts: ports };
+}
+
+async function main() {
+  const report: Record<string, unknown> = {
+    scenario: SCENARIO,
+    params: { visitors: N, agents: M, rate: RATE, replyRatio: REPLY, duration: DURATION_S, workers: W },
+    machine: { cpus: cpus().length, startedAt: new Date().toISOString(), ...checkLimits() },
+  };
+  await sql(ADMIN_URL, `drop database if exists ${DB_NAME}`);
+  await sql(ADMIN_URL, `create database ${DB_NAME}`);
+  log(`database ${DB_NAME}; starting the server`);
+  const server = await startServer();
+  log(`server pid ${server.pid} at ${server.base}`);
+  report.serverRssMbAtStart = procSample(server.pid).rssKb / 1024;
+  const workers = Array.from({ length: W }, startWorker);
+
+  if (RAW_S > 0) {
+    log(`raw limits: pgbench single-row INSERT, 16 clients, ${RAW_S} s`);
+    const tps = await pgbenchTps(RAW_S);
+    log(`raw limits: bare ws + pg insert-then-forward loop, ${RAW_S} s`);
+    const bare = await bareLoop(workers, RAW_S);
+    report.raw = { pgbenchInsertTps16: tps, bareLoop: bare };
+    log(`raw: pgbench ${tps?.toFixed(0)} tps; bare loop ${bare.msgPerSec.toFixed(0)} msg/s`);
+  }
+
+  const { visitors, agents } = await setup(server);
+  // Agent a and its conversations live in worker a mod W.
+  const vParts: VisitorSpec[][] = Array.from({ length: W }, () => []);
+  const aParts: AgentSpec[][] = Array.from({ length: W }, () => []);
+  agents.forEach((a, i) => aParts[i % W]!.push(a));
+  visitors.forEach((v, i) => vParts[(i % M) % W]!.push(v));
+  const shares = vParts.map((p) => p.length / N);
+  await askAll(
+    workers,
+    (i) => ({
+      cmd: 'init',
+      wsBase: server.wsBase,
+      runId: RUN_ID,
+      workerIndex: i,
+      visitors: vParts[i]!,
+      agents: aParts[i]!,
+      replyRatio: REPLY,
+    }),
+    'ready',
+    60_000,
+  );
+  const connect = async (who: 'visitors' | 'agents', share: number) => {
+    const r = await askAll(
+      workers,
+      () => ({ cmd: 'connect', who, share, concurrency: 64, timeoutMs: 120_000 }),
+      'connected',
+      180_000,
+    );
+    const ok = r.reduce((a, x) => a + x.ok, 0);
+    const failed = r.reduce((a, x) => a + x.failed, 0);
+    const ms = Math.max(...r.map((x) => x.ms));
+    log(`connected ${ok} ${who} (${failed} failed) in ${ms} ms`, r.flatMap((x) => x.failures).slice(0, 3));
+    return { ok, failed, ms };
+  };
+  // RSS per idle authenticated socket: V8 grows its heap lazily and never hands all of it back,
+  // so the first sockets also pay for heap growth. Two figures: average over all visitor sockets,
+  // and the marginal cost of the second half (connected after the first half settled).
+  report.connectAgents = await connect('agents', 1);
+  await sleep(3000);
+  const idle0 = procSample(server.pid);
+  const half = await connect('visitors', 0.5);
+  await sleep(5000);
+  const idle1 = procSample(server.pid);
+  const rest = await connect('visitors', 1);
+  await sleep(5000);
+  const idle2 = procSample(server.pid);
+  report.connectVisitors = {
+    ok: half.ok + rest.ok,
+    failed: half.failed + rest.failed,
+    ms: half.ms + rest.ms,
+  };
+  report.idleSockets = {
+    rssMbBefore: idle0.rssKb / 1024,
+    rssMbHalf: idle1.rssKb / 1024,
+    rssMbAfter: idle2.rssKb / 1024,
+    kbPerSocket: (idle2.rssKb - idle0.rssKb) / (half.ok + rest.ok),
+    kbPerSocketSecondHalf: (idle2.rssKb - idle1.rssKb) / Math.max(1, rest.ok),
+  };
+  log(
+    `idle sockets: RSS ${(idle0.rssKb / 1024).toFixed(1)} → ${(idle1.rssKb / 1024).toFixed(1)} → ${(idle2.rssKb / 1024).toFixed(1)} MB`,
+  );
+
+  const phases: ReturnType<typeof describePhase>[] = [];
+  if (SCENARIO === 'load') {
+    // A short warm-up at the same rate (JIT, pools, heap sizing); reported, not the figure.
+    const warmup = Number(opt.warmup);
+    if (warmup > 0)
+      phases.push(describePhase(await runPhase(server, workers, shares, 'warmup', RATE, warmup, 5)));
+    const m = await runPhase(server, workers, shares, 'load', RATE, DURATION_S);
+    phases.push(describePhase(m));
+  } else if (SCENARIO === 'saturation') {
+    let rate = Number(opt['sat-start']);
+    const limit = Number(opt['sat-p99-ms']);
+    for (let step = 0; step < Number(opt['sat-max-steps']); step++) {
+      const d = describePhase(
+        await runPhase(server, workers, shares, `sat@${Math.round(rate)}`, rate, Number(opt['sat-step']), 5),
+      );
+      phases.push(d);
+      const p99 = d.ackLatencyFromScheduled.p99 ?? Infinity;
+      log(
+        `saturation step ${Math.round(rate)}/s: acked ${d.ackedPerSec.toFixed(0)}/s, p99 ${p99.toFixed(1)} ms`,
+      );
+      const behind = d.visitorAcked < 0.98 * d.targetSends || d.undeliveredAtEnd > 0;
+      if (p99 > limit || behind) break;
+      rate *= Number(opt['sat-factor']);
+    }
+    const kept = phases.filter(
+      (p) => (p.ackLatencyFromScheduled.p99 ?? Infinity) <= limit && p.undeliveredAtEnd === 0,
+    );
+    const best = kept.length ? Math.max(...kept.map((p) => p.ackedPerSec)) : null;
+    const raw = report.raw as
+      { pgbenchInsertTps16: number | null; bareLoop: { msgPerSec: number } } | undefined;
+    report.saturation = {
+      p99LimitMs: limit,
+      bestSustainedMsgPerSec: best,
+      pctOfPgbenchInsert:
+        best !== null && raw?.pgbenchInsertTps16 ? (100 * best) / raw.pgbenchInsertTps16 : null,
+      pctOfBareLoop: best !== null && raw ? (100 * best) / raw.bareLoop.msgPerSec : null,
+    };
+  } else if (SCENARIO === 'memory') {
+    const soak = Number(opt.soak);
+    const m = await runPhase(server, workers, shares, 'soak', RATE, soak);
+    phases.push(describePhase(m));
+    // V8 collects in large steps (RSS can drop by 100 MB at once), so single samples mislead:
+    // growth compares the median of the samples just after the warm-up (20–40 % of the soak)
+    // with the median of the last 20 %.
+    const median = (xs: number[]) => {
+      const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+      return v.length ? v[Math.floor(v.length / 2)]! : NaN;
+    };
+    const windows = (xs: number[]) => {
+      const n = xs.length;
+      const w = Math.max(1, Math.floor(n / 5));
+      return {
+        early: median(xs.slice(Math.floor(n / 5), Math.floor(n / 5) + w)),
+        late: median(xs.slice(n - w)),
+      };
+    };
+    const rss = windows(m.rssSamples.map((k) => k / 1024));
+    const heap = windows(m.heapSamples.map((h) => h ?? NaN));
+    report.soak = {
+      seconds: soak,
+      rssMbSamplesEvery10s: m.rssSamples.map((k) => Number((k / 1024).toFixed(1))),
+      heapUsedMbSamplesEvery10s: m.heapSamples.map((h) => (h === null ? null : Number(h.toFixed(1)))),
+      rssMbEarlyMedian: rss.early,
+      rssMbLateMedian: rss.late,
+      growthPct: (100 * (rss.late - rss.early)) / rss.early,
+      heapUsedMbEarlyMedian: heap.early,
+      heapUsedMbLateMedian: heap.late,
+    };
+  } else {
+    // Reconnect storm: some traffic, all visitors go away, agents write to every conversation,
+    // then every visitor reconnects at once and resumes from its last seq.
+    phases.push(
+      describePhase(await runPhase(server, workers, shares, 'before', RATE, Math.min(DURATION_S, 10))),
+    );
+    await askAll(workers, () => ({ cmd: 'disconnectVisitors' }), 'disconnected', 60_000);
+    const sentAway = await askAll(
+      workers,
+      () => ({ cmd: 'agentsSendToAll', timeoutMs: 120_000 }),
+      'agentsSent',
+      180_000,
+    );
+    log(`agents wrote ${sentAway.reduce((a, r) => a + r.acked, 0)} messages while visitors were away`);
+    const startAt = Date.now() + 500;
+    const s0 = procSample(server.pid);
+    const r = await askAll(
+      workers,
+      () => ({
+        cmd: 'reconnectVisitors',
+        startAt,
+        concurrency: Number(opt['storm-concurrency']),
+        timeoutMs: 60_000,
+      }),
+      'reconnected',
+      120_000,
+    );
+    const s1 = procSample(server.pid);
+    report.storm = {
+      clients: N,
+      awaySent: sentAway.reduce((a, x) => a + x.sent, 0),
+      awayAcked: sentAway.reduce((a, x) => a + x.acked, 0),
+      reconnected: r.reduce((a, x) => a + x.ok, 0),
+      failedHandshakes: r.reduce((a, x) => a + x.failedHandshakes, 0),
+      failures: r.flatMap((x) => x.failures).slice(0, 5),
+      resumed: r.reduce((a, x) => a + x.resumed, 0),
+      secondsToAllResumed: (Math.max(...r.map((x) => x.lastResumedAt)) - startAt) / 1000,
+      resumeMsP50: pct(
+        r.flatMap((x) => x.resumeMs),
+        50,
+      ),
+      resumeMsP99: pct(
+        r.flatMap((x) => x.resumeMs),
+        99,
+      ),
+      replayedMessages: r.reduce((a, x) => a + x.replayed, 0),
+      missed: r.reduce((a, x) => a + x.missed, 0),
+      replayGaps: r.reduce((a, x) => a + x.gaps, 0),
+      replayDuplicates: r.reduce((a, x) => a + x.duplicates, 0),
+      serverCpuMs: s1.cpuMs - s0.cpuMs,
+      serverRssMb: s1.rssKb / 1024,
+    };
+    // Live traffic still flows after the storm.
+    phases.push(
+      describePhase(await runPhase(server, workers, shares, 'after', RATE, Math.min(DURATION_S, 10))),
+    );
+  }
+  report.phases = phases;
+  report.database = await databaseCheck(workers);
+  report.serverExited = server.child.exitCode;
+  report.serverLogTail = server.output().slice(-2000);
+  for (const w of workers) w.child.send({ cmd: 'exit' });
+  return report;
+}
+
+function printReport(r: Record<string, unknown>) {
+  const phases = (r.phases ?? []) as ReturnType<typeof describePhase>[];
+  const lines: string[] = [];
+  lines.push(`\n== chat-load: ${String(r.scenario)} ${JSON.stringify(r.params)}`);
+  const raw = r.raw as { pgbenchInsertTps16: number | null; bareLoop: { msgPerSec: number } } | undefined;
+  lines.push(`server RSS after start: ${(r.serverRssMbAtStart as number).toFixed(1)} MB`);
+  if (raw)
+    lines.push(
+      `raw limits: pgbench INSERT @16 = ${raw.pgbenchInsertTps16?.toFixed(0) ?? '—'} tps; bare ws+pg loop = ${raw.bareLoop.msgPerSec.toFixed(0)} msg/s`,
+    );
+  const idle = r.idleSockets as {
+    kbPerSocket: number;
+    kbPerSocketSecondHalf: number;
+    rssMbBefore: number;
+    rssMbAfter: number;
+  };
+  lines.push(
+    `idle authenticated sockets: ${idle.kbPerSocket.toFixed(1)} KB each, second half ${idle.kbPerSocketSecondHalf.toFixed(1)} KB each (RSS ${idle.rssMbBefore.toFixed(1)} → ${idle.rssMbAfter.toFixed(1)} MB)`,
+  );
+  for (const p of phases) {
+    lines.push(
+      `-- phase ${p.phase}: sent ${p.visitorSent}/${p.targetSends} visitor + ${p.agentSent} agent; acked ${p.visitorAcked} + ${p.agentAcked} → ${p.ackedPerSec.toFixed(0)} msg/s persisted`,
+    );
+    const a = p.ackLatencyFromScheduled;
+    lines.push(
+      `   ack (from scheduled): p50 ${ms(a.p50)}  p95 ${ms(a.p95)}  p99 ${ms(a.p99)}  max ${ms(a.max)}`,
+    );
+    const d1 = p.deliveryVisitorToAgent;
+    const d2 = p.deliveryAgentToVisitor;
+    lines.push(
+      `   delivery visitor→agent: p50 ${ms(d1.p50)} p99 ${ms(d1.p99)}; agent→visitor: p50 ${ms(d2.p50)} p99 ${ms(d2.p99)}; agent ack p99 ${ms(p.agentReplyAckLatency.p99)}`,
+    );
+    lines.push(
+      `   undelivered ${p.undeliveredAtEnd}, duplicate deliveries ${p.duplicateDeliveries}, error frames ${JSON.stringify(p.errorFrames)}, unexpected closes ${p.unexpectedCloses}`,
+    );
+    lines.push(
+      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
+    );
+  }
+  for (const k of ['saturation', 'soak', 'storm', 'database'] as const) {
+    if (r[k]) lines.push(`${k}: ${JSON.stringify(r[k])}`);
+  }
+  console.log(lines.join('\n'));
+}
+
+const hardStop = setTimeout(() => {
+  log('run limit reached: stopping');
+  killAll();
+  process.exit(2);
+}, RUN_LIMIT_MS);
+hardStop.unref();
+process.on('SIGINT', () => {
+  killAll();
+  process.exit(130);
+});
+
+let exitCode = 0;
+try {
+  const report = await main();
+  printReport(report);
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(report, null, 2));
+  const db = report.database as { lost: number; duplicated: number };
+  if (db.lost > 0 || db.duplicated > 0) exitCode = 1;
+} catch (err) {
+  log('failed:', err);
+  exitCode = 2;
+} finally {
+  await stopAll();
+  if (!opt['keep-db'])
+    await sql(ADMIN_URL, `drop database if exists ${DB_NAME} with (force)`).catch(() => undefined);
+  rmSync(tmp, { recursive: true, force: true });
+}
+process.exit(exitCode);

@@ -6,7 +6,7 @@ import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import type { Container } from './container.ts';
-import { authPlugin } from './platform/http/auth.plugin.ts';
+import { SESSION_COOKIE, authPlugin, clientOf } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
 import { csrfPlugin } from './platform/http/csrf.plugin.ts';
 import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
@@ -25,6 +25,7 @@ import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
+import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -110,8 +111,17 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
       hub: container.hub,
       bus: container.bus,
       settings: config,
+      sessionLive: async (request) => {
+        const token = request.cookies[SESSION_COOKIE];
+        return token ? (await container.identity.authenticate(token, clientOf(request))) !== null : false;
+      },
     }),
   );
+  await app.register(widgetPublicRoutes, {
+    widget: container.widget,
+    conversations: container.conversations,
+    root: config.widgetDir,
+  });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });

@@ -29,6 +29,8 @@ import { createTeamsRepository } from './modules/teams/teams.repository.ts';
 import { createTeamsService } from './modules/teams/teams.service.ts';
 import { createContactsRepository } from './modules/contacts/contacts.repository.ts';
 import { createContactsService } from './modules/contacts/contacts.service.ts';
+import { createWidgetRepository } from './modules/widget/widget.repository.ts';
+import { createWidgetService } from './modules/widget/widget.service.ts';
 import { createConversationsRepository } from './modules/conversations/conversations.repository.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createVisitorTokens } from './modules/conversations/visitor-tokens.ts';
@@ -93,6 +95,13 @@ export function createContainer(deps: {
       })
     : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
+  const widget = createWidgetService({
+    db,
+    repo: createWidgetRepository(),
+    contacts,
+    auditTrail,
+    publicUrl: config.publicUrl,
+  });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -140,6 +149,7 @@ export function createContainer(deps: {
     bridge,
     audit,
     cannedReplies,
+    widget,
   };
 }
 

@@ -33,6 +33,7 @@ export interface Config {
   metricsToken: string | undefined;
   initialAdminPassword: string | undefined;
   consoleDir: string;
+  widgetDir: string;
   visitorTokenSecret: string | undefined;
   messageMaxChars: number;
   attachmentMaxBytes: number;
@@ -442,6 +443,14 @@ export const SETTINGS = [
     parse: (raw) => path.resolve(text(raw)),
   }),
   setting({
+    key: 'widgetDir',
+    env: 'PARLEY_WIDGET_DIR',
+    describe:
+      'Directory of the built visitor widget (widget.js, the chat frame, /demo). Default: web/widget/dist next to the server.',
+    default: undefined,
+    parse: (raw) => path.resolve(text(raw)),
+  }),
+  setting({
     key: 'visitorTokenSecret',
     env: 'PARLEY_VISITOR_TOKEN_SECRET',
     describe:
@@ -816,6 +825,7 @@ export function loadConfig(source: Record<string, string | undefined> = readEnvi
   const config = out as Config;
   config.publicUrl ??= `http://localhost:${config.port === 0 ? 8080 : config.port}`;
   config.consoleDir ??= path.join(REPO_ROOT, 'web', 'console', 'dist');
+  config.widgetDir ??= path.join(REPO_ROOT, 'web', 'widget', 'dist');
   config.auditArchiveDir ??= path.join(config.dataDir, 'audit-archive');
   config.ldapRoleMap ??= Object.freeze({});
   config.ldapTeamMap ??= Object.freeze({});

@@ -225,7 +225,11 @@ export function createHub(deps: HubDeps) {
       const st = stateOf(id);
       return enqueue(st, async () => {
         if (last <= st.delivered) return;
-        if (st.delivered < 0 || first > st.delivered + 1) return deliverFrom(st, id, last);
+        // First sight of a conversation in a local batch: this replica's own commits of one
+        // conversation reach the bus in commit order (the row lock makes the next writer wait
+        // for the previous commit), so the batch is delivered as is, without a database read.
+        if (st.delivered < 0) st.delivered = first - 1;
+        if (first > st.delivered + 1) return deliverFrom(st, id, last);
         deliver({ ...batch, messages: batch.messages.filter((m) => m.seq > st.delivered) });
         st.delivered = last;
       });

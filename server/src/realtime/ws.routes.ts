@@ -100,7 +100,15 @@ function errorCodeOf(status: number): ErrorCode {
 
 export function realtimeRoutes(
   app: FastifyInstance,
-  deps: { conversations: ConversationsService; hub: Hub; bus: EventBus; settings: RealtimeSettings },
+  deps: {
+    conversations: ConversationsService;
+    hub: Hub;
+    bus: EventBus;
+    settings: RealtimeSettings;
+    /** Is the agent's session still live? Checked at every heartbeat: a logout or a disabled
+     * account closes the agent's sockets within HEARTBEAT_MS. */
+    sessionLive: (request: FastifyRequest) => Promise<boolean>;
+  },
 ) {
   const { conversations, hub, bus, settings } = deps;
   const validators = compileValidators(settings.messageMaxChars);
@@ -381,6 +389,17 @@ export function realtimeRoutes(
       if (!alive) return socket.terminate();
       alive = false;
       socket.ping();
+      if (actor) {
+        deps.sessionLive(request).then(
+          (live) => {
+            if (!live) {
+              send(socket, { type: 'error', code: 'unauthorized', message: 'Your session has ended.' });
+              socket.close(1008, 'session ended');
+            }
+          },
+          () => undefined, // database trouble: keep the socket, check again next beat
+        );
+      }
     }, HEARTBEAT_MS);
     socket.on('pong', () => (alive = true));
 

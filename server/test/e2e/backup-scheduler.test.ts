@@ -61,5 +61,5 @@ describe('scheduled backup with two Parley processes', () => {
     } finally {
       await client.end();
     }
-  });
+  }, 90_000);
 });

@@ -102,5 +102,5 @@ describe('Backups page', () => {
     expect(newest).not.toBe('—');
     expect(await table.innerText()).toMatch(/parley-\d{8}T\d{9}Z-[0-9a-f]{4}\.parley-backup/);
     await context.close();
-  });
+  }, 60_000);
 });

@@ -153,8 +153,12 @@ async function auditDigest(url: string, upToSeq: number): Promise<string> {
   return row!.h;
 }
 
-/** Users, teams with members, and a few hundred audit records, through the real services. */
-async function fill(container: Container, extra: { teams: number } = { teams: 20 }): Promise<void> {
+/** Users, teams with members, conversations with messages and attachments, and a few hundred
+ * audit records, through the real services. */
+async function fill(
+  container: Container,
+  extra: { teams: number; conversations: number } = { teams: 20, conversations: 10 },
+): Promise<void> {
   const admin = await container.identity.createAdminFromCli({
     username: 'admin.backup',
     password: 'a-long-password-123',
@@ -187,6 +191,31 @@ async function fill(container: Container, extra: { teams: number } = { teams: 20
       .values(agents.map((a) => ({ team_id: team.id, user_id: a })))
       .execute();
   }
+  // Conversations from the widget: visitors' messages, agent replies, a private note, a file.
+  for (let i = 0; i < extra.conversations; i++) {
+    const visitor = await container.conversations.startVisitorSession({ name: `Visitor ${i}` });
+    const v = await container.conversations.authenticateVisitor(visitor.token);
+    const conversation = await container.conversations.openConversation(v);
+    for (let m = 0; m < 4; m++) {
+      await container.conversations.visitorSend(v, conversation.id, {
+        clientId: `c${i}-${m}`,
+        text: `Hello ${m}: my order #${i} 没有到 — "quoted" \\ tab\there`,
+      });
+    }
+    await container.conversations.agentSend(adminActor, conversation.id, {
+      clientId: `a${i}`,
+      text: 'On it.',
+    });
+    await container.conversations.agentSend(adminActor, conversation.id, {
+      clientId: `n${i}`,
+      text: 'internal note',
+      private: true,
+    });
+    await container.conversations.visitorUpload(v, conversation.id, {
+      clientId: `f${i}`,
+      file: { fileName: `receipt-${i}.txt`, data: Buffer.from(`receipt ${i}\n${'x'.repeat(2000 + i)}`) },
+    });
+  }
   for (let i = 0; i < 200; i++) {
     await container.db.transaction().execute((trx) =>
       container.auditTrail.record(
@@ -203,7 +232,7 @@ async function fill(container: Container, extra: { teams: number } = { teams: 20
   }
 }
 
-describe('backup and restore', () => {
+describe('backup and restore', { timeout: 60_000 }, () => {
   let source: TestDatabase;
   let container: Container;
   let plainArchive: string;
@@ -219,6 +248,16 @@ describe('backup and restore', () => {
          select sha256(convert_to(id::text, 'UTF8')), id, now() + interval '1 hour' from users`,
     );
     const before = await fingerprints(source.url);
+    for (const table of [
+      'conversations',
+      'messages',
+      'attachments',
+      'contacts',
+      'users',
+      'teams',
+      'audit_log',
+    ])
+      expect(before.get(table)?.rows, table).toBeGreaterThan(0);
     const auditBefore = await verifyAuditChain(source.url);
     expect(auditBefore).toBeGreaterThan(200);
     const auditDigestBefore = await auditDigest(source.url, auditBefore);
@@ -379,7 +418,7 @@ describe('backup and restore', () => {
   });
 });
 
-describe('bad archives and failures: each a clear error, nothing half-restored', () => {
+describe('bad archives and failures: each a clear error, nothing half-restored', { timeout: 60_000 }, () => {
   let source: TestDatabase;
   let container: Container;
   let archive: string;
@@ -388,7 +427,7 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
   it('prepares a plain and an encrypted archive', async () => {
     source = await freshDatabase();
     container = containerFor(source.url, { BACKUP_DIR: newDir('bad'), BACKUP_CRON: 'off' });
-    await fill(container, { teams: 3 });
+    await fill(container, { teams: 3, conversations: 2 });
     archive = (await container.backup.create({ actor })).path;
     const enc = containerFor(source.url, {
       BACKUP_DIR: newDir('enc'),
@@ -519,7 +558,7 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
   it('a backup of a tampered audit trail restores faithfully but does not pass verification', async () => {
     const db = await freshDatabase();
     const c = containerFor(db.url, { BACKUP_DIR: newDir('tampered'), BACKUP_CRON: 'off' });
-    await fill(c, { teams: 1 });
+    await fill(c, { teams: 1, conversations: 1 });
     // Someone with superuser rights edits history behind the append-only trigger's back.
     await query(
       db.url,
@@ -547,7 +586,7 @@ describe('bad archives and failures: each a clear error, nothing half-restored',
   });
 });
 
-describe('disk full while writing', () => {
+describe('disk full while writing', { timeout: 60_000 }, () => {
   const mountPoint = path.join(scratch, 'tiny-volume');
   let mounted = false;
   beforeAll(() => {
@@ -601,7 +640,7 @@ describe('disk full while writing', () => {
   });
 });
 
-describe('scheduled backup', () => {
+describe('scheduled backup', { timeout: 60_000 }, () => {
   it('runs once per slot with two replicas, verifies the archive and applies retention', async () => {
     const db = await freshDatabase();
     const dir = newDir('scheduled');
@@ -655,7 +694,7 @@ describe('scheduled backup', () => {
   });
 });
 
-describe('files on a volume', () => {
+describe('files on a volume', { timeout: 60_000 }, () => {
   it('are carried in the archive with their SHA-256 and written back on restore', async () => {
     const db = await freshDatabase();
     const volume = newDir('attachments-src');

@@ -231,6 +231,15 @@ function withDatabaseName(url: string, database: string): string {
   return u.toString();
 }
 
+/** A one-connection Kysely on another database (restored target or scratch copy). */
+function kyselyOn(url: string): Kysely<DB> {
+  const pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'parley-backup' });
+  // The scratch database is dropped WITH (FORCE) afterwards; a connection still closing then
+  // gets "terminating connection", which must not become an unhandled error.
+  pool.on('error', () => undefined);
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
 async function connect(url: string, timeoutMs: number, what: string): Promise<pg.Client> {
   const client = new pg.Client({
     connectionString: url,
@@ -532,9 +541,7 @@ export function createBackupService(deps: {
   /** Recomputes the audit chain of the database at `url` (hashes, links, signed checkpoints). */
   async function auditChainOf(url: string): Promise<AuditChainCheck | null> {
     if (!deps.auditChain) return null;
-    const handle = new Kysely<DB>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
-    });
+    const handle = kyselyOn(url);
     try {
       const report = await deps.auditChain.verifyDatabase(null, handle);
       return { ok: report.ok, records: report.records, problems: report.problems.map((p) => p.message) };
@@ -969,9 +976,7 @@ export function createBackupService(deps: {
       const durationMs = Math.round(performance.now() - t0);
 
       // The restore goes into the restored database's own audit trail.
-      const handle = new Kysely<DB>({
-        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: targetUrl, max: 1 }) }),
-      });
+      const handle = kyselyOn(targetUrl);
       try {
         await handle.transaction().execute(async (trx) => {
           // Sessions revoked after the backup was taken (sign-outs, disabled users) would be

@@ -89,6 +89,26 @@ export function createContactsService(deps: {
       });
     },
 
+    /**
+     * The visitor's own details from the widget's pre-chat form, with the consent they gave
+     * (kept in attributes.dataProcessingConsent). Runs in the caller's transaction.
+     */
+    async setVisitorProfile(
+      trx: Executor,
+      id: string,
+      input: { name?: string; phone?: string; consent: { at: string; channelId: string } },
+    ) {
+      const row = await repo.findContact(trx, id);
+      if (!row) return null;
+      const attributes = { ...((row.attributes ?? {}) as Record<string, unknown>) };
+      attributes.dataProcessingConsent = input.consent;
+      return repo.updateContact(trx, id, {
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.phone !== undefined ? { phone: input.phone } : {}),
+        attributes,
+      });
+    },
+
     exists(dbx: Executor, id: string) {
       return repo.findContact(dbx, id);
     },

@@ -1,0 +1,44 @@
+// Widget settings live in the channel's `settings` jsonb under the key "widget".
+import { sql } from 'kysely';
+import type { Executor } from '../../platform/db/database.ts';
+
+export function createWidgetRepository() {
+  return {
+    findChannel(db: Executor, id: string) {
+      return db
+        .selectFrom('channels')
+        .select(['id', 'type', 'name', 'settings'])
+        .where('id', '=', id)
+        .executeTakeFirst();
+    },
+    findChannelForUpdate(db: Executor, id: string) {
+      return db
+        .selectFrom('channels')
+        .select(['id', 'type', 'name', 'settings'])
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
+    },
+    defaultWebChannel(db: Executor) {
+      return db
+        .selectFrom('channels')
+        .select(['id', 'type', 'name', 'settings'])
+        .where('type', '=', 'web_widget')
+        .orderBy('created_at')
+        .limit(1)
+        .executeTakeFirst();
+    },
+    saveWidgetSettings(db: Executor, id: string, widget: Record<string, unknown>) {
+      return db
+        .updateTable('channels')
+        .set({
+          settings: sql`jsonb_set(settings, '{widget}', ${JSON.stringify(widget)}::jsonb)`,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('id', '=', id)
+        .execute();
+    },
+  };
+}
+
+export type WidgetRepository = ReturnType<typeof createWidgetRepository>;
