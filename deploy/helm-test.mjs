@@ -9,7 +9,7 @@ import http from 'node:http';
 import pg from 'pg';
 
 const base = process.env.PARLEY_TEST_URL;
-const wsPath = process.env.PARLEY_TEST_WS_PATH ?? '/ws';
+const wsPath = process.env.PARLEY_TEST_WS_PATH ?? '/api/v1/widget/ws';
 let failed = false;
 const report = (ok, what, detail) => {
   console.log(`${ok ? 'PASS' : 'FAIL'}  ${what}: ${detail}`);

@@ -42,7 +42,7 @@ function run(cmd: string, args: string[], cwd = ROOT): string {
 
 const chart = readFileSync(path.join(ROOT, 'helm/parley/Chart.yaml'), 'utf8');
 const chartVersion = /^version:\s*(\S+)/m.exec(chart)?.[1];
-const appVersion = /^appVersion:\s*"?([^"\s]+)"?/m.exec(chart)?.[1];
+const appVersion = /^appVersion:\s*["']?([^"'\s]+)/m.exec(chart)?.[1];
 if (chartVersion !== pkg.version || appVersion !== pkg.version) {
   throw new Error(
     `helm/parley/Chart.yaml (version ${chartVersion}, appVersion ${appVersion}) must match package.json ${pkg.version}`,

@@ -31,6 +31,8 @@ if [[ -n "$offline" ]]; then
   (cd "$work" && sha256sum --check --quiet SHA256SUMS) \
     || { echo "install.sh: the bundle failed its SHA256SUMS check; copy it again" >&2; exit 2; }
   here="$work"
+  # single-server may move this scratch copy into --prefix instead of copying it.
+  export PARLEY_BUNDLE_SCRATCH="$work"
 fi
 
 # The Node.js 24 runtime: the bundle's own (bin/node), else the repository's node_modules.

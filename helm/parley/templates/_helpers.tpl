@@ -128,12 +128,15 @@ PostgreSQL password in two Secrets, the checksum annotation) get the same value.
     secretKeyRef:
       name: {{ include "parley.databaseSecretName" . }}
       key: {{ include "parley.databaseSecretKey" . }}
-- name: PARLEY_SECRET_KEY
+- name: PARLEY_VISITOR_TOKEN_SECRET
   valueFrom:
-    secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_SECRET_KEY }
+    secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_VISITOR_TOKEN_SECRET }
 - name: PARLEY_ENCRYPTION_KEYS
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_ENCRYPTION_KEYS }
+- name: PARLEY_LOOKUP_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_LOOKUP_KEY }
 - name: PARLEY_AUDIT_SIGNING_KEY
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_AUDIT_SIGNING_KEY }

@@ -145,3 +145,21 @@ export function systemdCheck(): Check {
     };
   }
 }
+
+/** Backups need pg_dump/pg_restore/psql; a missing tool is a warning (Parley runs without it). */
+export function pgClientCheck(): Check {
+  try {
+    const out = execFileSync('pg_dump', ['--version'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return { name: 'postgresql client', verdict: 'pass', detail: out.trim() };
+  } catch {
+    return {
+      name: 'postgresql client',
+      verdict: 'warn',
+      detail: 'pg_dump not found: scheduled backups will fail',
+      hint: 'install the PostgreSQL client tools at least as new as the server (e.g. apt-get install postgresql-client-15)',
+    };
+  }
+}

@@ -1,7 +1,7 @@
 // The installer's cluster work through @kubernetes/client-node: preflight, secrets created only
 // when missing, rollout waiting with kubectl's logic, diagnostics of failing pods, and an
 // on-demand backup Job created from the backup CronJob.
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import {
   ApiException,
   AppsV1Api,
@@ -296,6 +296,19 @@ export async function kubernetesPreflight(kube: Kube, opts: KubePreflightOptions
 // Secrets: created only when missing; an existing Secret is never changed.
 
 export const randomSecret = (bytes = 32) => randomBytes(bytes).toString('base64url');
+
+/** Generated-once credentials, in the formats config.ts parses (see parley.env.example). */
+export function generateCredentials(): Record<string, string> {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return {
+    PARLEY_VISITOR_TOKEN_SECRET: randomSecret(),
+    PARLEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    PARLEY_LOOKUP_KEY: randomBytes(32).toString('base64'),
+    PARLEY_AUDIT_SIGNING_KEY: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+    PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
+    PARLEY_METRICS_TOKEN: randomSecret(),
+  };
+}
 
 export async function ensureSecret(
   kube: Kube,

@@ -14,6 +14,7 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  renameSync,
   readFileSync,
   symlinkSync,
   rmSync,
@@ -23,17 +24,18 @@ import path from 'node:path';
 import { parseArgs, parseEnv } from 'node:util';
 import { loadYaml } from '@kubernetes/client-node';
 import type { Check } from '../cli/doctor.ts';
+import { SETTINGS } from '../config/config.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
-import { cpuMemoryCheck, diskCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
+import { cpuMemoryCheck, diskCheck, pgClientCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
 import {
   connect,
   createJobFromCronJob,
   diagnosePods,
   ensureSecret,
   formatPodReports,
+  generateCredentials,
   kubernetesPreflight,
   parseQuantity,
-  randomSecret,
   readSecretValue,
   waitForDeployment,
   waitForJob,
@@ -171,9 +173,19 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
   const chart = chartPath(flags);
   const databaseUrl = flags['database-url'] ?? process.env.PARLEY_DATABASE_URL;
   const userValues = readValues(flags.values);
-  const defaults = loadYaml<Values>(
-    execFileSync(helm, ['show', 'values', chart], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
+  const shown = spawnSync(helm, ['show', 'values', chart], { encoding: 'utf8' });
+  if (shown.status !== 0) {
+    r.checks('Phase 1: preflight (changes nothing)', [
+      {
+        name: 'helm and chart',
+        verdict: 'fail',
+        detail: `${helm} show values ${chart}: ${shown.error?.message ?? shown.stderr.trim()}`,
+        hint: 'run from the offline bundle (--offline), or pass --helm PATH (Helm 3.14+ or 4) and --chart PATH',
+      },
+    ]);
+    return EXIT.preflightFailed;
+  }
+  const defaults = loadYaml<Values>(shown.stdout);
   const values = deepMerge(defaults, userValues) as unknown as ChartValues;
   const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
 
@@ -234,13 +246,7 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
   }
   const sets: string[] = [];
   if (managesCredentials) {
-    const state = await ensureSecret(kube, namespace, credentialsSecret, {
-      PARLEY_SECRET_KEY: randomSecret(),
-      PARLEY_ENCRYPTION_KEYS: randomSecret(),
-      PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
-      PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
-      PARLEY_METRICS_TOKEN: randomSecret(),
-    });
+    const state = await ensureSecret(kube, namespace, credentialsSecret, generateCredentials());
     r.step(`secret ${credentialsSecret}: ${state === 'created' ? 'created' : 'exists, kept unchanged'}`);
     sets.push(`secrets.existingSecret=${credentialsSecret}`);
   }
@@ -288,9 +294,12 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
       release,
       chart,
       ...helmCommon,
-      '--create-namespace',
       '--timeout',
       `${Math.ceil(timeoutMs(flags) / 1000)}s`,
+      // Helm 4 applies server-side, so the API server validates every object on apply; the
+      // client-side pass would only download the cluster's OpenAPI documents to do it twice.
+      // (The chart's objects are validated against the Kubernetes schemas in make chart-check.)
+      '--disable-openapi-validation',
     ];
     if (flags.values) args.push('-f', flags.values);
     for (const s of sets) args.push('--set', s);
@@ -460,7 +469,23 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     ...(await postgresChecks(databaseUrl, { unreachable: 'fail' })),
     diskCheck(prefix, 2),
     cpuMemoryCheck(2, 2),
+    pgClientCheck(),
   ];
+  const unknownSettings = Object.keys(fromValues).filter((k) => !SETTINGS.some((x) => x.env === k));
+  checks.push(
+    unknownSettings.length === 0
+      ? {
+          name: 'configuration',
+          verdict: 'pass',
+          detail: `${Object.keys(fromValues).length} setting(s) from --values`,
+        }
+      : {
+          name: 'configuration',
+          verdict: 'fail',
+          detail: `not Parley settings: ${unknownSettings.join(', ')}`,
+          hint: 'fix the names in the --values file (see parley.env.example)',
+        },
+  );
   if (!existing.PARLEY_PORT || Number(existing.PARLEY_PORT) !== port || flags['no-systemd'])
     checks.push(await portCheck(port));
   if (!flags['no-systemd']) checks.push(systemdCheck());
@@ -477,8 +502,19 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
   if (path.resolve(ROOT) !== releaseDir) {
     if (!existsSync(releaseDir)) {
       mkdirSync(path.dirname(releaseDir), { recursive: true });
-      cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
-      r.step(`copied the bundle to ${releaseDir}`);
+      // A bundle that install.sh --offline unpacked into a scratch directory is moved into
+      // place when it is on the same filesystem; anything else is copied.
+      let moved = false;
+      if (process.env.PARLEY_BUNDLE_SCRATCH === path.resolve(ROOT)) {
+        try {
+          renameSync(ROOT, releaseDir);
+          moved = true;
+        } catch {
+          /* another filesystem: copy */
+        }
+      }
+      if (!moved) cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
+      r.step(`${moved ? 'moved' : 'copied'} the bundle to ${releaseDir}`);
     } else r.step(`${releaseDir} exists, kept`);
   }
   const current = path.join(prefix, 'current');
@@ -493,12 +529,13 @@ async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
     PARLEY_CONSOLE_DIR: path.join(current, 'web/console/dist'),
     ...(flags['public-url'] ? { PARLEY_PUBLIC_URL: flags['public-url'] } : {}),
     ...fromValues,
-    PARLEY_SECRET_KEY: randomSecret(),
-    PARLEY_ENCRYPTION_KEYS: randomSecret(),
-    PARLEY_AUDIT_SIGNING_KEY: randomSecret(),
-    PARLEY_INITIAL_ADMIN_PASSWORD: randomSecret(15),
+    ...generateCredentials(),
   };
-  const added = Object.keys(wanted).filter((k) => existing[k] === undefined);
+  delete wanted.PARLEY_METRICS_TOKEN; // on one host, /metrics is restricted at the network
+  // Only settings this Parley version reads are written (parley.env refuses unknown names); a
+  // key that a later version introduces is added by that version's installer run.
+  const known = new Set<string>(SETTINGS.map((x) => x.env));
+  const added = Object.keys(wanted).filter((k) => existing[k] === undefined && known.has(k));
   if (added.length) {
     const lines = added.map((k) => `${k}=${JSON.stringify(wanted[k])}`);
     const header = existsSync(envFile)

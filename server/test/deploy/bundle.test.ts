@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyDatabase } from '../support/db.ts';
+import { startKubeApiStandIn } from '../support/kube-api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string })
@@ -97,8 +98,14 @@ describe('offline bundle', () => {
     expect(report.checks.find((c) => c.name === 'node runtime')?.verdict).toBe('pass');
     expect(report.steps.join('\n')).toMatch(/parley migrate: applied \d+ migration/);
 
-    // A second run changes nothing.
-    const again = await sh('bash', installArgs, env);
+    expect(report.steps.join('\n')).toContain('moved the bundle to');
+
+    // A second run (from the installed copy, as an operator re-running it would) changes nothing.
+    const rerunArgs = [
+      path.join(tmp, 'opt/current/scripts/install.sh'),
+      ...installArgs.slice(1).filter((a, i, all) => a !== '--offline' && all[i - 1] !== '--offline'),
+    ];
+    const again = await sh('bash', rerunArgs, env);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('complete, kept unchanged');
     expect(again.stdout).toContain('nothing to apply');
@@ -141,8 +148,63 @@ describe('offline bundle', () => {
     expect(status, `${body}\n${output}`).toBe(200);
     const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { version: string };
     expect(health.version).toBe(VERSION);
+    if (existsSync(path.join(ROOT, 'web/console/dist/index.html'))) {
+      // The built console came along in the bundle and is served.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+    }
     server.kill('SIGTERM');
     await new Promise((r) => server?.once('exit', r));
     server = undefined;
   }, 180_000);
+
+  it('runs the kubernetes preflight from the installed bundle with its own helm and chart', async () => {
+    const api = await startKubeApiStandIn();
+    try {
+      api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'parley' } });
+      api.put({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: 'node-1' },
+        spec: {},
+        status: {
+          allocatable: { cpu: '4', memory: '16Gi' },
+          conditions: [{ type: 'Ready', status: 'True' }],
+        },
+      });
+      api.put({
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: {
+          name: 'standard',
+          annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+        },
+        provisioner: 'example.com/disk',
+      });
+      const db = await createEmptyDatabase();
+      // From the bundle installed by the test above (a second unpack would only cost time).
+      const run = await sh(
+        'bash',
+        [
+          path.join(tmp, 'opt/current/scripts/install.sh'),
+          'kubernetes',
+          '--kubeconfig',
+          api.writeKubeconfig(tmp, 'parley'),
+          '--database-url',
+          db.url,
+          '--preflight-only',
+          '--json',
+        ],
+        // No helm on PATH: the bundle's bin/helm and charts/ must be used.
+        { ...OFFLINE_ENV, HELM_CACHE_HOME: tmp, HELM_CONFIG_HOME: tmp },
+      );
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      const report = JSON.parse(run.stdout) as { ok: boolean; checks: { name: string; verdict: string }[] };
+      expect(report.checks.filter((c) => c.verdict !== 'pass')).toEqual([]);
+      expect(report.checks.map((c) => c.name)).toContain('kubernetes version');
+    } finally {
+      await api.close();
+    }
+  }, 120_000);
 });

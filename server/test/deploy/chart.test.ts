@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
 import { startKubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
 
 const run = promisify(execFile);
@@ -148,9 +149,19 @@ describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
     expect(backups.persistentVolumeClaim.claimName).toBeTruthy();
     const attachments = podSpecs(objects)
       .flatMap(({ spec }) => spec.volumes ?? [])
-      .filter((v: Any) => v.name === 'attachments');
-    for (const v of attachments)
-      expect(v.persistentVolumeClaim, 'attachments never on emptyDir').toBeDefined();
+      .filter((v: Any) => v.name === 'attachments' || v.name === 'audit-archive');
+    for (const v of attachments) expect(v.persistentVolumeClaim, `${v.name} never on emptyDir`).toBeDefined();
+    // Anything the app keeps lives on a claim or in PostgreSQL: the scratch data directory holds
+    // no backup or archive.
+    const config = objects.find((o) => o.kind === 'ConfigMap') as Any;
+    expect(config.data.BACKUP_CRON).toBe('off');
+    if (config.data.AUDIT_ARCHIVE_DIR) {
+      const app = (objects.find((o) => o.kind === 'Deployment') as Any).spec.template.spec;
+      const mount = app.containers[0].volumeMounts.find(
+        (m: Any) => m.mountPath === config.data.AUDIT_ARCHIVE_DIR,
+      );
+      expect(app.volumes.find((v: Any) => v.name === mount?.name)?.persistentVolumeClaim).toBeDefined();
+    }
   });
 });
 
@@ -180,7 +191,7 @@ describe('chart values', () => {
     const app = (objects.find((o) => o.kind === 'Deployment') as Any).spec.template.spec.containers[0];
     const env = Object.fromEntries(app.env.map((e: Any) => [e.name, e.valueFrom?.secretKeyRef]));
     expect(env.DATABASE_URL).toEqual({ name: 'parley-database', key: 'url' });
-    expect(env.PARLEY_SECRET_KEY.name).toBe('parley-credentials');
+    expect(env.PARLEY_VISITOR_TOKEN_SECRET.name).toBe('parley-credentials');
   });
 
   it('points DATABASE_URL at the bundled PostgreSQL when it is enabled', async () => {
@@ -208,6 +219,31 @@ describe('chart values', () => {
     expect(cidrs.sort()).toEqual(['10.20.0.15/32', '10.20.1.10/32', '10.20.1.25/32']);
   });
 
+  it('generates secrets that the configuration of Parley accepts', async () => {
+    const objects = await render('default-values.yaml');
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-secrets') as Any;
+    const env = Object.fromEntries(
+      Object.entries(secret.data as Record<string, string>).map(([k, v]) => [
+        k,
+        Buffer.from(v, 'base64').toString(),
+      ]),
+    );
+    expect(Object.keys(env).sort()).toEqual([
+      'PARLEY_AUDIT_SIGNING_KEY',
+      'PARLEY_ENCRYPTION_KEYS',
+      'PARLEY_INITIAL_ADMIN_PASSWORD',
+      'PARLEY_LOOKUP_KEY',
+      'PARLEY_METRICS_TOKEN',
+      'PARLEY_VISITOR_TOKEN_SECRET',
+    ]);
+    const config = loadConfig({ ...env, DATABASE_URL: 'postgres://parley:secret@db.internal:5432/parley' });
+    expect(config.encryptionKeys).toMatch(/^k1:/);
+    expect(config.lookupKey).toBe(env.PARLEY_LOOKUP_KEY);
+    expect(config.auditSigningKey).toContain('BEGIN PRIVATE KEY');
+    expect(config.visitorTokenSecret).toBe(env.PARLEY_VISITOR_TOKEN_SECRET);
+    expect(config.initialAdminPassword).toBe(env.PARLEY_INITIAL_ADMIN_PASSWORD);
+  });
+
   it('fails with a readable message for removed and contradictory values', async () => {
     const db = 'database.url=postgres://u:p@db:5432/parley';
     expect(await renderError([])).toContain('no database. Set `database.url`');
@@ -219,6 +255,17 @@ describe('chart values', () => {
     expect(await renderError([db, 'ingress.enabled=true'])).toContain('needs `ingress.host`');
     expect(await renderError([db, 'replicaCount=1'])).toContain('must be below the replica count');
     expect(await renderError([db, 'replicaCount=two'])).toContain('replicaCount');
+    expect(await renderError([db, 'config.BACKUP_CRON=0 1 * * *'])).toContain(
+      'backups run in the backup CronJob',
+    );
+    expect(await renderError([db, 'backup.keep=3'])).toContain('`backup.keep` was removed');
+    expect(await renderError([db, 'config.AUDIT_ARCHIVE_ENABLED=true'])).toContain(
+      'set `auditArchive.enabled=true`',
+    );
+    expect(await renderError([db, 'config.LDAP_BIND_PASSWORD=x'])).toContain('credentials go to Secrets');
+    expect(await renderError([db, 'backup.encryption.publicKey=-----BEGIN PUBLIC KEY-----x'])).toContain(
+      'cannot verify encrypted archives',
+    );
   });
 });
 
@@ -286,8 +333,8 @@ describe('upgrade against a Kubernetes API stand-in (helm lookup)', () => {
       // comparison above can fail.
       const offline = await render('bundled-postgresql-values.yaml');
       const fresh = offline.find((o) => o.kind === 'Secret' && o.metadata.name === 'parley-secrets');
-      expect(fresh?.data.PARLEY_SECRET_KEY).not.toBe(
-        secrets.find((s) => s.metadata.name === 'parley-secrets')?.data.PARLEY_SECRET_KEY,
+      expect(fresh?.data.PARLEY_VISITOR_TOKEN_SECRET).not.toBe(
+        secrets.find((s) => s.metadata.name === 'parley-secrets')?.data.PARLEY_VISITOR_TOKEN_SECRET,
       );
     } finally {
       await api.close();

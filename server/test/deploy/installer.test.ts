@@ -1,12 +1,13 @@
 // The installer's cluster work (server/src/installer), run as the real CLI process against the
 // Kubernetes API stand-in (no API server can run here) and the local PostgreSQL.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
 import { connect, createJobFromCronJob, ensureSecret } from '../../src/installer/kube.ts';
-import { createTestDatabase } from '../support/db.ts';
+import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
 import { startKubeApiStandIn, type KubeApiStandIn, type StandInOptions } from '../support/kube-api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -18,10 +19,14 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-function installer(args: string[]): Promise<Run> {
+function installer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [INSTALLER, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [INSTALLER, ...args],
+      { cwd: ROOT, timeout: 90_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -130,6 +135,23 @@ describe('preflight (kubernetes)', () => {
     // The database is only checked from this machine in kubernetes mode: a warning.
     expect(report.checks.find((c) => c.name === 'postgresql')?.verdict).toBe('warn');
     expect(writes(a)).toEqual([]);
+  });
+});
+
+describe('preflight (helm)', () => {
+  it('fails with a hint when helm or the chart cannot be used', async () => {
+    const run = await installer([
+      'kubernetes',
+      '--helm',
+      path.join(tmp, 'no-such-helm'),
+      '--database-url',
+      'postgres://x@127.0.0.1:1/p',
+      '--json',
+    ]);
+    expect(run.code).toBe(3);
+    const report = JSON.parse(run.stdout) as { checks: { name: string; verdict: string; hint?: string }[] };
+    expect(report.checks).toEqual([expect.objectContaining({ name: 'helm and chart', verdict: 'fail' })]);
+    expect(report.checks[0]?.hint).toContain('--offline');
   });
 });
 
@@ -343,14 +365,14 @@ describe('secrets and on-demand backups', () => {
   it('creates a secret only when it is missing and never changes an existing one', async () => {
     const a = await cluster();
     const kube = connect({ kubeconfig: a.writeKubeconfig(tmp, NS) });
-    expect(await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'first' })).toBe(
-      'created',
-    );
     expect(
-      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_SECRET_KEY: 'second' }),
+      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_VISITOR_TOKEN_SECRET: 'first' }),
+    ).toBe('created');
+    expect(
+      await ensureSecret(kube, NS, 'parley-installer-credentials', { PARLEY_VISITOR_TOKEN_SECRET: 'second' }),
     ).toBe('kept');
-    expect(a.get('Secret', NS, 'parley-installer-credentials')?.stringData).toEqual({
-      PARLEY_SECRET_KEY: 'first',
+    expect(a.get('Secret', NS, 'parley-installer-credentials')?.data).toEqual({
+      PARLEY_VISITOR_TOKEN_SECRET: Buffer.from('first').toString('base64'),
     });
     expect(a.requests.filter((r) => r.startsWith('POST'))).toHaveLength(1);
   });
@@ -397,4 +419,153 @@ describe('secrets and on-demand backups', () => {
     expect(stored.metadata.labels).toEqual({ 'app.kubernetes.io/component': 'backup' });
     expect(stored.spec.template.spec.containers[0].image).toBe('parley/parley:0.1.0');
   });
+});
+
+describe('backup mode', () => {
+  it('runs a backup now and reports the Job completing', async () => {
+    const a = await cluster({
+      react: ({ method, path: p }, self) => {
+        const name = /\/jobs\/(parley-backup-manual-[^/]+)$/.exec(p)?.[1];
+        const job = method === 'GET' && name ? self.get('Job', NS, name) : undefined;
+        if (job) job.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+      },
+    });
+    a.put({
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: {
+        name: 'parley-backup',
+        namespace: NS,
+        labels: { 'app.kubernetes.io/instance': 'parley', 'app.kubernetes.io/component': 'backup' },
+      },
+      spec: { schedule: '30 2 * * *', jobTemplate: { spec: { template: { spec: { containers: [] } } } } },
+    });
+    const run = await installer([
+      'backup',
+      '--kubeconfig',
+      a.writeKubeconfig(tmp, NS),
+      '--namespace',
+      NS,
+      '--poll-ms',
+      '20',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as { job: string };
+    expect(report.job).toMatch(/^parley-backup-manual-/);
+    expect(a.get('Job', NS, report.job)?.metadata.ownerReferences[0].name).toBe('parley-backup');
+  });
+});
+
+describe('install and upgrade (kubernetes mode, real helm)', () => {
+  it('installs, prints the login, and a second run changes nothing', async () => {
+    const db = await createTestDatabase();
+    // Helm keeps its release records in PostgreSQL here (HELM_DRIVER=sql, a standard Helm
+    // storage driver) because it writes its usual Secret records as protobuf, which the
+    // stand-in does not decode. Every chart object still goes through the stand-in.
+    const helmStore = await createEmptyDatabase();
+    const a = await cluster({
+      react: ({ method, path: p }, self) => {
+        if (method !== 'GET') return;
+        const job = /\/jobs\/([^/]+)$/.exec(p)?.[1];
+        const j = job ? self.get('Job', NS, job) : undefined;
+        if (j) j.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+        const d = p.endsWith('/deployments/parley') ? self.get('Deployment', NS, 'parley') : undefined;
+        if (d) {
+          const n = d.spec.replicas as number;
+          d.status = {
+            observedGeneration: d.metadata.generation,
+            replicas: n,
+            updatedReplicas: n,
+            availableReplicas: n,
+            readyReplicas: n,
+          };
+        }
+      },
+    });
+    a.put({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'IngressClass',
+      metadata: { name: 'nginx' },
+      spec: { controller: 'k8s.io/ingress-nginx' },
+    });
+    const valuesFile = path.join(tmp, 'site-values.yaml');
+    writeFileSync(valuesFile, 'ingress:\n  enabled: true\n  className: nginx\n  host: parley.example.com\n');
+    const kubeconfig = a.writeKubeconfig(tmp, NS);
+    const args = [
+      'kubernetes',
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      NS,
+      '--values',
+      valuesFile,
+      '--database-url',
+      db.url,
+      '--poll-ms',
+      '20',
+      '--yes',
+    ];
+    const env = {
+      HELM_DRIVER: 'sql',
+      HELM_DRIVER_SQL_CONNECTION_STRING: `${helmStore.url}?sslmode=disable`,
+      HELM_CACHE_HOME: tmp,
+      HELM_CONFIG_HOME: tmp,
+      HELM_DATA_HOME: tmp,
+    };
+
+    const first = await installer(args, env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('secret parley-installer-credentials: created');
+    expect(first.stdout).toContain('job "parley-migrate-1" completed');
+    expect(first.stdout).toContain('deployment "parley" successfully rolled out');
+    const credentials = a.get('Secret', NS, 'parley-installer-credentials')!;
+    const password = Buffer.from(
+      credentials.data.PARLEY_INITIAL_ADMIN_PASSWORD as string,
+      'base64',
+    ).toString();
+    expect(password.length).toBeGreaterThanOrEqual(20);
+    // Every generated credential is in the format Parley's configuration parses.
+    const generated = Object.fromEntries(
+      Object.entries(credentials.data as Record<string, string>).map(([k, v]) => [
+        k,
+        Buffer.from(v, 'base64').toString(),
+      ]),
+    );
+    const config = loadConfig({ ...generated, DATABASE_URL: db.url });
+    expect(config.encryptionKeys).toBe(generated.PARLEY_ENCRYPTION_KEYS);
+    expect(config.auditSigningKey).toBe(generated.PARLEY_AUDIT_SIGNING_KEY);
+    expect(config.lookupKey).toBe(generated.PARLEY_LOOKUP_KEY);
+    expect(config.visitorTokenSecret).toBe(generated.PARLEY_VISITOR_TOKEN_SECRET);
+    expect(first.stdout).toContain('Console:  http://parley.example.com');
+    expect(first.stdout).toContain(`Password: ${password}`);
+    // The app reads its database URL and keys from the installer's Secrets.
+    const app = a.get('Deployment', NS, 'parley')!.spec.template.spec.containers[0];
+    const refs = Object.fromEntries(
+      app.env.map((e: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }) => [
+        e.name,
+        e.valueFrom?.secretKeyRef?.name,
+      ]),
+    );
+    expect(refs).toMatchObject({
+      DATABASE_URL: 'parley-installer-database',
+      PARLEY_VISITOR_TOKEN_SECRET: 'parley-installer-credentials',
+    });
+    expect(a.get('Secret', NS, 'parley-installer-database')?.data).toEqual({
+      DATABASE_URL: Buffer.from(db.url).toString('base64'),
+    });
+
+    const before = a.requests.filter(
+      (r) => !r.startsWith('GET') && !r.includes('selfsubjectaccessreviews'),
+    ).length;
+    const second = await installer(args, env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain('secret parley-installer-credentials: exists, kept unchanged');
+    expect(second.stdout).toContain('nothing to change');
+    expect(second.stdout).toContain(`Password: ${password}`);
+    const after = a.requests.filter(
+      (r) => !r.startsWith('GET') && !r.includes('selfsubjectaccessreviews'),
+    ).length;
+    expect(after).toBe(before);
+  }, 120_000);
 });

@@ -104,6 +104,19 @@ function matchesFields(obj: KubeObject, selector: string | null): boolean {
   });
 }
 
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
 export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<KubeApiStandIn> {
   const objects = new Map<string, KubeObject>();
   const logs = new Map<string, string>();
@@ -125,6 +138,14 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
       meta.creationTimestamp ??= new Date().toISOString();
       meta.resourceVersion = String(++resourceVersion);
       meta.generation ??= 1;
+      // As the API server does: stringData is write-only and merged into data (base64).
+      if (obj.kind === 'Secret' && obj.stringData) {
+        obj.data = { ...(obj.data ?? {}) };
+        for (const [k, v] of Object.entries(obj.stringData as Record<string, string>)) {
+          obj.data[k] = Buffer.from(v).toString('base64');
+        }
+        delete obj.stringData;
+      }
       objects.set(
         keyOf(r.plural, r.namespaced ? (meta.namespace as string) : undefined, meta.name as string),
         obj,
@@ -167,7 +188,7 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
         res.end(typeof obj === 'string' ? obj : JSON.stringify(obj));
       };
       try {
-        route(method, url, body, send);
+        route(method, url, body, send, req.headers['content-type'] ?? '');
       } catch (err) {
         send(500, status(500, 'InternalError', (err as Error).message));
       }
@@ -179,6 +200,7 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
     url: URL,
     body: string,
     send: (code: number, obj: unknown, type?: string) => void,
+    contentType = '',
   ) {
     const p = url.pathname.replace(/\/+$/, '');
     if (p === '/version') {
@@ -281,8 +303,24 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
       const container = url.searchParams.get('container') ?? '';
       return send(200, logs.get(`${ns}/${name}/${container}`) ?? '', 'text/plain');
     }
+    if (method === 'PATCH') {
+      // Server-side apply (Helm 4) creates or replaces; JSON merge and strategic merge patches
+      // of the flat kind Helm sends are applied as a JSON merge patch.
+      const patch = JSON.parse(body) as KubeObject;
+      if (contentType.includes('apply-patch')) {
+        const merged = found ? { ...patch, metadata: { ...found.metadata, ...patch.metadata } } : patch;
+        merged.metadata.namespace = nsKey;
+        return send(found ? 200 : 201, api.put(merged));
+      }
+      if (!found) return send(404, status(404, 'NotFound', `${r.plural} "${name}" not found`));
+      return send(200, api.put(mergePatch(found, patch) as KubeObject));
+    }
     if (!found) return send(404, status(404, 'NotFound', `${r.plural} "${name}" not found`));
     if (method === 'GET') return send(200, found);
+    if (method === 'PUT') {
+      const obj = JSON.parse(body) as KubeObject;
+      return send(200, api.put({ ...obj, metadata: { ...found.metadata, ...obj.metadata } }));
+    }
     if (method === 'DELETE') {
       objects.delete(key);
       return send(200, { kind: 'Status', apiVersion: 'v1', status: 'Success', metadata: {} });
