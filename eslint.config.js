@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'data/', 'dist/', 'web/**/dist/', 'coverage/', 'helm/', '**/*.d.ts'] },
@@ -34,6 +35,24 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  // Vue single-file components: Vue's correctness rules and, above all, no v-html (user text is
+  // always rendered as text). vue-tsc type-checks them; the type-aware lint rules stay on .ts.
+  ...pluginVue.configs['flat/essential'],
+  {
+    files: ['**/*.vue'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.vue'], projectService: false },
+    },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      'no-undef': 'off', // vue-tsc knows the globals; this rule does not understand TypeScript
+      'vue/no-v-html': 'error',
+      'vue/no-v-text-v-html-on-component': 'error',
+      // The console's views are named after routes (LoginView), not multi-word by rule.
+      'vue/multi-word-component-names': 'off',
     },
   },
   {

@@ -21,6 +21,8 @@ describe('scheduled backup with two Parley processes', () => {
       BACKUP_DIR: dir,
       BACKUP_CRON: '*/2 * * * * *',
       PARLEY_TIMEZONE: 'UTC',
+      // A slot still verifying at SIGTERM finishes (and drops its scratch database) before exit.
+      PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '60',
     };
     const a = runParley(['serve'], env);
     const b = runParley(['serve'], env);

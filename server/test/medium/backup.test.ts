@@ -310,7 +310,7 @@ describe('backup and restore', { timeout: 60_000 }, () => {
     };
     expect(record.verification.result).toBe('passed');
     // The scratch database is gone again.
-    expect(result.scratchDatabase).toMatch(/^parley_verify_[0-9a-f]{12}$/);
+    expect(result.scratchDatabase).toMatch(/^parley_verify_\d{10}_[0-9a-f]{12}$/);
     const left = await query(
       source.adminUrl,
       `select 1 from pg_database where datname = '${result.scratchDatabase}'`,
@@ -366,6 +366,7 @@ describe('backup and restore', { timeout: 60_000 }, () => {
     const initial = await countTeams();
     let stop = false;
     let written = 0;
+    let committed = 0;
     const writer = (async () => {
       while (!stop) {
         await c.db.transaction().execute(async (trx) => {
@@ -376,10 +377,15 @@ describe('backup and restore', { timeout: 60_000 }, () => {
             .execute();
           await c.auditTrail.record(trx, actor, { action: 'test.write', targetId: id });
         });
+        committed++;
       }
     })();
-    await new Promise((r) => setTimeout(r, 50));
+    const committedAtLeast = async (n: number) => {
+      while (committed < n) await new Promise((r) => setTimeout(r, 5));
+    };
+    await committedAtLeast(3); // writes before the snapshot …
     const created = await c.backup.create({ actor });
+    await committedAtLeast(committed + 3); // … and after it
     stop = true;
     await writer;
     const final = await countTeams();

@@ -34,7 +34,7 @@ describe('the API client', () => {
       json(200, { user: { username: 'ann' }, permissions: ['users.read'], expiresAt: 'x' }),
     );
     const result = await client.auth.login('ann', 'secret-password');
-    expect(result.user.username).toBe('ann');
+    expect('user' in result && result.user.username).toBe('ann');
     expect(calls[0]!.url).toBe('/api/v1/auth/login');
     expect(calls[0]!.init?.method).toBe('POST');
     expect(calls[0]!.init?.credentials).toBe('same-origin');

@@ -25,8 +25,14 @@ const user = (mustChangePassword: boolean) => ({
   teamIds: [],
   mustChangePassword,
   disabled: false,
+  authSource: 'local',
+  totpEnabled: false,
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
+});
+const me = (mustChangePassword: boolean, mfaEnrollmentRequired = false) => ({
+  status: 200,
+  body: { user: user(mustChangePassword), permissions: ['canned_replies.use'], mfaEnrollmentRequired },
 });
 const error = (code: string, message: string, details?: object) => ({
   error: { code, message, ...(details ? { details } : {}) },
@@ -151,6 +157,7 @@ describe('the login page', () => {
       status: 200,
       body: { user: user(true), permissions: ['canned_replies.use'], expiresAt: '2026-01-02T00:00:00.000Z' },
     });
+    answer('GET', '/api/v1/auth/me', me(true));
     await submit(wrapper, 'ann', 'one-time-password');
     await vi.waitFor(() => expect(router.currentRoute.value.name).toBe('password'));
     await flushPromises();
@@ -165,9 +172,74 @@ describe('the login page', () => {
       status: 200,
       body: { user: user(false), permissions: ['canned_replies.use'], expiresAt: '2026-01-02T00:00:00.000Z' },
     });
+    answer('GET', '/api/v1/auth/me', me(false));
     answer('GET', '/api/v1/canned-replies', { status: 200, body: { cannedReplies: [] } });
     await submit(wrapper, 'ann', 'password-123');
     await vi.waitFor(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
+    wrapper.unmount();
+  });
+
+  it('asks for the authenticator code when the account uses two-factor sign-in', async () => {
+    const { wrapper, router } = await openLogin('/canned-replies');
+    const challenge = { mfaRequired: true, challenge: 'c'.repeat(43), expiresAt: '2026-01-01T00:05:00.000Z' };
+    answer('POST', '/api/v1/auth/login', { status: 200, body: challenge });
+    await submit(wrapper, 'ann', 'right-password');
+    expect(wrapper.find('h2').text()).toBe('两步验证');
+    expect(wrapper.find('[data-test="mfa-step"]').exists()).toBe(true);
+
+    answer('POST', '/api/v1/auth/login/second-factor', {
+      status: 401,
+      body: error('unauthorized', 'Wrong code.'),
+    });
+    await wrapper.find('input[name="code"]').setValue('123456');
+    await wrapper.find('[data-test="mfa-step"]').trigger('submit');
+    await flushPromises();
+    expect(requests.at(-1)).toMatchObject({ body: { challenge: 'c'.repeat(43), code: '123456' } });
+    expect(wrapper.find('[data-test="login-error"]').text()).toContain('验证码错误');
+
+    answer('POST', '/api/v1/auth/login/second-factor', {
+      status: 200,
+      body: { user: user(false), permissions: ['canned_replies.use'], expiresAt: 'x' },
+    });
+    answer('GET', '/api/v1/auth/me', me(false));
+    answer('GET', '/api/v1/canned-replies', { status: 200, body: { cannedReplies: [] } });
+    await wrapper.find('input[name="code"]').setValue('654321');
+    await wrapper.find('[data-test="mfa-step"]').trigger('submit');
+    await vi.waitFor(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
+    wrapper.unmount();
+  });
+
+  it('goes back to the password when the two-factor step has expired', async () => {
+    const { wrapper } = await openLogin();
+    answer('POST', '/api/v1/auth/login', {
+      status: 200,
+      body: { mfaRequired: true, challenge: 'd'.repeat(43), expiresAt: 'x' },
+    });
+    await submit(wrapper, 'ann', 'right-password');
+    answer('POST', '/api/v1/auth/login/second-factor', {
+      status: 401,
+      body: error('unauthorized', 'The sign-in has expired. Enter your password again.'),
+    });
+    await wrapper.find('input[name="code"]').setValue('123456');
+    await wrapper.find('[data-test="mfa-step"]').trigger('submit');
+    await flushPromises();
+    expect(wrapper.find('input[name="password"]').exists()).toBe(true);
+    expect(wrapper.find('[data-test="login-error"]').text()).toContain('登录已过期');
+    wrapper.unmount();
+  });
+
+  it('sends a user whose role must use two-factor sign-in to set it up first', async () => {
+    const { wrapper, router } = await openLogin('/canned-replies');
+    answer('POST', '/api/v1/auth/login', {
+      status: 200,
+      body: { user: user(false), permissions: ['canned_replies.use'], expiresAt: 'x' },
+    });
+    answer('GET', '/api/v1/auth/me', me(false, true));
+    await submit(wrapper, 'ann', 'right-password');
+    await vi.waitFor(() => expect(router.currentRoute.value.name).toBe('two-factor'));
+    expect(router.currentRoute.value.query.redirect).toBe('/canned-replies');
+    await flushPromises();
+    expect(wrapper.text()).toContain('请开启两步验证');
     wrapper.unmount();
   });
 });

@@ -231,6 +231,23 @@ function withDatabaseName(url: string, database: string): string {
   return u.toString();
 }
 
+/** Drops scratch databases over a day old: left by a verify that was killed (no verify runs a day). */
+async function dropStaleScratchDatabases(admin: pg.Client, logger: Logger): Promise<void> {
+  const { rows } = await admin.query<{ datname: string }>(
+    `select datname from pg_database where datname ~ '^parley_verify_[0-9]+_[0-9a-f]+$'`,
+  );
+  const dayAgo = Date.now() / 1000 - 86_400;
+  for (const { datname } of rows) {
+    if (Number(datname.split('_')[2]) >= dayAgo) continue;
+    await admin
+      .query(`drop database if exists "${datname}" with (force)`)
+      .then(() =>
+        logger.warn({ scratch: datname }, 'dropped a scratch database left by an interrupted verify'),
+      )
+      .catch(() => undefined);
+  }
+}
+
 /** A one-connection Kysely on another database (restored target or scratch copy). */
 function kyselyOn(url: string): Kysely<DB> {
   const pool = new pg.Pool({ connectionString: url, max: 1, application_name: 'parley-backup' });
@@ -735,7 +752,8 @@ export function createBackupService(deps: {
       const startedAt = new Date();
       const t0 = performance.now();
       const maintenanceUrl = settings.backupVerifyDatabaseUrl ?? sourceUrl();
-      const scratch = `parley_verify_${randomBytes(6).toString('hex')}`;
+      // The creation time is in the name so a later verify can drop copies a killed one left behind.
+      const scratch = `parley_verify_${Math.floor(Date.now() / 1000)}_${randomBytes(6).toString('hex')}`;
       let scratchCreated = false;
       let header: ArchiveHeader | undefined;
       let record: ArchiveRecord | null = null;
@@ -769,6 +787,7 @@ export function createBackupService(deps: {
           'the server for the scratch database',
         );
         try {
+          await dropStaleScratchDatabases(admin, logger);
           await admin.query(`create database "${scratch}"`);
           scratchCreated = true;
         } catch (err) {

@@ -1,25 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@fastify/type-provider-typebox';
 import { actorOf } from '../../platform/http/auth.plugin.ts';
 import { ErrorResponse, authErrors } from '../../platform/http/schemas.ts';
-import { RoleSchema } from '../identity/identity.schemas.ts';
+import { SettingsPatch, SettingsSchema } from './security.schemas.ts';
 import type { SecurityService } from './security.service.ts';
-
-const SettingsSchema = Type.Object({
-  mfaEnforced: Type.Boolean(),
-  mfaRequiredRoles: Type.Array(RoleSchema),
-  consoleIpAllowList: Type.Array(Type.String()),
-});
-const SettingsPatch = Type.Object(
-  {
-    mfaEnforced: Type.Optional(Type.Boolean()),
-    mfaRequiredRoles: Type.Optional(Type.Array(RoleSchema, { maxItems: 4 })),
-    consoleIpAllowList: Type.Optional(
-      Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { maxItems: 200 }),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 export const securityRoutes: FastifyPluginAsyncTypebox<{ security: SecurityService }> = async (
   app,

@@ -3,6 +3,13 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  Conversation,
+  ConversationQuery,
+  Message,
+  SendAck,
+  AuditQuery,
+  AuditRecord,
+  AuditVerifyReport,
   BackupOverview,
   CannedReply,
   CreateCannedReplyInput,
@@ -10,10 +17,15 @@ import type {
   CreateUserInput,
   CreateUserResult,
   ErrorBody,
-  LoginResult,
+  LoginOutcome,
   Me,
   ResetPasswordResult,
+  SecuritySettings,
+  SecuritySettingsPatch,
+  SessionInfo,
   Team,
+  TotpEnableResult,
+  TotpSetup,
   UpdateCannedReplyInput,
   UpdateTeamInput,
   UpdateUserInput,
@@ -126,7 +138,7 @@ export function createApiClient(opts: ApiClientOptions = {}) {
     }
     if (!res.ok) {
       const err = await errorFromResponse(res);
-      if (err.status === 401 && path !== '/api/v1/auth/login') {
+      if (err.status === 401 && !path.startsWith('/api/v1/auth/login')) {
         for (const listener of sessionEndedListeners) listener(err);
       }
       throw err;
@@ -136,6 +148,12 @@ export function createApiClient(opts: ApiClientOptions = {}) {
   }
 
   const id = (value: string) => encodeURIComponent(value);
+  const query = (params: Record<string, string | number | undefined>) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') q.set(k, String(v));
+    const text = q.toString();
+    return text ? `?${text}` : '';
+  };
 
   return {
     request,
@@ -147,11 +165,21 @@ export function createApiClient(opts: ApiClientOptions = {}) {
 
     auth: {
       login: (username: string, password: string) =>
-        request<LoginResult>('POST', '/api/v1/auth/login', { username, password }),
+        request<LoginOutcome>('POST', '/api/v1/auth/login', { username, password }),
+      /** Second step of a two-factor sign-in: a 6-digit code, or one of the recovery codes. */
+      secondFactor: (challenge: string, answer: { code: string } | { recoveryCode: string }) =>
+        request<LoginOutcome>('POST', '/api/v1/auth/login/second-factor', { challenge, ...answer }),
       logout: () => request<void>('POST', '/api/v1/auth/logout'),
       me: () => request<Me>('GET', '/api/v1/auth/me'),
       changePassword: (currentPassword: string, newPassword: string) =>
         request<void>('POST', '/api/v1/auth/password', { currentPassword, newPassword }),
+      totpSetup: () => request<TotpSetup>('POST', '/api/v1/auth/totp/setup'),
+      totpEnable: (code: string) => request<TotpEnableResult>('POST', '/api/v1/auth/totp/enable', { code }),
+      totpDisable: (password: string, code: string) =>
+        request<void>('POST', '/api/v1/auth/totp/disable', { password, code }),
+      sessions: async () =>
+        (await request<{ sessions: SessionInfo[] }>('GET', '/api/v1/auth/sessions')).sessions,
+      revokeSession: (sessionId: string) => request<void>('DELETE', `/api/v1/auth/sessions/${id(sessionId)}`),
     },
 
     users: {
@@ -173,6 +201,51 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
       removeMember: (teamId: string, userId: string) =>
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    conversations: {
+      list: (q: ConversationQuery) =>
+        request<{ conversations: Conversation[]; nextCursor: string | null }>(
+          'GET',
+          `/api/v1/conversations${query(q)}`,
+        ),
+      get: (conversationId: string) =>
+        request<Conversation>('GET', `/api/v1/conversations/${id(conversationId)}`),
+      messages: async (
+        conversationId: string,
+        q: { afterSeq?: number; beforeSeq?: number; limit?: number } = {},
+      ) =>
+        (
+          await request<{ messages: Message[] }>(
+            'GET',
+            `/api/v1/conversations/${id(conversationId)}/messages${query(q)}`,
+          )
+        ).messages,
+      send: (conversationId: string, body: { clientId: string; text: string; private?: boolean }) =>
+        request<SendAck>('POST', `/api/v1/conversations/${id(conversationId)}/messages`, body),
+      markRead: (conversationId: string, seq: number) =>
+        request<{ readSeq: number }>('POST', `/api/v1/conversations/${id(conversationId)}/read`, { seq }),
+      claim: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/claim`),
+      resolve: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
+      reopen: (conversationId: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
+    },
+
+    audit: {
+      records: async (filter: AuditQuery) =>
+        (await request<{ records: AuditRecord[] }>('GET', `/api/v1/audit/records${query(filter)}`)).records,
+      verify: () => request<AuditVerifyReport>('GET', '/api/v1/audit/verify'),
+      /** A download link (the browser fetches it with the session cookie). */
+      exportUrl: (filter: Omit<AuditQuery, 'afterSeq' | 'limit'>, format: 'csv' | 'jsonl') =>
+        `${baseUrl}/api/v1/audit/export${query({ ...filter, format })}`,
+    },
+
+    security: {
+      settings: () => request<SecuritySettings>('GET', '/api/v1/security/settings'),
+      update: (patch: SecuritySettingsPatch) =>
+        request<SecuritySettings>('PATCH', '/api/v1/security/settings', patch),
     },
 
     cannedReplies: {

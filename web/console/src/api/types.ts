@@ -5,6 +5,10 @@ import type {
   CreateUserResponse,
   LoginResponse,
   MeSchema,
+  MfaChallengeResponse,
+  SessionSchema,
+  TotpEnableResponse,
+  TotpSetupResponse,
   ResetPasswordResponse,
   RoleSchema,
   UpdateUserBody,
@@ -20,7 +24,22 @@ import type {
   CreateCannedReplyBody,
   UpdateCannedReplyBody,
 } from '../../../../server/src/modules/canned-replies/canned-replies.schemas.ts';
+import type {
+  AuditListQuery,
+  AuditRecordSchema,
+  VerifyReportSchema,
+} from '../../../../server/src/modules/audit/audit.schemas.ts';
+import type {
+  SettingsPatch,
+  SettingsSchema,
+} from '../../../../server/src/modules/security/security.schemas.ts';
 import type { BackupOverviewSchema } from '../../../../server/src/modules/backup/backup.schemas.ts';
+import type {
+  Ack,
+  AgentConversation,
+  ListQuery,
+  MessageView,
+} from '../../../../server/src/modules/conversations/conversations.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -29,6 +48,12 @@ export type Role = Static<typeof RoleSchema>;
 export type User = Static<typeof UserSchema>;
 export type Me = Static<typeof MeSchema>;
 export type LoginResult = Static<typeof LoginResponse>;
+/** The password was right but the account uses two-factor sign-in: a code is needed next. */
+export type MfaChallenge = Static<typeof MfaChallengeResponse>;
+export type LoginOutcome = LoginResult | MfaChallenge;
+export type SessionInfo = Static<typeof SessionSchema>;
+export type TotpSetup = Static<typeof TotpSetupResponse>;
+export type TotpEnableResult = Static<typeof TotpEnableResponse>;
 export type CreateUserInput = Static<typeof CreateUserBody>;
 export type CreateUserResult = Static<typeof CreateUserResponse>;
 export type UpdateUserInput = Static<typeof UpdateUserBody>;
@@ -40,4 +65,13 @@ export type CannedReply = Static<typeof CannedReplySchema>;
 export type CannedReplyScope = CannedReply['scope'];
 export type CreateCannedReplyInput = Static<typeof CreateCannedReplyBody>;
 export type UpdateCannedReplyInput = Static<typeof UpdateCannedReplyBody>;
+export type AuditRecord = Static<typeof AuditRecordSchema>;
+export type AuditQuery = Static<typeof AuditListQuery>;
+export type AuditVerifyReport = Static<typeof VerifyReportSchema>;
+export type SecuritySettings = Static<typeof SettingsSchema>;
+export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
 export type BackupOverview = Static<typeof BackupOverviewSchema>;
+export type Conversation = Static<typeof AgentConversation>;
+export type ConversationQuery = Static<typeof ListQuery>;
+export type Message = Static<typeof MessageView>;
+export type SendAck = Static<typeof Ack>;

@@ -35,6 +35,10 @@ export function createConsoleI18n(locale: Locale = savedLocale()) {
     locale,
     fallbackLocale: DEFAULT_LOCALE,
     messages: { 'zh-CN': zhCN, en },
+    datetimeFormats: {
+      'zh-CN': { short: { dateStyle: 'short', timeStyle: 'short' } },
+      en: { short: { dateStyle: 'medium', timeStyle: 'short' } },
+    },
   });
 }
 

@@ -17,6 +17,8 @@ declare module 'vue-router' {
     public?: boolean;
     /** Reachable while the user still has to change their password. */
     duringPasswordChange?: boolean;
+    /** Reachable while the user still has to set up two-factor sign-in. */
+    duringMfaEnrollment?: boolean;
     /** Permission the page needs. */
     permission?: Permission;
     /** i18n key of the page title. */
@@ -26,9 +28,12 @@ declare module 'vue-router' {
 
 /** The pages shown in the navigation, in order; the first one the user may use is their home. */
 export const NAV_PAGES = [
+  { name: 'inbox', title: 'nav.inbox', permission: 'conversations.read' },
   { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
   { name: 'users', title: 'nav.users', permission: 'users.read' },
   { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+  { name: 'audit', title: 'nav.audit', permission: 'audit.read' },
+  { name: 'security', title: 'nav.security', permission: 'security.manage' },
   { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
   { name: 'account', title: 'nav.account', permission: undefined },
 ] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
@@ -60,10 +65,22 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
         meta: { duringPasswordChange: true },
       },
       {
+        path: '/two-factor',
+        name: 'two-factor',
+        component: () => import('../views/ForcedTwoFactorView.vue'),
+        meta: { duringMfaEnrollment: true },
+      },
+      {
         path: '/',
         component: () => import('../layout/AppShell.vue'),
         children: [
           { path: '', name: 'home', component: { render: () => null } },
+          {
+            path: 'inbox/:id?',
+            name: 'inbox',
+            component: () => import('../views/InboxView.vue'),
+            meta: { permission: 'conversations.read', title: 'nav.inbox' },
+          },
           {
             path: 'canned-replies',
             name: 'canned-replies',
@@ -81,6 +98,18 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'teams',
             component: () => import('../views/admin/TeamsView.vue'),
             meta: { permission: 'teams.manage', title: 'nav.teams' },
+          },
+          {
+            path: 'admin/audit',
+            name: 'audit',
+            component: () => import('../views/admin/AuditView.vue'),
+            meta: { permission: 'audit.read', title: 'nav.audit' },
+          },
+          {
+            path: 'admin/security',
+            name: 'security',
+            component: () => import('../views/admin/SecurityView.vue'),
+            meta: { permission: 'security.manage', title: 'nav.security' },
           },
           {
             path: 'admin/backups',
@@ -114,6 +143,10 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
       return { name: 'password', query: { redirect: to.fullPath } };
     }
     if (to.name === 'password' && !session.mustChangePassword) return { name: 'account' };
+    if (session.mfaEnrollmentRequired && !session.mustChangePassword && !to.meta.duringMfaEnrollment) {
+      return { name: 'two-factor', query: { redirect: to.fullPath } };
+    }
+    if (to.name === 'two-factor' && !session.mfaEnrollmentRequired) return { name: 'account' };
     if (to.name === 'home') {
       const home = NAV_PAGES.find((p) => p.permission === undefined || session.can(p.permission));
       return { name: home?.name ?? 'account' };

@@ -3,7 +3,10 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { api, ApiError } from '../api/client.ts';
-import type { Permission, User } from '../api/types.ts';
+import type { MfaChallenge, Permission, User } from '../api/types.ts';
+
+/** What a sign-in step led to: a session, or a request for the second factor. */
+export type SignInStep = { kind: 'signed-in'; user: User } | { kind: 'mfa'; challenge: MfaChallenge };
 
 export type SessionStatus = 'unknown' | 'signed-in' | 'signed-out';
 
@@ -12,6 +15,8 @@ export const useSessionStore = defineStore('session', () => {
   const permissions = ref<string[]>([]);
   const status = ref<SessionStatus>('unknown');
   const ended = ref(false);
+  /** The security policy wants two-factor sign-in for this user's role and it is not set up yet. */
+  const mfaEnrollmentRequired = ref(false);
 
   const mustChangePassword = computed(() => user.value?.mustChangePassword === true);
 
@@ -29,6 +34,7 @@ export const useSessionStore = defineStore('session', () => {
   function signedOut() {
     user.value = null;
     permissions.value = [];
+    mfaEnrollmentRequired.value = false;
     status.value = 'signed-out';
   }
 
@@ -37,16 +43,36 @@ export const useSessionStore = defineStore('session', () => {
     try {
       const me = await api.auth.me();
       signedIn(me.user, me.permissions);
+      mfaEnrollmentRequired.value = me.mfaEnrollmentRequired;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) signedOut();
       else throw err;
     }
   }
 
-  async function login(username: string, password: string): Promise<User> {
-    const result = await api.auth.login(username, password);
-    signedIn(result.user, result.permissions);
-    return result.user;
+  async function finish(outcome: Awaited<ReturnType<typeof api.auth.login>>): Promise<SignInStep> {
+    if ('mfaRequired' in outcome) return { kind: 'mfa', challenge: outcome };
+    signedIn(outcome.user, outcome.permissions);
+    // The sign-in answer does not say whether 2FA enrolment is due; /me does.
+    await load();
+    return { kind: 'signed-in', user: user.value ?? outcome.user };
+  }
+
+  async function login(username: string, password: string): Promise<SignInStep> {
+    return finish(await api.auth.login(username, password));
+  }
+
+  async function secondFactor(
+    challenge: string,
+    answer: { code: string } | { recoveryCode: string },
+  ): Promise<SignInStep> {
+    return finish(await api.auth.secondFactor(challenge, answer));
+  }
+
+  /** Two-factor sign-in was just switched on or off for this user. */
+  function totpChanged(enabled: boolean): void {
+    if (user.value) user.value = { ...user.value, totpEnabled: enabled };
+    if (enabled) mfaEnrollmentRequired.value = false;
   }
 
   async function logout(): Promise<void> {
@@ -76,10 +102,13 @@ export const useSessionStore = defineStore('session', () => {
     permissions,
     status,
     ended,
+    mfaEnrollmentRequired,
     mustChangePassword,
     can,
     load,
     login,
+    secondFactor,
+    totpChanged,
     logout,
     changePassword,
     expire,
