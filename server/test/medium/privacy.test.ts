@@ -137,7 +137,7 @@ describe('contact personal data', () => {
       .conversations;
     expect(found.map((x) => x.id)).toContain(c.conversationId);
     expect(found.find((x) => x.id === c.conversationId)!.contact).toMatchObject({
-      name: '张**',
+      name: NAME,
       email: 'z***@example.com',
     });
     const byPhone = await http(

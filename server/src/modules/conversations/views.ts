@@ -1,6 +1,6 @@
 // Rows → API views, and the visitor's projection of them (no private notes, no recalled text,
 // no internal ids in system events).
-import { maskEmail, maskName } from '../../platform/crypto/pii.ts';
+import { maskEmail } from '../../platform/crypto/pii.ts';
 import type {
   ConversationStatus,
   ConversationView,
@@ -75,8 +75,8 @@ export function toConversationView(r: ConversationRow): ConversationView {
     channelId: r.channel_id,
     contact: {
       id: r.contact_id,
-      // Personal data is masked in agent views; `POST /api/v1/contacts/:id/reveal` shows it (audited).
-      name: r.contact_name === null ? null : maskName(r.contact_name),
+      // The name agents address the customer by; the contact API masks email/phone/attributes.
+      name: r.contact_name,
       email: r.contact_email === null ? null : maskEmail(r.contact_email),
       verified: r.contact_external_id !== null,
     },
