@@ -1,24 +1,10 @@
 // Every SQL statement about the audit chain, its checkpoints and its archives.
 import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
-import type { ExportFilter } from './audit-file.ts';
+import { CSV_COLUMNS, type ExportFilter } from './audit-file.ts';
 
-const recordColumns = [
-  'seq',
-  'occurred_at',
-  'actor_id',
-  'actor_name',
-  'actor_ip',
-  'actor_user_agent',
-  'action',
-  'target_type',
-  'target_id',
-  'outcome',
-  'details',
-  'hash_alg',
-  'prev_hash',
-  'hash',
-] as const;
+// One stored record is one exported row: the same columns, in the export's order.
+const recordColumns = CSV_COLUMNS;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
