@@ -100,10 +100,12 @@ const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64
 function procSample(pid: number) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK; // utime + stime
+  const userMs = (Number(fields[11]) * 1000) / CLK_TCK; // utime
+  const sysMs = (Number(fields[12]) * 1000) / CLK_TCK; // stime (system calls: socket reads and writes)
+  const cpuMs = userMs + sysMs;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuMs, rssKb, at: Date.now() };
+  return { cpuMs, sysMs, rssKb, at: Date.now() };
 }
 /** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
 async function heapUsedMb(server: Server): Promise<number | null> {
@@ -442,6 +444,7 @@ interface Measured {
   stats: Merged;
   wallS: number;
   serverCpuMs: number;
+  serverSysMs: number;
   serverRssKbStart: number;
   serverRssKbEnd: number;
   machineBusyPct: number;
@@ -488,6 +491,7 @@ async function runPhase(
     stats,
     wallS: (Date.now() - t0) / 1000,
     serverCpuMs: s1.cpuMs - s0.cpuMs,
+    serverSysMs: s1.sysMs - s0.sysMs,
     serverRssKbStart: s0.rssKb,
     serverRssKbEnd: s1.rssKb,
     machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
@@ -519,6 +523,8 @@ function describePhase(m: Measured) {
     unexpectedCloses: s.unexpectedCloses,
     serverCpuMs: m.serverCpuMs,
     serverCpuUsPerMessage: persisted ? (1000 * m.serverCpuMs) / persisted : null,
+    /** The kernel's share (stime) of serverCpuUsPerMessage. */
+    serverSysUsPerMessage: persisted ? (1000 * m.serverSysMs) / persisted : null,
     serverCpuPct: (100 * m.serverCpuMs) / (m.wallS * 1000),
     serverRssMbStart: m.serverRssKbStart / 1024,
     serverRssMbEnd: m.serverRssKbEnd / 1024,
@@ -805,6 +811,8 @@ async function main() {
       replayGaps: r.reduce((a, x) => a + x.gaps, 0),
       replayDuplicates: r.reduce((a, x) => a + x.duplicates, 0),
       serverCpuMs: s1.cpuMs - s0.cpuMs,
+      serverSysMs: s1.sysMs - s0.sysMs,
+      serverCpuUsPerResume: (1000 * (s1.cpuMs - s0.cpuMs)) / Math.max(1, r.reduce((a, x) => a + x.resumed, 0)),
       serverRssMb: s1.rssKb / 1024,
     };
     // Live traffic still flows after the storm.
@@ -856,7 +864,7 @@ function printReport(r: Record<string, unknown>) {
       `   undelivered ${p.undeliveredAtEnd}, duplicate deliveries ${p.duplicateDeliveries}, error frames ${JSON.stringify(p.errorFrames)}, unexpected closes ${p.unexpectedCloses}`,
     );
     lines.push(
-      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
+      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message, of which system ${p.serverSysUsPerMessage?.toFixed(0) ?? '—'}), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
     );
   }
   for (const k of ['saturation', 'soak', 'storm', 'database'] as const) {

@@ -1,5 +1,5 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
-import { sql, type Expression, type SqlBool } from 'kysely';
+import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
 import type { Executor } from '../../platform/db/database.ts';
@@ -92,6 +92,35 @@ export interface AppendInput {
   };
 }
 
+/** A plain text message (the chat fast path, `parley_append_message`). */
+export interface PlainAppendInput {
+  conversationId: string;
+  /** Set for visitor sends: only into this contact's conversations. */
+  contactId: string | null;
+  clientId: string;
+  senderType: 'visitor' | 'agent';
+  senderId: string;
+  body: string;
+  private: boolean;
+  reopen: boolean;
+  agentReply: boolean;
+}
+
+export interface PlainAppendRow {
+  r_contact_id: string;
+  r_team_id: string | null;
+  r_assignee_id: string | null;
+  r_status: string;
+  r_previous_status: string;
+  r_message_id: string;
+  r_seq: number;
+  r_created_at: Date;
+  r_duplicate: boolean;
+  r_reopen_message_id: string | null;
+  r_reopen_seq: number | null;
+  r_reopen_created_at: Date | null;
+}
+
 export function createConversationsRepository(deps: { pii?: PiiProtector } = {}) {
   const pii = deps.pii ?? createPiiProtector(null);
   /** Contact name and email are stored sealed (key ring): open them for the service. */
@@ -141,6 +170,16 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     async findConversation(db: Executor, id: string) {
       const row = await conversationQuery(db).where('c.id', '=', id).executeTakeFirst();
       return row && openRow(row);
+    },
+    /** Who a conversation belongs to (hot path: a fixed statement, no query building, no PII). */
+    async findRouting(db: Executor, id: string) {
+      const { rows } = await db.executeQuery<{
+        id: string;
+        contact_id: string;
+        team_id: string | null;
+        assignee_id: string | null;
+      }>(CompiledQuery.raw('select id, contact_id, team_id, assignee_id from conversations where id = $1', [id]));
+      return rows[0];
     },
     findConversationForUpdate(db: Executor, id: string) {
       return db
@@ -364,37 +403,35 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
      * migrations/0012). Returns null when the conversation does not exist (or is not the
      * contact's); duplicate = true when the client id was already stored.
      */
-    async appendPlainMessage(
-      db: Executor,
-      input: {
-        conversationId: string;
-        contactId: string | null;
-        clientId: string;
-        senderType: 'visitor' | 'agent';
-        senderId: string;
-        body: string;
-        private: boolean;
-        reopen: boolean;
-        agentReply: boolean;
-      },
-    ) {
-      const { rows } = await sql<{
-        r_contact_id: string;
-        r_team_id: string | null;
-        r_assignee_id: string | null;
-        r_status: string;
-        r_previous_status: string;
-        r_message_id: string;
-        r_seq: number;
-        r_created_at: Date;
-        r_duplicate: boolean;
-        r_reopen_message_id: string | null;
-        r_reopen_seq: number | null;
-        r_reopen_created_at: Date | null;
-      }>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
+    async appendPlainMessage(db: Executor, input: PlainAppendInput): Promise<PlainAppendRow | null> {
+      const { rows } = await sql<PlainAppendRow>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
         ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
         ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
       return rows[0] ?? null;
+    },
+
+    /**
+     * Several plain appends in ONE statement: one round trip, one transaction, one commit for
+     * all (group commit). `parley_append_message` runs once per input, in the given order, each
+     * under its conversation's row lock (held until the statement commits); a later input sees
+     * what an earlier one inserted, so a resend within the batch is still a duplicate. All or
+     * nothing: if any input fails the whole statement rolls back. Result i is input i's row, or
+     * null when its conversation does not exist (or is not the visitor's).
+     */
+    async appendPlainMessages(db: Executor, inputs: readonly PlainAppendInput[]): Promise<(PlainAppendRow | null)[]> {
+      const col = <K extends keyof PlainAppendInput>(k: K) => inputs.map((i) => i[k]);
+      const { rows } = await sql<PlainAppendRow & { b_ord: number }>`select b.ord::int as b_ord, r.*
+        from unnest(${col('conversationId')}::uuid[], ${col('contactId')}::uuid[], ${col('clientId')}::text[],
+          ${col('senderType')}::text[], ${col('senderId')}::uuid[], ${col('body')}::text[],
+          ${col('private')}::boolean[], ${col('reopen')}::boolean[], ${col('agentReply')}::boolean[])
+          with ordinality as b(conversation_id, contact_id, client_id, sender_type, sender_id, body,
+            private, reopen, agent_reply, ord)
+        cross join lateral parley_append_message(b.conversation_id, b.contact_id, b.client_id,
+          b.sender_type, b.sender_id, b.body, b.private, b.reopen, b.agent_reply) r
+        order by b.ord`.execute(db);
+      const out: (PlainAppendRow | null)[] = inputs.map(() => null);
+      for (const { b_ord, ...row } of rows) out[b_ord - 1] = row;
+      return out;
     },
 
     findMessageByClientId(db: Executor, conversationId: string, clientId: string) {

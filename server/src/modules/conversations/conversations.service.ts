@@ -28,7 +28,14 @@ import type {
 import type { ContactsService } from '../contacts/contacts.service.ts';
 import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
-import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
+import type {
+  AppendInput,
+  ConversationRow,
+  ConversationsRepository,
+  PlainAppendInput,
+  PlainAppendRow,
+} from './conversations.repository.ts';
+import { createGroupCommit } from './group-commit.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
 import { canSee, scopeOf } from './visibility.ts';
 import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
@@ -104,6 +111,12 @@ export function createConversationsService(deps: {
   settings: ConversationsSettings;
 }) {
   const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+  /** Plain sends of one event-loop turn share one statement and one commit (group-commit.ts). */
+  const plainAppends = createGroupCommit<PlainAppendInput, PlainAppendRow | null>({
+    many: (inputs) => repo.appendPlainMessages(db, inputs),
+    one: (input) => repo.appendPlainMessage(db, input),
+    maxBatch: 100,
+  });
 
   function checkText(text: string, field = 'text'): string {
     if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
@@ -252,7 +265,7 @@ export function createConversationsService(deps: {
     text: string;
     private: boolean;
   }): Promise<SendResult> {
-    const r = await repo.appendPlainMessage(db, {
+    const r = await plainAppends.append({
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -694,7 +707,9 @@ export function createConversationsService(deps: {
     ): Promise<SendResult> {
       authorize(actor, 'conversations.reply');
       checkText(input.text);
-      await visibleConversation(actor, conversationId);
+      authorize(actor, 'conversations.read');
+      const routing = await repo.findRouting(db, conversationId);
+      if (!routing || !canSee(actor, routing)) throw new NotFoundError('conversation');
       return appendPlain({
         conversationId,
         contactId: null,

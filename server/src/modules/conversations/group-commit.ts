@@ -1,0 +1,70 @@
+// Group commit for the chat fast path. Sends that arrive in the same event-loop turn (many
+// sockets become readable in one poll phase) are stored by ONE statement: one round trip, one
+// transaction, one WAL flush for all of them, instead of one each. Each caller still gets its
+// own result only after that statement committed, so "ack only after COMMIT" holds per message.
+//
+// Order and locks: inputs are sorted by conversation id (stable, so two sends to the same
+// conversation keep their arrival order) so concurrent batches — of this replica or another —
+// always take conversation row locks in the same order and cannot deadlock one another. A batch
+// that fails as a whole (a deadlock with some other transaction, a bad input) is retried one
+// input at a time, so one bad input only fails its own send; nothing of the failed statement
+// was committed, and the retry is idempotent anyway (client ids).
+
+export interface GroupCommitStats {
+  batches: number;
+  items: number;
+  fallbacks: number;
+}
+
+export function createGroupCommit<I extends { conversationId: string }, R>(opts: {
+  /** Stores many inputs in one statement; result i belongs to input i. */
+  many: (inputs: I[]) => Promise<R[]>;
+  /** Stores one input (also the fallback when a batch fails). */
+  one: (input: I) => Promise<R>;
+  /** At most this many inputs per statement; more start another statement at once. */
+  maxBatch: number;
+}) {
+  let queue: { input: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  let scheduled = false;
+  const stats: GroupCommitStats = { batches: 0, items: 0, fallbacks: 0 };
+
+  function flush() {
+    scheduled = false;
+    const all = queue;
+    queue = [];
+    for (let i = 0; i < all.length; i += opts.maxBatch) void run(all.slice(i, i + opts.maxBatch));
+  }
+
+  async function run(batch: typeof queue) {
+    stats.batches++;
+    stats.items += batch.length;
+    if (batch.length === 1) {
+      const [w] = batch;
+      return opts.one(w!.input).then(w!.resolve, w!.reject);
+    }
+    batch.sort((a, b) => (a.input.conversationId < b.input.conversationId ? -1 : a.input.conversationId > b.input.conversationId ? 1 : 0));
+    let results: R[];
+    try {
+      results = await opts.many(batch.map((w) => w.input));
+    } catch {
+      stats.fallbacks++;
+      for (const w of batch) await opts.one(w.input).then(w.resolve, w.reject);
+      return;
+    }
+    batch.forEach((w, i) => w.resolve(results[i]!));
+  }
+
+  return {
+    append(input: I): Promise<R> {
+      return new Promise<R>((resolve, reject) => {
+        queue.push({ input, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          // After the poll phase: every send read from any socket in this turn joins the batch.
+          setImmediate(flush);
+        }
+      });
+    },
+    stats: () => ({ ...stats }),
+  };
+}
