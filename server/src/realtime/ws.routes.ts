@@ -23,6 +23,7 @@ import {
   type ClientFrameOf,
   type ClientFrameType,
   type ErrorCode,
+  type MessageView,
   type ServerEvent,
 } from './events.ts';
 import { newConnection, type Hub, type HubConnection } from './hub.ts';
@@ -43,6 +44,8 @@ const HEARTBEAT_MS = 30_000;
 const TYPING_THROTTLE_MS = 2000;
 /** Beyond this much unsent data the client is not keeping up: close it (it resumes later). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Messages per replay query when a socket resumes. */
+const REPLAY_PAGE = 500;
 
 type Validators = { [T in ClientFrameType]: ReturnType<typeof Compile<(typeof CLIENT_FRAME_SCHEMAS)[T]>> };
 
@@ -215,10 +218,18 @@ export function realtimeRoutes(
   ) {
     const conn = s.conn!;
     for (const { conversationId, lastSeq } of entries) {
+      // The access check and the first page come in one round trip; nothing is sent before
+      // the check passed.
+      let page: MessageView[];
       try {
-        if (s.visitor) await conversations.visitorResumeCheck(s.visitor, conversationId);
-        else await conversations.agentResumeCheck(s.actor!, conversationId);
+        page = await conversations.resumeFirstPage(
+          s.visitor ? { visitor: s.visitor } : { actor: s.actor! },
+          conversationId,
+          lastSeq,
+          REPLAY_PAGE,
+        );
       } catch (err) {
+        conn.replaying.delete(conversationId);
         reportError(s, err, ref);
         continue;
       }
@@ -226,8 +237,8 @@ export function realtimeRoutes(
       let cursor = lastSeq;
       let replayed = 0;
       try {
-        for (;;) {
-          const page = await conversations.replay(conversationId, cursor, s.actor !== null);
+        for (let first = true; ; first = false) {
+          if (!first) page = await conversations.replay(conversationId, cursor, s.actor !== null);
           for (const m of page) {
             cursor = m.seq;
             const view = s.visitor ? toVisitorMessage(m) : m;
@@ -235,7 +246,7 @@ export function realtimeRoutes(
             send(s.socket, { type: 'message', message: view });
             replayed++;
           }
-          if (page.length < 500) break;
+          if (page.length < REPLAY_PAGE) break;
         }
       } finally {
         const held = conn.replaying.get(conversationId) ?? [];

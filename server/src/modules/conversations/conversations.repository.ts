@@ -106,6 +106,31 @@ export interface PlainAppendInput {
   agentReply: boolean;
 }
 
+/**
+ * parley_append_message's parameters in order, with their SQL types: both append statements
+ * (one input, many inputs) are built from this list, so a new parameter cannot be forgotten in
+ * one of them (every key of PlainAppendInput must be listed).
+ */
+const APPEND_PARAM_TYPES = {
+  conversationId: 'uuid',
+  contactId: 'uuid',
+  clientId: 'text',
+  senderType: 'text',
+  senderId: 'uuid',
+  body: 'text',
+  private: 'boolean',
+  reopen: 'boolean',
+  agentReply: 'boolean',
+} as const satisfies { [K in keyof PlainAppendInput]-?: string };
+const APPEND_PARAMS = Object.keys(APPEND_PARAM_TYPES) as (keyof PlainAppendInput)[];
+const APPEND_TYPES = Object.values(APPEND_PARAM_TYPES);
+const APPEND_ONE_SQL = `select * from parley_append_message(${APPEND_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`;
+const APPEND_MANY_SQL = `select b.ord::int as b_ord, r.*
+  from unnest(${APPEND_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
+    with ordinality as b(${APPEND_TYPES.map((_, i) => `p${i + 1}`).join(', ')}, ord)
+  cross join lateral parley_append_message(${APPEND_TYPES.map((_, i) => `b.p${i + 1}`).join(', ')}) r
+  order by b.ord`;
+
 export interface PlainAppendRow {
   r_contact_id: string;
   r_team_id: string | null;
@@ -120,6 +145,22 @@ export interface PlainAppendRow {
   r_reopen_seq: number | null;
   r_reopen_created_at: Date | null;
 }
+
+/** routingAndMessagesAfter: the columns of messageQuery, after the conversation's routing. */
+const RESUME_PAGE_SQL = `select c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
+    m.id, m.conversation_id, m.seq, m.client_id, m.sender_type, m.sender_id, m.kind, m.body, m.private,
+    m.event, m.recalled_at, m.edited_at, m.created_at, su.display_name as sender_user_name,
+    a.id as attachment_id, a.file_name as attachment_file_name, a.content_type as attachment_content_type,
+    a.size_bytes as attachment_size_bytes
+  from conversations c
+  left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > $2
+      and ($3::boolean or not m.private) order by m.seq limit $4) m on true
+  left join users su on su.id = m.sender_id and m.sender_type = 'agent'
+  left join attachments a on a.id = m.attachment_id
+  where c.id = $1
+  order by m.seq`;
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
 
 export function createConversationsRepository(deps: { pii?: PiiProtector } = {}) {
   const pii = deps.pii ?? createPiiProtector(null);
@@ -404,9 +445,9 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
      * contact's); duplicate = true when the client id was already stored.
      */
     async appendPlainMessage(db: Executor, input: PlainAppendInput): Promise<PlainAppendRow | null> {
-      const { rows } = await sql<PlainAppendRow>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
-        ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
-        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
+      const { rows } = await db.executeQuery<PlainAppendRow>(
+        CompiledQuery.raw(APPEND_ONE_SQL, APPEND_PARAMS.map((k) => input[k])),
+      );
       return rows[0] ?? null;
     },
 
@@ -416,19 +457,18 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
      * under its conversation's row lock (held until the statement commits); a later input sees
      * what an earlier one inserted, so a resend within the batch is still a duplicate. All or
      * nothing: if any input fails the whole statement rolls back. Result i is input i's row, or
-     * null when its conversation does not exist (or is not the visitor's).
+     * null when the function returned nothing for it (no such conversation, or not the sender's).
      */
-    async appendPlainMessages(db: Executor, inputs: readonly PlainAppendInput[]): Promise<(PlainAppendRow | null)[]> {
-      const col = <K extends keyof PlainAppendInput>(k: K) => inputs.map((i) => i[k]);
-      const { rows } = await sql<PlainAppendRow & { b_ord: number }>`select b.ord::int as b_ord, r.*
-        from unnest(${col('conversationId')}::uuid[], ${col('contactId')}::uuid[], ${col('clientId')}::text[],
-          ${col('senderType')}::text[], ${col('senderId')}::uuid[], ${col('body')}::text[],
-          ${col('private')}::boolean[], ${col('reopen')}::boolean[], ${col('agentReply')}::boolean[])
-          with ordinality as b(conversation_id, contact_id, client_id, sender_type, sender_id, body,
-            private, reopen, agent_reply, ord)
-        cross join lateral parley_append_message(b.conversation_id, b.contact_id, b.client_id,
-          b.sender_type, b.sender_id, b.body, b.private, b.reopen, b.agent_reply) r
-        order by b.ord`.execute(db);
+    async appendPlainMessages(
+      db: Executor,
+      inputs: readonly PlainAppendInput[],
+    ): Promise<(PlainAppendRow | null)[]> {
+      const { rows } = await db.executeQuery<PlainAppendRow & { b_ord: number }>(
+        CompiledQuery.raw(
+          APPEND_MANY_SQL,
+          APPEND_PARAMS.map((k) => inputs.map((i) => i[k])),
+        ),
+      );
       const out: (PlainAppendRow | null)[] = inputs.map(() => null);
       for (const { b_ord, ...row } of rows) out[b_ord - 1] = row;
       return out;
@@ -488,6 +528,32 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       if (opts.createdSince !== undefined) q = q.where('m.created_at', '>=', opts.createdSince);
       if (!opts.includePrivate) q = q.where('m.private', '=', false);
       return q.orderBy('m.seq', 'asc').limit(opts.limit).execute();
+    },
+    /**
+     * A resuming socket's first step in ONE round trip: the conversation's routing (for the
+     * access check, made by the caller before anything is sent) and the first page of messages
+     * after a seq. undefined when the conversation does not exist.
+     */
+    async routingAndMessagesAfter(
+      db: Executor,
+      conversationId: string,
+      afterSeq: number,
+      opts: { limit: number; includePrivate: boolean },
+    ) {
+      const { rows } = await db.executeQuery<
+        { r_contact_id: string; r_team_id: string | null; r_assignee_id: string | null } & Nullable<MessageRow>
+      >(CompiledQuery.raw(RESUME_PAGE_SQL, [conversationId, afterSeq, opts.includePrivate, opts.limit]));
+      const first = rows[0];
+      if (!first) return undefined;
+      return {
+        routing: {
+          id: conversationId,
+          contact_id: first.r_contact_id,
+          team_id: first.r_team_id,
+          assignee_id: first.r_assignee_id,
+        },
+        messages: (first.id === null ? [] : rows) as MessageRow[],
+      };
     },
     /** Messages before a seq (returned ascending), for scrolling back. */
     async messagesBefore(

@@ -971,6 +971,28 @@ export function createConversationsService(deps: {
     async visitorResumeCheck(v: VisitorIdentity, conversationId: string): Promise<ConversationRouting> {
       return routingOf(await visitorConversation(v, conversationId));
     },
+    /**
+     * A resume's first replay page together with the access check, in one round trip: 404
+     * (like visitorResumeCheck / agentResumeCheck) unless the socket may see the conversation.
+     */
+    async resumeFirstPage(
+      who: { visitor: VisitorIdentity } | { actor: Actor },
+      conversationId: string,
+      afterSeq: number,
+      limit: number,
+    ): Promise<MessageView[]> {
+      const isAgent = 'actor' in who;
+      if (isAgent) authorize(who.actor, 'conversations.read');
+      const r = await repo.routingAndMessagesAfter(db, conversationId, afterSeq, { limit, includePrivate: isAgent });
+      if (!r || (isAgent ? !canSee(who.actor, r.routing) : r.routing.contact_id !== who.visitor.contactId)) {
+        throw new NotFoundError('conversation');
+      }
+      return r.messages.map(toMessageView);
+    },
+    /** Group commit of plain sends: statements run and sends they carried (metrics, tests). */
+    appendStats() {
+      return plainAppends.stats();
+    },
     /** Replay page for a resuming socket. */
     async replay(conversationId: string, afterSeq: number, includePrivate: boolean): Promise<MessageView[]> {
       const rows = await repo.messagesAfter(db, conversationId, afterSeq, { limit: 500, includePrivate });

@@ -2,7 +2,7 @@
 // channel. The key is PARLEY_VISITOR_TOKEN_SECRET, or one generated once and kept in the
 // database (app_secrets) so every replica signs and verifies alike.
 // Identity verification: the customer's site computes HMAC-SHA256(user_id, channel secret).
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Database } from '../../platform/db/database.ts';
 
 export interface VisitorIdentity {
@@ -13,10 +13,12 @@ export interface VisitorIdentity {
 const SECRET_NAME = 'visitor_token_key';
 
 export function createVisitorTokens(deps: { db: Database; configuredSecret: string | undefined }) {
-  let key: Promise<Buffer> | undefined;
+  // A KeyObject made once: createHmac with a raw Buffer key builds a new key object per call,
+  // which shows in the profile of a reconnect storm (every hello verifies a token).
+  let key: Promise<KeyObject> | undefined;
 
-  async function loadKey(): Promise<Buffer> {
-    if (deps.configuredSecret) return Buffer.from(deps.configuredSecret, 'utf8');
+  async function loadKey(): Promise<KeyObject> {
+    if (deps.configuredSecret) return createSecretKey(Buffer.from(deps.configuredSecret, 'utf8'));
     await deps.db
       .insertInto('app_secrets')
       .values({ name: SECRET_NAME, value: randomBytes(32) })
@@ -27,10 +29,10 @@ export function createVisitorTokens(deps: { db: Database; configuredSecret: stri
       .select('value')
       .where('name', '=', SECRET_NAME)
       .executeTakeFirstOrThrow();
-    return row.value;
+    return createSecretKey(row.value);
   }
 
-  function getKey(): Promise<Buffer> {
+  function getKey(): Promise<KeyObject> {
     key ??= loadKey().catch((err: unknown) => {
       key = undefined;
       throw err;

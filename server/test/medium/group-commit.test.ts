@@ -1,0 +1,80 @@
+// Group commit of plain sends (modules/conversations/group-commit.ts): sends made in the same
+// event-loop turn share one statement; each still gets its own result, seqs stay gap-free and
+// in call order per conversation, a resend inside the batch is a duplicate, and one bad send
+// does not fail the others.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { VisitorIdentity } from '../../src/modules/conversations/visitor-tokens.ts';
+import { createTestApp } from '../support/app.ts';
+
+const t = await createTestApp();
+const svc = t.container.conversations;
+
+async function visitor(): Promise<{ v: VisitorIdentity; conversationId: string }> {
+  const session = await svc.startVisitorSession({});
+  const v = await svc.authenticateVisitor(session.token);
+  const conv = await svc.openConversation(v);
+  return { v, conversationId: conv.id };
+}
+
+async function storedSeqs(conversationId: string) {
+  return t.container.db
+    .selectFrom('messages')
+    .select(['seq', 'client_id', 'body'])
+    .where('conversation_id', '=', conversationId)
+    .orderBy('seq')
+    .execute();
+}
+
+describe('group commit of plain sends', () => {
+  it('stores sends of one turn in one statement, each acked with its own gap-free seq, in order', async () => {
+    const vs = await Promise.all(Array.from({ length: 6 }, () => visitor()));
+    const before = svc.appendStats();
+    const calls: { i: number; conv: string; clientId: string; p: ReturnType<typeof svc.visitorSend> }[] = [];
+    // 5 messages per conversation, interleaved, all started in the same turn.
+    for (let k = 0; k < 5; k++) {
+      for (const [i, { v, conversationId }] of vs.entries()) {
+        const clientId = `gc-${i}-${k}-${randomUUID()}`;
+        calls.push({ i, conv: conversationId, clientId, p: svc.visitorSend(v, conversationId, { clientId, text: `m${k}` }) });
+      }
+    }
+    // A resend of the first message inside the same batch.
+    const resend = svc.visitorSend(vs[0]!.v, vs[0]!.conversationId, { clientId: calls[0]!.clientId, text: 'm0' });
+    const results = await Promise.all(calls.map((c) => c.p));
+    const again = await resend;
+    const after = svc.appendStats();
+    expect(after.items - before.items).toBe(31);
+    // Fewer statements than sends: they were grouped.
+    expect(after.batches - before.batches).toBeLessThan(31);
+
+    for (const { conversationId } of vs) {
+      const mine = calls.map((c, n) => ({ c, r: results[n]! })).filter((x) => x.c.conv === conversationId);
+      expect(mine.map((x) => x.r.message.seq)).toEqual([1, 2, 3, 4, 5]);
+      const rows = await storedSeqs(conversationId);
+      expect(rows.map((r) => [r.seq, r.client_id])).toEqual(mine.map((x) => [x.r.message.seq, x.c.clientId]));
+      for (const x of mine) expect(x.r.duplicate).toBe(false);
+    }
+    expect(again.duplicate).toBe(true);
+    expect(again.message.id).toBe(results[0]!.message.id);
+    expect(again.message.seq).toBe(1);
+  });
+
+  it('fails only the bad send of a batch: others are stored, a foreign conversation is a 404', async () => {
+    const a = await visitor();
+    const b = await visitor();
+    const before = svc.appendStats();
+    const good1 = svc.visitorSend(a.v, a.conversationId, { clientId: `ok1-${randomUUID()}`, text: 'fine' });
+    // PostgreSQL text cannot hold NUL: this input makes the batch statement fail as a whole.
+    const bad = svc.visitorSend(a.v, a.conversationId, { clientId: `bad-${randomUUID()}`, text: 'nul \u0000 here' });
+    const foreign = svc.visitorSend(a.v, b.conversationId, { clientId: `x-${randomUUID()}`, text: 'not mine' });
+    const good2 = svc.visitorSend(b.v, b.conversationId, { clientId: `ok2-${randomUUID()}`, text: 'fine too' });
+    const [r1, rBad, rForeign, r2] = await Promise.allSettled([good1, bad, foreign, good2]);
+    expect(r1.status).toBe('fulfilled');
+    expect(r2.status).toBe('fulfilled');
+    expect(rBad.status).toBe('rejected');
+    expect(rForeign).toMatchObject({ status: 'rejected', reason: { status: 404 } });
+    expect(svc.appendStats().fallbacks - before.fallbacks).toBe(1);
+    expect((await storedSeqs(a.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine']]);
+    expect((await storedSeqs(b.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine too']]);
+  });
+});
