@@ -147,14 +147,15 @@ export interface PlainAppendRow {
 }
 
 /** routingAndMessagesAfter: the columns of messageQuery, after the conversation's routing. */
-const RESUME_PAGE_SQL = `select c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
+const ROUTING_AND_MESSAGES_SQL = `select c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
     m.id, m.conversation_id, m.seq, m.client_id, m.sender_type, m.sender_id, m.kind, m.body, m.private,
     m.event, m.recalled_at, m.edited_at, m.created_at, su.display_name as sender_user_name,
     a.id as attachment_id, a.file_name as attachment_file_name, a.content_type as attachment_content_type,
     a.size_bytes as attachment_size_bytes
   from conversations c
   left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > $2
-      and ($3::boolean or not m.private) order by m.seq limit $4) m on true
+      and ($3::boolean or not m.private) and ($5::bigint is null or m.seq <= $5)
+      and ($6::timestamptz is null or m.created_at >= $6) order by m.seq limit $4) m on true
   left join users su on su.id = m.sender_id and m.sender_type = 'agent'
   left join attachments a on a.id = m.attachment_id
   where c.id = $1
@@ -530,19 +531,27 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       return q.orderBy('m.seq', 'asc').limit(opts.limit).execute();
     },
     /**
-     * A resuming socket's first step in ONE round trip: the conversation's routing (for the
-     * access check, made by the caller before anything is sent) and the first page of messages
-     * after a seq. undefined when the conversation does not exist.
+     * A conversation's routing and its messages after a seq, in ONE round trip: a resuming
+     * socket's access check (made by the caller before anything is sent) with its first replay
+     * page, or what a replica must deliver after a notification. undefined when the
+     * conversation does not exist.
      */
     async routingAndMessagesAfter(
       db: Executor,
       conversationId: string,
       afterSeq: number,
-      opts: { limit: number; includePrivate: boolean },
+      opts: { limit: number; includePrivate: boolean; uptoSeq?: number | undefined; createdSince?: Date | undefined },
     ) {
       const { rows } = await db.executeQuery<
         { r_contact_id: string; r_team_id: string | null; r_assignee_id: string | null } & Nullable<MessageRow>
-      >(CompiledQuery.raw(RESUME_PAGE_SQL, [conversationId, afterSeq, opts.includePrivate, opts.limit]));
+      >(CompiledQuery.raw(ROUTING_AND_MESSAGES_SQL, [
+          conversationId,
+          afterSeq,
+          opts.includePrivate,
+          opts.limit,
+          opts.uptoSeq ?? null,
+          opts.createdSince ?? null,
+        ]));
       const first = rows[0];
       if (!first) return undefined;
       return {

@@ -932,19 +932,17 @@ export function createConversationsService(deps: {
       uptoSeq?: number,
       createdSince?: Date,
     ): Promise<CommittedBatch | null> {
-      const row = await repo.findConversation(db, conversationId);
-      if (!row) return null;
-      const agentRead = await repo.maxAgentReadSeq(db, conversationId);
-      const conv = {
-        agent: toConversationView(row),
-        visitor: toVisitorConversationView(row, agentRead?.seq ?? 0),
-      };
-      const rows = await repo.messagesAfter(db, conversationId, afterSeq, {
-        ...(uptoSeq !== undefined ? { uptoSeq } : {}),
-        ...(createdSince !== undefined ? { createdSince } : {}),
+      // One statement for the routing and the rows; the conversation views (two more reads)
+      // only when a system message (assignment, status …) changed the conversation.
+      const r = await repo.routingAndMessagesAfter(db, conversationId, afterSeq, {
+        uptoSeq,
+        createdSince,
         limit: 1000,
         includePrivate: true,
       });
+      if (!r) return null;
+      const row = r.routing;
+      const rows = r.messages;
       const messages = rows.map(toMessageView);
       let former: CommittedBatch['formerRouting'];
       for (const m of messages) {
@@ -959,21 +957,15 @@ export function createConversationsService(deps: {
       return {
         routing: routingOf(row),
         messages,
-        conversation: messages.some((m) => m.kind === 'system') ? conv : undefined,
+        conversation: messages.some((m) => m.kind === 'system') ? await views(conversationId) : undefined,
         formerRouting: former,
       };
     },
 
-    /** Routing of a conversation an agent may see (resume checks), else 404. */
-    async agentResumeCheck(actor: Actor, conversationId: string): Promise<ConversationRouting> {
-      return routingOf(await visibleConversation(actor, conversationId));
-    },
-    async visitorResumeCheck(v: VisitorIdentity, conversationId: string): Promise<ConversationRouting> {
-      return routingOf(await visitorConversation(v, conversationId));
-    },
     /**
-     * A resume's first replay page together with the access check, in one round trip: 404
-     * (like visitorResumeCheck / agentResumeCheck) unless the socket may see the conversation.
+     * A resume's first replay page together with the access check, in one round trip: the same
+     * 404 as a missing conversation unless the socket may see it (agents: canSee; visitors: their
+     * own conversations).
      */
     async resumeFirstPage(
       who: { visitor: VisitorIdentity } | { actor: Actor },
