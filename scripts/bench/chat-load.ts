@@ -51,6 +51,8 @@ const { values: opt } = parseArgs({
     'server-node-options': { type: 'string' },
     'keep-db': { type: 'boolean', default: false },
     out: { type: 'string' },
+    /** Run the whole benchmark this many times (one after another) and print the medians. */
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -97,15 +99,38 @@ async function sql<R extends pg.QueryResultRow>(url: string, text: string, param
 // ---------- process metrics (/proc) ----------
 
 const CLK_TCK = 100; // getconf CLK_TCK on Linux x86-64
+/** The process and its descendants (a multi-process server: PARLEY_WORKERS > 1). */
+function processTree(pid: number): number[] {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // gone, or no children file
+  }
+  return [pid, ...kids.flatMap(processTree)];
+}
+/** CPU (utime + stime, and stime alone) and RSS of the server: summed over its process tree. */
 function procSample(pid: number) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const userMs = (Number(fields[11]) * 1000) / CLK_TCK; // utime
-  const sysMs = (Number(fields[12]) * 1000) / CLK_TCK; // stime (system calls: socket reads and writes)
-  const cpuMs = userMs + sysMs;
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpuMs, sysMs, rssKb, at: Date.now() };
+  let userMs = 0;
+  let sysMs = 0;
+  let rssKb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      userMs += (Number(fields[11]) * 1000) / CLK_TCK; // utime
+      sysMs += (Number(fields[12]) * 1000) / CLK_TCK; // stime (system calls: socket reads and writes)
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  return { cpuMs: userMs + sysMs, sysMs, rssKb, at: Date.now() };
 }
 /** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
 async function heapUsedMb(server: Server): Promise<number | null> {
@@ -749,8 +774,28 @@ async function main() {
         late: median(xs.slice(n - w)),
       };
     };
+    // And a least-squares line through every sample after the first 20 % (the warm-up): its
+    // rise over that span, as a % of its starting value. A leak shows as a steady slope; the
+    // sawtooth of collections averages out over a 10-minute soak.
+    const trend = (xs: number[]) => {
+      const pts = xs
+        .map((y, i) => [i, y] as const)
+        .slice(Math.floor(xs.length / 5))
+        .filter(([, y]) => Number.isFinite(y));
+      if (pts.length < 3) return { pct: NaN, mbPerMin: NaN };
+      const mx = pts.reduce((a, [x]) => a + x, 0) / pts.length;
+      const my = pts.reduce((a, [, y]) => a + y, 0) / pts.length;
+      const slope =
+        pts.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / pts.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+      const x0 = pts[0]![0];
+      const x1 = pts.at(-1)![0];
+      const start = my + slope * (x0 - mx);
+      return { pct: (100 * slope * (x1 - x0)) / start, mbPerMin: slope * 6 }; // samples every 10 s
+    };
     const rss = windows(m.rssSamples.map((k) => k / 1024));
     const heap = windows(m.heapSamples.map((h) => h ?? NaN));
+    const rssTrend = trend(m.rssSamples.map((k) => k / 1024));
+    const heapTrend = trend(m.heapSamples.map((h) => h ?? NaN));
     report.soak = {
       seconds: soak,
       rssMbSamplesEvery10s: m.rssSamples.map((k) => Number((k / 1024).toFixed(1))),
@@ -758,6 +803,9 @@ async function main() {
       rssMbEarlyMedian: rss.early,
       rssMbLateMedian: rss.late,
       growthPct: (100 * (rss.late - rss.early)) / rss.early,
+      trendPct: rssTrend.pct,
+      trendMbPerMinute: rssTrend.mbPerMin,
+      heapUsedTrendPct: heapTrend.pct,
       heapUsedMbEarlyMedian: heap.early,
       heapUsedMbLateMedian: heap.late,
     };
@@ -812,7 +860,12 @@ async function main() {
       replayDuplicates: r.reduce((a, x) => a + x.duplicates, 0),
       serverCpuMs: s1.cpuMs - s0.cpuMs,
       serverSysMs: s1.sysMs - s0.sysMs,
-      serverCpuUsPerResume: (1000 * (s1.cpuMs - s0.cpuMs)) / Math.max(1, r.reduce((a, x) => a + x.resumed, 0)),
+      serverCpuUsPerResume:
+        (1000 * (s1.cpuMs - s0.cpuMs)) /
+        Math.max(
+          1,
+          r.reduce((a, x) => a + x.resumed, 0),
+        ),
       serverRssMb: s1.rssKb / 1024,
     };
     // Live traffic still flows after the storm.
@@ -871,6 +924,109 @@ function printReport(r: Record<string, unknown>) {
     if (r[k]) lines.push(`${k}: ${JSON.stringify(r[k])}`);
   }
   console.log(lines.join('\n'));
+}
+
+// ---------- --repeat N: N whole runs, then the medians ----------
+
+/** What keyFigures reads from a run's JSON report. */
+interface RunReport {
+  phases?: ReturnType<typeof describePhase>[];
+  idleSockets?: { kbPerSocket: number; kbPerSocketSecondHalf: number };
+  raw?: { pgbenchInsertTps16: number | null; bareLoop: { msgPerSec: number } };
+  saturation?: {
+    bestSustainedMsgPerSec: number | null;
+    pctOfPgbenchInsert: number | null;
+    pctOfBareLoop: number | null;
+  };
+  soak?: { growthPct: number; trendPct: number };
+  storm?: {
+    secondsToAllResumed: number;
+    serverCpuUsPerResume: number;
+    failedHandshakes: number;
+    missed: number;
+  };
+  database?: { lost: number; duplicated: number };
+}
+
+/** The figures the issue asks for, from one run's report (undefined when not measured). */
+function keyFigures(r: RunReport): Record<string, number | null | undefined> {
+  const phases = r.phases ?? [];
+  const main = phases.find((p) => p.phase === 'load' || p.phase === 'soak') ?? phases.at(-1);
+  return {
+    'persisted msg/s': main?.ackedPerSec,
+    'ack p50 ms': main?.ackLatencyFromScheduled.p50,
+    'ack p95 ms': main?.ackLatencyFromScheduled.p95,
+    'ack p99 ms': main?.ackLatencyFromScheduled.p99,
+    'delivery visitor→agent p99 ms': main?.deliveryVisitorToAgent.p99,
+    'delivery agent→visitor p99 ms': main?.deliveryAgentToVisitor.p99,
+    'server CPU µs/message': main?.serverCpuUsPerMessage ?? undefined,
+    'server RSS MB at end': main?.serverRssMbEnd,
+    'KB per idle socket': r.idleSockets?.kbPerSocket,
+    'KB per idle socket (second half)': r.idleSockets?.kbPerSocketSecondHalf,
+    'pgbench INSERT@16 tps': r.raw?.pgbenchInsertTps16 ?? undefined,
+    'bare loop msg/s': r.raw?.bareLoop?.msgPerSec,
+    'saturation best msg/s': r.saturation?.bestSustainedMsgPerSec ?? undefined,
+    'saturation % of pgbench': r.saturation?.pctOfPgbenchInsert ?? undefined,
+    'saturation % of bare loop': r.saturation?.pctOfBareLoop ?? undefined,
+    'soak RSS growth % (medians)': r.soak?.growthPct,
+    'soak RSS trend % (fit)': r.soak?.trendPct,
+    'storm s to all resumed': r.storm?.secondsToAllResumed,
+    'storm server CPU µs/resume': r.storm?.serverCpuUsPerResume,
+    'storm failed handshakes (max)': r.storm?.failedHandshakes,
+    'storm missed (max)': r.storm?.missed,
+    'lost (max)': r.database?.lost,
+    'duplicated (max)': r.database?.duplicated,
+  };
+}
+
+async function repeatRuns(n: number): Promise<never> {
+  const script = process.argv[1]!;
+  const args: string[] = [];
+  for (let i = 2; i < process.argv.length; i++) {
+    const a = process.argv[i]!;
+    if (a === '--repeat' || a === '--out') i++;
+    else if (!a.startsWith('--repeat=') && !a.startsWith('--out=')) args.push(a);
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-bench-repeat-'));
+  const reports: RunReport[] = [];
+  let worst = 0;
+  for (let i = 1; i <= n; i++) {
+    log(`run ${i} of ${n}`);
+    const file = path.join(dir, `run-${i}.json`);
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, [script, ...args, '--out', file], { stdio: 'inherit' });
+      child.once('exit', (c) => resolve(c ?? 2));
+    });
+    worst = Math.max(worst, code);
+    try {
+      reports.push(JSON.parse(readFileSync(file, 'utf8')) as RunReport);
+    } catch {
+      log(`run ${i} wrote no report (exit ${code})`);
+    }
+  }
+  const figures = reports.map(keyFigures);
+  const median: Record<string, number | null> = {};
+  const lines = [`\n== chat-load: ${reports.length} runs — median (runs)`];
+  for (const key of Object.keys(keyFigures({}))) {
+    const xs = figures
+      .map((f) => f[key])
+      .filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+    if (xs.length === 0) continue;
+    const sorted = [...xs].sort((a, b) => a - b);
+    median[key] = key.endsWith('(max)') ? sorted.at(-1)! : sorted[Math.floor((sorted.length - 1) / 2)]!;
+    lines.push(
+      `${key.padEnd(36)} ${median[key].toFixed(1).padStart(10)}   (${xs.map((x) => x.toFixed(1)).join(', ')})`,
+    );
+  }
+  console.log(lines.join('\n'));
+  if (opt.out) writeFileSync(opt.out, JSON.stringify({ runs: reports, median }, null, 2));
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(worst);
+}
+
+if (Number(opt.repeat) > 1) {
+  rmSync(tmp, { recursive: true, force: true });
+  await repeatRuns(Number(opt.repeat));
 }
 
 const hardStop = setTimeout(() => {

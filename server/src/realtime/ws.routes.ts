@@ -1,6 +1,7 @@
 // The two WebSocket endpoints. Frames are schema-validated (compiled TypeBox validators); a bad
 // frame gets an error frame naming the problem and the connection stays; a flood closes it
-// with 1008. Frames of one connection are handled one after another, in arrival order.
+// with 1008. Frames of one connection are handled in arrival order, one after another, except
+// that sends to different conversations may overlap (their acks may come in another order).
 //
 //   /api/v1/ws          agents: the session cookie is checked by the auth onRequest hook
 //                       before the upgrade (access conversations.read).
@@ -44,6 +45,8 @@ const HEARTBEAT_MS = 30_000;
 const TYPING_THROTTLE_MS = 2000;
 /** Beyond this much unsent data the client is not keeping up: close it (it resumes later). */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Sends of one connection handled at the same time (to different conversations). */
+const MAX_SENDS_IN_FLIGHT = 32;
 /** Messages per replay query when a socket resumes. */
 const REPLAY_PAGE = 500;
 
@@ -389,7 +392,12 @@ export function realtimeRoutes(
     }
     const s: Session = { socket, ip, conn: null, visitor: null, actor, typingSentAt: new Map() };
     const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
-    let queue = Promise.resolve();
+    // Order of handling: a frame waits for every earlier frame of the connection, except that
+    // sends to different conversations overlap (an agent answering many conversations is not
+    // held to one send per round trip); sends to the same conversation stay in order.
+    let barrier = Promise.resolve();
+    const inFlight = new Set<Promise<void>>();
+    const lastSendOf = new Map<string, Promise<void>>();
     let alive = true;
     let closed = false;
 
@@ -429,7 +437,21 @@ export function realtimeRoutes(
         reportError(s, err, undefined);
         return;
       }
-      queue = queue.then(() => handle(s, frame)).catch((err: unknown) => reportError(s, err, frame.ref));
+      const run = () => handle(s, frame).catch((err: unknown) => reportError(s, err, frame.ref));
+      if (frame.type === 'send' && inFlight.size < MAX_SENDS_IN_FLIGHT) {
+        const id = frame.conversationId;
+        const prev = lastSendOf.get(id);
+        const task = (prev ? Promise.all([barrier, prev]) : barrier).then(run);
+        inFlight.add(task);
+        lastSendOf.set(id, task);
+        void task.then(() => {
+          inFlight.delete(task);
+          if (lastSendOf.get(id) === task) lastSendOf.delete(id);
+        });
+      } else {
+        const before = inFlight.size ? Promise.all([barrier, ...inFlight]) : barrier;
+        barrier = before.then(run);
+      }
     });
 
     socket.on('close', () => {

@@ -3,12 +3,20 @@
 // in call order per conversation, a resend inside the batch is a duplicate, and one bad send
 // does not fail the others.
 import { randomUUID } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { VisitorIdentity } from '../../src/modules/conversations/visitor-tokens.ts';
-import { createTestApp } from '../support/app.ts';
+import { createTestApp, signIn } from '../support/app.ts';
+import { TestSocket, isType } from '../support/realtime.ts';
 
 const t = await createTestApp();
 const svc = t.container.conversations;
+await t.app.listen({ host: '127.0.0.1', port: 0 });
+const address = t.app.server.address();
+const wsBase = `ws://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+const sockets: TestSocket[] = [];
+afterAll(async () => {
+  for (const s of sockets) if (s.isOpen) await s.close();
+});
 
 async function visitor(): Promise<{ v: VisitorIdentity; conversationId: string }> {
   const session = await svc.startVisitorSession({});
@@ -35,11 +43,19 @@ describe('group commit of plain sends', () => {
     for (let k = 0; k < 5; k++) {
       for (const [i, { v, conversationId }] of vs.entries()) {
         const clientId = `gc-${i}-${k}-${randomUUID()}`;
-        calls.push({ i, conv: conversationId, clientId, p: svc.visitorSend(v, conversationId, { clientId, text: `m${k}` }) });
+        calls.push({
+          i,
+          conv: conversationId,
+          clientId,
+          p: svc.visitorSend(v, conversationId, { clientId, text: `m${k}` }),
+        });
       }
     }
     // A resend of the first message inside the same batch.
-    const resend = svc.visitorSend(vs[0]!.v, vs[0]!.conversationId, { clientId: calls[0]!.clientId, text: 'm0' });
+    const resend = svc.visitorSend(vs[0]!.v, vs[0]!.conversationId, {
+      clientId: calls[0]!.clientId,
+      text: 'm0',
+    });
     const results = await Promise.all(calls.map((c) => c.p));
     const again = await resend;
     const after = svc.appendStats();
@@ -65,9 +81,18 @@ describe('group commit of plain sends', () => {
     const before = svc.appendStats();
     const good1 = svc.visitorSend(a.v, a.conversationId, { clientId: `ok1-${randomUUID()}`, text: 'fine' });
     // PostgreSQL text cannot hold NUL: this input makes the batch statement fail as a whole.
-    const bad = svc.visitorSend(a.v, a.conversationId, { clientId: `bad-${randomUUID()}`, text: 'nul \u0000 here' });
-    const foreign = svc.visitorSend(a.v, b.conversationId, { clientId: `x-${randomUUID()}`, text: 'not mine' });
-    const good2 = svc.visitorSend(b.v, b.conversationId, { clientId: `ok2-${randomUUID()}`, text: 'fine too' });
+    const bad = svc.visitorSend(a.v, a.conversationId, {
+      clientId: `bad-${randomUUID()}`,
+      text: 'nul \u0000 here',
+    });
+    const foreign = svc.visitorSend(a.v, b.conversationId, {
+      clientId: `x-${randomUUID()}`,
+      text: 'not mine',
+    });
+    const good2 = svc.visitorSend(b.v, b.conversationId, {
+      clientId: `ok2-${randomUUID()}`,
+      text: 'fine too',
+    });
     const [r1, rBad, rForeign, r2] = await Promise.allSettled([good1, bad, foreign, good2]);
     expect(r1.status).toBe('fulfilled');
     expect(r2.status).toBe('fulfilled');
@@ -76,5 +101,57 @@ describe('group commit of plain sends', () => {
     expect(svc.appendStats().fallbacks - before.fallbacks).toBe(1);
     expect((await storedSeqs(a.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine']]);
     expect((await storedSeqs(b.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine too']]);
+  });
+});
+
+describe('sends on one socket', () => {
+  it('overlap across conversations, stay in order within one, and other frames wait for them', async () => {
+    const a = await visitor();
+    const b = await visitor();
+    const admin = await signIn(t, 'admin');
+    const agent = await TestSocket.open(`${wsBase}/api/v1/ws`, { cookie: admin.cookie });
+    sockets.push(agent);
+    agent.send({ type: 'hello' });
+    await agent.waitFor(isType('ready'));
+
+    // Conversation A is locked by another transaction until `release`.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = t.container.db.transaction().execute(async (trx) => {
+      await trx
+        .selectFrom('conversations')
+        .select('id')
+        .where('id', '=', a.conversationId)
+        .forUpdate()
+        .execute();
+      locked();
+      await held;
+    });
+    await isLocked;
+    const send = (ref: string, conversationId: string) =>
+      agent.send({ type: 'send', ref, conversationId, clientId: `${ref}-${randomUUID()}`, text: ref });
+    send('a1', a.conversationId);
+    await new Promise((r) => setTimeout(r, 150)); // a1's statement is now waiting for the lock
+    send('b1', b.conversationId);
+    send('a2', a.conversationId);
+    agent.send({ type: 'ping', ref: 'p' });
+    // b1 is stored and acknowledged while a1 still waits: sends to other conversations overlap.
+    await agent.waitFor(isType('ack', (f) => f.ref === 'b1'));
+    await new Promise((r) => setTimeout(r, 150));
+    const refs = () =>
+      agent.frames
+        .filter((f) => f.type === 'ack' || f.type === 'pong')
+        .map((f) => (f as { ref?: string }).ref);
+    expect(refs()).toEqual(['b1']);
+    release();
+    await holder;
+    await agent.waitFor(isType('pong'));
+    // Same conversation: a1 then a2; the ping waited for every earlier send.
+    expect(refs()).toEqual(['b1', 'a1', 'a2', 'p']);
+    const acks = agent.frames.filter(isType('ack'));
+    const seqOf = (ref: string) => acks.find((f) => f.ref === ref)!.seq;
+    expect([seqOf('a1'), seqOf('a2'), seqOf('b1')]).toEqual([1, 2, 1]);
   });
 });
