@@ -4,6 +4,7 @@
 // database in the background (version, migrations, first admin), retrying while it is down.
 // /readyz answers 503 until the database is reachable and the schema current, and again
 // whenever it stops being so; requests recover on their own when the database comes back.
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -15,6 +16,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/e
 import { FatalStartupError } from './platform/errors.ts';
 import { createLogger, describeDatabaseUrl } from './platform/logger.ts';
 import { PARLEY_VERSION } from './platform/version.ts';
+import { runWorkers } from './platform/workers.ts';
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -52,6 +54,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   const config = opts.config ?? loadConfig();
   const logger = opts.logger ?? createLogger(config.logLevel);
   const out = opts.out ?? process.stdout;
+  if (config.workers > 1 && cluster.isPrimary) return runWorkers(config, logger);
   logger.info({ version: PARLEY_VERSION, node: process.version }, 'Parley starting');
 
   let embedded: EmbeddedPostgresHandle | undefined;

@@ -42,6 +42,8 @@ export interface Config {
   wsMaxConnectionsPerIp: number;
   wsIpFramesPerSecond: number;
   realtimeCatchUpSeconds: number;
+  /** Server processes on this machine (node:cluster); 1 = no cluster. */
+  workers: number;
   /** Where `parley backup create` and the scheduled job write archives. */
   backupDir: string;
   /** Cron expression for the scheduled backup; undefined = no scheduled backup. */
@@ -809,6 +811,14 @@ export const SETTINGS = [
     describe: 'Connect and operation timeout for the directory server.',
     default: '5000',
     parse: integer(100, 60000),
+  }),
+  setting({
+    key: 'workers',
+    env: 'PARLEY_WORKERS',
+    describe:
+      'Server processes on this machine sharing the port (1: one process). More than 1 runs identical replicas coordinated through PostgreSQL, like replicas on several machines; needs DATABASE_URL.',
+    default: '1',
+    parse: integer(1, 64),
   }),
 ] as const;
 

@@ -52,6 +52,21 @@ export async function listenBackendPid(databaseUrl: string, serverPid: number): 
   }
 }
 
+/** LISTEN backends on this database: [backend pid, server process pid]. */
+export async function listenBackends(databaseUrl: string): Promise<[number, number][]> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const r = await c.query<{ pid: number; app: string }>(
+      `select pid, application_name as app from pg_stat_activity
+        where application_name like 'parley-listen:%' and datname = current_database()`,
+    );
+    return r.rows.map((x) => [x.pid, Number(x.app.slice('parley-listen:'.length))]);
+  } finally {
+    await c.end();
+  }
+}
+
 export async function startServer(
   databaseUrl: string,
   env: Record<string, string> = {},
@@ -80,12 +95,22 @@ export async function startServer(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const output = () => out;
   const base = `http://127.0.0.1:${p}`;
-  await waitUntil('readiness', async () => (await fetch(`${base}/readyz`)).status === 200, 30_000, output);
-  // Ready for fan-out once its LISTEN connection is up.
+  // Several workers (PARLEY_WORKERS) start one process each: give them longer.
+  const workers = Number(env.PARLEY_WORKERS ?? 1);
+  await waitUntil(
+    'readiness',
+    async () => (await fetch(`${base}/readyz`)).status === 200,
+    workers > 1 ? 90_000 : 30_000,
+    output,
+  );
+  // Ready for fan-out once its LISTEN connection is up (with PARLEY_WORKERS: every worker's).
   await waitUntil(
     'LISTEN',
-    async () => (await listenBackendPid(databaseUrl, child.pid!)) !== null,
-    15_000,
+    async () =>
+      workers > 1
+        ? (await listenBackends(databaseUrl)).length >= workers
+        : (await listenBackendPid(databaseUrl, child.pid!)) !== null,
+    workers > 1 ? 60_000 : 15_000,
     output,
   );
   return {
