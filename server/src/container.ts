@@ -97,7 +97,7 @@ export function createContainer(deps: {
         hub,
         bus,
         activitySince: (since) => conversations.activitySince(since),
-        firstSeqSince: (id, since) => conversations.firstSeqSince(id, since),
+        firstSeqsSince: (ids, since) => conversations.firstSeqsSince(ids, since),
         catchUpSeconds: config.realtimeCatchUpSeconds,
         logger,
         periodic: () => conversations.wakeSnoozed(),

@@ -20,6 +20,8 @@ const MAX_PAYLOAD_BYTES = 7800;
 const FLUSH_WINDOW_MS = 5;
 /** A transaction may commit this long after its rows' timestamps (now() is transaction start). */
 const CATCH_UP_MARGIN_MS = 30_000;
+/** Conversations per query when the catch-up looks for the first seq of unfollowed ones. */
+const CATCH_UP_CHUNK = 500;
 
 type Notice = { r: string; m: [string, number, number][] } | { r: string; e: EphemeralEvent };
 
@@ -30,7 +32,8 @@ export interface PgBridgeDeps {
   hub: Hub;
   bus: EventBus;
   activitySince(since: Date): Promise<{ id: string; last_seq: number }[]>;
-  firstSeqSince(conversationId: string, since: Date): Promise<number | null>;
+  /** First seq created since a time, per conversation (one query for many). */
+  firstSeqsSince(conversationIds: readonly string[], since: Date): Promise<Map<string, number>>;
   catchUpSeconds: number;
   logger: Logger;
   /** Extra periodic work run with the catch-up (snooze wake-ups). */
@@ -161,6 +164,7 @@ export function createPgBridge(deps: PgBridgeDeps) {
       const since = new Date(lastCatchUp.getTime() - CATCH_UP_MARGIN_MS);
       try {
         const active = await deps.activitySince(since);
+        const unfollowed: { id: string; last_seq: number }[] = [];
         for (const { id, last_seq } of active) {
           const delivered = deps.hub.deliveredSeq(id);
           if (delivered !== undefined) {
@@ -170,9 +174,20 @@ export function createPgBridge(deps: PgBridgeDeps) {
             }
             continue;
           }
-          // Never followed here: deliver what was committed since the window began.
-          const first = await deps.firstSeqSince(id, since);
-          if (first !== null) {
+          // A conversation without any message yet has nothing to deliver.
+          if (last_seq > 0) unfollowed.push({ id, last_seq });
+        }
+        // Never followed here: deliver what was committed since the window began (one query
+        // for all of them, in chunks).
+        for (let i = 0; i < unfollowed.length; i += CATCH_UP_CHUNK) {
+          const chunk = unfollowed.slice(i, i + CATCH_UP_CHUNK);
+          const firsts = await deps.firstSeqsSince(
+            chunk.map((c) => c.id),
+            since,
+          );
+          for (const { id, last_seq } of chunk) {
+            const first = firsts.get(id);
+            if (first === undefined) continue;
             counters.caughtUp++;
             await deps.hub.notified(id, first, last_seq, true);
           }

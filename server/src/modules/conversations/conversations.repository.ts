@@ -585,13 +585,17 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .where('last_activity_at', '>=', since)
         .execute();
     },
-    firstSeqSince(db: Executor, conversationId: string, since: Date) {
-      return db
+    /** For each conversation, its first seq created since a time (absent: none). One query. */
+    async firstSeqsSince(db: Executor, conversationIds: readonly string[], since: Date) {
+      if (conversationIds.length === 0) return new Map<string, number>();
+      const rows = await db
         .selectFrom('messages')
-        .select((eb) => eb.fn.min<number>('seq').as('seq'))
-        .where('conversation_id', '=', conversationId)
+        .select((eb) => ['conversation_id', eb.fn.min<number>('seq').as('seq')])
+        .where('conversation_id', 'in', conversationIds)
         .where('created_at', '>=', since)
-        .executeTakeFirst();
+        .groupBy('conversation_id')
+        .execute();
+      return new Map(rows.map((r) => [r.conversation_id, r.seq]));
     },
 
     setAgentRead(db: Executor, conversationId: string, userId: string, seq: number) {

@@ -994,8 +994,8 @@ export function createConversationsService(deps: {
     activitySince(since: Date) {
       return repo.activitySince(db, since);
     },
-    async firstSeqSince(conversationId: string, since: Date): Promise<number | null> {
-      return (await repo.firstSeqSince(db, conversationId, since))?.seq ?? null;
+    firstSeqsSince(conversationIds: readonly string[], since: Date): Promise<Map<string, number>> {
+      return repo.firstSeqsSince(db, conversationIds, since);
     },
 
     /** Reopens snoozed conversations whose time has come (run periodically). */
