@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VisitorIdentity } from '../../src/modules/conversations/visitor-tokens.ts';
+import type { Actor } from '../../src/modules/identity/permissions.ts';
 import { createTestApp, signIn } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
@@ -153,5 +154,51 @@ describe('sends on one socket', () => {
     const acks = agent.frames.filter(isType('ack'));
     const seqOf = (ref: string) => acks.find((f) => f.ref === ref)!.seq;
     expect([seqOf('a1'), seqOf('a2'), seqOf('b1')]).toEqual([1, 2, 1]);
+  });
+});
+
+describe('resumes of one turn', () => {
+  it('share one read; each gets its own page, foreign conversations a 404, visitors no private notes', async () => {
+    const a = await visitor();
+    const b = await visitor();
+    const admin = await signIn(t, 'admin');
+    const actor: Actor = {
+      userId: admin.userId,
+      username: admin.username,
+      displayName: 'Admin',
+      role: 'admin',
+      teamIds: [],
+      sessionId: 'test',
+      ip: null,
+      userAgent: null,
+    };
+    for (let i = 1; i <= 3; i++) {
+      await svc.visitorSend(a.v, a.conversationId, { clientId: `ra-${i}-${randomUUID()}`, text: `a${i}` });
+      await svc.visitorSend(b.v, b.conversationId, { clientId: `rb-${i}-${randomUUID()}`, text: `b${i}` });
+    }
+    await svc.agentSend(actor, a.conversationId, {
+      clientId: `note-${randomUUID()}`,
+      text: 'note',
+      private: true,
+    });
+    const before = svc.resumeStats();
+    const [ra, rb, foreign, agentA] = await Promise.allSettled([
+      svc.resumeFirstPage({ visitor: a.v }, a.conversationId, 1, 500),
+      svc.resumeFirstPage({ visitor: b.v }, b.conversationId, 0, 500),
+      svc.resumeFirstPage({ visitor: a.v }, b.conversationId, 0, 500),
+      svc.resumeFirstPage({ actor }, a.conversationId, 0, 500),
+    ]);
+    const after = svc.resumeStats();
+    expect(after.items - before.items).toBe(4);
+    expect(after.batches - before.batches).toBe(1);
+    expect(ra.status === 'fulfilled' && ra.value.map((m) => m.text)).toEqual(['a2', 'a3']);
+    expect(rb.status === 'fulfilled' && rb.value.map((m) => m.text)).toEqual(['b1', 'b2', 'b3']);
+    expect(foreign).toMatchObject({ status: 'rejected', reason: { status: 404 } });
+    expect(agentA.status === 'fulfilled' && agentA.value.map((m) => m.text)).toEqual([
+      'a1',
+      'a2',
+      'a3',
+      'note',
+    ]);
   });
 });

@@ -146,20 +146,51 @@ export interface PlainAppendRow {
   r_reopen_created_at: Date | null;
 }
 
-/** routingAndMessagesAfter: the columns of messageQuery, after the conversation's routing. */
-const ROUTING_AND_MESSAGES_SQL = `select c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
+/** The routing of a conversation, then the columns of messageQuery (fixed statements below). */
+const ROUTING_AND_MESSAGE_COLUMNS = `c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
     m.id, m.conversation_id, m.seq, m.client_id, m.sender_type, m.sender_id, m.kind, m.body, m.private,
     m.event, m.recalled_at, m.edited_at, m.created_at, su.display_name as sender_user_name,
     a.id as attachment_id, a.file_name as attachment_file_name, a.content_type as attachment_content_type,
-    a.size_bytes as attachment_size_bytes
+    a.size_bytes as attachment_size_bytes`;
+const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_type = 'agent'
+  left join attachments a on a.id = m.attachment_id`;
+/** routingAndMessagesAfter. */
+const ROUTING_AND_MESSAGES_SQL = `select ${ROUTING_AND_MESSAGE_COLUMNS}
   from conversations c
   left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > $2
       and ($3::boolean or not m.private) and ($5::bigint is null or m.seq <= $5)
       and ($6::timestamptz is null or m.created_at >= $6) order by m.seq limit $4) m on true
-  left join users su on su.id = m.sender_id and m.sender_type = 'agent'
-  left join attachments a on a.id = m.attachment_id
+  ${MESSAGE_JOINS}
   where c.id = $1
   order by m.seq`;
+/** routingAndMessagesAfterMany: the same for many conversations (q_ord = position in the list). */
+const ROUTING_AND_MESSAGES_MANY_SQL = `select q.ord::int as q_ord, ${ROUTING_AND_MESSAGE_COLUMNS}
+  from unnest($1::uuid[], $2::bigint[], $3::boolean[]) with ordinality as q(cid, after_seq, include_private, ord)
+  join conversations c on c.id = q.cid
+  left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > q.after_seq
+      and (q.include_private or not m.private) order by m.seq limit $4) m on true
+  ${MESSAGE_JOINS}
+  order by q.ord, m.seq`;
+
+type RoutingAndMessageRow = {
+  r_contact_id: string;
+  r_team_id: string | null;
+  r_assignee_id: string | null;
+} & Nullable<MessageRow>;
+
+/** Rows of one conversation → its routing and messages (a conversation without any: one row of nulls). */
+function routingAndMessages(conversationId: string, rows: RoutingAndMessageRow[]) {
+  const first = rows[0]!;
+  return {
+    routing: {
+      id: conversationId,
+      contact_id: first.r_contact_id,
+      team_id: first.r_team_id,
+      assignee_id: first.r_assignee_id,
+    },
+    messages: (first.id === null ? [] : rows) as MessageRow[],
+  };
+}
 
 type Nullable<T> = { [K in keyof T]: T[K] | null };
 
@@ -220,7 +251,11 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         contact_id: string;
         team_id: string | null;
         assignee_id: string | null;
-      }>(CompiledQuery.raw('select id, contact_id, team_id, assignee_id from conversations where id = $1', [id]));
+      }>(
+        CompiledQuery.raw('select id, contact_id, team_id, assignee_id from conversations where id = $1', [
+          id,
+        ]),
+      );
       return rows[0];
     },
     findConversationForUpdate(db: Executor, id: string) {
@@ -447,7 +482,10 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
      */
     async appendPlainMessage(db: Executor, input: PlainAppendInput): Promise<PlainAppendRow | null> {
       const { rows } = await db.executeQuery<PlainAppendRow>(
-        CompiledQuery.raw(APPEND_ONE_SQL, APPEND_PARAMS.map((k) => input[k])),
+        CompiledQuery.raw(
+          APPEND_ONE_SQL,
+          APPEND_PARAMS.map((k) => input[k]),
+        ),
       );
       return rows[0] ?? null;
     },
@@ -540,29 +578,49 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       db: Executor,
       conversationId: string,
       afterSeq: number,
-      opts: { limit: number; includePrivate: boolean; uptoSeq?: number | undefined; createdSince?: Date | undefined },
+      opts: {
+        limit: number;
+        includePrivate: boolean;
+        uptoSeq?: number | undefined;
+        createdSince?: Date | undefined;
+      },
     ) {
-      const { rows } = await db.executeQuery<
-        { r_contact_id: string; r_team_id: string | null; r_assignee_id: string | null } & Nullable<MessageRow>
-      >(CompiledQuery.raw(ROUTING_AND_MESSAGES_SQL, [
+      const { rows } = await db.executeQuery<RoutingAndMessageRow>(
+        CompiledQuery.raw(ROUTING_AND_MESSAGES_SQL, [
           conversationId,
           afterSeq,
           opts.includePrivate,
           opts.limit,
           opts.uptoSeq ?? null,
           opts.createdSince ?? null,
-        ]));
-      const first = rows[0];
-      if (!first) return undefined;
-      return {
-        routing: {
-          id: conversationId,
-          contact_id: first.r_contact_id,
-          team_id: first.r_team_id,
-          assignee_id: first.r_assignee_id,
-        },
-        messages: (first.id === null ? [] : rows) as MessageRow[],
-      };
+        ]),
+      );
+      return rows.length === 0 ? undefined : routingAndMessages(conversationId, rows);
+    },
+    /** routingAndMessagesAfter for many conversations in one statement; result i for request i. */
+    async routingAndMessagesAfterMany(
+      db: Executor,
+      requests: readonly { conversationId: string; afterSeq: number; includePrivate: boolean }[],
+      limit: number,
+    ) {
+      const { rows } = await db.executeQuery<RoutingAndMessageRow & { q_ord: number }>(
+        CompiledQuery.raw(ROUTING_AND_MESSAGES_MANY_SQL, [
+          requests.map((r) => r.conversationId),
+          requests.map((r) => r.afterSeq),
+          requests.map((r) => r.includePrivate),
+          limit,
+        ]),
+      );
+      const byOrd = new Map<number, RoutingAndMessageRow[]>();
+      for (const { q_ord, ...row } of rows) {
+        let list = byOrd.get(q_ord);
+        if (!list) byOrd.set(q_ord, (list = []));
+        list.push(row);
+      }
+      return requests.map((r, i) => {
+        const list = byOrd.get(i + 1);
+        return list ? routingAndMessages(r.conversationId, list) : undefined;
+      });
     },
     /** Messages before a seq (returned ascending), for scrolling back. */
     async messagesBefore(

@@ -117,6 +117,26 @@ export function createConversationsService(deps: {
     one: (input) => repo.appendPlainMessage(db, input),
     maxBatch: 100,
   });
+  /** Resumes of one event-loop turn (a reconnect storm) share one read the same way. */
+  type ResumeRead = { conversationId: string; afterSeq: number; includePrivate: boolean; limit: number };
+  const resumeReads = createGroupCommit<ResumeRead, Awaited<ReturnType<typeof repo.routingAndMessagesAfter>>>(
+    {
+      many: async (reads) => {
+        // One statement per page size (every caller uses the same one in practice).
+        const limit = reads[0]!.limit;
+        if (reads.some((r) => r.limit !== limit)) return Promise.all(reads.map(readOne));
+        return repo.routingAndMessagesAfterMany(db, reads, limit);
+      },
+      one: readOne,
+      maxBatch: 200,
+    },
+  );
+  function readOne(r: ResumeRead) {
+    return repo.routingAndMessagesAfter(db, r.conversationId, r.afterSeq, {
+      limit: r.limit,
+      includePrivate: r.includePrivate,
+    });
+  }
 
   function checkText(text: string, field = 'text'): string {
     if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
@@ -975,7 +995,7 @@ export function createConversationsService(deps: {
     ): Promise<MessageView[]> {
       const isAgent = 'actor' in who;
       if (isAgent) authorize(who.actor, 'conversations.read');
-      const r = await repo.routingAndMessagesAfter(db, conversationId, afterSeq, { limit, includePrivate: isAgent });
+      const r = await resumeReads.append({ conversationId, afterSeq, includePrivate: isAgent, limit });
       if (!r || (isAgent ? !canSee(who.actor, r.routing) : r.routing.contact_id !== who.visitor.contactId)) {
         throw new NotFoundError('conversation');
       }
@@ -984,6 +1004,10 @@ export function createConversationsService(deps: {
     /** Group commit of plain sends: statements run and sends they carried (metrics, tests). */
     appendStats() {
       return plainAppends.stats();
+    },
+    /** The same for the resume reads. */
+    resumeStats() {
+      return resumeReads.stats();
     },
     /** Replay page for a resuming socket. */
     async replay(conversationId: string, afterSeq: number, includePrivate: boolean): Promise<MessageView[]> {

@@ -9,6 +9,9 @@
 // that fails as a whole (a deadlock with some other transaction, a bad input) is retried one
 // input at a time, so one bad input only fails its own send; nothing of the failed statement
 // was committed, and the retry is idempotent anyway (client ids).
+//
+// The same batching serves reads that come in bursts: the resumes of a reconnect storm share
+// one statement per turn (for reads the sort order does not matter).
 
 export interface GroupCommitStats {
   batches: number;
@@ -42,7 +45,13 @@ export function createGroupCommit<I extends { conversationId: string }, R>(opts:
       const [w] = batch;
       return opts.one(w!.input).then(w!.resolve, w!.reject);
     }
-    batch.sort((a, b) => (a.input.conversationId < b.input.conversationId ? -1 : a.input.conversationId > b.input.conversationId ? 1 : 0));
+    batch.sort((a, b) =>
+      a.input.conversationId < b.input.conversationId
+        ? -1
+        : a.input.conversationId > b.input.conversationId
+          ? 1
+          : 0,
+    );
     let results: R[];
     try {
       results = await opts.many(batch.map((w) => w.input));
