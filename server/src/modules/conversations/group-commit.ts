@@ -8,7 +8,11 @@
 // always take conversation row locks in the same order and cannot deadlock one another. A batch
 // that fails as a whole (a deadlock with some other transaction, a bad input) is retried one
 // input at a time, so one bad input only fails its own send; nothing of the failed statement
-// was committed, and the retry is idempotent anyway (client ids).
+// was committed, and the retry is idempotent anyway (client ids). (A statement that locks
+// several conversations in another order — e.g. moving a contact's conversations to another
+// contact — can still deadlock with a batch; PostgreSQL then aborts one of the two: if it is the
+// batch, the retry above stores its sends.) A batch holds its row locks until it commits, so a
+// conversation locked by a slow transaction also delays the other sends of its batch.
 //
 // The same batching serves reads that come in bursts: the resumes of a reconnect storm share
 // one statement per turn (for reads the sort order does not matter).
