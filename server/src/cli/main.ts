@@ -1,4 +1,5 @@
 // The `parley` command. Each subcommand is a small function; `serve` lives in ../main.ts.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, renderEnvExample, type Config } from '../config/config.ts';
 import { FatalStartupError } from '../platform/errors.ts';
@@ -210,3 +211,6 @@ try {
     process.exitCode = 1;
   }
 }
+// A server process of PARLEY_WORKERS that failed keeps its channel to the primary open and would
+// linger: leave now, so the primary sees the failure.
+if (cluster.isWorker && process.exitCode) process.exit();

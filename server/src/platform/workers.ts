@@ -21,14 +21,25 @@ export async function runWorkers(config: Readonly<Config>, logger: Logger): Prom
   // Round-robin in the primary (the default on Linux, set explicitly for other platforms).
   cluster.schedulingPolicy = cluster.SCHED_RR;
   let stopping = false;
+  let stopAll: ((signal: NodeJS.Signals) => void) | undefined;
   const fork = () => {
     const w = cluster.fork();
+    let listened = false;
+    w.once('listening', () => (listened = true));
     w.on('exit', (code, signal) => {
       if (stopping) return;
+      if (!listened) {
+        // It never got as far as listening (bad configuration, port taken …): starting it
+        // again would fail the same way, every second. Stop everything and report it.
+        logger.fatal({ worker: w.process.pid, code, signal }, 'a server process failed to start; stopping');
+        process.exitCode = 1;
+        stopAll?.('SIGTERM');
+        return;
+      }
       logger.error({ worker: w.process.pid, code, signal }, 'server process died; starting another');
       setTimeout(() => {
         if (!stopping) fork();
-      }, RESTART_DELAY_MS).unref();
+      }, RESTART_DELAY_MS);
     });
     return w;
   };
@@ -61,6 +72,7 @@ export async function runWorkers(config: Readonly<Config>, logger: Logger): Prom
         w.process.kill('SIGTERM');
       }
     };
+    stopAll = stop;
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
