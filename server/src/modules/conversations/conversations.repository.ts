@@ -2,6 +2,7 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
+import { messageOriginalContext } from './transcript-masking.ts';
 import type { Executor } from '../../platform/db/database.ts';
 
 export const channelColumns = [
@@ -50,6 +51,7 @@ const messageColumns = [
   'm.recalled_at',
   'm.edited_at',
   'm.created_at',
+  'm.masked',
   'su.display_name as sender_user_name',
   'a.id as attachment_id',
   'a.file_name as attachment_file_name',
@@ -81,6 +83,8 @@ export interface AppendInput {
   reopen: boolean;
   /** A public agent message sets first_response_at once. */
   agentReply: boolean;
+  /** Transcript masking: `body` is the masked text and this the text as typed (sealed apart). */
+  original?: string;
   /** Changes to the conversation made in the same statement (assign, status …). */
   patch?: {
     status?: string;
@@ -419,6 +423,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
           'private',
           'recalled_at',
           'created_at',
+          'masked',
         ])
         .where('id', '=', id)
         .forUpdate()
@@ -437,6 +442,45 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .set({ body, edited_at: sql<Date>`now()` })
         .where('id', '=', id)
         .execute();
+    },
+
+    /**
+     * Transcript masking: marks the message masked and seals the text as typed into
+     * message_originals (replacing an earlier one, as an edit does); null = not masked. Without a
+     * key ring nothing is kept: a masked message then has no original to reveal.
+     */
+    async setMessageOriginal(db: Executor, messageId: string, original: string | null) {
+      await db
+        .updateTable('messages')
+        .set({ masked: original !== null })
+        .where('id', '=', messageId)
+        .execute();
+      if (original === null || !pii.enabled) {
+        await db.deleteFrom('message_originals').where('message_id', '=', messageId).execute();
+        return;
+      }
+      const sealed = pii.seal(messageOriginalContext(messageId), original)!;
+      await db
+        .insertInto('message_originals')
+        .values({ message_id: messageId, original_enc: sealed })
+        .onConflict((oc) => oc.column('message_id').doUpdateSet({ original_enc: sealed }))
+        .execute();
+    },
+    /** A message's conversation, masked flag and opened original (null when none is kept). */
+    async findMessageOriginal(db: Executor, messageId: string) {
+      const row = await db
+        .selectFrom('messages as m')
+        .leftJoin('message_originals as o', 'o.message_id', 'm.id')
+        .select(['m.id', 'm.conversation_id', 'm.masked', 'o.original_enc'])
+        .where('m.id', '=', messageId)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      return {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        masked: row.masked,
+        original: pii.open(messageOriginalContext(row.id), row.original_enc),
+      };
     },
 
     /** Messages after a seq (ascending), optionally up to a seq. */

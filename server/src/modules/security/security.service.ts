@@ -13,12 +13,19 @@ export interface SecuritySettings {
   mfaRequiredRoles: Role[];
   /** Addresses or CIDR ranges allowed to use the console and its API; empty = anywhere. */
   consoleIpAllowList: string[];
+  /**
+   * Phone, PRC ID-card and bank-card numbers typed in chat are stored masked, the original kept
+   * encrypted with the key ring (modules/conversations/transcript-masking.ts). Needs
+   * PARLEY_ENCRYPTION_KEYS to be turned on.
+   */
+  transcriptMasking: boolean;
 }
 
 const defaults: SecuritySettings = {
   mfaEnforced: false,
   mfaRequiredRoles: ['admin'],
   consoleIpAllowList: [],
+  transcriptMasking: false,
 };
 export const DEFAULT_SECURITY_SETTINGS: Readonly<SecuritySettings> = Object.freeze(defaults);
 
@@ -64,6 +71,8 @@ export function createSecurityService(deps: {
   db: Database;
   repo: SecurityRepository;
   auditTrail: AuditTrail;
+  /** Whether PARLEY_ENCRYPTION_KEYS is set (transcript masking keeps originals encrypted). */
+  encryptionConfigured?: boolean;
 }) {
   const { db, repo, auditTrail } = deps;
   let cached: { at: number; settings: SecuritySettings; allow: BlockList | null } | null = null;
@@ -115,6 +124,11 @@ export function createSecurityService(deps: {
         );
     },
 
+    /** Read on the send path: cached like every setting here (a change applies within seconds). */
+    async transcriptMaskingOn(): Promise<boolean> {
+      return (await load()).settings.transcriptMasking;
+    },
+
     async mfaRequiredFor(role: Role): Promise<boolean> {
       const { settings } = await load();
       return settings.mfaEnforced && settings.mfaRequiredRoles.includes(role);
@@ -143,6 +157,15 @@ export function createSecurityService(deps: {
             { field: 'consoleIpAllowList' },
           );
         }
+      }
+      if (patch.transcriptMasking !== undefined) {
+        if (patch.transcriptMasking && !deps.encryptionConfigured) {
+          throw new ConflictError(
+            'transcriptMasking: needs PARLEY_ENCRYPTION_KEYS; the original of a masked message is kept encrypted',
+            { field: 'transcriptMasking' },
+          );
+        }
+        next.transcriptMasking = patch.transcriptMasking;
       }
       const before = (await load()).settings;
       const changes: Record<string, { from: unknown; to: unknown }> = {};
