@@ -204,7 +204,20 @@ describe('data-subject requests', () => {
     const admin = await signIn(t, 'admin');
     const name = '赵六六';
     const email = 'zhao.liu@example.com';
-    const c = await customer(name, email, '请删除我的数据，订单 QQ-31415926');
+    // With transcript masking on, the message's original is kept encrypted: erased too.
+    const masking = await http('PATCH', '/api/v1/security/settings', {
+      cookie: admin.cookie,
+      body: { transcriptMasking: true },
+    });
+    expect(masking.statusCode, masking.body).toBe(200);
+    const c = await customer(name, email, '请删除我的数据，订单 QQ-31415926，手机 13700001234');
+    const message = await t.container.db
+      .selectFrom('messages')
+      .innerJoin('message_originals', 'message_originals.message_id', 'messages.id')
+      .select(['messages.id', 'messages.body'])
+      .where('messages.conversation_id', '=', c.conversationId)
+      .executeTakeFirstOrThrow();
+    expect(message.body).toContain('137****1234');
 
     const asked = await http('POST', `/api/v1/contacts/${c.contactId}/erasure-request`, {
       cookie: admin.cookie,
@@ -255,7 +268,17 @@ describe('data-subject requests', () => {
       select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(
       t.container.db,
     );
-    const needles = [c.contactId, c.conversationId, c.attachmentId, name, email, 'QQ-31415926'];
+    const needles = [
+      c.contactId,
+      c.conversationId,
+      c.attachmentId,
+      message.id,
+      name,
+      email,
+      'QQ-31415926',
+      '13700001234',
+      '137****1234',
+    ];
     for (const { table_name } of tables.rows) {
       const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(
         t.container.db,
