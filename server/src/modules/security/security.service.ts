@@ -158,8 +158,10 @@ export function createSecurityService(deps: {
           );
         }
       }
+      const before = (await load()).settings;
       if (patch.transcriptMasking !== undefined) {
-        if (patch.transcriptMasking && !deps.encryptionConfigured) {
+        // (refused only when turning it on: saving other settings keeps an existing value)
+        if (patch.transcriptMasking && !before.transcriptMasking && !deps.encryptionConfigured) {
           throw new ConflictError(
             'transcriptMasking: needs PARLEY_ENCRYPTION_KEYS; the original of a masked message is kept encrypted',
             { field: 'transcriptMasking' },
@@ -167,7 +169,6 @@ export function createSecurityService(deps: {
         }
         next.transcriptMasking = patch.transcriptMasking;
       }
-      const before = (await load()).settings;
       const changes: Record<string, { from: unknown; to: unknown }> = {};
       for (const [k, v] of Object.entries(next)) {
         const old = before[k as keyof SecuritySettings];

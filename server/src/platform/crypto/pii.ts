@@ -46,8 +46,8 @@ const ID_CHECK = '10X98765432';
 // First two digits of a resident ID: the province-level division (GB/T 2260), 71/81/82/83 for
 // Taiwan, Hong Kong and Macao residents' permits.
 const ID_PROVINCES = new Set([
-  11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53,
-  54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+  11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61,
+  62, 63, 64, 65, 71, 81, 82, 83,
 ]);
 
 /** GB 11643: a province code, a real birth date not in the future, and the check digit. */
