@@ -104,6 +104,30 @@ async function holdersOf(needles: string[]) {
 }
 
 describe('the transcript masking setting', () => {
+  it('cannot be turned on without encryption keys (the original would have nowhere safe to go)', async () => {
+    const admin = await signIn(t, 'admin');
+    const withoutKeys = createSecurityService({
+      db: t.container.db,
+      repo: createSecurityRepository(),
+      auditTrail: t.container.auditTrail,
+      encryptionConfigured: false,
+    });
+    const actor = {
+      userId: admin.userId,
+      username: admin.username,
+      displayName: admin.username,
+      role: 'admin' as const,
+      teamIds: [],
+      sessionId: 'test',
+      ip: '127.0.0.1',
+      userAgent: null,
+    };
+    await expect(withoutKeys.update(actor, { transcriptMasking: true })).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining('PARLEY_ENCRYPTION_KEYS') as unknown,
+    });
+  });
+
   it('is off by default (messages stored as typed), and turning it on is audited', async () => {
     const admin = await signIn(t, 'admin');
     const settings = await http('GET', '/api/v1/security/settings', { cookie: admin.cookie });
@@ -131,30 +155,6 @@ describe('the transcript masking setting', () => {
     expect(audited.at(-1)).toMatchObject({
       actor_id: admin.userId,
       details: { transcriptMasking: { from: false, to: true } },
-    });
-  });
-
-  it('cannot be turned on without encryption keys (the original would have nowhere safe to go)', async () => {
-    const admin = await signIn(t, 'admin');
-    const withoutKeys = createSecurityService({
-      db: t.container.db,
-      repo: createSecurityRepository(),
-      auditTrail: t.container.auditTrail,
-      encryptionConfigured: false,
-    });
-    const actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: admin.username,
-      role: 'admin' as const,
-      teamIds: [],
-      sessionId: 'test',
-      ip: '127.0.0.1',
-      userAgent: null,
-    };
-    await expect(withoutKeys.update(actor, { transcriptMasking: true })).rejects.toMatchObject({
-      status: 409,
-      message: expect.stringContaining('PARLEY_ENCRYPTION_KEYS') as unknown,
     });
   });
 });

@@ -77,8 +77,11 @@ export function createSecurityService(deps: {
   const { db, repo, auditTrail } = deps;
   let cached: { at: number; settings: SecuritySettings; allow: BlockList | null } | null = null;
 
-  async function load(): Promise<{ settings: SecuritySettings; allow: BlockList | null }> {
-    if (cached && Date.now() - cached.at < CACHE_MS) return cached;
+  // One read at a time: the message send path asks too (transcript masking), so when the cache
+  // expires under load, concurrent callers share the one query instead of each sending theirs.
+  let reading: Promise<{ settings: SecuritySettings; allow: BlockList | null }> | null = null;
+
+  async function read() {
     const rows = await repo.all(db);
     const settings: SecuritySettings = { ...DEFAULT_SECURITY_SETTINGS };
     for (const r of rows) {
@@ -87,6 +90,14 @@ export function createSecurityService(deps: {
     const allow = settings.consoleIpAllowList.length > 0 ? buildBlockList(settings.consoleIpAllowList) : null;
     cached = { at: Date.now(), settings, allow };
     return cached;
+  }
+
+  function load(): Promise<{ settings: SecuritySettings; allow: BlockList | null }> {
+    if (cached && Date.now() - cached.at < CACHE_MS) return Promise.resolve(cached);
+    reading ??= read().finally(() => {
+      reading = null;
+    });
+    return reading;
   }
 
   function ipAllowed(allow: BlockList | null, ip: string | null): boolean {
@@ -186,6 +197,7 @@ export function createSecurityService(deps: {
           );
         });
         cached = null;
+        reading = null; // a read begun before this commit must not be what callers get next
       }
       return (await load()).settings;
     },
