@@ -152,6 +152,43 @@ describe('contact personal data', () => {
     );
   });
 
+  it('is found by part of the name while encrypted, only by readers who may see the conversation', async () => {
+    const teamA = await t.container.db
+      .insertInto('teams')
+      .values({ name: 'Name search A' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const c = await customer('欧阳娜娜', 'ouyang@example.com');
+    const other = await customer('Anna Smith', 'anna@example.com');
+    const raw = await t.container.db
+      .selectFrom('contacts')
+      .select('name')
+      .where('id', '=', c.contactId)
+      .executeTakeFirstOrThrow();
+    expect(raw.name).toMatch(/^pe1:/);
+    const search = async (cookie: string, q: string) => {
+      const res = await http('GET', `/api/v1/conversations?view=all&q=${encodeURIComponent(q)}`, { cookie });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<{ conversations: { id: string }[] }>().conversations.map((x) => x.id);
+    };
+    const admin = await signIn(t, 'admin');
+    expect(await search(admin.cookie, '娜娜')).toContain(c.conversationId);
+    expect(await search(admin.cookie, '欧阳')).toContain(c.conversationId);
+    expect(await search(admin.cookie, '娜娜')).not.toContain(other.conversationId);
+    expect(await search(admin.cookie, 'ANNA')).toEqual([other.conversationId]);
+    expect(await search(admin.cookie, '欧阳娜娜娜')).not.toContain(c.conversationId);
+    // Another team's agent does not find it (the window is the reader's own conversations).
+    await t.container.db
+      .updateTable('conversations')
+      .set({ team_id: teamA.id })
+      .where('id', '=', c.conversationId)
+      .execute();
+    const outsider = await signIn(t, 'agent');
+    const member = await signIn(t, 'agent', { teamIds: [teamA.id] });
+    expect(await search(outsider.cookie, '娜娜')).not.toContain(c.conversationId);
+    expect(await search(member.cookie, '娜娜')).toContain(c.conversationId);
+  });
+
   it('legacy plaintext rows are sealed by `keys rotate` and stay readable', async () => {
     const admin = await signIn(t, 'admin');
     const legacy = await t.container.db

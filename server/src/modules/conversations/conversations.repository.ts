@@ -59,6 +59,11 @@ const messageColumns = [
   'a.size_bytes as attachment_size_bytes',
 ] as const;
 
+/** How many recent conversations a name search decrypts when contact names are encrypted. */
+export const NAME_SEARCH_WINDOW = 2000;
+const NAME_SEARCH_MAX_MATCHES = 500;
+const NAME_CACHE_SIZE = 20_000;
+
 /** Which conversations a reader may see; null = all (admins). */
 export interface Scope {
   userId: string;
@@ -115,6 +120,48 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       .innerJoin('contacts as ct', 'ct.id', 'c.contact_id')
       .leftJoin('users as au', 'au.id', 'c.assignee_id')
       .select(conversationColumns);
+  }
+
+  /**
+   * Partial name search with encrypted names: the NAME_SEARCH_WINDOW most recently active
+   * conversations the reader may see (with the list's filters) are fetched, their contact names
+   * decrypted in memory and matched by substring. Nothing searchable is stored, so the database
+   * reveals no more than before (docs/SECURITY.md says why there is no blind index); the price
+   * is that older conversations are found by exact phone/email or message words only.
+   */
+  async function conversationsWithNameLike(
+    query: ReturnType<typeof conversationQuery>,
+    search: string,
+  ): Promise<string[]> {
+    const needle = search.normalize('NFKC').toLowerCase();
+    const rows = await query
+      .clearSelect()
+      .select(['c.id', 'c.contact_id', 'ct.name'])
+      .where('ct.name', 'is not', null)
+      .orderBy('c.last_activity_at', 'desc')
+      .limit(NAME_SEARCH_WINDOW)
+      .execute();
+    const ids: string[] = [];
+    for (const r of rows) {
+      if (searchableName(r.contact_id, r.name!).includes(needle)) ids.push(r.id);
+      if (ids.length === NAME_SEARCH_MAX_MATCHES) break;
+    }
+    return ids;
+  }
+
+  // Decrypted, normalised names by ciphertext, so repeated searches do not decrypt the whole
+  // window again (AES-GCM set-up costs tens of µs per value). Bounded; oldest entries go first.
+  // A changed name is a new ciphertext (fresh IV), so entries never go stale.
+  const nameCache = new Map<string, string>();
+  function searchableName(contactId: string, stored: string): string {
+    const key = `${contactId}|${stored}`;
+    let name = nameCache.get(key);
+    if (name === undefined) {
+      name = (pii.open(contactContext('name', contactId), stored) ?? '').normalize('NFKC').toLowerCase();
+      if (nameCache.size >= NAME_CACHE_SIZE) nameCache.delete(nameCache.keys().next().value!);
+      nameCache.set(key, name);
+    }
+    return name;
   }
 
   function messageQuery(db: Executor) {
@@ -239,14 +286,19 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       if (q.search) {
         const like = `%${q.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
         const search = q.search;
-        // Encrypted contact fields cannot be searched by substring: exact phone/email only,
-        // through the keyed-hash lookup columns.
+        // Encrypted contact fields cannot be searched by substring in SQL: exact phone/email
+        // through the keyed-hash lookup columns, and names by decrypting a bounded window.
         const emailHash = pii.enabled ? pii.lookup('email', search) : null;
         const phoneHash = pii.enabled ? pii.lookup('phone', search) : null;
+        const byName = pii.enabled ? await conversationsWithNameLike(query, search) : [];
         query = query.where((eb) =>
           eb.or([
             ...(pii.enabled
-              ? [eb('ct.email_lookup', '=', emailHash ?? ''), eb('ct.phone_lookup', '=', phoneHash ?? '')]
+              ? [
+                  eb('ct.email_lookup', '=', emailHash ?? ''),
+                  eb('ct.phone_lookup', '=', phoneHash ?? ''),
+                  ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
+                ]
               : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
             eb.exists(
               eb
