@@ -7,7 +7,7 @@ import { createContainer } from '../../src/container.ts';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
 import { base32Decode, totp } from '../../src/platform/crypto/totp.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { createTestApp, signIn } from '../support/app.ts';
+import { actorOf, createTestApp, signIn } from '../support/app.ts';
 
 const oldKey = `old:${generateKey()}`;
 const newKey = `new:${generateKey()}`;
@@ -124,18 +124,11 @@ describe('parley keys rotate', () => {
 
     // With only the new key, every original opens again — through the audited reveal.
     const onlyNew = containerWith(newKey);
-    const actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: admin.username,
-      role: 'admin' as const,
-      teamIds: [],
-      sessionId: 'rotation-test',
-      ip: null,
-      userAgent: null,
-    };
     for (const [messageId, text] of typed) {
-      expect(await onlyNew.conversations.revealMessage(actor, messageId)).toEqual({ id: messageId, text });
+      expect(await onlyNew.conversations.revealMessage(actorOf(admin), messageId)).toEqual({
+        id: messageId,
+        text,
+      });
     }
   });
 });

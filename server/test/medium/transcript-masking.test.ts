@@ -7,13 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRetentionService } from '../../src/modules/security/retention.service.ts';
 import { createSecurityRepository } from '../../src/modules/security/security.repository.ts';
 import { createSecurityService } from '../../src/modules/security/security.service.ts';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
-import { createTestApp, signIn } from '../support/app.ts';
+import { actorOf, createTestApp, signIn, tablesHolding } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
 const t = await createTestApp({
@@ -79,28 +78,16 @@ async function auditOf(action: string) {
     .execute();
 }
 
-/** Every row of every table as text, for "no table holds X" checks. */
-async function everyRow(): Promise<{ table: string; row: string }[]> {
-  const tables = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(
-    t.container.db,
-  );
-  const out = [];
-  for (const { table_name } of tables.rows) {
-    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(
-      t.container.db,
-    );
-    out.push(...rows.rows.map((r) => ({ table: table_name, row: r.row })));
-  }
-  return out;
-}
+const holdersOf = (needles: readonly string[]) => tablesHolding(t.container.db, needles);
 
-async function holdersOf(needles: string[]) {
-  const hits: string[] = [];
-  for (const { table, row } of await everyRow()) {
-    for (const n of needles) if (row.includes(n)) hits.push(`${table} holds ${n}`);
-  }
-  return hits;
+/** The visitor sends a message over HTTP; returns its id and the message as sent back. */
+async function say(v: { token: string; conversationId: string }, text: string) {
+  const res = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
+    token: v.token,
+    body: { clientId: randomUUID(), text },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json<{ messageId: string; message: { text: string; masked: boolean } }>();
 }
 
 describe('the transcript masking setting', () => {
@@ -112,17 +99,7 @@ describe('the transcript masking setting', () => {
       auditTrail: t.container.auditTrail,
       encryptionConfigured: false,
     });
-    const actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: admin.username,
-      role: 'admin' as const,
-      teamIds: [],
-      sessionId: 'test',
-      ip: '127.0.0.1',
-      userAgent: null,
-    };
-    await expect(withoutKeys.update(actor, { transcriptMasking: true })).rejects.toMatchObject({
+    await expect(withoutKeys.update(actorOf(admin), { transcriptMasking: true })).rejects.toMatchObject({
       status: 409,
       message: expect.stringContaining('PARLEY_ENCRYPTION_KEYS') as unknown,
     });
@@ -134,11 +111,7 @@ describe('the transcript masking setting', () => {
     expect(settings.json()).toMatchObject({ transcriptMasking: false });
 
     const v = await visitor();
-    const plain = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
-      token: v.token,
-      body: { clientId: randomUUID(), text: `我的电话 ${PHONE}` },
-    });
-    expect(plain.json<{ message: { text: string; masked: boolean } }>().message).toMatchObject({
+    expect((await say(v, `我的电话 ${PHONE}`)).message).toMatchObject({
       text: `我的电话 ${PHONE}`,
       masked: false,
     });
@@ -226,11 +199,7 @@ describe('masked messages', () => {
   it('are revealed only with pii.reveal, each reveal audited once; other roles get 403, unknown ids 404', async () => {
     const admin = await signIn(t, 'admin');
     const v = await visitor();
-    const sent = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
-      token: v.token,
-      body: { clientId: randomUUID(), text: TYPED },
-    });
-    const messageId = sent.json<{ messageId: string }>().messageId;
+    const { messageId } = await say(v, TYPED);
     const before = (await auditOf('message.pii_reveal')).length;
 
     for (const role of ['agent', 'supervisor', 'auditor'] as const) {
@@ -256,18 +225,11 @@ describe('masked messages', () => {
     expect(JSON.stringify(audited)).not.toContain(PHONE);
 
     // A message with nothing masked has nothing to reveal.
-    const plain = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
-      token: v.token,
-      body: { clientId: randomUUID(), text: `订单 ${ORDER}` },
+    const plain = await say(v, `订单 ${ORDER}`);
+    expect(plain.message.masked).toBe(false);
+    const nothing = await http('POST', `/api/v1/messages/${plain.messageId}/reveal`, {
+      cookie: admin.cookie,
     });
-    expect(plain.json<{ message: { masked: boolean } }>().message.masked).toBe(false);
-    const nothing = await http(
-      'POST',
-      `/api/v1/messages/${plain.json<{ messageId: string }>().messageId}/reveal`,
-      {
-        cookie: admin.cookie,
-      },
-    );
     expect(nothing.statusCode).toBe(409);
     expect(await holdersOf(SECRETS)).toEqual([]);
   });
@@ -330,11 +292,7 @@ describe('masked messages', () => {
   it("the data subject's export holds what they typed; erasure and deletion leave no trace of it", async () => {
     const admin = await signIn(t, 'admin');
     const v = await visitor();
-    const sent = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
-      token: v.token,
-      body: { clientId: randomUUID(), text: TYPED },
-    });
-    const messageId = sent.json<{ messageId: string }>().messageId;
+    const { messageId } = await say(v, TYPED);
 
     const exported = await http('GET', `/api/v1/contacts/${v.contactId}/export`, { cookie: admin.cookie });
     expect(exported.statusCode).toBe(200);
@@ -361,11 +319,7 @@ describe('masked messages', () => {
     // Deleting a conversation, or the retention job erasing it, takes the originals with it.
     const maskedConversation = async () => {
       const w = await visitor();
-      const r = await http('POST', `/api/v1/widget/conversations/${w.conversationId}/messages`, {
-        token: w.token,
-        body: { clientId: randomUUID(), text: TYPED },
-      });
-      return { ...w, messageId: r.json<{ messageId: string }>().messageId };
+      return { ...w, messageId: (await say(w, TYPED)).messageId };
     };
     const kept = async (id: string) =>
       (
