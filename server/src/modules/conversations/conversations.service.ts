@@ -259,11 +259,7 @@ export function createConversationsService(deps: {
     text: string;
     private: boolean;
   }): Promise<SendResult> {
-    const {
-      row: r,
-      body,
-      masked,
-    } = await storePlainMessage({
+    const stored = await storePlainMessage({
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -274,6 +270,7 @@ export function createConversationsService(deps: {
       reopen: input.senderType === 'visitor',
       agentReply: input.senderType === 'agent' && !input.private,
     });
+    const r = stored.row;
     if (!r) throw new NotFoundError('conversation');
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
@@ -289,14 +286,14 @@ export function createConversationsService(deps: {
       senderId: input.senderId,
       senderName: input.senderType === 'agent' ? input.senderName : null,
       kind: 'text',
-      text: body,
+      text: stored.body,
       private: input.private,
       attachment: null,
       event: null,
       recalled: false,
       editedAt: null,
       createdAt: r.r_created_at.toISOString(),
-      masked,
+      masked: stored.masked,
     };
     const batch: CommittedBatch = {
       routing: {
