@@ -376,6 +376,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         private: boolean;
         reopen: boolean;
         agentReply: boolean;
+        /** An agent who must be able to see the conversation (checked under its row lock). */
+        visibleTo?: string | null;
       },
     ) {
       const { rows } = await sql<{
@@ -393,7 +395,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         r_reopen_created_at: Date | null;
       }>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
         ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
-        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
+        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean,
+        ${input.visibleTo ?? null}::uuid)`.execute(db);
       return rows[0] ?? null;
     },
 

@@ -251,8 +251,11 @@ export function createConversationsService(deps: {
     senderName: string | null;
     text: string;
     private: boolean;
+    /** Agents other than admins: visibility is checked under the conversation's row lock. */
+    visibleTo?: string | null;
   }): Promise<SendResult> {
     const r = await repo.appendPlainMessage(db, {
+      visibleTo: input.visibleTo ?? null,
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -694,8 +697,10 @@ export function createConversationsService(deps: {
     ): Promise<SendResult> {
       authorize(actor, 'conversations.reply');
       checkText(input.text);
-      await visibleConversation(actor, conversationId);
+      // Visibility is part of the append statement (under the row lock, against the live team
+      // membership): a concurrent transfer cannot let one more message through.
       return appendPlain({
+        visibleTo: actor.role === 'admin' ? null : actor.userId,
         conversationId,
         contactId: null,
         clientId: input.clientId,
