@@ -37,6 +37,8 @@ import { createWidgetService } from './modules/widget/widget.service.ts';
 import { createConversationsRepository } from './modules/conversations/conversations.repository.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createVisitorTokens } from './modules/conversations/visitor-tokens.ts';
+import { attachmentBackupVolume, createAttachmentStore } from './modules/conversations/attachment-store.ts';
+import { attachmentOrphansJob } from './jobs/attachment-orphans.ts';
 import { createEventBus } from './platform/events.ts';
 import { createHub } from './realtime/hub.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
@@ -69,7 +71,9 @@ export function createContainer(deps: {
   const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const bus = createEventBus();
   const pii = createPiiProtector(keyRing);
+  const attachments = createAttachmentStore(config);
   const contacts = createContactsService({
+    attachments,
     db,
     repo: createContactsRepository({ pii, sensitiveAttributes: config.piiSensitiveAttributes }),
     auditTrail,
@@ -83,6 +87,7 @@ export function createContainer(deps: {
     tokens: createVisitorTokens({ db, configuredSecret: config.visitorTokenSecret }),
     bus,
     settings: config,
+    attachments,
   });
   const hub = createHub({ loadCommitted: (...args) => conversations.loadCommitted(...args), logger });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
@@ -128,6 +133,8 @@ export function createContainer(deps: {
     logger,
     replica: scheduler.replica,
     auditChain: audit,
+    // Always listed: files stay on the volume after a switch back to database storage.
+    volumes: [attachmentBackupVolume(config.attachmentDir)],
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
@@ -137,7 +144,8 @@ export function createContainer(deps: {
   }
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
-  const retention = createRetentionService({ db, auditTrail, settings: config });
+  const retention = createRetentionService({ db, auditTrail, settings: config, attachments });
+  scheduler.register(attachmentOrphansJob(attachments, db));
   if (config.conversationRetentionDays > 0) {
     scheduler.register(conversationRetentionJob(retention, config.conversationRetentionErase));
   }

@@ -16,7 +16,11 @@ afterAll(async () => {
   for (const s of sockets) if (s.isOpen) await s.close();
 });
 
-async function http(method: string, url: string, opts: { cookie?: string; token?: string; body?: unknown } = {}) {
+async function http(
+  method: string,
+  url: string,
+  opts: { cookie?: string; token?: string; body?: unknown } = {},
+) {
   const res = await t.app.inject({
     method: method as 'GET',
     url,
@@ -54,7 +58,11 @@ async function createTeam() {
 }
 
 async function routeTo(conversationId: string, teamId: string) {
-  await t.container.db.updateTable('conversations').set({ team_id: teamId }).where('id', '=', conversationId).execute();
+  await t.container.db
+    .updateTable('conversations')
+    .set({ team_id: teamId })
+    .where('id', '=', conversationId)
+    .execute();
 }
 
 describe('agent visibility under the conversation row lock', () => {
@@ -113,7 +121,13 @@ describe('agent visibility under the conversation row lock', () => {
     const v = await visitor();
     await routeTo(v.conversationId, team);
     const s = await agentSocket(agent.cookie);
-    s.send({ type: 'send', ref: 'a', conversationId: v.conversationId, clientId: randomUUID(), text: 'in team' });
+    s.send({
+      type: 'send',
+      ref: 'a',
+      conversationId: v.conversationId,
+      clientId: randomUUID(),
+      text: 'in team',
+    });
     await s.waitFor(isType('ack', (a) => a.ref === 'a'));
     await t.container.db.deleteFrom('team_members').where('user_id', '=', agent.userId).execute();
     s.send({ type: 'send', ref: 'b', conversationId: v.conversationId, clientId: randomUUID(), text: 'out' });

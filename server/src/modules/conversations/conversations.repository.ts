@@ -527,6 +527,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     insertAttachment(
       db: Executor,
       v: {
+        id: string;
         conversationId: string;
         uploaderType: 'visitor' | 'agent';
         uploaderId: string;
@@ -534,11 +535,14 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         contentType: string;
         data: Buffer;
         sha256: Buffer;
+        /** Set when the bytes are already a durable file on the volume (then not in the row). */
+        storageKey: string | null;
       },
     ) {
       return db
         .insertInto('attachments')
         .values({
+          id: v.id,
           conversation_id: v.conversationId,
           uploader_type: v.uploaderType,
           uploader_id: v.uploaderId,
@@ -546,7 +550,9 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
           content_type: v.contentType,
           size_bytes: v.data.length,
           sha256: v.sha256,
-          data: v.data,
+          storage: v.storageKey ? 'volume' : 'database',
+          storage_key: v.storageKey,
+          data: v.storageKey ? null : v.data,
         })
         .returning(['id', 'file_name', 'content_type', 'size_bytes'])
         .executeTakeFirstOrThrow();
@@ -554,7 +560,16 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     findAttachment(db: Executor, id: string) {
       return db
         .selectFrom('attachments')
-        .select(['id', 'conversation_id', 'file_name', 'content_type', 'size_bytes', 'data'])
+        .select([
+          'id',
+          'conversation_id',
+          'file_name',
+          'content_type',
+          'size_bytes',
+          'storage',
+          'storage_key',
+          'data',
+        ])
         .where('id', '=', id)
         .executeTakeFirst();
     },

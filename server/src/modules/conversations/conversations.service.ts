@@ -6,7 +6,7 @@
 // - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
 import type { Database, DB, Executor } from '../../platform/db/database.ts';
@@ -27,6 +27,7 @@ import type {
 } from '../../realtime/events.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
 import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
+import type { AttachmentStore } from './attachment-store.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
 import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
@@ -102,8 +103,9 @@ export function createConversationsService(deps: {
   tokens: VisitorTokens;
   bus: EventBus;
   settings: ConversationsSettings;
+  attachments: AttachmentStore;
 }) {
-  const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+  const { db, repo, contacts, auditTrail, tokens, bus, settings, attachments: store } = deps;
 
   function checkText(text: string, field = 'text'): string {
     if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
@@ -362,12 +364,12 @@ export function createConversationsService(deps: {
     return rows.map(toMessageView);
   }
 
-  async function storeUpload(
-    conversationId: string,
-    uploader: { type: 'visitor' | 'agent'; id: string },
-    file: UploadedFile,
-    trx: Executor,
-  ) {
+  /**
+   * Checks an upload (size, sniffed type) and, on a volume, writes its file durably — before
+   * any transaction, so no row lock is held during the write. The row is inserted later, in
+   * the message's transaction (`insert`); if that never commits, `discard` removes the file.
+   */
+  async function prepareUpload(uploader: { type: 'visitor' | 'agent'; id: string }, file: UploadedFile) {
     if (file.data.length > settings.attachmentMaxBytes) {
       throw new BadRequestError(
         `file: larger than ${Math.round(settings.attachmentMaxBytes / 1024 / 1024)} MB`,
@@ -376,18 +378,32 @@ export function createConversationsService(deps: {
     }
     const fileName = cleanFileName(file.fileName);
     const sniffed = await sniffUpload(file.data, fileName);
-    const row = await repo.insertAttachment(trx, {
-      conversationId,
-      uploaderType: uploader.type,
-      uploaderId: uploader.id,
-      fileName,
-      contentType: sniffed.contentType,
-      data: file.data,
-      sha256: createHash('sha256').update(file.data).digest(),
-    });
+    const id = randomUUID();
+    const storageKey = await store.write(id, file.data);
     return {
       kind: sniffed.kind,
-      view: { id: row.id, fileName: row.file_name, contentType: row.content_type, sizeBytes: row.size_bytes },
+      async insert(conversationId: string, trx: Executor) {
+        const row = await repo.insertAttachment(trx, {
+          id,
+          conversationId,
+          uploaderType: uploader.type,
+          uploaderId: uploader.id,
+          fileName,
+          contentType: sniffed.contentType,
+          data: file.data,
+          sha256: createHash('sha256').update(file.data).digest(),
+          storageKey,
+        });
+        return {
+          id: row.id,
+          fileName: row.file_name,
+          contentType: row.content_type,
+          sizeBytes: row.size_bytes,
+        };
+      },
+      async discard() {
+        if (storageKey) await store.remove(db, [storageKey]);
+      },
     };
   }
 
@@ -617,7 +633,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -741,7 +757,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -887,7 +903,8 @@ export function createConversationsService(deps: {
 
     async deleteConversation(actor: Actor, conversationId: string): Promise<void> {
       authorize(actor, 'conversations.delete');
-      await db.transaction().execute(async (trx) => {
+      const files = await db.transaction().execute(async (trx) => {
+        const keys = await store.keysOfConversations(trx, [conversationId]);
         const deleted = await repo.deleteConversation(trx, conversationId);
         if (!deleted) throw new NotFoundError('conversation');
         await auditTrail.record(trx, auditActorOf(actor), {
@@ -896,7 +913,9 @@ export function createConversationsService(deps: {
           targetId: conversationId,
           details: { contactId: deleted.contact_id },
         });
+        return keys;
       });
+      await store.remove(db, files);
     },
 
     /** Channels with their identity-verification secrets (admins). */
@@ -1127,7 +1146,7 @@ export function createConversationsService(deps: {
     const stored = await repo.findMessageByClientId(db, conversationId, input.clientId);
     if (stored) return { message: toMessageView(stored), duplicate: true };
     let attachment: MessageView['attachment'] = null;
-    let kind: 'image' | 'file' = 'file';
+    const upload = await prepareUpload(uploader, input.file);
     const appendInput: AppendInput = {
       conversationId,
       ...(o.contactId ? { contactId: o.contactId } : {}),
@@ -1142,21 +1161,27 @@ export function createConversationsService(deps: {
       reopen: o.reopen,
       agentReply: o.agentReply,
     };
-    const [r] = await append([appendInput], {
-      senderName: o.senderName ?? null,
-      get attachment() {
-        return attachment;
-      },
-      check: async (trx) => {
-        await o.check?.(trx);
-        const up = await storeUpload(conversationId, uploader, input.file, trx);
-        attachment = up.view;
-        kind = up.kind;
-        appendInput.attachmentId = up.view.id;
-        appendInput.kind = kind;
-      },
-    });
-    return r!;
+    let results: SendResult[];
+    try {
+      results = await append([appendInput], {
+        senderName: o.senderName ?? null,
+        get attachment() {
+          return attachment;
+        },
+        check: async (trx) => {
+          await o.check?.(trx);
+          attachment = await upload.insert(conversationId, trx);
+          appendInput.attachmentId = attachment.id;
+          appendInput.kind = upload.kind;
+        },
+      });
+    } catch (err) {
+      await upload.discard();
+      throw err;
+    }
+    // A resend that raced this one: its row rolled back, the file is not needed.
+    if (results[0]!.duplicate) await upload.discard();
+    return results[0]!;
   }
 }
 
