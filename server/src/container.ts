@@ -68,8 +68,14 @@ export function createContainer(deps: {
     directory: createDirectory(config),
     directoryTeams: Object.values(config.ldapTeamMap),
   });
-  const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
   const bus = createEventBus();
+  const teams = createTeamsService({
+    db,
+    repo: createTeamsRepository(),
+    auditTrail,
+    // Open agent sockets on every replica follow membership changes at once.
+    onAccessChanged: (userIds) => bus.ephemeral({ kind: 'access', userIds }),
+  });
   const pii = createPiiProtector(keyRing);
   const attachments = createAttachmentStore(config);
   const contacts = createContactsService({
@@ -89,7 +95,12 @@ export function createContainer(deps: {
     settings: config,
     attachments,
   });
-  const hub = createHub({ loadCommitted: (...args) => conversations.loadCommitted(...args), logger });
+  const hub = createHub({
+    loadCommitted: (...args) => conversations.loadCommitted(...args),
+    logger,
+    accessOf: (userId) => conversations.accessOf(userId),
+    routingsOf: (ids) => conversations.routingsOf(ids),
+  });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
   const databaseUrl = deps.databaseUrl ?? config.databaseUrl;

@@ -6,7 +6,10 @@ import type { JobDefinition } from './scheduler.ts';
  * Daily: removes attachment files no row names (a crash between writing the file and
  * committing its row, or files of erased rows not removed while a backup was running).
  */
-export function attachmentOrphansJob(store: Pick<AttachmentStore, 'sweepOrphans'>, db: Database): JobDefinition {
+export function attachmentOrphansJob(
+  store: Pick<AttachmentStore, 'sweepOrphans'>,
+  db: Database,
+): JobDefinition {
   return {
     name: 'attachment-orphans',
     schedule: '41 3 * * *',

@@ -34,7 +34,9 @@ export type EphemeralEvent =
       reader: { type: 'visitor' | 'agent'; id: string };
       seq: number;
     }
-  | { kind: 'presence'; userId: string; status: 'online' | 'offline' };
+  | { kind: 'presence'; userId: string; status: 'online' | 'offline' }
+  /** These users' teams (or role) changed: open sockets re-read them (every replica). */
+  | { kind: 'access'; userIds: string[] };
 
 export interface EventBus {
   committed(batch: CommittedBatch): void;

@@ -207,6 +207,13 @@ export type ServerEvent =
     }
   | { type: 'read'; conversationId: string; reader: { type: 'visitor' | 'agent'; id: string }; seq: number }
   | { type: 'presence'; userId: string; status: 'online' | 'offline' }
+  /**
+   * The conversation left this agent's view (transferred to someone else or another team, or
+   * the agent left its team): nothing more of it arrives on this socket. Drop it from lists.
+   */
+  | { type: 'conversation_removed'; conversationId: string; reason: 'reassigned' | 'access_changed' }
+  /** The agent's teams changed while connected: live traffic now follows these teams. */
+  | { type: 'access_changed'; teamIds: string[] }
   | { type: 'ok'; ref?: string }
   | { type: 'pong'; ref?: string }
   | { type: 'error'; ref?: string; code: ErrorCode; message: string; field?: string };

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CommittedBatch, ConversationRouting, EphemeralEvent } from '../platform/events.ts';
-import type { Actor } from '../modules/identity/permissions.ts';
+import type { Actor, Role } from '../modules/identity/permissions.ts';
+import { canSee } from '../modules/conversations/visibility.ts';
 import { toVisitorMessage } from '../modules/conversations/views.ts';
 import type { ServerEvent } from './events.ts';
 
@@ -23,12 +24,15 @@ export interface HubConnection {
   readonly id: string;
   readonly role: 'visitor' | 'agent';
   readonly contactId: string | null;
-  readonly actor: Actor | null;
+  /** Replaced (never mutated) when the agent's teams change while the socket is open. */
+  actor: Actor | null;
   /** Highest seq sent to this socket, per conversation. */
   readonly sent: Map<string, number>;
   /** Live frames held back while a conversation is being replayed to this socket. */
   readonly replaying: Map<string, ServerEvent[]>;
   send(event: ServerEvent): void;
+  /** Ends the socket (the agent's access changed in a way that needs a new session). */
+  close(code: number, reason: string): void;
 }
 
 export interface HubDeps {
@@ -40,6 +44,10 @@ export interface HubDeps {
     createdSince?: Date,
   ): Promise<CommittedBatch | null>;
   logger: Logger;
+  /** A user's current role and teams; null when the account is gone or disabled. */
+  accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null>;
+  /** Team and assignee of conversations (readers whose access changed keep only what they see). */
+  routingsOf(ids: string[]): Promise<{ id: string; team_id: string | null; assignee_id: string | null }[]>;
 }
 
 /**
@@ -59,6 +67,7 @@ interface ConversationState {
 export function newConnection(
   init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor },
   send: (event: ServerEvent) => void,
+  close: (code: number, reason: string) => void = () => undefined,
 ): HubConnection {
   return {
     id: randomUUID(),
@@ -68,6 +77,7 @@ export function newConnection(
     sent: new Map(),
     replaying: new Map(),
     send,
+    close,
   };
 }
 
@@ -96,6 +106,54 @@ export function createHub(deps: HubDeps) {
       let set = rooms.get(room);
       if (!set) rooms.set(room, (set = new Set()));
       set.add(conn);
+    }
+  }
+
+  function leave(conn: HubConnection) {
+    for (const room of roomsOf(conn)) {
+      const set = rooms.get(room);
+      set?.delete(conn);
+      if (set?.size === 0) rooms.delete(room);
+    }
+  }
+
+  /** The socket no longer sees this conversation: it is told once and gets nothing more of it. */
+  function removeFromView(
+    conn: HubConnection,
+    conversationId: string,
+    reason: 'reassigned' | 'access_changed',
+  ) {
+    conn.sent.delete(conversationId);
+    conn.replaying.delete(conversationId);
+    conn.send({ type: 'conversation_removed', conversationId, reason });
+  }
+
+  /** Re-reads the user's teams and role and applies them to their open sockets here. */
+  async function refreshAccess(userId: string) {
+    const conns = [...(rooms.get(`user:${userId}`) ?? [])].filter((c) => c.role === 'agent');
+    if (conns.length === 0) return;
+    const access = await deps.accessOf(userId);
+    for (const conn of conns) {
+      const before = conn.actor!;
+      if (!access || access.role !== before.role) {
+        // Disabled, deleted or a new role: its sessions were revoked; a new sign-in is needed.
+        conn.send({ type: 'error', code: 'unauthorized', message: 'Your access changed; sign in again.' });
+        conn.close(1008, 'access changed');
+        continue;
+      }
+      const same =
+        access.teamIds.length === before.teamIds.length &&
+        access.teamIds.every((t) => before.teamIds.includes(t));
+      if (same) continue;
+      leave(conn);
+      conn.actor = { ...before, teamIds: access.teamIds };
+      join(conn);
+      conn.send({ type: 'access_changed', teamIds: access.teamIds });
+      const followed = [...new Set([...conn.sent.keys(), ...conn.replaying.keys()])];
+      if (followed.length === 0) continue;
+      for (const r of await deps.routingsOf(followed)) {
+        if (!canSee(conn.actor, r)) removeFromView(conn, r.id, 'access_changed');
+      }
     }
   }
 
@@ -157,6 +215,8 @@ export function createHub(deps: HubDeps) {
       if (batch.formerRouting) for (const c of members(agentRooms(batch.formerRouting))) told.add(c);
       for (const conn of told)
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.agent });
+      // Readers who saw it before this batch and no longer do (transferred away, another team).
+      for (const conn of told) if (!agents.has(conn)) removeFromView(conn, id, 'reassigned');
       for (const conn of visitors)
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.visitor });
     }
@@ -202,11 +262,7 @@ export function createHub(deps: HubDeps) {
 
     detach(conn: HubConnection): { lastOfUser: boolean } {
       if (!connections.delete(conn)) return { lastOfUser: false };
-      for (const room of roomsOf(conn)) {
-        const set = rooms.get(room);
-        set?.delete(conn);
-        if (set?.size === 0) rooms.delete(room);
-      }
+      leave(conn);
       if (conn.role === 'agent') {
         const n = (onlineUsers.get(conn.actor!.userId) ?? 1) - 1;
         if (n <= 0) onlineUsers.delete(conn.actor!.userId);
@@ -283,6 +339,14 @@ export function createHub(deps: HubDeps) {
               reader: conn.role === 'visitor' && reader.type === 'agent' ? { type: 'agent', id: '' } : reader,
               seq,
             });
+          }
+          return;
+        }
+        case 'access': {
+          for (const userId of event.userIds) {
+            refreshAccess(userId).catch((err: unknown) =>
+              deps.logger.error({ err }, 'could not apply a change of team membership to open sockets'),
+            );
           }
           return;
         }

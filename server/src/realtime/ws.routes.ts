@@ -180,7 +180,8 @@ export function realtimeRoutes(
     ip: string;
     conn: HubConnection | null;
     visitor: VisitorIdentity | null;
-    actor: Actor | null;
+    /** The agent, with the teams the hub last applied (they follow membership changes). */
+    readonly actor: Actor | null;
     typingSentAt: Map<string, number>;
   }
 
@@ -289,7 +290,11 @@ export function realtimeRoutes(
   }
 
   function start(s: Session, init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor }) {
-    const conn = newConnection(init, (event) => send(s.socket, event));
+    const conn = newConnection(
+      init,
+      (event) => send(s.socket, event),
+      (code, reason) => s.socket.close(code, reason),
+    );
     s.conn = conn;
     return conn;
   }
@@ -376,7 +381,16 @@ export function realtimeRoutes(
       socket.close(1008, 'too many connections from this address');
       return;
     }
-    const s: Session = { socket, ip, conn: null, visitor: null, actor, typingSentAt: new Map() };
+    const s: Session = {
+      socket,
+      ip,
+      conn: null,
+      visitor: null,
+      get actor() {
+        return this.conn?.actor ?? actor;
+      },
+      typingSentAt: new Map(),
+    };
     const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
     let queue = Promise.resolve();
     let alive = true;

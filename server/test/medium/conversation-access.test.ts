@@ -135,3 +135,83 @@ describe('agent visibility under the conversation row lock', () => {
     expect(err.code).toBe('not_found');
   });
 });
+
+async function visitorSays(v: { token: string; conversationId: string }, text: string) {
+  const res = await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
+    token: v.token,
+    body: { clientId: randomUUID(), text },
+  });
+  expect(res.status).toBe(201);
+}
+
+/** Everything the socket received about a conversation after frame index `from`. */
+async function framesAbout(s: TestSocket, conversationId: string, from: number) {
+  const ref = randomUUID();
+  s.send({ type: 'ping', ref });
+  await s.waitFor(isType('pong', (p) => p.ref === ref));
+  return s.frames.slice(from).filter((f) => JSON.stringify(f).includes(conversationId));
+}
+
+describe('access changes applied to open agent sockets', () => {
+  it('removed from a team: the socket is told at once and hears nothing more of its conversations', async () => {
+    const team = await createTeam();
+    const agent = await signIn(t, 'agent', { teamIds: [team] });
+    const admin = await signIn(t, 'admin');
+    const v = await visitor();
+    await routeTo(v.conversationId, team);
+    const s = await agentSocket(agent.cookie);
+    await visitorSays(v, 'hello team');
+    await s.waitFor(isType('message', (m) => m.message.text === 'hello team'));
+
+    const removed = await http('DELETE', `/api/v1/teams/${team}/members/${agent.userId}`, {
+      cookie: admin.cookie,
+    });
+    expect(removed.status).toBe(200);
+    expect(await s.waitFor(isType('access_changed'))).toMatchObject({ teamIds: [] });
+    expect(await s.waitFor(isType('conversation_removed'))).toMatchObject({
+      conversationId: v.conversationId,
+      reason: 'access_changed',
+    });
+    const mark = s.frames.length;
+    await visitorSays(v, 'after the removal');
+    expect(await framesAbout(s, v.conversationId, mark)).toEqual([]);
+
+    // Added back: live traffic of the team flows again on the same socket.
+    const added = await http('PUT', `/api/v1/teams/${team}/members/${agent.userId}`, {
+      cookie: admin.cookie,
+    });
+    expect(added.status).toBe(200);
+    await s.waitFor(isType('access_changed', (a) => a.teamIds.includes(team)));
+    await visitorSays(v, 'back in the team');
+    await s.waitFor(isType('message', (m) => m.message.text === 'back in the team'));
+  });
+
+  it("a conversation moved to another team leaves the former team's view with one event", async () => {
+    const teamA = await createTeam();
+    const teamB = await createTeam();
+    const agentA = await signIn(t, 'agent', { teamIds: [teamA] });
+    const agentB = await signIn(t, 'agent', { teamIds: [teamB] });
+    const supervisor = await signIn(t, 'admin');
+    const v = await visitor();
+    await routeTo(v.conversationId, teamA);
+    const sA = await agentSocket(agentA.cookie);
+    const sB = await agentSocket(agentB.cookie);
+    await visitorSays(v, 'first');
+    await sA.waitFor(isType('message', (m) => m.message.text === 'first'));
+
+    const moved = await http('POST', `/api/v1/conversations/${v.conversationId}/assign`, {
+      cookie: supervisor.cookie,
+      body: { assigneeId: agentB.userId, teamId: teamB },
+    });
+    expect(moved.status).toBe(200);
+    expect(await sA.waitFor(isType('conversation_removed'))).toMatchObject({
+      conversationId: v.conversationId,
+      reason: 'reassigned',
+    });
+    const mark = sA.frames.length;
+    await visitorSays(v, 'for team B now');
+    await sB.waitFor(isType('message', (m) => m.message.text === 'for team B now'));
+    expect(await framesAbout(sA, v.conversationId, mark)).toEqual([]);
+    expect(sB.frames.some((f) => f.type === 'conversation_removed')).toBe(false);
+  });
+});

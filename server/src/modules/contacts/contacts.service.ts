@@ -202,7 +202,9 @@ export function createContactsService(deps: {
             'confirmation: missing, expired or not yours; request the erasure again',
             'confirmation',
           );
-        const conversationIds = (await repo.conversationsWithMessages(trx, id)).conversations.map((c) => c.id);
+        const conversationIds = (await repo.conversationsWithMessages(trx, id)).conversations.map(
+          (c) => c.id,
+        );
         const files = await store.keysOfConversations(trx, conversationIds);
         const counts = await repo.eraseContact(trx, id);
         await auditTrail.record(trx, who(actor), {

@@ -594,6 +594,14 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     teamIdsOfUser(db: Executor, userId: string) {
       return db.selectFrom('team_members').select('team_id').where('user_id', '=', userId).execute();
     },
+    routingsOf(db: Executor, ids: readonly string[]) {
+      if (ids.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('conversations')
+        .select(['id', 'team_id', 'assignee_id'])
+        .where('id', 'in', ids)
+        .execute();
+    },
     teamExists(db: Executor, teamId: string) {
       return db.selectFrom('teams').select('id').where('id', '=', teamId).executeTakeFirst();
     },

@@ -26,7 +26,7 @@ import type {
   VisitorConversationView,
 } from '../../realtime/events.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
-import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
+import { authorize, isRole, roleHas, type Actor, type Role } from '../identity/permissions.ts';
 import type { AttachmentStore } from './attachment-store.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
 import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
@@ -984,6 +984,17 @@ export function createConversationsService(deps: {
     async replay(conversationId: string, afterSeq: number, includePrivate: boolean): Promise<MessageView[]> {
       const rows = await repo.messagesAfter(db, conversationId, afterSeq, { limit: 500, includePrivate });
       return rows.map(toMessageView);
+    },
+
+    /** A user's current role and teams (null: gone or disabled), for open sockets. */
+    async accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null> {
+      const user = await repo.userForAssignment(db, userId);
+      if (!user || user.disabled_at || !isRole(user.role)) return null;
+      const teams = await repo.teamIdsOfUser(db, userId);
+      return { role: user.role, teamIds: teams.map((t) => t.team_id) };
+    },
+    routingsOf(ids: string[]) {
+      return repo.routingsOf(db, ids);
     },
 
     activitySince(since: Date) {

@@ -30,6 +30,9 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'resumed':
     case 'typing':
     case 'presence':
+    // Additive events of the realtime protocol the console does not use yet (see PROTOCOL.md).
+    case 'conversation_removed':
+    case 'access_changed':
     case 'ok':
     case 'pong':
     case 'error':
