@@ -100,6 +100,8 @@ export function createContainer(deps: {
     logger,
     accessOf: (userId) => conversations.accessOf(userId),
     routingsOf: (ids) => conversations.routingsOf(ids),
+    publish: (event) => bus.ephemeral(event),
+    presence: { ttlMs: config.presenceTtlSeconds * 1000, refreshMs: (config.presenceTtlSeconds * 1000) / 3 },
   });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));

@@ -43,6 +43,7 @@ export interface Config {
   wsIpFramesPerSecond: number;
   realtimeCatchUpSeconds: number;
   /** Where attachment bytes live: in PostgreSQL (default) or as files under attachmentDir. */
+  presenceTtlSeconds: number;
   attachmentStorage: 'database' | 'volume';
   attachmentDir: string;
   /** Where `parley backup create` and the scheduled job write archives. */
@@ -520,6 +521,14 @@ export const SETTINGS = [
       'Every this many seconds each replica checks the database for messages it was not notified of (a safety net for a crash between commit and notify).',
     default: '5',
     parse: integer(1, 3600),
+  }),
+  setting({
+    key: 'presenceTtlSeconds',
+    env: 'PARLEY_PRESENCE_TTL_SECONDS',
+    describe:
+      'Presence (agent online/away, visitor online) is repeated between replicas every third of this and forgotten this long after a replica stops repeating it (e.g. it crashed).',
+    default: '45',
+    parse: integer(3, 3600),
   }),
   setting({
     key: 'attachmentStorage',

@@ -15,6 +15,7 @@ import type { Actor, Role } from '../modules/identity/permissions.ts';
 import { canSee } from '../modules/conversations/visibility.ts';
 import { toVisitorMessage } from '../modules/conversations/views.ts';
 import type { ServerEvent } from './events.ts';
+import { createPresence, type PresenceChange } from './presence.ts';
 
 export const TYPING_EXPIRES_MS = 6000;
 /** Conversation sequencer state is forgotten after this long without traffic. */
@@ -30,6 +31,10 @@ export interface HubConnection {
   readonly sent: Map<string, number>;
   /** Live frames held back while a conversation is being replayed to this socket. */
   readonly replaying: Map<string, ServerEvent[]>;
+  /** Agents: what this socket says (online unless the client said away). */
+  status: 'online' | 'away';
+  /** Visitors: the conversations this socket follows (presence), with their routing. */
+  readonly presentIn: Map<string, { teamId: string | null; assigneeId: string | null }>;
   send(event: ServerEvent): void;
   /** Ends the socket (the agent's access changed in a way that needs a new session). */
   close(code: number, reason: string): void;
@@ -48,6 +53,9 @@ export interface HubDeps {
   accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null>;
   /** Team and assignee of conversations (readers whose access changed keep only what they see). */
   routingsOf(ids: string[]): Promise<{ id: string; team_id: string | null; assignee_id: string | null }[]>;
+  /** Announces presence to every replica (the events bus; the NOTIFY bridge forwards it). */
+  publish(event: EphemeralEvent): void;
+  presence?: { refreshMs?: number; ttlMs?: number };
 }
 
 /**
@@ -76,6 +84,8 @@ export function newConnection(
     actor: init.role === 'agent' ? init.actor : null,
     sent: new Map(),
     replaying: new Map(),
+    status: 'online',
+    presentIn: new Map(),
     send,
     close,
   };
@@ -98,8 +108,36 @@ export function createHub(deps: HubDeps) {
   const rooms = new Map<string, Set<HubConnection>>();
   const conversations = new Map<string, ConversationState>();
   const connections = new Set<HubConnection>();
-  const onlineUsers = new Map<string, number>();
+  /** Agent sockets here, per user. */
+  const agentSockets = new Map<string, Set<HubConnection>>();
+  /** Visitor sockets here, per conversation they follow. */
+  const visitorSockets = new Map<string, number>();
   let deliveredMessages = 0;
+
+  const presence = createPresence({
+    publish: deps.publish,
+    onChange: (c) => presenceChanged(c),
+    ...deps.presence,
+  });
+
+  function presenceChanged({ subject, status, meta }: PresenceChange) {
+    if (subject.startsWith('agent:')) {
+      const userId = subject.slice('agent:'.length);
+      for (const conn of connections)
+        if (conn.role === 'agent') conn.send({ type: 'presence', userId, status });
+    } else if (subject.startsWith('visitor:') && meta) {
+      const conversationId = subject.slice('visitor:'.length);
+      for (const conn of members(agentRooms(meta)))
+        conn.send({ type: 'visitor_presence', conversationId, online: status !== 'offline' });
+    }
+  }
+
+  /** This replica's word on a user: online if any socket here is, away if all are, else none. */
+  function agentPresence(userId: string) {
+    const set = agentSockets.get(userId);
+    const status = !set?.size ? null : [...set].some((c) => c.status === 'online') ? 'online' : 'away';
+    presence.setLocal(`agent:${userId}`, status);
+  }
 
   function join(conn: HubConnection) {
     for (const room of roomsOf(conn)) {
@@ -253,21 +291,61 @@ export function createHub(deps: HubDeps) {
       connections.add(conn);
       join(conn);
       if (conn.role === 'agent') {
-        const n = (onlineUsers.get(conn.actor!.userId) ?? 0) + 1;
-        onlineUsers.set(conn.actor!.userId, n);
-        return { firstOfUser: n === 1 };
+        const userId = conn.actor!.userId;
+        let set = agentSockets.get(userId);
+        if (!set) agentSockets.set(userId, (set = new Set()));
+        set.add(conn);
+        agentPresence(userId);
+        // Where everyone stands now, from every replica.
+        for (const p of presence.present('agent:')) {
+          conn.send({ type: 'presence', userId: p.subject.slice('agent:'.length), status: p.status });
+        }
+        return { firstOfUser: set.size === 1 };
       }
       return { firstOfUser: false };
+    },
+
+    /** An agent socket says online or away. */
+    setStatus(conn: HubConnection, status: 'online' | 'away') {
+      if (conn.role !== 'agent' || conn.status === status) return;
+      conn.status = status;
+      if (connections.has(conn)) agentPresence(conn.actor!.userId);
+    },
+
+    /** A visitor socket follows a conversation (resumed it): the visitor is present there. */
+    visitorFollows(conn: HubConnection, routing: ConversationRouting) {
+      if (conn.role !== 'visitor' || conn.presentIn.has(routing.conversationId) || !connections.has(conn))
+        return;
+      const meta = { teamId: routing.teamId, assigneeId: routing.assigneeId };
+      conn.presentIn.set(routing.conversationId, meta);
+      const n = (visitorSockets.get(routing.conversationId) ?? 0) + 1;
+      visitorSockets.set(routing.conversationId, n);
+      if (n === 1) presence.setLocal(`visitor:${routing.conversationId}`, 'online', meta);
+    },
+
+    /** Is the visitor of this conversation connected to any replica? */
+    visitorOnline(conversationId: string): boolean {
+      return presence.status(`visitor:${conversationId}`) !== 'offline';
     },
 
     detach(conn: HubConnection): { lastOfUser: boolean } {
       if (!connections.delete(conn)) return { lastOfUser: false };
       leave(conn);
       if (conn.role === 'agent') {
-        const n = (onlineUsers.get(conn.actor!.userId) ?? 1) - 1;
-        if (n <= 0) onlineUsers.delete(conn.actor!.userId);
-        else onlineUsers.set(conn.actor!.userId, n);
-        return { lastOfUser: n <= 0 };
+        const userId = conn.actor!.userId;
+        const set = agentSockets.get(userId);
+        set?.delete(conn);
+        if (set?.size === 0) agentSockets.delete(userId);
+        agentPresence(userId);
+        return { lastOfUser: !agentSockets.has(userId) };
+      }
+      for (const id of conn.presentIn.keys()) {
+        const n = (visitorSockets.get(id) ?? 1) - 1;
+        if (n > 0) visitorSockets.set(id, n);
+        else {
+          visitorSockets.delete(id);
+          presence.setLocal(`visitor:${id}`, null);
+        }
       }
       return { lastOfUser: false };
     },
@@ -350,19 +428,15 @@ export function createHub(deps: HubDeps) {
           }
           return;
         }
-        case 'presence': {
-          for (const conn of connections) {
-            if (conn.role === 'agent')
-              conn.send({ type: 'presence', userId: event.userId, status: event.status });
-          }
+        case 'presence_sync':
+          presence.received(event);
           return;
-        }
       }
     },
 
-    /** Is the user connected to this replica? */
-    isOnline(userId: string): boolean {
-      return onlineUsers.has(userId);
+    /** The user's presence on any replica. */
+    agentStatus(userId: string) {
+      return presence.status(`agent:${userId}`);
     },
 
     stats() {
@@ -375,6 +449,7 @@ export function createHub(deps: HubDeps) {
 
     close() {
       clearInterval(sweeper);
+      presence.close();
     },
   };
 }

@@ -64,6 +64,7 @@ function compileValidators(maxTextChars: number): Validators {
     recall: Compile(CLIENT_FRAME_SCHEMAS.recall),
     edit: Compile(withLimit(CLIENT_FRAME_SCHEMAS.edit)),
     ping: Compile(CLIENT_FRAME_SCHEMAS.ping),
+    presence: Compile(CLIENT_FRAME_SCHEMAS.presence),
   };
 }
 
@@ -110,7 +111,7 @@ export function realtimeRoutes(
     sessionLive: (request: FastifyRequest) => Promise<boolean>;
   },
 ) {
-  const { conversations, hub, bus, settings } = deps;
+  const { conversations, hub, settings } = deps;
   const validators = compileValidators(settings.messageMaxChars);
   const ipLimits = createIpLimits({
     maxConnections: settings.wsMaxConnectionsPerIp,
@@ -217,8 +218,13 @@ export function realtimeRoutes(
     const conn = s.conn!;
     for (const { conversationId, lastSeq } of entries) {
       try {
-        if (s.visitor) await conversations.visitorResumeCheck(s.visitor, conversationId);
-        else await conversations.agentResumeCheck(s.actor!, conversationId);
+        if (s.visitor)
+          hub.visitorFollows(conn, await conversations.visitorResumeCheck(s.visitor, conversationId));
+        else {
+          await conversations.agentResumeCheck(s.actor!, conversationId);
+          if (hub.visitorOnline(conversationId))
+            send(s.socket, { type: 'visitor_presence', conversationId, online: true });
+        }
       } catch (err) {
         reportError(s, err, ref);
         continue;
@@ -311,8 +317,6 @@ export function realtimeRoutes(
     }
     // Live traffic for the conversations being resumed is held until their replay is done.
     for (const r of frame.resume ?? []) conn.replaying.set(r.conversationId, []);
-    const { firstOfUser } = hub.attach(conn);
-    if (firstOfUser && s.actor) bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'online' });
     send(s.socket, {
       type: 'ready',
       connectionId: conn.id,
@@ -320,6 +324,8 @@ export function realtimeRoutes(
       subjectId: s.actor ? s.actor.userId : s.visitor!.contactId,
       limits: { maxTextChars: settings.messageMaxChars, framesPerSecond: settings.wsFramesPerSecond },
     });
+    // After `ready`: an agent socket then gets everyone's presence.
+    hub.attach(conn);
     if (frame.resume?.length) await resume(s, frame.resume, frame.ref);
   }
 
@@ -367,6 +373,10 @@ export function realtimeRoutes(
       case 'recall':
         if (s.visitor) await conversations.visitorRecall(s.visitor, frame.messageId);
         else await conversations.agentRecall(s.actor!, frame.messageId);
+        return send(s.socket, { type: 'ok', ...ref });
+      case 'presence':
+        if (s.visitor) throw new FrameError('forbidden', 'presence: visitors cannot set a status');
+        hub.setStatus(s.conn, frame.status);
         return send(s.socket, { type: 'ok', ...ref });
       case 'edit':
         if (s.visitor) throw new FrameError('forbidden', 'visitors cannot edit messages');
@@ -440,11 +450,7 @@ export function realtimeRoutes(
       clearTimeout(helloTimer);
       clearInterval(heartbeat);
       ipLimits.close(ip);
-      if (s.conn) {
-        const { lastOfUser } = hub.detach(s.conn);
-        if (lastOfUser && s.actor)
-          bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'offline' });
-      }
+      if (s.conn) hub.detach(s.conn);
     });
     socket.on('error', () => undefined);
   }
