@@ -115,7 +115,7 @@ export function createHub(deps: HubDeps) {
   let deliveredMessages = 0;
 
   const presence = createPresence({
-    publish: deps.publish,
+    publish: (event) => deps.publish(event),
     onChange: (c) => presenceChanged(c),
     ...deps.presence,
   });

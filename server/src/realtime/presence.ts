@@ -38,7 +38,8 @@ export function createPresence(deps: {
   /** This replica: subject → status and routing metadata. */
   const local = new Map<string, { status: Exclude<PresenceStatus, 'offline'>; meta: Meta }>();
   /** Other replicas: subject → replica → what it said, until when. */
-  const remote = new Map<string, Map<string, { status: PresenceStatus; meta: Meta; expiresAt: number }>>();
+  type Said = { status: PresenceStatus; meta: Meta; expiresAt: number };
+  const remote = new Map<string, Map<string, Said>>();
   const pending = new Map<string, PresenceEntry>();
   let flushTimer: NodeJS.Timeout | undefined;
 
@@ -123,7 +124,7 @@ export function createPresence(deps: {
             if (byReplica?.size === 0) remote.delete(e.subject);
             return;
           }
-          if (!byReplica) remote.set(e.subject, (byReplica = new Map()));
+          if (!byReplica) remote.set(e.subject, (byReplica = new Map<string, Said>()));
           byReplica.set(event.replica, { status: e.status, meta: e.meta, expiresAt });
         });
       }
