@@ -12,8 +12,8 @@ import type { EphemeralEvent, PresenceEntry } from '../platform/events.ts';
 export const PRESENCE_REFRESH_MS = 15_000;
 export const PRESENCE_TTL_MS = 45_000;
 const FLUSH_MS = 200;
-/** Entries per notification (each well under 200 bytes; NOTIFY payloads stay < 8,000 bytes). */
-const CHUNK = 30;
+/** Bytes of entries per notification (NOTIFY payloads must stay under 8,000 bytes). */
+const CHUNK_BYTES = 6000;
 
 export type PresenceStatus = 'online' | 'away' | 'offline';
 type Meta = PresenceEntry['meta'];
@@ -66,9 +66,19 @@ export function createPresence(deps: {
   }
 
   function publish(entries: PresenceEntry[]) {
-    for (let i = 0; i < entries.length; i += CHUNK) {
-      deps.publish({ kind: 'presence_sync', replica, ttlMs, entries: entries.slice(i, i + CHUNK) });
+    let chunk: PresenceEntry[] = [];
+    let bytes = 0;
+    for (const e of entries) {
+      const size = JSON.stringify(e).length + 1;
+      if (bytes + size > CHUNK_BYTES && chunk.length > 0) {
+        deps.publish({ kind: 'presence_sync', replica, ttlMs, entries: chunk });
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(e);
+      bytes += size;
     }
+    if (chunk.length > 0) deps.publish({ kind: 'presence_sync', replica, ttlMs, entries: chunk });
   }
 
   function flush() {
