@@ -58,6 +58,9 @@ export function createContainer(deps: {
   const keyRing =
     config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
   const security = createSecurityService({ db, repo: createSecurityRepository(), auditTrail });
+  const bus = createEventBus();
+  // Open agent sockets on every replica follow role, team and account changes at once.
+  const onAccessChanged = (userIds: string[]) => bus.ephemeral({ kind: 'access', userIds });
   const identity = createIdentityService({
     db,
     repo: createIdentityRepository(),
@@ -67,15 +70,9 @@ export function createContainer(deps: {
     policy: security,
     directory: createDirectory(config),
     directoryTeams: Object.values(config.ldapTeamMap),
+    onAccessChanged,
   });
-  const bus = createEventBus();
-  const teams = createTeamsService({
-    db,
-    repo: createTeamsRepository(),
-    auditTrail,
-    // Open agent sockets on every replica follow membership changes at once.
-    onAccessChanged: (userIds) => bus.ephemeral({ kind: 'access', userIds }),
-  });
+  const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail, onAccessChanged });
   const pii = createPiiProtector(keyRing);
   const attachments = createAttachmentStore(config);
   const contacts = createContactsService({

@@ -215,3 +215,21 @@ describe('access changes applied to open agent sockets', () => {
     expect(sB.frames.some((f) => f.type === 'conversation_removed')).toBe(false);
   });
 });
+
+describe('role and account changes end open agent sockets at once', () => {
+  it('a new role closes the socket (1008) well before its next heartbeat', async () => {
+    const agent = await signIn(t, 'agent');
+    const admin = await signIn(t, 'admin');
+    const s = await agentSocket(agent.cookie);
+    const started = Date.now();
+    const changed = await http('PATCH', `/api/v1/users/${agent.userId}`, {
+      cookie: admin.cookie,
+      body: { role: 'supervisor' },
+    });
+    expect(changed.status).toBe(200);
+    const closed = await s.closed;
+    expect(closed.code).toBe(1008);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(s.frames.some((f) => f.type === 'error' && f.code === 'unauthorized')).toBe(true);
+  });
+});
