@@ -255,6 +255,12 @@ export function createHub(deps: HubDeps) {
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.agent });
       // Readers who saw it before this batch and no longer do (transferred away, another team).
       for (const conn of told) if (!agents.has(conn)) removeFromView(conn, id, 'reassigned');
+      // The visitor's presence there now goes to the conversation's new readers only.
+      if (batch.formerRouting && visitorSockets.has(id)) {
+        const meta = { teamId: routing.teamId, assigneeId: routing.assigneeId };
+        for (const conn of visitors) if (conn.presentIn.has(id)) conn.presentIn.set(id, meta);
+        presence.setLocal(`visitor:${id}`, 'online', meta);
+      }
       for (const conn of visitors)
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.visitor });
     }

@@ -113,7 +113,10 @@ export function createPresence(deps: {
     /** This replica's own view of a subject changed (status null: no socket here any more). */
     setLocal(subject: string, status: Exclude<PresenceStatus, 'offline'> | null, meta?: Meta) {
       const had = local.get(subject);
-      if ((had?.status ?? null) === status) return;
+      const sameMeta =
+        meta === undefined ||
+        (had?.meta?.teamId === meta.teamId && had?.meta?.assigneeId === meta.assigneeId);
+      if ((had?.status ?? null) === status && sameMeta) return;
       tracking(subject, () => {
         if (status) local.set(subject, { status, meta: meta ?? had?.meta });
         else local.delete(subject);

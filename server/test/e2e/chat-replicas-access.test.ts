@@ -158,3 +158,42 @@ describe('access changes across replicas', () => {
     expect(socket.frames.slice(mark).filter((f) => f.type === 'message')).toEqual([]);
   });
 });
+
+describe('transfers across replicas', () => {
+  it("a conversation moved to another team on A leaves the former team's view on B; the visitor's presence follows it", async () => {
+    const adminA = await login(a.base, 'admin', ADMIN_PASSWORD);
+    const newTeam = async () =>
+      (await json('POST', `${a.base}/api/v1/teams`, adminA, { name: `x-${randomUUID().slice(0, 6)}` })).json
+        .id as string;
+    const [team1, team2] = [await newTeam(), await newTeam()];
+    const agent1 = await user(adminA, 'agent', [team1], b.base);
+    const agent2 = await user(adminA, 'agent', [team2], a.base);
+    const v = await visitorOn(a.base);
+    await json('POST', `${a.base}/api/v1/conversations/${v.conversationId}/assign`, adminA, {
+      assigneeId: null,
+      teamId: team1,
+    });
+    const s1 = await open(`${b.wsBase}/api/v1/ws`, { cookie: agent1.cookie }, {});
+    const s2 = await open(`${a.wsBase}/api/v1/ws`, { cookie: agent2.cookie }, {});
+    const visitor = await open(`${a.wsBase}/api/v1/widget/ws`, {}, { token: v.token });
+    visitor.send({ type: 'resume', conversations: [{ conversationId: v.conversationId, lastSeq: 0 }] });
+    await s1.waitFor(isType('visitor_presence', (p) => p.conversationId === v.conversationId && p.online));
+
+    const moved = await json('POST', `${a.base}/api/v1/conversations/${v.conversationId}/assign`, adminA, {
+      assigneeId: null,
+      teamId: team2,
+    });
+    expect(moved.status).toBe(200);
+    expect(await s1.waitFor(isType('conversation_removed'))).toMatchObject({
+      conversationId: v.conversationId,
+      reason: 'reassigned',
+    });
+    const mark = s1.frames.length;
+    await visitor.close();
+    await s2.waitFor(isType('visitor_presence', (p) => p.conversationId === v.conversationId && !p.online));
+    const ref = randomUUID();
+    s1.send({ type: 'ping', ref });
+    await s1.waitFor(isType('pong', (p) => p.ref === ref));
+    expect(s1.frames.slice(mark).filter((f) => JSON.stringify(f).includes(v.conversationId))).toEqual([]);
+  });
+});
