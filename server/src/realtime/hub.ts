@@ -166,9 +166,24 @@ export function createHub(deps: HubDeps) {
     conn.send({ type: 'conversation_removed', conversationId, reason });
   }
 
+  /** Refreshes of one user run one after another (the last one reads the latest state). */
+  const refreshing = new Map<string, Promise<void>>();
+  function refreshAccess(userId: string): Promise<void> {
+    if (!agentSockets.has(userId)) return Promise.resolve();
+    const next = (refreshing.get(userId) ?? Promise.resolve()).then(() => applyAccess(userId));
+    const settled = next.catch((err: unknown) =>
+      deps.logger.error({ err }, 'could not apply a change of team membership to open sockets'),
+    );
+    refreshing.set(userId, settled);
+    void settled.then(() => {
+      if (refreshing.get(userId) === settled) refreshing.delete(userId);
+    });
+    return settled;
+  }
+
   /** Re-reads the user's teams and role and applies them to their open sockets here. */
-  async function refreshAccess(userId: string) {
-    const conns = [...(rooms.get(`user:${userId}`) ?? [])].filter((c) => c.role === 'agent');
+  async function applyAccess(userId: string) {
+    const conns = [...(agentSockets.get(userId) ?? [])];
     if (conns.length === 0) return;
     const access = await deps.accessOf(userId);
     for (const conn of conns) {
@@ -427,11 +442,7 @@ export function createHub(deps: HubDeps) {
           return;
         }
         case 'access': {
-          for (const userId of event.userIds) {
-            refreshAccess(userId).catch((err: unknown) =>
-              deps.logger.error({ err }, 'could not apply a change of team membership to open sockets'),
-            );
-          }
+          for (const userId of event.userIds) void refreshAccess(userId);
           return;
         }
         case 'presence_sync':

@@ -110,31 +110,56 @@ describe('attachments on a volume', () => {
 
   it('an upload whose row never commits leaves no file behind', async () => {
     const v = await visitor();
-    const team = await t.container.db
-      .insertInto('teams')
-      .values({ name: `t-${randomUUID().slice(0, 8)}` })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const [teamA, teamB] = await Promise.all(
+      ['a', 'b'].map(async () => {
+        const row = await t.container.db
+          .insertInto('teams')
+          .values({ name: `t-${randomUUID().slice(0, 8)}` })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        return row.id;
+      }),
+    );
     await t.container.db
       .updateTable('conversations')
-      .set({ team_id: team.id })
+      .set({ team_id: teamA })
       .where('id', '=', v.conversationId)
       .execute();
-    const outsider = await signIn(t, 'agent');
+    const agent = await signIn(t, 'agent', { teamIds: [teamA!] });
     const before = volumeFiles();
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(png)]), 'x.png');
-    // The agent may not see the conversation: the check inside the transaction refuses it
-    // after the file was written.
-    const res = await fetch(
-      `${base}/api/v1/conversations/${v.conversationId}/attachments?clientId=${randomUUID()}`,
-      {
-        method: 'POST',
-        headers: { cookie: outsider.cookie },
-        body: form,
-      },
-    );
-    expect(res.status).toBe(404);
+    // A transfer to team B holds the row lock while the agent's upload (file already written)
+    // waits for it; the check under the lock then refuses, and the transaction rolls back.
+    const locker = new pg.Client({ connectionString: t.database.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('update conversations set team_id = $1 where id = $2', [teamB, v.conversationId]);
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(png)]), 'x.png');
+      const upload = fetch(
+        `${base}/api/v1/conversations/${v.conversationId}/attachments?clientId=${randomUUID()}`,
+        {
+          method: 'POST',
+          headers: { cookie: agent.cookie },
+          body: form,
+        },
+      );
+      for (let i = 0; ; i++) {
+        const { rows } = await locker.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+            where not l.granted and a.datname = current_database()`,
+        );
+        if (rows[0]!.n > 0) break;
+        if (i > 200) throw new Error('the upload never waited on the row lock');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // The file is on the volume now, its row not committed.
+      expect(volumeFiles().length).toBe(before.length + 1);
+      await locker.query('commit');
+      expect((await upload).status).toBe(404);
+    } finally {
+      await locker.end();
+    }
     expect(volumeFiles()).toEqual(before);
   });
 
