@@ -43,21 +43,21 @@ export function createPresence(deps: {
   const pending = new Map<string, PresenceEntry>();
   let flushTimer: NodeJS.Timeout | undefined;
 
-  /** `at`: the time entries must outlive (0 counts expired ones: what readers were last told). */
-  function statusOf(subject: string, at = Date.now()): { status: PresenceStatus; meta: Meta } {
+  /** What readers were last told: expired entries count until the sweep removes (and reports) them. */
+  function statusOf(subject: string): { status: PresenceStatus; meta: Meta } {
     let best: { status: PresenceStatus; meta: Meta } = { status: 'offline', meta: local.get(subject)?.meta };
     const mine = local.get(subject);
     if (mine) best = { status: mine.status, meta: mine.meta };
     for (const r of remote.get(subject)?.values() ?? []) {
-      if (r.expiresAt > at && RANK[r.status] > RANK[best.status]) best = { status: r.status, meta: r.meta };
+      if (RANK[r.status] > RANK[best.status]) best = { status: r.status, meta: r.meta };
       if (!best.meta) best.meta = r.meta;
     }
     return best;
   }
 
   /** Runs `change` and reports the subject's overall status if it moved. */
-  function tracking(subject: string, change: () => void, beforeAt?: number) {
-    const before = statusOf(subject, beforeAt);
+  function tracking(subject: string, change: () => void) {
+    const before = statusOf(subject);
     change();
     const after = statusOf(subject);
     // Gone everywhere: readers are found through the routing it had.
@@ -95,14 +95,10 @@ export function createPresence(deps: {
     for (const [subject, byReplica] of remote) {
       const expired = [...byReplica].filter(([, r]) => r.expiresAt <= now).map(([id]) => id);
       if (expired.length === 0) continue;
-      tracking(
-        subject,
-        () => {
-          for (const id of expired) byReplica.delete(id);
-          if (byReplica.size === 0) remote.delete(subject);
-        },
-        0,
-      );
+      tracking(subject, () => {
+        for (const id of expired) byReplica.delete(id);
+        if (byReplica.size === 0) remote.delete(subject);
+      });
     }
   }, refreshMs);
   refresher.unref();
