@@ -258,6 +258,14 @@ describe('attachments on a volume', () => {
     expect(await store.remove(t.container.db, [key])).toBe(1);
     expect(existsSync(path.join(volume, key))).toBe(false);
   });
+
+  it('never removes a file a row names', async () => {
+    const v = await visitor();
+    const { storage_key } = await rowOf(await upload(v, 'kept.png', png));
+    const store = createAttachmentStore(t.config);
+    expect(await store.remove(t.container.db, [storage_key!])).toBe(0);
+    expect(readFileSync(path.join(volume, storage_key!)).equals(png)).toBe(true);
+  });
 });
 
 describe('backups of volume-stored attachments', { timeout: 120_000 }, () => {

@@ -119,9 +119,9 @@ export function createAttachmentStore(settings: {
 
     /**
      * After the rows naming them are deleted and committed: removes the files. A file an
-     * uncommitted upload wrote (kept after a failed insert) is removed the same way. Skipped
-     * while a backup reads the volume; the orphan sweep removes them later. Returns how many
-     * were removed now.
+     * uncommitted upload wrote (kept after a failed insert) is removed the same way; a file some
+     * row still names never is. Skipped while a backup reads the volume; the orphan sweep
+     * removes them later. Returns how many were removed now.
      */
     async remove(db: Database, keys: readonly string[]): Promise<number> {
       if (keys.length === 0) return 0;
@@ -130,8 +130,19 @@ export function createAttachmentStore(settings: {
           ok: boolean;
         }>`select pg_try_advisory_xact_lock_shared(${VOLUME_LOCK}::bigint) as ok`.execute(trx);
         if (!rows[0]?.ok) return 0;
-        await removeFiles(keys);
-        return keys.length;
+        // Never a file a row names (say an upload whose COMMIT succeeded but was not reported).
+        const named = new Set(
+          (
+            await trx
+              .selectFrom('attachments')
+              .select('storage_key')
+              .where('storage_key', 'in', keys)
+              .execute()
+          ).map((r) => r.storage_key),
+        );
+        const unnamed = keys.filter((k) => !named.has(k));
+        await removeFiles(unnamed);
+        return unnamed.length;
       });
     },
 
