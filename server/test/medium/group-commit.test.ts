@@ -191,10 +191,10 @@ describe('resumes of one turn', () => {
     const after = svc.resumeStats();
     expect(after.items - before.items).toBe(4);
     expect(after.batches - before.batches).toBe(1);
-    expect(ra.status === 'fulfilled' && ra.value.map((m) => m.text)).toEqual(['a2', 'a3']);
-    expect(rb.status === 'fulfilled' && rb.value.map((m) => m.text)).toEqual(['b1', 'b2', 'b3']);
+    expect(ra.status === 'fulfilled' && ra.value.messages.map((m) => m.text)).toEqual(['a2', 'a3']);
+    expect(rb.status === 'fulfilled' && rb.value.messages.map((m) => m.text)).toEqual(['b1', 'b2', 'b3']);
     expect(foreign).toMatchObject({ status: 'rejected', reason: { status: 404 } });
-    expect(agentA.status === 'fulfilled' && agentA.value.map((m) => m.text)).toEqual([
+    expect(agentA.status === 'fulfilled' && agentA.value.messages.map((m) => m.text)).toEqual([
       'a1',
       'a2',
       'a3',
