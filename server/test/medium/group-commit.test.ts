@@ -202,3 +202,56 @@ describe('resumes of one turn', () => {
     ]);
   });
 });
+
+describe('agent sends in one batch', () => {
+  it('are checked one by one under their row locks: the visible one is stored, the other a 404', async () => {
+    const teamA = (
+      await t.container.db
+        .insertInto('teams')
+        .values({ name: `gc-a-${randomUUID()}` })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+    const teamB = (
+      await t.container.db
+        .insertInto('teams')
+        .values({ name: `gc-b-${randomUUID()}` })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+    ).id;
+    const agent = await signIn(t, 'agent', { teamIds: [teamA] });
+    const mine = await visitor();
+    const theirs = await visitor();
+    await t.container.db
+      .updateTable('conversations')
+      .set({ team_id: teamA })
+      .where('id', '=', mine.conversationId)
+      .execute();
+    await t.container.db
+      .updateTable('conversations')
+      .set({ team_id: teamB })
+      .where('id', '=', theirs.conversationId)
+      .execute();
+    const actor: Actor = {
+      userId: agent.userId,
+      username: agent.username,
+      displayName: 'Agent',
+      role: 'agent',
+      teamIds: [teamA],
+      sessionId: 'test',
+      ip: null,
+      userAgent: null,
+    };
+    const before = svc.appendStats();
+    const [ok, refused] = await Promise.allSettled([
+      svc.agentSend(actor, mine.conversationId, { clientId: `ok-${randomUUID()}`, text: 'mine' }),
+      svc.agentSend(actor, theirs.conversationId, { clientId: `no-${randomUUID()}`, text: 'not mine' }),
+    ]);
+    const after = svc.appendStats();
+    expect(after.items - before.items).toBe(2);
+    expect(after.batches - before.batches).toBe(1);
+    expect(ok).toMatchObject({ status: 'fulfilled', value: { message: { seq: 1, text: 'mine' } } });
+    expect(refused).toMatchObject({ status: 'rejected', reason: { status: 404 } });
+    expect(await storedSeqs(theirs.conversationId)).toEqual([]);
+  });
+});

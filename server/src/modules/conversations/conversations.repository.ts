@@ -298,20 +298,6 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       const row = await conversationQuery(db).where('c.id', '=', id).executeTakeFirst();
       return row && openRow(row);
     },
-    /** Who a conversation belongs to (hot path: a fixed statement, no query building, no PII). */
-    async findRouting(db: Executor, id: string) {
-      const { rows } = await db.executeQuery<{
-        id: string;
-        contact_id: string;
-        team_id: string | null;
-        assignee_id: string | null;
-      }>(
-        CompiledQuery.raw('select id, contact_id, team_id, assignee_id from conversations where id = $1', [
-          id,
-        ]),
-      );
-      return rows[0];
-    },
     findConversationForUpdate(db: Executor, id: string) {
       return db
         .selectFrom('conversations')
