@@ -126,6 +126,23 @@ export function createContactsRepository(deps: {
         : await q.where(kind, '=', value).limit(50).execute();
       return rows.map((r) => open(r)!);
     },
+    /** Contacts whose name contains `text`; only possible while names are stored in plain text. */
+    async findByNamePart(db: Executor, text: string) {
+      if (pii.enabled) return [];
+      const like = `%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+      const rows = await db
+        .selectFrom('contacts')
+        .select(contactColumns)
+        .where('name', 'ilike', like)
+        .orderBy('updated_at', 'desc')
+        .limit(50)
+        .execute();
+      return rows.map((r) => open(r)!);
+    },
+    /** Whether names can be searched by part (not when they are encrypted at rest). */
+    get nameSearchAvailable() {
+      return !pii.enabled;
+    },
     async insertContact(
       db: Executor,
       v: { name: string | null; email: string | null; externalId: string | null },

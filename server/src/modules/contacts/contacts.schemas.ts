@@ -28,3 +28,15 @@ export const UpdateContactBody = Type.Object(
   },
   { additionalProperties: false, minProperties: 1 },
 );
+
+/** One search box: a contact id, the customer's user id, an exact email or phone, part of a name. */
+export const ContactSearchQuery = Type.Object(
+  { q: Type.String({ minLength: 1, maxLength: 320 }) },
+  { additionalProperties: false },
+);
+
+export const ContactSearchResponse = Type.Object({
+  contacts: Type.Array(ContactSchema),
+  /** False while names are encrypted at rest: then only exact email/phone/id lookups match. */
+  nameSearch: Type.Boolean(),
+});
