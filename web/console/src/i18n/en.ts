@@ -265,6 +265,59 @@ const en: typeof zhCN = {
     duration: 'Duration',
     archive: 'Archive',
   },
+  widgetSettings: {
+    nav: 'Website chat',
+    site: 'Website',
+    create: 'New website',
+    created: 'Website chat created',
+    none: 'No website chat yet. Create one to get its embed snippet.',
+    name: 'Name shown in the chat',
+    color: 'Colour',
+    greeting: 'Greeting',
+    preChatForm: 'Pre-chat form',
+    preChatFormHint: 'Asks for name and phone, with consent to the processing of personal data',
+    allowedOrigins: 'Allowed origins',
+    allowedOriginsHint:
+      'The sites that may embed this chat, one a line, e.g. https://www.example.com (no path). Parley’s own address is always allowed.',
+    preview: 'Preview',
+    snippet: 'Embed snippet',
+    snippetHint: 'Paste this before </body> on every page of the website.',
+    noOrigins: 'No site is allowed yet: the chat opens only on Parley’s own demo page.',
+  },
+  contacts: {
+    nav: 'Contacts & privacy',
+    searchPlaceholder: 'Email, phone, contact ID, user ID or name',
+    searchHint:
+      'Email and phone must be complete (they are matched exactly through a keyed hash). Details are masked until revealed.',
+    nameSearchOff:
+      'Names are encrypted at rest, so part of a name cannot be searched: use the complete email, phone or an ID.',
+    name: 'Name',
+    email: 'Email',
+    phone: 'Phone',
+    id: 'Contact ID',
+    userId: 'Verified user ID',
+    tags: 'Tags',
+    created: 'Created',
+    open: 'Details',
+    masked: 'Masked',
+    revealed: 'Revealed · recorded in the audit log',
+    reveal: 'Reveal personal data',
+    hide: 'Hide again',
+    confirmReveal:
+      'Show this contact’s personal data unmasked? The reveal is recorded in the audit log with your name.',
+    export: 'Export all data (archive)',
+    exported: 'Downloaded {file} ({size})',
+    erase: 'Erase contact',
+    eraseTitle: 'Erase this contact',
+    eraseWarning:
+      'This permanently erases the profile, {conversations} conversation(s), {messages} message(s) and {attachments} attachment(s). It cannot be undone.',
+    eraseType: 'To confirm, type the contact code',
+    eraseConfirm: 'Erase permanently',
+    eraseRequestAgain: 'Request again',
+    erased:
+      'Contact erased: {conversations} conversation(s), {messages} message(s), {attachments} attachment(s)',
+    auditedHint: 'Reveal, export and erasure are recorded in the audit log.',
+  },
 };
 
 export default en;
