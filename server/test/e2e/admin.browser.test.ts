@@ -7,9 +7,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { launchChromium, recordProblems, screenshot as takeScreenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
 
@@ -17,7 +18,6 @@ const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
 const widgetDist = path.join(root, 'web/widget/dist');
 const screenshots = path.join(root, 'docs/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
 const FIRST_PASSWORD = 'e2e-admin-password-0123';
 const ADMIN_PASSWORD = 'admin-own-password-4567';
 const EMAIL = 'meimei.han@example.com';
@@ -43,26 +43,15 @@ async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[] 
   }
 }
 
-async function screenshot(file: string) {
-  await page.screenshot({
-    path: path.join(screenshots, file),
-    animations: 'disabled',
-    caret: 'hide',
-    style: '.el-message { display: none !important; }',
-  });
-}
+const screenshot = (file: string) => takeScreenshot(page, file);
 
 beforeAll(async () => {
   for (const dir of [consoleDist, widgetDist]) {
     if (!existsSync(dir)) throw new Error(`${dir} is missing: run "make build" (make test does it) first`);
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
   databaseUrl = database.url;
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const launched = launchChromium();
   const port = await freePort();
   server = await startServer(
     database.url,
@@ -84,15 +73,7 @@ beforeAll(async () => {
   });
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(msg.text());
-  });
-  page.on('pageerror', (err) => problems.push(String(err)));
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) =>
-      console.error(`CSP violation: ${e.violatedDirective}`),
-    );
-  });
+  await recordProblems(context, page, problems);
   mkdirSync(screenshots, { recursive: true });
 
   // The first admin signs in and sets their own password.

@@ -9,10 +9,11 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { launchChromium } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { TestSocket } from '../support/realtime.ts';
 import { login, startServer, type ServerProcess } from '../support/server-process.ts';
@@ -20,7 +21,6 @@ import { login, startServer, type ServerProcess } from '../support/server-proces
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
 const screenshots = path.join(root, 'docs/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
 const PNG = png(240, 150);
 
@@ -104,12 +104,8 @@ beforeAll(async () => {
   if (!existsSync(path.join(widgetDist, 'frame.html'))) {
     throw new Error('web/widget/dist is missing: run "make build" (make test does it) first');
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const launched = launchChromium();
   // Parley's public URL is on 127.0.0.1; the demo page is opened on localhost (another origin).
   const port = await freePort();
   server = await startServer(

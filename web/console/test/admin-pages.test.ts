@@ -9,18 +9,15 @@ import { createMemoryHistory } from 'vue-router';
 import App from '../src/App.vue';
 import { createConsoleI18n } from '../src/i18n/index.ts';
 import { createConsoleRouter } from '../src/router/index.ts';
+import { errorBody, fakeNetwork, type Reply } from './fake-network.ts';
 
-type Reply = { status: number; body?: unknown; headers?: Record<string, string>; stream?: ReadableStream };
-let replies: Record<string, Reply[]>;
-let requests: { method: string; url: string; body: unknown }[];
-
-function answer(method: string, url: string, ...r: Reply[]) {
-  (replies[`${method} ${url}`] ??= []).push(...r);
-}
+let network: ReturnType<typeof fakeNetwork>;
+const answer = (method: string, url: string, ...r: Reply[]) => network.answer(method, url, ...r);
+const requestsMade = () => network.requests;
 const ok = (body: unknown): Reply => ({ status: 200, body });
 const error = (status: number, code: string, message: string, field?: string): Reply => ({
   status,
-  body: { error: { code, message, ...(field ? { field } : {}) }, requestId: 'req-1' },
+  body: errorBody(code, message, field ? { field } : {}),
 });
 
 const ADMIN_PERMISSIONS = ['users.read', 'channels.manage', 'contacts.read', 'pii.reveal', 'privacy.manage'];
@@ -50,17 +47,7 @@ function signedIn(permissions = ADMIN_PERMISSIONS) {
 
 beforeEach(() => {
   localStorage.clear();
-  replies = {};
-  requests = [];
-  vi.stubGlobal('fetch', async (input: string, init?: RequestInit) => {
-    const method = init?.method ?? 'GET';
-    requests.push({ method, url: input, body: init?.body ? JSON.parse(init.body as string) : undefined });
-    const next = replies[`${method} ${input}`]?.shift() ?? error(404, 'not_found', `no answer for ${input}`);
-    return new Response(next.stream ?? (next.body === undefined ? null : JSON.stringify(next.body)), {
-      status: next.status,
-      headers: { 'content-type': 'application/json', ...next.headers },
-    });
-  });
+  network = fakeNetwork();
 });
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -153,7 +140,7 @@ describe('the widget settings page', () => {
     );
     await byTest(wrapper, 'widget-form').trigger('submit');
     await flushPromises();
-    expect(requests.at(-1)).toEqual({
+    expect(requestsMade().at(-1)).toEqual({
       method: 'PATCH',
       url: `/api/v1/channels/${SITE}/widget`,
       body: {
@@ -218,7 +205,7 @@ describe('the widget settings page', () => {
     answer('GET', `/api/v1/channels/${OTHER}/widget`, ok(created));
     await byTest(wrapper, 'widget-create-submit').trigger('click');
     await flushPromises();
-    expect(requests.find((r) => r.method === 'POST')).toMatchObject({ body: { name: '官网商城' } });
+    expect(requestsMade().find((r) => r.method === 'POST')).toMatchObject({ body: { name: '官网商城' } });
     await vi.waitFor(() =>
       expect((input(wrapper, 'widget-name').element as HTMLInputElement).value).toBe('官网商城'),
     );
@@ -253,7 +240,7 @@ async function findContact(permissions = ADMIN_PERMISSIONS, nameSearch = false) 
 describe('the Contacts & privacy page', () => {
   it('finds a contact and shows it masked; says when names cannot be searched', async () => {
     const wrapper = await findContact();
-    expect(requests.at(-1)).toMatchObject({ method: 'GET', url: searchUrl('meimei.han@example.com') });
+    expect(requestsMade().at(-1)).toMatchObject({ method: 'GET', url: searchUrl('meimei.han@example.com') });
     expect(byTest(wrapper, 'contact-email').text()).toBe('m***@example.com');
     expect(byTest(wrapper, 'contact-detail').text()).toContain('#ab12cd34');
     expect(wrapper.text()).toContain('Names are encrypted at rest');
@@ -266,9 +253,12 @@ describe('the Contacts & privacy page', () => {
     answer('POST', `/api/v1/contacts/${CONTACT.id}/reveal`, ok(REVEALED));
     await byTest(wrapper, 'contact-reveal').trigger('click');
     await flushPromises();
-    expect(requests.some((r) => r.url.endsWith('/reveal'))).toBe(false);
+    expect(requestsMade().some((r) => r.url.endsWith('/reveal'))).toBe(false);
     await confirmBox();
-    expect(requests.at(-1)).toMatchObject({ method: 'POST', url: `/api/v1/contacts/${CONTACT.id}/reveal` });
+    expect(requestsMade().at(-1)).toMatchObject({
+      method: 'POST',
+      url: `/api/v1/contacts/${CONTACT.id}/reveal`,
+    });
     await vi.waitFor(() => expect(byTest(wrapper, 'contact-email').text()).toBe('meimei.han@example.com'));
     expect(byTest(wrapper, 'contact-revealed').exists()).toBe(true);
     await byTest(wrapper, 'contact-hide').trigger('click');
@@ -361,7 +351,7 @@ describe('the Contacts & privacy page', () => {
     submit().click();
     await flushPromises();
     expect(document.querySelector('[data-test="erase-dialog"]')?.textContent).toContain('expired');
-    expect(requests.at(-1)?.body).toEqual({ confirmation: 'token-from-the-server-0001' });
+    expect(requestsMade().at(-1)?.body).toEqual({ confirmation: 'token-from-the-server-0001' });
     answer(
       'POST',
       `/api/v1/contacts/${CONTACT.id}/erasure-request`,
@@ -380,7 +370,7 @@ describe('the Contacts & privacy page', () => {
     await flushPromises();
     submit().click();
     await flushPromises();
-    expect(requests.at(-1)).toEqual({
+    expect(requestsMade().at(-1)).toEqual({
       method: 'POST',
       url: `/api/v1/contacts/${CONTACT.id}/erase`,
       body: { confirmation: 'token-from-the-server-0002' },
