@@ -3,6 +3,7 @@
 // imports and CSS, minus what the first load already brought), and the whole build.
 //   node scripts/console-size.ts            builds into a temporary directory and reports
 //   node scripts/console-size.ts --json
+//   node scripts/console-size.ts --max-first-load-kib 100 --max-login-kib 170   (exit 1 above; make check)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -86,4 +87,21 @@ if (process.argv.includes('--json')) {
   console.log('each route on top of the first load (own chunk, imports, CSS not yet loaded):');
   for (const [name, bytes] of Object.entries(report.routes)) console.log(`  ${name.padEnd(24)} ${kb(bytes)}`);
   console.log(`all assets: ${kb(report.allAssets)}`);
+}
+
+/** Budgets (make console-size, part of make check): a regression fails the build. */
+function budget(flag: string): number | null {
+  const i = process.argv.indexOf(flag);
+  return i === -1 ? null : Number(process.argv[i + 1]) * 1024;
+}
+const over: string[] = [];
+const firstBudget = budget('--max-first-load-kib');
+const loginBudget = budget('--max-login-kib');
+if (firstBudget !== null && report.firstLoad > firstBudget)
+  over.push(`first load ${report.firstLoad} B > ${firstBudget} B`);
+if (loginBudget !== null && report.loginPage > loginBudget)
+  over.push(`login page ${report.loginPage} B > ${loginBudget} B`);
+if (over.length > 0) {
+  console.error(`console bundle over budget: ${over.join('; ')}`);
+  process.exit(1);
 }
