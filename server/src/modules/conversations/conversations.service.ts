@@ -6,7 +6,7 @@
 // - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
 import type { Database, DB, Executor } from '../../platform/db/database.ts';
@@ -26,10 +26,12 @@ import type {
   VisitorConversationView,
 } from '../../realtime/events.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
-import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
+import { authorize, isRole, roleHas, type Actor, type Role } from '../identity/permissions.ts';
+import type { AttachmentStore } from './attachment-store.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
 import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
+import { NO_TRANSCRIPT_MASKING, type TranscriptMasking } from './transcript-masking.ts';
 import { canSee, scopeOf } from './visibility.ts';
 import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
 
@@ -102,8 +104,12 @@ export function createConversationsService(deps: {
   tokens: VisitorTokens;
   bus: EventBus;
   settings: ConversationsSettings;
+  /** Transcript masking (security setting); off when not given. */
+  masking?: TranscriptMasking;
+  attachments: AttachmentStore;
 }) {
-  const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+  const { db, repo, contacts, auditTrail, tokens, bus, settings, attachments: store } = deps;
+  const masking = deps.masking ?? NO_TRANSCRIPT_MASKING;
 
   function checkText(text: string, field = 'text'): string {
     if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
@@ -171,6 +177,7 @@ export function createConversationsService(deps: {
           const r = await repo.appendMessage(trx, input);
           if (!r) throw new NotFoundError('conversation');
           if (r.duplicate) throw new Duplicate();
+          if (input.original !== undefined) await repo.setMessageOriginal(trx, r.messageId, input.original);
           const c = r.conversation;
           routing = routingOf(c);
           if (c.status !== c.previous_status || input.patch) stateChanged = true;
@@ -194,6 +201,7 @@ export function createConversationsService(deps: {
             recalled: false,
             editedAt: null,
             createdAt: r.createdAt.toISOString(),
+            masked: input.original !== undefined,
           });
           if (reopened) {
             // A customer message reopens the conversation; the system message tells every replica.
@@ -221,6 +229,7 @@ export function createConversationsService(deps: {
               recalled: false,
               editedAt: null,
               createdAt: sys.createdAt.toISOString(),
+              masked: false,
             });
           }
         }
@@ -251,8 +260,11 @@ export function createConversationsService(deps: {
     senderName: string | null;
     text: string;
     private: boolean;
+    /** Agents other than admins: visibility is checked under the conversation's row lock. */
+    visibleTo?: string | null;
   }): Promise<SendResult> {
-    const r = await repo.appendPlainMessage(db, {
+    const stored = await storePlainMessage({
+      visibleTo: input.visibleTo ?? null,
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -263,6 +275,7 @@ export function createConversationsService(deps: {
       reopen: input.senderType === 'visitor',
       agentReply: input.senderType === 'agent' && !input.private,
     });
+    const r = stored.row;
     if (!r) throw new NotFoundError('conversation');
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
@@ -278,13 +291,14 @@ export function createConversationsService(deps: {
       senderId: input.senderId,
       senderName: input.senderType === 'agent' ? input.senderName : null,
       kind: 'text',
-      text: input.text,
+      text: stored.body,
       private: input.private,
       attachment: null,
       event: null,
       recalled: false,
       editedAt: null,
       createdAt: r.r_created_at.toISOString(),
+      masked: stored.masked,
     };
     const batch: CommittedBatch = {
       routing: {
@@ -313,11 +327,28 @@ export function createConversationsService(deps: {
           reason: 'visitor_message',
         },
         createdAt: r.r_reopen_created_at.toISOString(),
+        masked: false,
       });
       batch.conversation = await views(input.conversationId);
     }
     bus.committed(batch);
     return { message, duplicate: false };
+  }
+
+  /**
+   * The transcript-masking hook of the send path. Masking off or nothing to mask: the
+   * one-statement fast path as it is. Something masked: the same statement with the masked
+   * text, and the original sealed, in one transaction.
+   */
+  async function storePlainMessage(input: Parameters<ConversationsRepository['appendPlainMessage']>[1]) {
+    const m = await masking.mask(input.body);
+    if (!m) return { row: await repo.appendPlainMessage(db, input), body: input.body, masked: false };
+    const row = await db.transaction().execute(async (trx) => {
+      const r = await repo.appendPlainMessage(trx, { ...input, body: m.body });
+      if (r && !r.r_duplicate) await repo.setMessageOriginal(trx, r.r_message_id, m.original);
+      return r;
+    });
+    return { row, body: m.body, masked: true };
   }
 
   function systemInput(
@@ -359,12 +390,12 @@ export function createConversationsService(deps: {
     return rows.map(toMessageView);
   }
 
-  async function storeUpload(
-    conversationId: string,
-    uploader: { type: 'visitor' | 'agent'; id: string },
-    file: UploadedFile,
-    trx: Executor,
-  ) {
+  /**
+   * Checks an upload (size, sniffed type) and, on a volume, writes its file durably — before
+   * any transaction, so no row lock is held during the write. The row is inserted later, in
+   * the message's transaction (`insert`); if that never commits, `discard` removes the file.
+   */
+  async function prepareUpload(uploader: { type: 'visitor' | 'agent'; id: string }, file: UploadedFile) {
     if (file.data.length > settings.attachmentMaxBytes) {
       throw new BadRequestError(
         `file: larger than ${Math.round(settings.attachmentMaxBytes / 1024 / 1024)} MB`,
@@ -373,18 +404,32 @@ export function createConversationsService(deps: {
     }
     const fileName = cleanFileName(file.fileName);
     const sniffed = await sniffUpload(file.data, fileName);
-    const row = await repo.insertAttachment(trx, {
-      conversationId,
-      uploaderType: uploader.type,
-      uploaderId: uploader.id,
-      fileName,
-      contentType: sniffed.contentType,
-      data: file.data,
-      sha256: createHash('sha256').update(file.data).digest(),
-    });
+    const id = randomUUID();
+    const storageKey = await store.write(id, file.data);
     return {
       kind: sniffed.kind,
-      view: { id: row.id, fileName: row.file_name, contentType: row.content_type, sizeBytes: row.size_bytes },
+      async insert(conversationId: string, trx: Executor) {
+        const row = await repo.insertAttachment(trx, {
+          id,
+          conversationId,
+          uploaderType: uploader.type,
+          uploaderId: uploader.id,
+          fileName,
+          contentType: sniffed.contentType,
+          data: file.data,
+          sha256: createHash('sha256').update(file.data).digest(),
+          storageKey,
+        });
+        return {
+          id: row.id,
+          fileName: row.file_name,
+          contentType: row.content_type,
+          sizeBytes: row.size_bytes,
+        };
+      },
+      async discard() {
+        if (storageKey) await store.remove(db, [storageKey]);
+      },
     };
   }
 
@@ -394,6 +439,8 @@ export function createConversationsService(deps: {
     edit: { text: string } | null,
   ): Promise<MessageView> {
     // Check, lock and change inside one transaction; then announce like any append.
+    const editMasked = edit ? await masking.mask(edit.text) : null;
+    const newText = editMasked?.body ?? edit?.text;
     const out = await db.transaction().execute(async (trx) => {
       const msg = await repo.findMessageForUpdate(trx, messageId);
       if (!msg) throw new NotFoundError('message');
@@ -419,15 +466,18 @@ export function createConversationsService(deps: {
       if (edit && msg.kind !== 'text')
         throw new BadRequestError('messageId: only text messages can be edited', 'messageId');
       const actor = who.type === 'agent' ? who.actor : null;
-      if (edit) await repo.editBody(trx, msg.id, edit.text);
-      else await repo.markRecalled(trx, msg.id);
+      if (edit) {
+        await repo.editBody(trx, msg.id, newText!);
+        if (editMasked || msg.masked)
+          await repo.setMessageOriginal(trx, msg.id, editMasked?.original ?? null);
+      } else await repo.markRecalled(trx, msg.id);
       const r = await repo.appendMessage(
         trx,
         systemInput(
           conv.id,
           actor,
           edit
-            ? { type: 'message_edited', messageId: msg.id, text: edit.text }
+            ? { type: 'message_edited', messageId: msg.id, text: newText }
             : { type: 'message_recalled', messageId: msg.id },
           { private: msg.private, senderId: actor?.userId ?? null },
         ),
@@ -444,7 +494,7 @@ export function createConversationsService(deps: {
           details: {
             conversationId: conv.id,
             previousText: msg.body,
-            ...(edit ? { newText: edit.text } : {}),
+            ...(edit ? { newText } : {}),
           },
         },
       );
@@ -614,7 +664,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -694,8 +744,10 @@ export function createConversationsService(deps: {
     ): Promise<SendResult> {
       authorize(actor, 'conversations.reply');
       checkText(input.text);
-      await visibleConversation(actor, conversationId);
+      // Visibility is part of the append statement (under the row lock, against the live team
+      // membership): a concurrent transfer cannot let one more message through.
       return appendPlain({
+        visibleTo: actor.role === 'admin' ? null : actor.userId,
         conversationId,
         contactId: null,
         clientId: input.clientId,
@@ -736,7 +788,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -882,7 +934,8 @@ export function createConversationsService(deps: {
 
     async deleteConversation(actor: Actor, conversationId: string): Promise<void> {
       authorize(actor, 'conversations.delete');
-      await db.transaction().execute(async (trx) => {
+      const files = await db.transaction().execute(async (trx) => {
+        const keys = await store.keysOfConversations(trx, [conversationId]);
         const deleted = await repo.deleteConversation(trx, conversationId);
         if (!deleted) throw new NotFoundError('conversation');
         await auditTrail.record(trx, auditActorOf(actor), {
@@ -891,6 +944,36 @@ export function createConversationsService(deps: {
           targetId: conversationId,
           details: { contactId: deleted.contact_id },
         });
+        return keys;
+      });
+      await store.remove(db, files);
+    },
+
+    /**
+     * The text as typed of a masked message: an explicit action needing pii.reveal, audited in
+     * the same transaction. Not visible = not found, as everywhere.
+     */
+    async revealMessage(actor: Actor, messageId: string): Promise<{ id: string; text: string }> {
+      authorize(actor, 'pii.reveal');
+      return db.transaction().execute(async (trx) => {
+        const msg = await repo.findMessageOriginal(trx, messageId);
+        if (!msg) throw new NotFoundError('message');
+        await visibleConversation(actor, msg.conversation_id, trx).catch((err: unknown) => {
+          throw err instanceof NotFoundError ? new NotFoundError('message') : err;
+        });
+        if (!msg.masked) throw new ConflictError('Nothing in this message is masked.');
+        if (msg.original === null) {
+          throw new ConflictError(
+            'The original of this message was not kept (no encryption keys were configured when it was sent).',
+          );
+        }
+        await auditTrail.record(trx, auditActorOf(actor), {
+          action: 'message.pii_reveal',
+          targetType: 'message',
+          targetId: messageId,
+          details: { conversationId: msg.conversation_id },
+        });
+        return { id: msg.id, text: msg.original };
       });
     },
 
@@ -962,6 +1045,17 @@ export function createConversationsService(deps: {
       return rows.map(toMessageView);
     },
 
+    /** A user's current role and teams (null: gone or disabled), for open sockets. */
+    async accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null> {
+      const user = await repo.userForAssignment(db, userId);
+      if (!user || user.disabled_at || !isRole(user.role)) return null;
+      const teams = await repo.teamIdsOfUser(db, userId);
+      return { role: user.role, teamIds: teams.map((t) => t.team_id) };
+    },
+    routingsOf(ids: string[]) {
+      return repo.routingsOf(db, ids);
+    },
+
     activitySince(since: Date) {
       return repo.activitySince(db, since);
     },
@@ -1030,6 +1124,7 @@ export function createConversationsService(deps: {
       }
     }
     if (note !== undefined) checkText(note, 'note');
+    const noteMasked = note ? await masking.mask(note) : null;
     let before: { team_id: string | null; assignee_id: string | null } = { team_id: null, assignee_id: null };
     const event = (): Record<string, unknown> => ({
       type: how === 'transfer' ? 'transferred' : 'assigned',
@@ -1059,7 +1154,8 @@ export function createConversationsService(deps: {
         senderType: 'agent',
         senderId: actor.userId,
         kind: 'text',
-        body: note,
+        body: noteMasked?.body ?? note,
+        ...(noteMasked ? { original: noteMasked.original } : {}),
         private: true,
         attachmentId: null,
         event: null,
@@ -1122,7 +1218,7 @@ export function createConversationsService(deps: {
     const stored = await repo.findMessageByClientId(db, conversationId, input.clientId);
     if (stored) return { message: toMessageView(stored), duplicate: true };
     let attachment: MessageView['attachment'] = null;
-    let kind: 'image' | 'file' = 'file';
+    const upload = await prepareUpload(uploader, input.file);
     const appendInput: AppendInput = {
       conversationId,
       ...(o.contactId ? { contactId: o.contactId } : {}),
@@ -1137,21 +1233,27 @@ export function createConversationsService(deps: {
       reopen: o.reopen,
       agentReply: o.agentReply,
     };
-    const [r] = await append([appendInput], {
-      senderName: o.senderName ?? null,
-      get attachment() {
-        return attachment;
-      },
-      check: async (trx) => {
-        await o.check?.(trx);
-        const up = await storeUpload(conversationId, uploader, input.file, trx);
-        attachment = up.view;
-        kind = up.kind;
-        appendInput.attachmentId = up.view.id;
-        appendInput.kind = kind;
-      },
-    });
-    return r!;
+    let results: SendResult[];
+    try {
+      results = await append([appendInput], {
+        senderName: o.senderName ?? null,
+        get attachment() {
+          return attachment;
+        },
+        check: async (trx) => {
+          await o.check?.(trx);
+          attachment = await upload.insert(conversationId, trx);
+          appendInput.attachmentId = attachment.id;
+          appendInput.kind = upload.kind;
+        },
+      });
+    } catch (err) {
+      await upload.discard();
+      throw err;
+    }
+    // A resend that raced this one: its row rolled back, the file is not needed.
+    if (results[0]!.duplicate) await upload.discard();
+    return results[0]!;
   }
 }
 

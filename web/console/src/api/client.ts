@@ -283,6 +283,9 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
       reopen: (conversationId: string) =>
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
+      /** A masked message as typed (pii.reveal; audited on the server). */
+      revealMessage: (messageId: string) =>
+        request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
     },
 
     audit: {

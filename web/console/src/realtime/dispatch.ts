@@ -23,13 +23,17 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'read':
       handlers.read(event.conversationId, event.seq);
       return;
-    // Not shown in the console yet (typing indicators, presence), or replies to frames the
-    // console does not send (it sends over HTTP): nothing to do.
+    // Not shown in the console yet (typing indicators, presence, conversation_removed and
+    // access_changed — additive protocol events), or replies to frames the console does not
+    // send (it sends over HTTP): nothing to do.
     case 'ready':
     case 'ack':
     case 'resumed':
     case 'typing':
     case 'presence':
+    case 'conversation_removed':
+    case 'access_changed':
+    case 'visitor_presence':
     case 'ok':
     case 'pong':
     case 'error':
