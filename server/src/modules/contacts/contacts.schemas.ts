@@ -37,6 +37,9 @@ export const ContactSearchQuery = Type.Object(
 
 export const ContactSearchResponse = Type.Object({
   contacts: Type.Array(ContactSchema),
-  /** False while names are encrypted at rest: then only exact email/phone/id lookups match. */
+  /**
+   * False while names are encrypted at rest: part of a name then matches only among the 2,000
+   * most recently updated contacts; exact email, phone and id lookups match every contact.
+   */
   nameSearch: Type.Boolean(),
 });

@@ -89,13 +89,13 @@ export function createContactsService(deps: {
     /**
      * Finds contacts for a data-subject request or a lookup: by id, by the customer's verified
      * user id, by exact email or phone (through the keyed-hash index when encrypted), and by part
-     * of the name while names are stored in plain text. Results are masked and limited to the
-     * contacts the actor may see.
+     * of the name (only among recently updated contacts while names are encrypted). Results are
+     * masked and limited to the contacts the actor may see.
      */
     async searchContacts(actor: Actor, query: string): Promise<{ contacts: Contact[]; nameSearch: boolean }> {
       authorize(actor, 'contacts.read');
       const q = query.trim();
-      if (q === '') return { contacts: [], nameSearch: repo.nameSearchAvailable };
+      if (q === '') return { contacts: [], nameSearch: repo.nameSearchComplete };
       const found = new Map<string, ContactRow>();
       const add = (rows: (ContactRow | undefined)[]) => {
         for (const r of rows) if (r && !found.has(r.id)) found.set(r.id, r);
@@ -114,7 +114,7 @@ export function createContactsService(deps: {
         visible.push(toContact(row, masked));
         if (visible.length === 50) break;
       }
-      return { contacts: visible, nameSearch: repo.nameSearchAvailable };
+      return { contacts: visible, nameSearch: repo.nameSearchComplete };
     },
 
     /** The unmasked personal data: an explicit, audited action needing pii.reveal. */

@@ -294,7 +294,7 @@ const en: typeof zhCN = {
     searchHint:
       'Email and phone must be complete (they are matched exactly through a keyed hash). Details are masked until revealed.',
     nameSearchOff:
-      'Names are encrypted at rest, so part of a name cannot be searched: use the complete email, phone or an ID.',
+      'Names are encrypted at rest, so part of a name is matched only among the 2,000 most recently updated contacts; the complete email, phone or an ID finds every contact.',
     name: 'Name',
     email: 'Email',
     phone: 'Phone',

@@ -284,7 +284,8 @@ export default {
     nav: '联系人与隐私',
     searchPlaceholder: '邮箱、手机号、联系人 ID、用户 ID 或姓名',
     searchHint: '邮箱和手机号需完整填写（通过带密钥的哈希精确匹配）。详细信息在揭示前均为脱敏显示。',
-    nameSearchOff: '姓名已加密存储，无法按部分姓名搜索：请使用完整的邮箱、手机号或 ID。',
+    nameSearchOff:
+      '姓名已加密存储，部分姓名只在最近更新的 2,000 位联系人中匹配；完整的邮箱、手机号或 ID 可查找所有联系人。',
     name: '姓名',
     email: '邮箱',
     phone: '手机号',
