@@ -3,6 +3,8 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  Contact,
+  UpdateContactInput,
   Conversation,
   ConversationQuery,
   Message,
@@ -231,6 +233,30 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
       reopen: (conversationId: string) =>
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
+      transfer: (conversationId: string, assigneeId: string, note?: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/transfer`, {
+          assigneeId,
+          ...(note ? { note } : {}),
+        }),
+      snooze: (conversationId: string, until: Date) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/snooze`, {
+          until: until.toISOString(),
+        }),
+      /** Where an attachment is uploaded (multipart, one part named `file`); see lib/upload.ts. */
+      uploadUrl: (conversationId: string, clientId: string, isPrivate: boolean) =>
+        `${baseUrl}/api/v1/conversations/${id(conversationId)}/attachments${query({
+          clientId,
+          ...(isPrivate ? { private: 'true' } : {}),
+        })}`,
+      attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
+    },
+
+    contacts: {
+      get: (contactId: string) => request<Contact>('GET', `/api/v1/contacts/${id(contactId)}`),
+      update: (contactId: string, patch: UpdateContactInput) =>
+        request<Contact>('PATCH', `/api/v1/contacts/${id(contactId)}`, patch),
+      /** The unmasked details (needs pii.reveal; written to the audit trail). */
+      reveal: (contactId: string) => request<Contact>('POST', `/api/v1/contacts/${id(contactId)}/reveal`),
     },
 
     audit: {

@@ -40,6 +40,10 @@ import type {
   ListQuery,
   MessageView,
 } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
+import type {
+  ContactSchema,
+  UpdateContactBody,
+} from '../../../../server/src/modules/contacts/contacts.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -75,3 +79,5 @@ export type Conversation = Static<typeof AgentConversation>;
 export type ConversationQuery = Static<typeof ListQuery>;
 export type Message = Static<typeof MessageView>;
 export type SendAck = Static<typeof Ack>;
+export type Contact = Static<typeof ContactSchema>;
+export type UpdateContactInput = Static<typeof UpdateContactBody>;

@@ -1,11 +1,16 @@
 // One table from server events to store actions: an exhaustive switch, so a new event type in
 // server/src/realtime/events.ts does not compile until the console decides what to do with it.
+// The conversations store (stores/conversations.ts) is the one consumer in the app.
 import type { ConversationView, MessageView, ServerEvent } from '../../../../server/src/realtime/events.ts';
+
+export type ReadEvent = Extract<ServerEvent, { type: 'read' }>;
+export type TypingEvent = Extract<ServerEvent, { type: 'typing' }>;
 
 export interface RealtimeHandlers {
   message(message: MessageView): void;
   conversation(conversation: ConversationView): void;
-  read(conversationId: string, seq: number): void;
+  read(event: ReadEvent): void;
+  typing(event: TypingEvent): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -21,14 +26,17 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
       if (isAgentView(event.conversation)) handlers.conversation(event.conversation);
       return;
     case 'read':
-      handlers.read(event.conversationId, event.seq);
+      handlers.read(event);
       return;
-    // Not shown in the console yet (typing indicators, presence), or replies to frames the
-    // console does not send (it sends over HTTP): nothing to do.
+    case 'typing':
+      handlers.typing(event);
+      return;
+    // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
+    // come; `resumed` only closes a replay whose messages already went through `message`;
+    // presence is not shown; errors of frames we did not send are nothing to act on.
     case 'ready':
     case 'ack':
     case 'resumed':
-    case 'typing':
     case 'presence':
     case 'ok':
     case 'pong':
