@@ -187,5 +187,13 @@ describe('the conversations store fed by the dispatcher', () => {
     send(store, { type: 'message', message: message(C1, 1) });
     send(store, { type: 'message', message: message(C1, 2) });
     expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 2 }]);
+    // Our own reply acknowledged over HTTP while the socket was down: seq 3 is still missing, so
+    // the replay starts after 2, not after 4.
+    send(store, { type: 'message', message: message(C1, 4, { senderType: 'agent' }) });
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 2 }]);
+    server.state.messages = [message(C1, 3, { text: 'sent while we were away' })];
+    await store.catchUp();
+    expect(store.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 4 }]);
   });
 });

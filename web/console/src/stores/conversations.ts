@@ -157,6 +157,22 @@ export const useConversationsStore = defineStore('conversations', () => {
     messages.value = !last || last.seq < m.seq ? [...rest, m] : [...rest, m].sort(bySeq);
   }
 
+  /**
+   * The seq up to which the open thread has every message (agents see every seq: private notes
+   * and system events included). A reply of ours acknowledged while the socket was down can sit
+   * above a gap; catching up starts below it, so the gap is filled.
+   */
+  function syncedSeq(): number {
+    const list = messages.value;
+    if (list.length === 0) return 0;
+    let last = list[0]!.seq;
+    for (const m of list) {
+      if (m.seq > last + 1) break;
+      last = m.seq;
+    }
+    return last;
+  }
+
   let readTimer: ReturnType<typeof setTimeout> | undefined;
   /** The open conversation is read up to its last message (it never shows an unread badge). */
   function markReadSoon(): void {
@@ -174,7 +190,7 @@ export const useConversationsStore = defineStore('conversations', () => {
   async function catchUp(): Promise<void> {
     const id = openId.value;
     if (id) {
-      const after = messages.value.at(-1)?.seq ?? 0;
+      const after = syncedSeq();
       const missed = await api.conversations.messages(id, { afterSeq: after }).catch(() => []);
       for (const m of missed) merge(m);
       markReadSoon();
@@ -378,7 +394,7 @@ export const useConversationsStore = defineStore('conversations', () => {
   /** What the socket asks the server to replay after a reconnection. */
   function resumeEntries(): { conversationId: string; lastSeq: number }[] {
     const id = openId.value;
-    const last = messages.value.at(-1)?.seq;
+    const last = syncedSeq();
     return id && last ? [{ conversationId: id, lastSeq: last }] : [];
   }
 
