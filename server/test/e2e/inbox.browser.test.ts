@@ -344,10 +344,8 @@ describe('the agent inbox with a visitor, in a real browser', () => {
       await browser!.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
     ).newPage();
     watch(colleague);
-    await signInConsole(colleague, COLLEAGUE);
-    const item = colleague.locator(byTest(`conversation-${conversationId}`));
-    await colleague.click('#tab-all');
-    await item.click();
+    // The transferred conversation is the colleague's now (snoozed, so opened by its link).
+    await signInConsole(colleague, COLLEAGUE, `/inbox/${conversationId}`);
     const note = colleague.locator('.bubble.note', { hasText: '客户要半斤明前龙井，今天发顺丰' });
     await note.waitFor();
     expect(await note.textContent()).toContain('内部备注');
@@ -376,7 +374,7 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     // The first agent's inbox follows live.
     await poll(() => agent.textContent(byTest('thread-status'))).toContain('已解决');
     await colleague.context().close();
-  });
+  }, 90_000);
 
   it('had no CSP violations or script errors', () => {
     expect(
