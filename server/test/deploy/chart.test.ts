@@ -1,17 +1,18 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered and stored Kubernetes objects are untyped YAML/JSON */
 // The Helm chart, rendered by the real helm binary (scripts/tools/install-helm.sh): lint, every
 // rendered object validated against the Kubernetes OpenAPI-derived JSON schemas
-// (kubernetes-models), policy assertions, readable failures for bad values, and an upgrade
+// (kubernetes-models) and for unknown fields (support/kube-strict.ts), policy assertions, readable failures for bad values, and an upgrade
 // rendered against a Kubernetes API stand-in so that `lookup` sees the Secrets of the install.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { loadAllYaml } from '@kubernetes/client-node';
+import { loadAll } from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { startKubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
+import { unknownFields } from '../support/kube-strict.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -36,7 +37,7 @@ async function render(
   if (valuesFile) args.push('-f', path.join(CHART, 'ci', valuesFile));
   for (const s of set) args.push('--set', s);
   const { stdout } = await helm(args);
-  return (loadAllYaml(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
+  return (loadAll(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
 }
 
 async function renderError(set: string[]): Promise<string> {
@@ -97,6 +98,11 @@ describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
     for (const o of objects) {
       await expect(validateAgainstOpenApi(o), `${o.kind}/${o.metadata.name}`).resolves.toBeUndefined();
     }
+  });
+
+  it('renders no field the Kubernetes API does not know (strict validation)', () => {
+    const unknown = objects.flatMap((o) => unknownFields(o).map((f) => `${o.metadata.name}: ${f}`));
+    expect(unknown).toEqual([]);
   });
 
   it('runs every container non-root, read-only, without capabilities, with limits', () => {
@@ -162,6 +168,28 @@ describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
       );
       expect(app.volumes.find((v: Any) => v.name === mount?.name)?.persistentVolumeClaim).toBeDefined();
     }
+  });
+});
+
+describe('strict validation of rendered objects', () => {
+  it('names a misspelt or misplaced field that the schema check alone lets through', async () => {
+    const [deployment] = (await render('default-values.yaml')).filter(
+      (o) => o.kind === 'Deployment',
+    ) as Any[];
+    const container = deployment.spec.template.spec.containers[0];
+    container.imagePullPolicyy = 'Always';
+    deployment.spec.template.readinessProbe = container.readinessProbe;
+    deployment.spec.template.spec.volumes.push({ name: 'x', emptyDir: { sizeLimitt: '1Gi' } });
+    await expect(validateAgainstOpenApi(deployment)).resolves.toBeUndefined();
+    const last = deployment.spec.template.spec.volumes.length - 1;
+    expect(unknownFields(deployment)).toEqual([
+      'Deployment.spec.template.spec.containers[0].imagePullPolicyy: unknown field (V1Container has no "imagePullPolicyy")',
+      `Deployment.spec.template.spec.volumes[${last}].emptyDir.sizeLimitt: unknown field (V1EmptyDirVolumeSource has no "sizeLimitt")`,
+      'Deployment.spec.template.readinessProbe: unknown field (V1PodTemplateSpec has no "readinessProbe")',
+    ]);
+    expect(unknownFields({ apiVersion: 'example.com/v1', kind: 'Widget' })).toEqual([
+      'example.com/v1 Widget: no Kubernetes model named V1Widget',
+    ]);
   });
 });
 
@@ -290,7 +318,7 @@ describe('upgrade against a Kubernetes API stand-in (helm lookup)', () => {
           ],
           { KUBECONFIG: kubeconfig },
         );
-        return (loadAllYaml(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
+        return (loadAll(stdout) as (KubeObject | null)[]).filter((o): o is KubeObject => o !== null);
       };
       const install = await renderLive([]);
       const secrets = install.filter((o) => o.kind === 'Secret');
