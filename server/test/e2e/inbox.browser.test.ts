@@ -278,6 +278,17 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     await agent.fill(byTest('composer'), '断网时写的回复');
     await agent.press(byTest('composer'), 'Enter');
     await poll(() => agent.locator(byTest('pending-message')).getAttribute('data-state')).toBe('queued');
+    // A file picked offline waits too.
+    await agent.setInputFiles(byTest('file-input'), {
+      name: '发货单.png',
+      mimeType: 'image/png',
+      buffer: png(120, 80),
+    });
+    await poll(() =>
+      agent
+        .locator(byTest('pending-message'))
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-state'))),
+    ).toEqual(['queued', 'queued']);
     // Meanwhile the visitor writes.
     const frame = await chatFrame();
     await frame.fill('.pw-input', '请问今天能发货吗？');
@@ -292,13 +303,18 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     expect(await agent.locator('.bubble', { hasText: '断网时写的回复' }).count()).toBe(1);
     const stored = await serverMessages();
     expect(stored.filter((m) => m.text === '断网时写的回复')).toHaveLength(1);
-    expect(stored).toHaveLength(before + 2);
+    expect(stored.filter((m) => m.attachment?.fileName === '发货单.png')).toHaveLength(1);
+    expect(stored).toHaveLength(before + 3);
+    // Sent in the order typed: the text, then the file.
+    expect(stored.slice(-2).map((m) => m.kind)).toEqual(['text', 'image']);
+    await poll(() => agent.locator(byTest('message-image')).count()).toBe(2);
     // The thread shows every message once, in seq order.
     const seqs = await agent
       .locator('[data-seq]')
       .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
     expect(seqs).toEqual(stored.filter((m) => m.kind !== 'system').map((m) => m.seq));
     await poll(async () => (await visitorBubbles()).filter((b) => b === '断网时写的回复').length).toBe(1);
+    await poll(() => frame.$$eval('.pw-image', (imgs) => imgs.length)).toBe(2);
     // Still no unread badge on the open conversation after the visitor's message.
     expect(
       await agent.locator(`${byTest(`conversation-${conversationId}`)} ${byTest('unread-badge')}`).count(),

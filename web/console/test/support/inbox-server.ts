@@ -3,7 +3,7 @@
 // and components are tested with their real API client. It can drop off the network, and can
 // lose an answer after committing (what a cut connection does).
 import { vi } from 'vitest';
-import type { CannedReply, Conversation, Message } from '../../src/api/types.ts';
+import type { CannedReply, Contact, Conversation, Message } from '../../src/api/types.ts';
 
 export const C1 = '00000000-0000-4000-8000-0000000000c1';
 export const C2 = '00000000-0000-4000-8000-0000000000c2';
@@ -25,7 +25,7 @@ export function conversation(id: string, patch: Partial<Conversation> = {}): Con
   return {
     id,
     channelId: '00000000-0000-4000-8000-0000000000aa',
-    contact: { id: `${id.slice(0, -2)}ff`, name: '王小明', email: null, verified: false },
+    contact: { id: `${id.slice(0, -2)}f${id.slice(-1)}`, name: '王小明', email: null, verified: false },
     teamId: null,
     assignee: null,
     status: 'open',
@@ -71,6 +71,9 @@ export function fakeInboxServer() {
     conversations: [conversation(C1), conversation(C2)],
     messages: [] as Message[],
     canned: [] as CannedReply[],
+    /** Conversations not in the inbox list (a customer's earlier ones). */
+    others: [] as Conversation[],
+    contacts: {} as Record<string, { masked: Contact; revealed: Contact }>,
     requests: [] as { method: string; url: string; body: unknown }[],
     /** fetch fails as on a cut network. */
     offline: false,
@@ -91,9 +94,35 @@ export function fakeInboxServer() {
     const parts = url.pathname.split('/').slice(4); // after /api/v1/conversations
     if (url.pathname === '/api/v1/canned-replies') return json(200, { cannedReplies: state.canned });
     if (url.pathname === '/api/v1/conversations') {
-      return json(200, { conversations: state.conversations, nextCursor: null });
+      const contactId = url.searchParams.get('contactId');
+      const listed = contactId
+        ? [...state.conversations, ...state.others].filter((c) => c.contact.id === contactId)
+        : state.conversations;
+      return json(200, { conversations: listed, nextCursor: null });
+    }
+    if (url.pathname.startsWith('/api/v1/contacts/')) {
+      const [, , , , contactId, action] = url.pathname.split('/');
+      const contact = state.contacts[contactId!];
+      if (!contact) return json(404, { error: { code: 'not_found', message: 'none' } });
+      if (action === 'reveal' && method === 'POST') return json(200, contact.revealed);
+      if (method === 'PATCH') {
+        const patch = body as { tags?: string[]; setAttributes?: Record<string, unknown> };
+        for (const view of [contact.masked, contact.revealed]) {
+          if (patch.tags) view.tags = patch.tags;
+          for (const [k, v] of Object.entries(patch.setAttributes ?? {})) {
+            if (v === null) delete view.attributes[k];
+            else view.attributes[k] = v;
+          }
+        }
+      }
+      return json(200, contact.masked);
     }
     const c = state.conversations.find((x) => x.id === parts[0]);
+    const other = state.others.find((x) => x.id === parts[0]);
+    if (other && parts.length === 1) return json(200, other);
+    if (other && parts[1] === 'messages') {
+      return json(200, { messages: state.messages.filter((m) => m.conversationId === other.id) });
+    }
     if (!c) return json(404, { error: { code: 'not_found', message: 'none' } });
     if (parts.length === 1) return json(200, c);
     if (parts[1] === 'read') return json(200, { readSeq: body?.seq });
