@@ -211,6 +211,7 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     const item = agent.locator(byTest(`conversation-${conversationId}`));
     // Unread and waiting while nobody answered.
     await poll(() => item.locator(byTest('unread-badge')).textContent()).toContain('1');
+    await poll(() => agent.title()).toBe('(1) 会话 · Parley');
 
     await frame.setInputFiles('.pw-file-input', {
       name: '茶叶.png',
@@ -229,7 +230,8 @@ describe('the agent inbox with a visitor, in a real browser', () => {
         .evaluate((img) => (img as HTMLImageElement).naturalWidth)
         .catch(() => 0),
     ).toBe(240);
-    // The open conversation shows no unread badge.
+    // The open conversation shows no unread badge, and the title no count.
+    await poll(() => agent.title()).toBe('会话 · Parley');
     expect(
       await agent.locator(`${byTest(`conversation-${conversationId}`)} ${byTest('unread-badge')}`).count(),
     ).toBe(0);

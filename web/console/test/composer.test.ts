@@ -10,7 +10,7 @@ import { createConsoleI18n } from '../src/i18n/index.ts';
 import type { CannedReply } from '../src/api/types.ts';
 import { useConversationsStore } from '../src/stores/conversations.ts';
 import { useSessionStore } from '../src/stores/session.ts';
-import { AGENT, C1, conversation, fakeInboxServer } from './support/inbox-server.ts';
+import { AGENT, C1, conversation, fakeInboxServer, message } from './support/inbox-server.ts';
 
 let server: ReturnType<typeof fakeInboxServer>;
 let pinia: Pinia;
@@ -149,6 +149,111 @@ describe('the composer', () => {
       [2, '断网时写的第二条'],
     ]);
     expect(server.sends()).toHaveLength(3); // first (answer lost), first again (duplicate), second
+    w.unmount();
+  });
+});
+
+/** The browser's XMLHttpRequest as the upload sees it: progress, answer, failure, abort. */
+class FakeXhr {
+  static all: FakeXhr[] = [];
+  url = '';
+  status = 0;
+  responseText = '';
+  body: FormData | null = null;
+  private listeners: Record<string, (() => void)[]> = {};
+  private uploadListeners: Record<string, ((e: ProgressEvent) => void)[]> = {};
+  upload = {
+    addEventListener: (type: string, fn: (e: ProgressEvent) => void) =>
+      (this.uploadListeners[type] ??= []).push(fn),
+  };
+  withCredentials = false;
+  constructor() {
+    FakeXhr.all.push(this);
+  }
+  open(_method: string, url: string) {
+    this.url = url;
+  }
+  setRequestHeader() {}
+  getResponseHeader() {
+    return null;
+  }
+  addEventListener(type: string, fn: () => void) {
+    (this.listeners[type] ??= []).push(fn);
+  }
+  send(body: FormData) {
+    this.body = body;
+  }
+  abort() {
+    for (const fn of this.listeners.abort ?? []) fn();
+  }
+  progress(loaded: number, total: number) {
+    for (const fn of this.uploadListeners.progress ?? [])
+      fn({ lengthComputable: true, loaded, total } as ProgressEvent);
+  }
+  fail() {
+    for (const fn of this.listeners.error ?? []) fn();
+  }
+  answer(status: number, body: unknown) {
+    this.status = status;
+    this.responseText = JSON.stringify(body);
+    for (const fn of this.listeners.load ?? []) fn();
+  }
+}
+
+describe('files in the composer', () => {
+  it('sends a pasted image with upload progress, can cancel one, and retries after a refusal', async () => {
+    FakeXhr.all = [];
+    vi.stubGlobal('XMLHttpRequest', FakeXhr);
+    const store = useConversationsStore();
+    const w = mountComposer();
+    const image = new File([new Uint8Array(2048)], 'screenshot.png', { type: 'image/png' });
+    const paste = new Event('paste', { bubbles: true, cancelable: true }) as ClipboardEvent;
+    Object.defineProperty(paste, 'clipboardData', { value: { files: [image] } });
+    textarea(w).element.dispatchEvent(paste);
+    await flushPromises();
+    expect(paste.defaultPrevented).toBe(true);
+    const [xhr] = FakeXhr.all;
+    const item = store.pending[0]!;
+    expect(xhr!.url).toBe(`/api/v1/conversations/${C1}/attachments?clientId=${item.clientId}`);
+    expect((xhr!.body!.get('file') as File).name).toBe('screenshot.png');
+    xhr!.progress(512, 2048);
+    expect(store.pending[0]).toMatchObject({ state: 'sending', progress: 0.25 });
+
+    // A refusal (too large) is shown with its reason and a retry.
+    xhr!.answer(413, { error: { code: 'payload_too_large', message: 'The file is larger than 20 MB.' } });
+    await flushPromises();
+    expect(store.pending[0]).toMatchObject({ state: 'failed', error: 'The file is larger than 20 MB.' });
+    store.retry(item.clientId);
+    await flushPromises();
+    const again = FakeXhr.all[1]!;
+    expect(again.url).toContain(`clientId=${item.clientId}`); // same client id: at most one message
+    const stored = message(C1, 1, { clientId: item.clientId, kind: 'image', text: '', senderType: 'agent' });
+    again.answer(201, {
+      clientId: item.clientId,
+      conversationId: C1,
+      messageId: stored.id,
+      seq: 1,
+      createdAt: stored.createdAt,
+      duplicate: false,
+      message: stored,
+    });
+    await flushPromises();
+    expect(store.pending).toEqual([]);
+    expect(store.messages.map((m) => m.kind)).toEqual(['image']);
+
+    // A dropped file can be cancelled while it uploads: the upload is aborted, nothing is left.
+    const drop = new Event('drop', { bubbles: true, cancelable: true }) as DragEvent;
+    Object.defineProperty(drop, 'dataTransfer', {
+      value: { files: [new File(['%PDF-1.4'], 'quote.pdf', { type: 'application/pdf' })] },
+    });
+    w.find('[data-test="composer-box"]').element.dispatchEvent(drop);
+    await flushPromises();
+    expect(store.pending.map((p) => [p.file?.name, p.state])).toEqual([['quote.pdf', 'sending']]);
+    const aborted = vi.spyOn(FakeXhr.all[2]!, 'abort');
+    store.cancel(store.pending[0]!.clientId);
+    await flushPromises();
+    expect(aborted).toHaveBeenCalled();
+    expect(store.pending).toEqual([]);
     w.unmount();
   });
 });
