@@ -7,13 +7,13 @@
 // next agent sees; the next agent resolves from the keyboard. Writes docs/screenshots/inbox-*.png.
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { png } from '../support/png.ts';
 import { login, startServer, type ServerProcess } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
@@ -24,36 +24,6 @@ const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
 const AGENT = { username: 'li.agent', displayName: '李客服', password: 'li-agent-password-0123' };
 const COLLEAGUE = { username: 'wang.agent', displayName: '王客服', password: 'wang-agent-password-0123' };
-
-/** A real PNG, so the server's content sniffing accepts it. */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])));
-    return Buffer.concat([len, Buffer.from(type), data, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = y * (width * 3 + 1) + 1 + x * 3;
-      raw[o] = 200 - Math.round((y / height) * 80);
-      raw[o + 1] = 150 + Math.round((x / width) * 60);
-      raw[o + 2] = 90;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 let server: ServerProcess;
 let databaseUrl: string;

@@ -164,6 +164,19 @@ describe('the conversations store fed by the dispatcher', () => {
     expect(store.typing[C1]?.name).toBe('王小明');
     send(store, { type: 'message', message: message(C1, 5) });
     expect(store.typing[C1]).toBeUndefined();
+    // An indicator nobody refreshes goes by itself.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    send(store, {
+      type: 'typing',
+      conversationId: C1,
+      who: { type: 'visitor', id: 'v', name: '王小明' },
+      typing: true,
+      expiresInMs: 5000,
+    });
+    vi.advanceTimersByTime(4900);
+    expect(store.typing[C1]).toBeDefined();
+    vi.advanceTimersByTime(200);
+    expect(store.typing[C1]).toBeUndefined();
   });
 
   it('alerts about a new conversation and a visitor message, not about the agent’s own', async () => {

@@ -71,6 +71,7 @@ export const useConversationsStore = defineStore('conversations', () => {
 
   let alerts: InboxAlerts | undefined;
   const uploads = new Map<string, UploadHandle>();
+  const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
 
   const pending = computed(() => outbox.value.filter((o) => o.conversationId === openId.value));
   /** Unread visitor messages over the list, the open conversation excluded (page title). */
@@ -385,8 +386,20 @@ export const useConversationsStore = defineStore('conversations', () => {
     typing(e) {
       if (e.who.type !== 'visitor') return;
       const rest = { ...typing.value };
-      if (e.typing) rest[e.conversationId] = { name: e.who.name, until: Date.now() + e.expiresInMs };
-      else delete rest[e.conversationId];
+      clearTimeout(typingTimers.get(e.conversationId));
+      if (e.typing) {
+        rest[e.conversationId] = { name: e.who.name, until: Date.now() + e.expiresInMs };
+        // Without a refresh the indicator goes by itself.
+        typingTimers.set(
+          e.conversationId,
+          setTimeout(() => {
+            const { [e.conversationId]: _gone, ...others } = typing.value;
+            typing.value = others;
+          }, e.expiresInMs),
+        );
+      } else {
+        delete rest[e.conversationId];
+      }
       typing.value = rest;
     },
   };
@@ -410,6 +423,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   function reset(): void {
     clearTimeout(listTimer);
     clearTimeout(readTimer);
+    for (const timer of typingTimers.values()) clearTimeout(timer);
+    typingTimers.clear();
     for (const u of uploads.values()) u.abort();
     uploads.clear();
   }
