@@ -37,6 +37,7 @@ import { createWidgetService } from './modules/widget/widget.service.ts';
 import { createConversationsRepository } from './modules/conversations/conversations.repository.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createVisitorTokens } from './modules/conversations/visitor-tokens.ts';
+import { createTranscriptMasking } from './modules/conversations/transcript-masking.ts';
 import { createEventBus } from './platform/events.ts';
 import { createHub } from './realtime/hub.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
@@ -55,7 +56,12 @@ export function createContainer(deps: {
   const auditTrail = createAuditTrail();
   const keyRing =
     config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
-  const security = createSecurityService({ db, repo: createSecurityRepository(), auditTrail });
+  const security = createSecurityService({
+    db,
+    repo: createSecurityRepository(),
+    auditTrail,
+    encryptionConfigured: keyRing !== null,
+  });
   const identity = createIdentityService({
     db,
     repo: createIdentityRepository(),
@@ -83,6 +89,7 @@ export function createContainer(deps: {
     tokens: createVisitorTokens({ db, configuredSecret: config.visitorTokenSecret }),
     bus,
     settings: config,
+    masking: createTranscriptMasking({ enabled: () => security.transcriptMaskingOn() }),
   });
   const hub = createHub({ loadCommitted: (...args) => conversations.loadCommitted(...args), logger });
   bus.onCommitted((batch) => void hub.offerLocal(batch));

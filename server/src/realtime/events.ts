@@ -48,6 +48,12 @@ export const MessageView = Type.Object({
   recalled: Type.Boolean(),
   editedAt: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
+  /**
+   * Transcript masking: phone, ID-card or bank-card numbers in `text` are masked (the server
+   * keeps the original encrypted; POST /api/v1/messages/:id/reveal with pii.reveal). Always
+   * sent by this server; optional so older payloads still type-check.
+   */
+  masked: Type.Optional(Type.Boolean()),
 });
 export type MessageView = Static<typeof MessageView>;
 

@@ -381,6 +381,48 @@ describe('the console in a real browser', () => {
     expect(csv.body).toContain('team.create');
   });
 
+  it('turns on transcript masking: a phone number the visitor types reaches the inbox masked', async () => {
+    await page.click(byTest('nav-security'));
+    await page.waitForURL(`${baseUrl}/admin/security`);
+    const masking = page.locator(byTest('transcript-masking'));
+    await masking.waitFor();
+    expect(await masking.getAttribute('class')).not.toContain('is-checked');
+    await masking.click();
+    await page.click(byTest('security-save'));
+    await expect.poll(() => masking.getAttribute('class')).toContain('is-checked');
+    await page.reload();
+    await expect
+      .poll(() => page.locator(byTest('transcript-masking')).getAttribute('class'))
+      .toContain('is-checked');
+
+    const post = async (url: string, body?: object, token?: string) => {
+      const res = await fetch(`${baseUrl}${url}`, {
+        method: 'POST',
+        headers: {
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      expect(res.status, `${url}: ${await res.clone().text()}`).toBeLessThan(300);
+      return res.json() as Promise<Record<string, unknown>>;
+    };
+    const { token } = (await post('/api/v1/widget/session', { name: '赵敏' })) as { token: string };
+    const conversation = (await post('/api/v1/widget/conversations', undefined, token)) as { id: string };
+    await post(
+      `/api/v1/widget/conversations/${conversation.id}/messages`,
+      { clientId: 'visitor-masked-0001', text: '我的手机是 13912345678，请回电' },
+      token,
+    );
+    await page.click(byTest('nav-inbox'));
+    await page.click('#tab-all');
+    await page.locator(byTest(`conversation-${conversation.id}`)).click();
+    const thread = page.locator(byTest('thread'));
+    await thread.locator(byTest('message-1')).waitFor();
+    expect(await thread.textContent()).toContain('我的手机是 139****5678，请回电');
+    expect(await page.textContent('body')).not.toContain('13912345678');
+  });
+
   it('switches to English and remembers it across a reload', async () => {
     await page.click(byTest('language-switcher'));
     await page.click(byTest('locale-en'));

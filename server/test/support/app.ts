@@ -3,9 +3,10 @@ import { afterAll } from 'vitest';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { createContainer, type Container } from '../../src/container.ts';
-import { openDatabase } from '../../src/platform/db/database.ts';
+import { sql } from 'kysely';
+import { openDatabase, type Database } from '../../src/platform/db/database.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import type { Role } from '../../src/modules/identity/permissions.ts';
+import type { Actor, Role } from '../../src/modules/identity/permissions.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
 export interface TestApp {
@@ -58,4 +59,35 @@ export async function signIn(
   const setCookie = res.headers['set-cookie'];
   const raw = Array.isArray(setCookie) ? setCookie[0]! : setCookie!;
   return { cookie: raw.split(';')[0]!, userId: user.id, username, password };
+}
+
+/** The service-level actor of a signed-in test user (for calling services directly). */
+export function actorOf(user: { userId: string; username: string }, role: Role = 'admin'): Actor {
+  return {
+    userId: user.userId,
+    username: user.username,
+    displayName: user.username,
+    role,
+    teamIds: [],
+    sessionId: 'test',
+    ip: null,
+    userAgent: null,
+  };
+}
+
+/** "<table> holds <needle>" for every row of every table whose text contains a needle. */
+export async function tablesHolding(db: Database, needles: readonly string[]): Promise<string[]> {
+  const tables = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables
+    where table_schema = 'public' and table_type = 'BASE TABLE'`.execute(db);
+  const hits: string[] = [];
+  for (const { table_name } of tables.rows) {
+    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(
+      db,
+    );
+    for (const needle of needles) {
+      if (rows.rows.some((r) => r.row.includes(needle))) hits.push(`${table_name} holds ${needle}`);
+    }
+  }
+  return hits;
 }

@@ -81,6 +81,18 @@ describe('masking and detectors', () => {
     expect(isBankCard('6222021234567890123')).toBe(false);
   });
 
+  it('does not take timestamps or order numbers for cards or ID numbers, even when they pass the checksums', () => {
+    // Luhn-valid, but a millisecond timestamp and a date-led order number: no card issuer prefix.
+    expect(isBankCard('1732176000005')).toBe(false);
+    expect(isBankCard('2024112100012344')).toBe(false);
+    // Check digit right, but no such province (99) or no such day (30 February).
+    expect(isPrcIdCard('440305199003071236')).toBe(true);
+    expect(isPrcIdCard('990305199003071233')).toBe(false);
+    expect(isPrcIdCard('440305199002301239')).toBe(false);
+    const text = '订单 2024112100012344 于 1732176000005 创建，单号 990305199003071233';
+    expect(maskTranscript(text)).toEqual({ masked: text, findings: [] });
+  });
+
   it('masks phone, ID-card and bank-card numbers typed in chat, and nothing else', () => {
     const text =
       '我的手机 138 1234 1234，身份证11010519491231002X，卡号 6222 0212 3456 7890 128，订单号 20241121000123。';

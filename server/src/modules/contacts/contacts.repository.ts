@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { PiiProtector } from '../../platform/crypto/pii-protector.ts';
+import { messageOriginalContext } from '../conversations/transcript-masking.ts';
 
 export const contactColumns = [
   'contacts.id',
@@ -184,26 +185,33 @@ export function createContactsRepository(deps: {
         .orderBy('created_at')
         .execute();
       const ids = conversations.map((c) => c.id);
-      const messages = ids.length
+      const stored = ids.length
         ? await db
-            .selectFrom('messages')
+            .selectFrom('messages as m')
+            .leftJoin('message_originals as o', 'o.message_id', 'm.id')
             .select([
-              'id',
-              'conversation_id',
-              'seq',
-              'sender_type',
-              'kind',
-              'body',
-              'private',
-              'attachment_id',
-              'created_at',
+              'm.id',
+              'm.conversation_id',
+              'm.seq',
+              'm.sender_type',
+              'm.kind',
+              'm.body',
+              'm.private',
+              'm.attachment_id',
+              'm.created_at',
+              'o.original_enc',
             ])
-            .where('conversation_id', 'in', ids)
-            .where('private', '=', false)
-            .orderBy('conversation_id')
-            .orderBy('seq')
+            .where('m.conversation_id', 'in', ids)
+            .where('m.private', '=', false)
+            .orderBy('m.conversation_id')
+            .orderBy('m.seq')
             .execute()
         : [];
+      // The data subject gets what was typed: masked messages with their originals opened.
+      const messages = stored.map(({ original_enc, ...m }) => ({
+        ...m,
+        original: pii.open(messageOriginalContext(m.id), original_enc),
+      }));
       const attachments = ids.length
         ? await db
             .selectFrom('attachments')

@@ -97,7 +97,7 @@ export function createContactsService(deps: {
 
     /**
      * Data-subject export: everything about one contact (profile, conversations with their
-     * public messages, attachments) as one tar archive. Audited.
+     * public messages — masked ones as typed —, attachments) as one tar archive. Audited.
      */
     async exportContact(actor: Actor, id: string): Promise<{ archive: Buffer; fileName: string }> {
       authorize(actor, 'privacy.manage');
@@ -118,7 +118,8 @@ export function createContactsService(deps: {
                 seq: msg.seq,
                 from: msg.sender_type,
                 kind: msg.kind,
-                text: msg.body,
+                // Transcript masking hides numbers from agents, not from the person who typed them.
+                text: msg.original ?? msg.body,
                 attachment: msg.attachment_id,
                 at: msg.created_at.toISOString(),
               })),

@@ -2,6 +2,7 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
+import { messageOriginalContext } from './transcript-masking.ts';
 import type { Executor } from '../../platform/db/database.ts';
 
 export const channelColumns = [
@@ -50,12 +51,18 @@ const messageColumns = [
   'm.recalled_at',
   'm.edited_at',
   'm.created_at',
+  'm.masked',
   'su.display_name as sender_user_name',
   'a.id as attachment_id',
   'a.file_name as attachment_file_name',
   'a.content_type as attachment_content_type',
   'a.size_bytes as attachment_size_bytes',
 ] as const;
+
+/** How many recent conversations a name search decrypts when contact names are encrypted. */
+export const NAME_SEARCH_WINDOW = 2000;
+const NAME_SEARCH_MAX_MATCHES = 500;
+const NAME_CACHE_SIZE = 20_000;
 
 /** Which conversations a reader may see; null = all (admins). */
 export interface Scope {
@@ -81,6 +88,8 @@ export interface AppendInput {
   reopen: boolean;
   /** A public agent message sets first_response_at once. */
   agentReply: boolean;
+  /** Transcript masking: `body` is the masked text and this the text as typed (sealed apart). */
+  original?: string;
   /** Changes to the conversation made in the same statement (assign, status …). */
   patch?: {
     status?: string;
@@ -111,6 +120,48 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       .innerJoin('contacts as ct', 'ct.id', 'c.contact_id')
       .leftJoin('users as au', 'au.id', 'c.assignee_id')
       .select(conversationColumns);
+  }
+
+  /**
+   * Partial name search with encrypted names: the NAME_SEARCH_WINDOW most recently active
+   * conversations the reader may see (with the list's filters) are fetched, their contact names
+   * decrypted in memory and matched by substring. Nothing searchable is stored, so the database
+   * reveals no more than before (docs/SECURITY.md says why there is no blind index); the price
+   * is that older conversations are found by exact phone/email or message words only.
+   */
+  async function conversationsWithNameLike(
+    query: ReturnType<typeof conversationQuery>,
+    search: string,
+  ): Promise<string[]> {
+    const needle = search.normalize('NFKC').toLowerCase();
+    const rows = await query
+      .clearSelect()
+      .select(['c.id', 'c.contact_id', 'ct.name'])
+      .where('ct.name', 'is not', null)
+      .orderBy('c.last_activity_at', 'desc')
+      .limit(NAME_SEARCH_WINDOW)
+      .execute();
+    const ids: string[] = [];
+    for (const r of rows) {
+      if (searchableName(r.contact_id, r.name!).includes(needle)) ids.push(r.id);
+      if (ids.length === NAME_SEARCH_MAX_MATCHES) break;
+    }
+    return ids;
+  }
+
+  // Decrypted, normalised names by ciphertext, so repeated searches do not decrypt the whole
+  // window again (AES-GCM set-up costs tens of µs per value). Bounded; oldest entries go first.
+  // A changed name is a new ciphertext (fresh IV), so entries never go stale.
+  const nameCache = new Map<string, string>();
+  function searchableName(contactId: string, stored: string): string {
+    const key = `${contactId}|${stored}`;
+    let name = nameCache.get(key);
+    if (name === undefined) {
+      name = (pii.open(contactContext('name', contactId), stored) ?? '').normalize('NFKC').toLowerCase();
+      if (nameCache.size >= NAME_CACHE_SIZE) nameCache.delete(nameCache.keys().next().value!);
+      nameCache.set(key, name);
+    }
+    return name;
   }
 
   function messageQuery(db: Executor) {
@@ -237,14 +288,19 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       if (q.search) {
         const like = `%${q.search.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
         const search = q.search;
-        // Encrypted contact fields cannot be searched by substring: exact phone/email only,
-        // through the keyed-hash lookup columns.
+        // Encrypted contact fields cannot be searched by substring in SQL: exact phone/email
+        // through the keyed-hash lookup columns, and names by decrypting a bounded window.
         const emailHash = pii.enabled ? pii.lookup('email', search) : null;
         const phoneHash = pii.enabled ? pii.lookup('phone', search) : null;
+        const byName = pii.enabled ? await conversationsWithNameLike(query, search) : [];
         query = query.where((eb) =>
           eb.or([
             ...(pii.enabled
-              ? [eb('ct.email_lookup', '=', emailHash ?? ''), eb('ct.phone_lookup', '=', phoneHash ?? '')]
+              ? [
+                  eb('ct.email_lookup', '=', emailHash ?? ''),
+                  eb('ct.phone_lookup', '=', phoneHash ?? ''),
+                  ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
+                ]
               : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
             eb.exists(
               eb
@@ -421,6 +477,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
           'private',
           'recalled_at',
           'created_at',
+          'masked',
         ])
         .where('id', '=', id)
         .forUpdate()
@@ -439,6 +496,45 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .set({ body, edited_at: sql<Date>`now()` })
         .where('id', '=', id)
         .execute();
+    },
+
+    /**
+     * Transcript masking: marks the message masked and seals the text as typed into
+     * message_originals (replacing an earlier one, as an edit does); null = not masked. Without a
+     * key ring nothing is kept: a masked message then has no original to reveal.
+     */
+    async setMessageOriginal(db: Executor, messageId: string, original: string | null) {
+      await db
+        .updateTable('messages')
+        .set({ masked: original !== null })
+        .where('id', '=', messageId)
+        .execute();
+      if (original === null || !pii.enabled) {
+        await db.deleteFrom('message_originals').where('message_id', '=', messageId).execute();
+        return;
+      }
+      const sealed = pii.seal(messageOriginalContext(messageId), original)!;
+      await db
+        .insertInto('message_originals')
+        .values({ message_id: messageId, original_enc: sealed })
+        .onConflict((oc) => oc.column('message_id').doUpdateSet({ original_enc: sealed }))
+        .execute();
+    },
+    /** A message's conversation, masked flag and opened original (null when none is kept). */
+    async findMessageOriginal(db: Executor, messageId: string) {
+      const row = await db
+        .selectFrom('messages as m')
+        .leftJoin('message_originals as o', 'o.message_id', 'm.id')
+        .select(['m.id', 'm.conversation_id', 'm.masked', 'o.original_enc'])
+        .where('m.id', '=', messageId)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      return {
+        id: row.id,
+        conversation_id: row.conversation_id,
+        masked: row.masked,
+        original: pii.open(messageOriginalContext(row.id), row.original_enc),
+      };
     },
 
     /** Messages after a seq (ascending), optionally up to a seq. */

@@ -27,6 +27,7 @@ import {
   PriorityBody,
   ReadBody,
   ReadResponse,
+  RevealedMessage,
   SendBody,
   SnoozeBody,
   TransferBody,
@@ -241,6 +242,18 @@ export const conversationsRoutes: FastifyPluginAsyncTypebox<{ conversations: Con
       schema: { params: IdParams, body: EditBody, response: { 200: MessageView, ...errors } },
     },
     async (request) => conversations.agentEdit(actorOf(request), request.params.id, request.body.text),
+  );
+
+  app.post(
+    '/api/v1/messages/:id/reveal',
+    {
+      config: { access: 'pii.reveal' },
+      schema: {
+        params: IdParams,
+        response: { 200: RevealedMessage, ...errors },
+      },
+    },
+    async (request) => conversations.revealMessage(actorOf(request), request.params.id),
   );
 
   app.get(

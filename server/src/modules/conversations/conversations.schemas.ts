@@ -98,6 +98,9 @@ export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) }, { add
 export const ReadResponse = Type.Object({ readSeq: Type.Integer() });
 export const EditBody = Type.Object({ text: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 
+/** A masked message's text as typed (transcript masking; pii.reveal, audited). */
+export const RevealedMessage = Type.Object({ id: Uuid, text: Type.String() });
+
 export const VisitorSessionBody = Type.Object(
   {
     token: Type.Optional(Type.String({ maxLength: 2048 })),

@@ -30,6 +30,7 @@ import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
 import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
+import { NO_TRANSCRIPT_MASKING, type TranscriptMasking } from './transcript-masking.ts';
 import { canSee, scopeOf } from './visibility.ts';
 import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
 
@@ -104,8 +105,11 @@ export function createConversationsService(deps: {
   tokens: VisitorTokens;
   bus: EventBus;
   settings: ConversationsSettings;
+  /** Transcript masking (security setting); off when not given. */
+  masking?: TranscriptMasking;
 }) {
   const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+  const masking = deps.masking ?? NO_TRANSCRIPT_MASKING;
 
   function checkText(text: string, field = 'text'): string {
     if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
@@ -173,6 +177,7 @@ export function createConversationsService(deps: {
           const r = await repo.appendMessage(trx, input);
           if (!r) throw new NotFoundError('conversation');
           if (r.duplicate) throw new Duplicate();
+          if (input.original !== undefined) await repo.setMessageOriginal(trx, r.messageId, input.original);
           const c = r.conversation;
           routing = routingOf(c);
           if (c.status !== c.previous_status || input.patch) stateChanged = true;
@@ -196,6 +201,7 @@ export function createConversationsService(deps: {
             recalled: false,
             editedAt: null,
             createdAt: r.createdAt.toISOString(),
+            masked: input.original !== undefined,
           });
           if (reopened) {
             // A customer message reopens the conversation; the system message tells every replica.
@@ -223,6 +229,7 @@ export function createConversationsService(deps: {
               recalled: false,
               editedAt: null,
               createdAt: sys.createdAt.toISOString(),
+              masked: false,
             });
           }
         }
@@ -254,7 +261,7 @@ export function createConversationsService(deps: {
     text: string;
     private: boolean;
   }): Promise<SendResult> {
-    const r = await repo.appendPlainMessage(db, {
+    const stored = await storePlainMessage({
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -265,6 +272,7 @@ export function createConversationsService(deps: {
       reopen: input.senderType === 'visitor',
       agentReply: input.senderType === 'agent' && !input.private,
     });
+    const r = stored.row;
     if (!r) throw new NotFoundError('conversation');
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
@@ -280,13 +288,14 @@ export function createConversationsService(deps: {
       senderId: input.senderId,
       senderName: input.senderType === 'agent' ? input.senderName : null,
       kind: 'text',
-      text: input.text,
+      text: stored.body,
       private: input.private,
       attachment: null,
       event: null,
       recalled: false,
       editedAt: null,
       createdAt: r.r_created_at.toISOString(),
+      masked: stored.masked,
     };
     const batch: CommittedBatch = {
       routing: {
@@ -315,11 +324,28 @@ export function createConversationsService(deps: {
           reason: 'visitor_message',
         },
         createdAt: r.r_reopen_created_at.toISOString(),
+        masked: false,
       });
       batch.conversation = await views(input.conversationId);
     }
     bus.committed(batch);
     return { message, duplicate: false };
+  }
+
+  /**
+   * The transcript-masking hook of the send path. Masking off or nothing to mask: the
+   * one-statement fast path as it is. Something masked: the same statement with the masked
+   * text, and the original sealed, in one transaction.
+   */
+  async function storePlainMessage(input: Parameters<ConversationsRepository['appendPlainMessage']>[1]) {
+    const m = await masking.mask(input.body);
+    if (!m) return { row: await repo.appendPlainMessage(db, input), body: input.body, masked: false };
+    const row = await db.transaction().execute(async (trx) => {
+      const r = await repo.appendPlainMessage(trx, { ...input, body: m.body });
+      if (r && !r.r_duplicate) await repo.setMessageOriginal(trx, r.r_message_id, m.original);
+      return r;
+    });
+    return { row, body: m.body, masked: true };
   }
 
   function systemInput(
@@ -396,6 +422,8 @@ export function createConversationsService(deps: {
     edit: { text: string } | null,
   ): Promise<MessageView> {
     // Check, lock and change inside one transaction; then announce like any append.
+    const editMasked = edit ? await masking.mask(edit.text) : null;
+    const newText = editMasked?.body ?? edit?.text;
     const out = await db.transaction().execute(async (trx) => {
       const msg = await repo.findMessageForUpdate(trx, messageId);
       if (!msg) throw new NotFoundError('message');
@@ -421,15 +449,18 @@ export function createConversationsService(deps: {
       if (edit && msg.kind !== 'text')
         throw new BadRequestError('messageId: only text messages can be edited', 'messageId');
       const actor = who.type === 'agent' ? who.actor : null;
-      if (edit) await repo.editBody(trx, msg.id, edit.text);
-      else await repo.markRecalled(trx, msg.id);
+      if (edit) {
+        await repo.editBody(trx, msg.id, newText!);
+        if (editMasked || msg.masked)
+          await repo.setMessageOriginal(trx, msg.id, editMasked?.original ?? null);
+      } else await repo.markRecalled(trx, msg.id);
       const r = await repo.appendMessage(
         trx,
         systemInput(
           conv.id,
           actor,
           edit
-            ? { type: 'message_edited', messageId: msg.id, text: edit.text }
+            ? { type: 'message_edited', messageId: msg.id, text: newText }
             : { type: 'message_recalled', messageId: msg.id },
           { private: msg.private, senderId: actor?.userId ?? null },
         ),
@@ -446,7 +477,7 @@ export function createConversationsService(deps: {
           details: {
             conversationId: conv.id,
             previousText: msg.body,
-            ...(edit ? { newText: edit.text } : {}),
+            ...(edit ? { newText } : {}),
           },
         },
       );
@@ -897,6 +928,34 @@ export function createConversationsService(deps: {
       });
     },
 
+    /**
+     * The text as typed of a masked message: an explicit action needing pii.reveal, audited in
+     * the same transaction. Not visible = not found, as everywhere.
+     */
+    async revealMessage(actor: Actor, messageId: string): Promise<{ id: string; text: string }> {
+      authorize(actor, 'pii.reveal');
+      return db.transaction().execute(async (trx) => {
+        const msg = await repo.findMessageOriginal(trx, messageId);
+        if (!msg) throw new NotFoundError('message');
+        await visibleConversation(actor, msg.conversation_id, trx).catch((err: unknown) => {
+          throw err instanceof NotFoundError ? new NotFoundError('message') : err;
+        });
+        if (!msg.masked) throw new ConflictError('Nothing in this message is masked.');
+        if (msg.original === null) {
+          throw new ConflictError(
+            'The original of this message was not kept (no encryption keys were configured when it was sent).',
+          );
+        }
+        await auditTrail.record(trx, auditActorOf(actor), {
+          action: 'message.pii_reveal',
+          targetType: 'message',
+          targetId: messageId,
+          details: { conversationId: msg.conversation_id },
+        });
+        return { id: msg.id, text: msg.original };
+      });
+    },
+
     /** Channels with their identity-verification secrets (admins). */
     async listChannels(actor: Actor) {
       authorize(actor, 'channels.manage');
@@ -1033,6 +1092,7 @@ export function createConversationsService(deps: {
       }
     }
     if (note !== undefined) checkText(note, 'note');
+    const noteMasked = note ? await masking.mask(note) : null;
     let before: { team_id: string | null; assignee_id: string | null } = { team_id: null, assignee_id: null };
     const event = (): Record<string, unknown> => ({
       type: how === 'transfer' ? 'transferred' : 'assigned',
@@ -1062,7 +1122,8 @@ export function createConversationsService(deps: {
         senderType: 'agent',
         senderId: actor.userId,
         kind: 'text',
-        body: note,
+        body: noteMasked?.body ?? note,
+        ...(noteMasked ? { original: noteMasked.original } : {}),
         private: true,
         attachmentId: null,
         event: null,

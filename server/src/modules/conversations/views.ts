@@ -37,6 +37,7 @@ export function toMessageView(r: MessageRow): MessageView {
     recalled: r.recalled_at !== null,
     editedAt: iso(r.edited_at),
     createdAt: r.created_at.toISOString(),
+    masked: r.masked,
   };
 }
 

@@ -7,6 +7,7 @@ import type { AuditTrail } from '../../platform/audit.ts';
 import type { KeyRing } from '../../platform/crypto/keyring.ts';
 import { isCiphertext } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
+import { messageOriginalContext } from '../conversations/transcript-masking.ts';
 import type { Database } from '../../platform/db/database.ts';
 
 export interface EncryptedColumn {
@@ -34,6 +35,13 @@ export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
     idColumn: 'id',
     column: 'sensitive_enc',
     context: (id) => contactContext('sensitive', id),
+  },
+  // Transcript masking: the text as typed of masked messages.
+  {
+    table: 'message_originals',
+    idColumn: 'message_id',
+    column: 'original_enc',
+    context: messageOriginalContext,
   },
 ];
 

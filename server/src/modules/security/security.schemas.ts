@@ -5,6 +5,9 @@ export const SettingsSchema = Type.Object({
   mfaEnforced: Type.Boolean(),
   mfaRequiredRoles: Type.Array(RoleSchema),
   consoleIpAllowList: Type.Array(Type.String()),
+  transcriptMasking: Type.Boolean({
+    description: 'Phone, PRC ID-card and bank-card numbers typed in chat are stored masked',
+  }),
 });
 export const SettingsPatch = Type.Object(
   {
@@ -13,6 +16,7 @@ export const SettingsPatch = Type.Object(
     consoleIpAllowList: Type.Optional(
       Type.Array(Type.String({ minLength: 2, maxLength: 64 }), { maxItems: 200 }),
     ),
+    transcriptMasking: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

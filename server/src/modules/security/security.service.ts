@@ -13,12 +13,19 @@ export interface SecuritySettings {
   mfaRequiredRoles: Role[];
   /** Addresses or CIDR ranges allowed to use the console and its API; empty = anywhere. */
   consoleIpAllowList: string[];
+  /**
+   * Phone, PRC ID-card and bank-card numbers typed in chat are stored masked, the original kept
+   * encrypted with the key ring (modules/conversations/transcript-masking.ts). Needs
+   * PARLEY_ENCRYPTION_KEYS to be turned on.
+   */
+  transcriptMasking: boolean;
 }
 
 const defaults: SecuritySettings = {
   mfaEnforced: false,
   mfaRequiredRoles: ['admin'],
   consoleIpAllowList: [],
+  transcriptMasking: false,
 };
 export const DEFAULT_SECURITY_SETTINGS: Readonly<SecuritySettings> = Object.freeze(defaults);
 
@@ -64,12 +71,17 @@ export function createSecurityService(deps: {
   db: Database;
   repo: SecurityRepository;
   auditTrail: AuditTrail;
+  /** Whether PARLEY_ENCRYPTION_KEYS is set (transcript masking keeps originals encrypted). */
+  encryptionConfigured?: boolean;
 }) {
   const { db, repo, auditTrail } = deps;
   let cached: { at: number; settings: SecuritySettings; allow: BlockList | null } | null = null;
 
-  async function load(): Promise<{ settings: SecuritySettings; allow: BlockList | null }> {
-    if (cached && Date.now() - cached.at < CACHE_MS) return cached;
+  // One read at a time: the message send path asks too (transcript masking), so when the cache
+  // expires under load, concurrent callers share the one query instead of each sending theirs.
+  let reading: Promise<{ settings: SecuritySettings; allow: BlockList | null }> | null = null;
+
+  async function read() {
     const rows = await repo.all(db);
     const settings: SecuritySettings = { ...DEFAULT_SECURITY_SETTINGS };
     for (const r of rows) {
@@ -78,6 +90,14 @@ export function createSecurityService(deps: {
     const allow = settings.consoleIpAllowList.length > 0 ? buildBlockList(settings.consoleIpAllowList) : null;
     cached = { at: Date.now(), settings, allow };
     return cached;
+  }
+
+  function load(): Promise<{ settings: SecuritySettings; allow: BlockList | null }> {
+    if (cached && Date.now() - cached.at < CACHE_MS) return Promise.resolve(cached);
+    reading ??= read().finally(() => {
+      reading = null;
+    });
+    return reading;
   }
 
   function ipAllowed(allow: BlockList | null, ip: string | null): boolean {
@@ -115,6 +135,11 @@ export function createSecurityService(deps: {
         );
     },
 
+    /** Read on the send path: cached like every setting here (a change applies within seconds). */
+    async transcriptMaskingOn(): Promise<boolean> {
+      return (await load()).settings.transcriptMasking;
+    },
+
     async mfaRequiredFor(role: Role): Promise<boolean> {
       const { settings } = await load();
       return settings.mfaEnforced && settings.mfaRequiredRoles.includes(role);
@@ -145,6 +170,16 @@ export function createSecurityService(deps: {
         }
       }
       const before = (await load()).settings;
+      if (patch.transcriptMasking !== undefined) {
+        // (refused only when turning it on: saving other settings keeps an existing value)
+        if (patch.transcriptMasking && !before.transcriptMasking && !deps.encryptionConfigured) {
+          throw new ConflictError(
+            'transcriptMasking: needs PARLEY_ENCRYPTION_KEYS; the original of a masked message is kept encrypted',
+            { field: 'transcriptMasking' },
+          );
+        }
+        next.transcriptMasking = patch.transcriptMasking;
+      }
       const changes: Record<string, { from: unknown; to: unknown }> = {};
       for (const [k, v] of Object.entries(next)) {
         const old = before[k as keyof SecuritySettings];
@@ -162,6 +197,7 @@ export function createSecurityService(deps: {
           );
         });
         cached = null;
+        reading = null; // a read begun before this commit must not be what callers get next
       }
       return (await load()).settings;
     },

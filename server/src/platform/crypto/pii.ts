@@ -43,22 +43,44 @@ export function maskAddress(address: string): string {
 
 const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK = '10X98765432';
+// First two digits of a resident ID: the province-level division (GB/T 2260), 71/81/82/83 for
+// Taiwan, Hong Kong and Macao residents' permits.
+const ID_PROVINCES = new Set([
+  11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61,
+  62, 63, 64, 65, 71, 81, 82, 83,
+]);
 
-/** GB 11643 check digit and a plausible birth date. */
+/** GB 11643: a province code, a real birth date not in the future, and the check digit. */
 export function isPrcIdCard(value: string): boolean {
   const v = value.toUpperCase();
   if (!/^\d{17}[\dX]$/.test(v)) return false;
+  if (!ID_PROVINCES.has(Number(v.slice(0, 2)))) return false;
   const year = Number(v.slice(6, 10));
   const month = Number(v.slice(10, 12));
   const day = Number(v.slice(12, 14));
-  if (year < 1900 || year > 2100 || month < 1 || month > 12 || day < 1 || day > 31) return false;
+  const born = new Date(Date.UTC(year, month - 1, day));
+  if (
+    year < 1900 ||
+    born.getUTCMonth() !== month - 1 ||
+    born.getUTCDate() !== day ||
+    born.getTime() > Date.now()
+  ) {
+    return false;
+  }
   const sum = ID_WEIGHTS.reduce((s, w, i) => s + w * Number(v[i]), 0);
   return ID_CHECK[sum % 11] === v[17];
 }
 
-/** Luhn check, 13–19 digits. */
+/**
+ * A payment card number: 13–19 digits, an issuer prefix card networks use (2221–2720
+ * Mastercard, 3 Amex/JCB/Diners, 4 Visa, 5 Mastercard, 6 UnionPay/Discover) and the Luhn check.
+ * The prefix keeps millisecond timestamps (1…) and date-led order numbers (20…) out even
+ * when they happen to pass Luhn, as one in ten numbers does.
+ */
 export function isBankCard(digits: string): boolean {
   if (!/^\d{13,19}$/.test(digits)) return false;
+  const iin = Number(digits.slice(0, 4));
+  if (!/^[3-6]/.test(digits) && !(iin >= 2221 && iin <= 2720)) return false;
   let sum = 0;
   for (let i = 0; i < digits.length; i++) {
     let d = Number(digits[digits.length - 1 - i]);

@@ -195,6 +195,12 @@ export interface LoginThrottle {
   locked_until: Timestamp | null;
 }
 
+export interface MessageOriginals {
+  created_at: Generated<Timestamp>;
+  message_id: string;
+  original_enc: string;
+}
+
 export interface Messages {
   attachment_id: string | null;
   body: Generated<string>;
@@ -205,6 +211,7 @@ export interface Messages {
   event: Json | null;
   id: Generated<string>;
   kind: string;
+  masked: Generated<boolean>;
   private: Generated<boolean>;
   recalled_at: Timestamp | null;
   sender_id: string | null;
@@ -291,6 +298,7 @@ export interface DB {
   job_runs: JobRuns;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
+  message_originals: MessageOriginals;
   messages: Messages;
   password_history: PasswordHistory;
   security_settings: SecuritySettings;

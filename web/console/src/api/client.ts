@@ -249,6 +249,9 @@ export function createApiClient(opts: ApiClientOptions = {}) {
           ...(isPrivate ? { private: 'true' } : {}),
         })}`,
       attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
+      /** A masked message as typed (pii.reveal; audited on the server). */
+      revealMessage: (messageId: string) =>
+        request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
     },
 
     contacts: {

@@ -137,6 +137,10 @@ const en: typeof zhCN = {
     ipList: 'Allowed IP addresses or networks (one per line; empty allows all)',
     ipHint:
       'Applies to the agent console and admin API only; visitors can always chat. Do not lock yourself out.',
+    maskingTitle: 'Chat transcript masking',
+    maskingEnabled: 'Mask phone, ID-card and bank-card numbers typed in chat',
+    maskingHint:
+      'New messages are stored with such numbers masked (139****5678) for everyone, visitors included; the original is kept encrypted and only users allowed to reveal personal data can see it, each time recorded in the audit log. Needs encryption keys (PARLEY_ENCRYPTION_KEYS). Earlier messages are not changed.',
   },
   inbox: {
     connection: {
