@@ -2,9 +2,9 @@
 // The thread as an agent sees it: order by seq, day separators, names, delivery/read state,
 // images, file cards, system events, private notes, and the optimistic copy of a message being
 // replaced by the server's copy.
-import { mount } from '@vue/test-utils';
+import { flushPromises, mount } from '@vue/test-utils';
 import { createPinia } from 'pinia';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import MessageList from '../src/components/inbox/MessageList.vue';
 import { createConsoleI18n } from '../src/i18n/index.ts';
 import type { OutboxItem } from '../src/stores/conversations.ts';
@@ -154,5 +154,30 @@ describe('the message list', () => {
     await items[1]!.find('[data-test="cancel"]').trigger('click');
     expect(w.emitted('retry')).toEqual([['f-000001']]);
     expect(w.emitted('cancel')).toEqual([['u-000001']]);
+  });
+});
+
+describe('masked messages in the thread', () => {
+  it('say so, and show the original only to a reader allowed to reveal it (through the audited API)', async () => {
+    const calls: string[] = [];
+    vi.stubGlobal('fetch', async (url: string, init?: RequestInit) => {
+      calls.push(`${init?.method ?? 'GET'} ${url}`);
+      return new Response(JSON.stringify({ id: 'x', text: '我的手机是 13912345678' }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    });
+    const masked = message(C1, 1, { text: '我的手机是 139****5678', masked: true });
+    const plain = render({ messages: [masked] });
+    expect(plain.find('[data-test="masked"]').text()).toBe('Numbers in this message are masked.');
+    expect(plain.find('[data-test="reveal-message"]').exists()).toBe(false);
+
+    const w = render({ messages: [masked], canReveal: true });
+    await w.find('[data-test="reveal-message"]').trigger('click');
+    await flushPromises();
+    expect(calls).toEqual([`POST /api/v1/messages/${masked.id}/reveal`]);
+    expect(w.find('.text').text()).toBe('我的手机是 13912345678');
+    expect(w.find('[data-test="masked"]').text()).toContain('recorded in the audit log');
+    vi.unstubAllGlobals();
   });
 });

@@ -175,6 +175,9 @@ const en: typeof zhCN = {
     email: 'Email',
     verified: 'Verified identity',
     started: 'Started',
+    maskedMessage: 'Numbers in this message are masked.',
+    revealMessage: 'Show the original',
+    revealedMessage: 'Original shown (recorded in the audit log)',
     dayToday: 'Today',
     dayYesterday: 'Yesterday',
     delivery: {
