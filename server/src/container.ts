@@ -38,6 +38,8 @@ import { createConversationsRepository } from './modules/conversations/conversat
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createVisitorTokens } from './modules/conversations/visitor-tokens.ts';
 import { createTranscriptMasking } from './modules/conversations/transcript-masking.ts';
+import { attachmentBackupVolume, createAttachmentStore } from './modules/conversations/attachment-store.ts';
+import { attachmentOrphansJob } from './jobs/attachment-orphans.ts';
 import { createEventBus } from './platform/events.ts';
 import { createHub } from './realtime/hub.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
@@ -62,6 +64,9 @@ export function createContainer(deps: {
     auditTrail,
     encryptionConfigured: keyRing !== null,
   });
+  const bus = createEventBus();
+  // Open agent sockets on every replica follow role, team and account changes at once.
+  const onAccessChanged = (userIds: string[]) => bus.ephemeral({ kind: 'access', userIds });
   const identity = createIdentityService({
     db,
     repo: createIdentityRepository(),
@@ -71,11 +76,13 @@ export function createContainer(deps: {
     policy: security,
     directory: createDirectory(config),
     directoryTeams: Object.values(config.ldapTeamMap),
+    onAccessChanged,
   });
-  const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail });
-  const bus = createEventBus();
+  const teams = createTeamsService({ db, repo: createTeamsRepository(), auditTrail, onAccessChanged });
   const pii = createPiiProtector(keyRing);
+  const attachments = createAttachmentStore(config);
   const contacts = createContactsService({
+    attachments,
     db,
     repo: createContactsRepository({ pii, sensitiveAttributes: config.piiSensitiveAttributes }),
     auditTrail,
@@ -90,8 +97,16 @@ export function createContainer(deps: {
     bus,
     settings: config,
     masking: createTranscriptMasking({ enabled: () => security.transcriptMaskingOn() }),
+    attachments,
   });
-  const hub = createHub({ loadCommitted: (...args) => conversations.loadCommitted(...args), logger });
+  const hub = createHub({
+    loadCommitted: (...args) => conversations.loadCommitted(...args),
+    logger,
+    accessOf: (userId) => conversations.accessOf(userId),
+    routingsOf: (ids) => conversations.routingsOf(ids),
+    publish: (event) => bus.ephemeral(event),
+    presence: { ttlMs: config.presenceTtlSeconds * 1000, refreshMs: (config.presenceTtlSeconds * 1000) / 3 },
+  });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
   const databaseUrl = deps.databaseUrl ?? config.databaseUrl;
@@ -135,6 +150,8 @@ export function createContainer(deps: {
     logger,
     replica: scheduler.replica,
     auditChain: audit,
+    // Always listed: files stay on the volume after a switch back to database storage.
+    volumes: [attachmentBackupVolume(config.attachmentDir)],
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
@@ -144,7 +161,8 @@ export function createContainer(deps: {
   }
   scheduler.register(auditCheckpointJob(audit, config.auditCheckpointSchedule));
   if (config.auditArchiveEnabled) scheduler.register(auditArchiveJob(audit));
-  const retention = createRetentionService({ db, auditTrail, settings: config });
+  const retention = createRetentionService({ db, auditTrail, settings: config, attachments });
+  scheduler.register(attachmentOrphansJob(attachments, db));
   if (config.conversationRetentionDays > 0) {
     scheduler.register(conversationRetentionJob(retention, config.conversationRetentionErase));
   }
@@ -153,6 +171,7 @@ export function createContainer(deps: {
     db,
     auditTrail,
     keyRing,
+    attachments,
     security,
     keys: createKeysService({ db, keyRing, auditTrail }),
     retention,

@@ -1,7 +1,7 @@
 // `parley doctor`: every check an operator needs before (or while) running Parley, each with a
 // verdict and, when it fails, what to do. Exit code 1 when any check fails.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statfsSync, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import path from 'node:path';
@@ -56,6 +56,8 @@ function dataDirCheck(dir: string): Check {
   try {
     let probe = path.resolve(dir);
     while (!existsSync(probe)) probe = path.dirname(probe);
+    // Below a file nothing can be created, whatever the permissions say.
+    if (!statSync(probe).isDirectory()) throw new Error('not a directory');
     accessSync(probe, constants.W_OK);
     return { name: 'data directory', verdict: 'pass', detail: `${dir} is writable` };
   } catch {
@@ -230,6 +232,18 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
     }
   }
   checks.push(...backupChecks(config));
+  if (config.attachmentStorage === 'volume') {
+    const dir = dataDirCheck(config.attachmentDir);
+    checks.push(
+      dir.verdict === 'pass'
+        ? { name: 'attachment directory', verdict: 'pass', detail: `${config.attachmentDir} is writable` }
+        : {
+            ...dir,
+            name: 'attachment directory',
+            hint: 'ATTACHMENT_STORAGE=volume: fix the permissions of ATTACHMENT_DIR or mount the shared volume there',
+          },
+    );
+  }
   return checks;
 }
 

@@ -42,6 +42,10 @@ export interface Config {
   wsMaxConnectionsPerIp: number;
   wsIpFramesPerSecond: number;
   realtimeCatchUpSeconds: number;
+  /** Where attachment bytes live: in PostgreSQL (default) or as files under attachmentDir. */
+  presenceTtlSeconds: number;
+  attachmentStorage: 'database' | 'volume';
+  attachmentDir: string;
   /** Where `parley backup create` and the scheduled job write archives. */
   backupDir: string;
   /** Cron expression for the scheduled backup; undefined = no scheduled backup. */
@@ -519,6 +523,31 @@ export const SETTINGS = [
     parse: integer(1, 3600),
   }),
   setting({
+    key: 'presenceTtlSeconds',
+    env: 'PARLEY_PRESENCE_TTL_SECONDS',
+    describe:
+      'Presence (agent online/away, visitor online) is repeated between replicas every third of this and forgotten this long after a replica stops repeating it (e.g. it crashed).',
+    default: '45',
+    parse: integer(3, 3600),
+  }),
+  setting({
+    key: 'attachmentStorage',
+    env: 'ATTACHMENT_STORAGE',
+    describe:
+      'Where new attachments are stored: "database" (in PostgreSQL, so backups hold everything) or "volume" (files under ATTACHMENT_DIR; backups include that directory). Existing attachments stay where they are.',
+    default: 'database',
+    parse: oneOf(['database', 'volume'] as const),
+  }),
+  setting({
+    key: 'attachmentDir',
+    env: 'ATTACHMENT_DIR',
+    describe:
+      'Directory of attachment files when ATTACHMENT_STORAGE=volume (shared by every replica: a ReadWriteMany volume). Default: PARLEY_DATA_DIR/attachments.',
+    default: undefined,
+    parse: (raw) => path.resolve(text(raw)),
+    example: '/var/lib/parley/attachments',
+  }),
+  setting({
     key: 'backupDir',
     env: 'BACKUP_DIR',
     describe:
@@ -869,6 +898,7 @@ export function loadConfig(source: Record<string, string | undefined> = readEnvi
     throw new ConfigError(['LDAP_USER_BASE: required when LDAP_URL is set']);
   }
   config.backupDir ??= path.join(config.dataDir, 'backups');
+  config.attachmentDir ??= path.join(config.dataDir, 'attachments');
   if (config.loginLockoutMaxSeconds < config.loginLockoutBaseSeconds) {
     throw new ConfigError([
       `LOGIN_LOCKOUT_MAX_SECONDS: must be at least LOGIN_LOCKOUT_BASE_SECONDS (${config.loginLockoutBaseSeconds})`,

@@ -21,6 +21,13 @@ export interface CommittedBatch {
   formerRouting?: { teamId: string | null; assigneeId: string | null } | undefined;
 }
 
+/** `agent:<userId>` or `visitor:<conversationId>` (with the conversation's routing). */
+export interface PresenceEntry {
+  subject: string;
+  status: 'online' | 'away' | 'offline';
+  meta?: { teamId: string | null; assigneeId: string | null } | undefined;
+}
+
 export type EphemeralEvent =
   | {
       kind: 'typing';
@@ -34,7 +41,10 @@ export type EphemeralEvent =
       reader: { type: 'visitor' | 'agent'; id: string };
       seq: number;
     }
-  | { kind: 'presence'; userId: string; status: 'online' | 'offline' };
+  /** Presence as one replica sees it (see realtime/presence.ts); expires after ttlMs. */
+  | { kind: 'presence_sync'; replica: string; ttlMs: number; entries: PresenceEntry[] }
+  /** These users' teams (or role) changed: open sockets re-read them (every replica). */
+  | { kind: 'access'; userIds: string[] };
 
 export interface EventBus {
   committed(batch: CommittedBatch): void;

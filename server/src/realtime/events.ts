@@ -160,6 +160,15 @@ export const CLIENT_FRAME_SCHEMAS = {
     { additionalProperties: false },
   ),
   ping: Type.Object({ type: Type.Literal('ping'), ref: Ref }, { additionalProperties: false }),
+  /** Agents only: this socket's presence (a console idle for a while says away). */
+  presence: Type.Object(
+    {
+      type: Type.Literal('presence'),
+      ref: Ref,
+      status: Type.Union([Type.Literal('online'), Type.Literal('away')]),
+    },
+    { additionalProperties: false },
+  ),
 } as const;
 
 export type ClientFrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -212,7 +221,17 @@ export type ServerEvent =
       expiresInMs: number;
     }
   | { type: 'read'; conversationId: string; reader: { type: 'visitor' | 'agent'; id: string }; seq: number }
-  | { type: 'presence'; userId: string; status: 'online' | 'offline' }
+  /** An agent's presence on any replica (agents only). 'away' is set by the agent's client. */
+  | { type: 'presence'; userId: string; status: 'online' | 'away' | 'offline' }
+  /** The visitor of a conversation has a socket open on it, on any replica (agents only). */
+  | { type: 'visitor_presence'; conversationId: string; online: boolean }
+  /**
+   * The conversation left this agent's view (transferred to someone else or another team, or
+   * the agent left its team): nothing more of it arrives on this socket. Drop it from lists.
+   */
+  | { type: 'conversation_removed'; conversationId: string; reason: 'reassigned' | 'access_changed' }
+  /** The agent's teams changed while connected: live traffic now follows these teams. */
+  | { type: 'access_changed'; teamIds: string[] }
   | { type: 'ok'; ref?: string }
   | { type: 'pong'; ref?: string }
   | { type: 'error'; ref?: string; code: ErrorCode; message: string; field?: string };

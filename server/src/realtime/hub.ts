@@ -11,9 +11,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CommittedBatch, ConversationRouting, EphemeralEvent } from '../platform/events.ts';
-import type { Actor } from '../modules/identity/permissions.ts';
+import type { Actor, Role } from '../modules/identity/permissions.ts';
+import { canSee } from '../modules/conversations/visibility.ts';
 import { toVisitorMessage } from '../modules/conversations/views.ts';
 import type { ServerEvent } from './events.ts';
+import { createPresence, type PresenceChange } from './presence.ts';
 
 export const TYPING_EXPIRES_MS = 6000;
 /** Conversation sequencer state is forgotten after this long without traffic. */
@@ -23,12 +25,19 @@ export interface HubConnection {
   readonly id: string;
   readonly role: 'visitor' | 'agent';
   readonly contactId: string | null;
-  readonly actor: Actor | null;
+  /** Replaced (never mutated) when the agent's teams change while the socket is open. */
+  actor: Actor | null;
   /** Highest seq sent to this socket, per conversation. */
   readonly sent: Map<string, number>;
   /** Live frames held back while a conversation is being replayed to this socket. */
   readonly replaying: Map<string, ServerEvent[]>;
+  /** Agents: what this socket says (online unless the client said away). */
+  status: 'online' | 'away';
+  /** Visitors: the conversations this socket follows (presence), with their routing. */
+  readonly presentIn: Map<string, { teamId: string | null; assigneeId: string | null }>;
   send(event: ServerEvent): void;
+  /** Ends the socket (the agent's access changed in a way that needs a new session). */
+  close(code: number, reason: string): void;
 }
 
 export interface HubDeps {
@@ -40,6 +49,13 @@ export interface HubDeps {
     createdSince?: Date,
   ): Promise<CommittedBatch | null>;
   logger: Logger;
+  /** A user's current role and teams; null when the account is gone or disabled. */
+  accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null>;
+  /** Team and assignee of conversations (readers whose access changed keep only what they see). */
+  routingsOf(ids: string[]): Promise<{ id: string; team_id: string | null; assignee_id: string | null }[]>;
+  /** Announces presence to every replica (the events bus; the NOTIFY bridge forwards it). */
+  publish(event: EphemeralEvent): void;
+  presence?: { refreshMs?: number; ttlMs?: number };
 }
 
 /**
@@ -59,6 +75,7 @@ interface ConversationState {
 export function newConnection(
   init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor },
   send: (event: ServerEvent) => void,
+  close: (code: number, reason: string) => void = () => undefined,
 ): HubConnection {
   return {
     id: randomUUID(),
@@ -67,7 +84,10 @@ export function newConnection(
     actor: init.role === 'agent' ? init.actor : null,
     sent: new Map(),
     replaying: new Map(),
+    status: 'online',
+    presentIn: new Map(),
     send,
+    close,
   };
 }
 
@@ -88,14 +108,105 @@ export function createHub(deps: HubDeps) {
   const rooms = new Map<string, Set<HubConnection>>();
   const conversations = new Map<string, ConversationState>();
   const connections = new Set<HubConnection>();
-  const onlineUsers = new Map<string, number>();
+  /** Agent sockets here, per user. */
+  const agentSockets = new Map<string, Set<HubConnection>>();
+  /** Visitor sockets here, per conversation they follow. */
+  const visitorSockets = new Map<string, number>();
   let deliveredMessages = 0;
+
+  const presence = createPresence({
+    publish: (event) => deps.publish(event),
+    onChange: (c) => presenceChanged(c),
+    ...deps.presence,
+  });
+
+  function presenceChanged({ subject, status, meta }: PresenceChange) {
+    if (subject.startsWith('agent:')) {
+      const userId = subject.slice('agent:'.length);
+      for (const conn of connections)
+        if (conn.role === 'agent') conn.send({ type: 'presence', userId, status });
+    } else if (subject.startsWith('visitor:') && meta) {
+      const conversationId = subject.slice('visitor:'.length);
+      for (const conn of members(agentRooms(meta)))
+        conn.send({ type: 'visitor_presence', conversationId, online: status !== 'offline' });
+    }
+  }
+
+  /** This replica's word on a user: online if any socket here is, away if all are, else none. */
+  function agentPresence(userId: string) {
+    const set = agentSockets.get(userId);
+    const status = !set?.size ? null : [...set].some((c) => c.status === 'online') ? 'online' : 'away';
+    presence.setLocal(`agent:${userId}`, status);
+  }
 
   function join(conn: HubConnection) {
     for (const room of roomsOf(conn)) {
       let set = rooms.get(room);
       if (!set) rooms.set(room, (set = new Set()));
       set.add(conn);
+    }
+  }
+
+  function leave(conn: HubConnection) {
+    for (const room of roomsOf(conn)) {
+      const set = rooms.get(room);
+      set?.delete(conn);
+      if (set?.size === 0) rooms.delete(room);
+    }
+  }
+
+  /** The socket no longer sees this conversation: it is told once and gets nothing more of it. */
+  function removeFromView(
+    conn: HubConnection,
+    conversationId: string,
+    reason: 'reassigned' | 'access_changed',
+  ) {
+    conn.sent.delete(conversationId);
+    conn.replaying.delete(conversationId);
+    conn.send({ type: 'conversation_removed', conversationId, reason });
+  }
+
+  /** Refreshes of one user run one after another (the last one reads the latest state). */
+  const refreshing = new Map<string, Promise<void>>();
+  function refreshAccess(userId: string): Promise<void> {
+    if (!agentSockets.has(userId)) return Promise.resolve();
+    const next = (refreshing.get(userId) ?? Promise.resolve()).then(() => applyAccess(userId));
+    const settled = next.catch((err: unknown) =>
+      deps.logger.error({ err }, 'could not apply a change of team membership to open sockets'),
+    );
+    refreshing.set(userId, settled);
+    void settled.then(() => {
+      if (refreshing.get(userId) === settled) refreshing.delete(userId);
+    });
+    return settled;
+  }
+
+  /** Re-reads the user's teams and role and applies them to their open sockets here. */
+  async function applyAccess(userId: string) {
+    const conns = [...(agentSockets.get(userId) ?? [])];
+    if (conns.length === 0) return;
+    const access = await deps.accessOf(userId);
+    for (const conn of conns) {
+      const before = conn.actor!;
+      if (!access || access.role !== before.role) {
+        // Disabled, deleted or a new role: its sessions were revoked; a new sign-in is needed.
+        conn.send({ type: 'error', code: 'unauthorized', message: 'Your access changed; sign in again.' });
+        conn.close(1008, 'access changed');
+        continue;
+      }
+      const same =
+        access.teamIds.length === before.teamIds.length &&
+        access.teamIds.every((t) => before.teamIds.includes(t));
+      if (same) continue;
+      leave(conn);
+      conn.actor = { ...before, teamIds: access.teamIds };
+      join(conn);
+      conn.send({ type: 'access_changed', teamIds: access.teamIds });
+      const followed = [...new Set([...conn.sent.keys(), ...conn.replaying.keys()])];
+      if (followed.length === 0) continue;
+      for (const r of await deps.routingsOf(followed)) {
+        if (!canSee(conn.actor, r)) removeFromView(conn, r.id, 'access_changed');
+      }
     }
   }
 
@@ -157,6 +268,14 @@ export function createHub(deps: HubDeps) {
       if (batch.formerRouting) for (const c of members(agentRooms(batch.formerRouting))) told.add(c);
       for (const conn of told)
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.agent });
+      // Readers who saw it before this batch and no longer do (transferred away, another team).
+      for (const conn of told) if (!agents.has(conn)) removeFromView(conn, id, 'reassigned');
+      // The visitor's presence there now goes to the conversation's new readers only.
+      if (batch.formerRouting && visitorSockets.has(id)) {
+        const meta = { teamId: routing.teamId, assigneeId: routing.assigneeId };
+        for (const conn of visitors) if (conn.presentIn.has(id)) conn.presentIn.set(id, meta);
+        presence.setLocal(`visitor:${id}`, 'online', meta);
+      }
       for (const conn of visitors)
         sendToSocket(conn, id, { type: 'conversation', conversation: batch.conversation.visitor });
     }
@@ -193,25 +312,61 @@ export function createHub(deps: HubDeps) {
       connections.add(conn);
       join(conn);
       if (conn.role === 'agent') {
-        const n = (onlineUsers.get(conn.actor!.userId) ?? 0) + 1;
-        onlineUsers.set(conn.actor!.userId, n);
-        return { firstOfUser: n === 1 };
+        const userId = conn.actor!.userId;
+        let set = agentSockets.get(userId);
+        if (!set) agentSockets.set(userId, (set = new Set()));
+        set.add(conn);
+        agentPresence(userId);
+        // Where everyone stands now, from every replica.
+        for (const p of presence.present('agent:')) {
+          conn.send({ type: 'presence', userId: p.subject.slice('agent:'.length), status: p.status });
+        }
+        return { firstOfUser: set.size === 1 };
       }
       return { firstOfUser: false };
     },
 
+    /** An agent socket says online or away. */
+    setStatus(conn: HubConnection, status: 'online' | 'away') {
+      if (conn.role !== 'agent' || conn.status === status) return;
+      conn.status = status;
+      if (connections.has(conn)) agentPresence(conn.actor!.userId);
+    },
+
+    /** A visitor socket follows a conversation (resumed it): the visitor is present there. */
+    visitorFollows(conn: HubConnection, routing: ConversationRouting) {
+      if (conn.role !== 'visitor' || conn.presentIn.has(routing.conversationId) || !connections.has(conn))
+        return;
+      const meta = { teamId: routing.teamId, assigneeId: routing.assigneeId };
+      conn.presentIn.set(routing.conversationId, meta);
+      const n = (visitorSockets.get(routing.conversationId) ?? 0) + 1;
+      visitorSockets.set(routing.conversationId, n);
+      if (n === 1) presence.setLocal(`visitor:${routing.conversationId}`, 'online', meta);
+    },
+
+    /** Is the visitor of this conversation connected to any replica? */
+    visitorOnline(conversationId: string): boolean {
+      return presence.status(`visitor:${conversationId}`) !== 'offline';
+    },
+
     detach(conn: HubConnection): { lastOfUser: boolean } {
       if (!connections.delete(conn)) return { lastOfUser: false };
-      for (const room of roomsOf(conn)) {
-        const set = rooms.get(room);
-        set?.delete(conn);
-        if (set?.size === 0) rooms.delete(room);
-      }
+      leave(conn);
       if (conn.role === 'agent') {
-        const n = (onlineUsers.get(conn.actor!.userId) ?? 1) - 1;
-        if (n <= 0) onlineUsers.delete(conn.actor!.userId);
-        else onlineUsers.set(conn.actor!.userId, n);
-        return { lastOfUser: n <= 0 };
+        const userId = conn.actor!.userId;
+        const set = agentSockets.get(userId);
+        set?.delete(conn);
+        if (set?.size === 0) agentSockets.delete(userId);
+        agentPresence(userId);
+        return { lastOfUser: !agentSockets.has(userId) };
+      }
+      for (const id of conn.presentIn.keys()) {
+        const n = (visitorSockets.get(id) ?? 1) - 1;
+        if (n > 0) visitorSockets.set(id, n);
+        else {
+          visitorSockets.delete(id);
+          presence.setLocal(`visitor:${id}`, null);
+        }
       }
       return { lastOfUser: false };
     },
@@ -286,19 +441,19 @@ export function createHub(deps: HubDeps) {
           }
           return;
         }
-        case 'presence': {
-          for (const conn of connections) {
-            if (conn.role === 'agent')
-              conn.send({ type: 'presence', userId: event.userId, status: event.status });
-          }
+        case 'access': {
+          for (const userId of event.userIds) void refreshAccess(userId);
           return;
         }
+        case 'presence_sync':
+          presence.received(event);
+          return;
       }
     },
 
-    /** Is the user connected to this replica? */
-    isOnline(userId: string): boolean {
-      return onlineUsers.has(userId);
+    /** The user's presence on any replica. */
+    agentStatus(userId: string) {
+      return presence.status(`agent:${userId}`);
     },
 
     stats() {
@@ -311,6 +466,7 @@ export function createHub(deps: HubDeps) {
 
     close() {
       clearInterval(sweeper);
+      presence.close();
     },
   };
 }

@@ -64,6 +64,7 @@ function compileValidators(maxTextChars: number): Validators {
     recall: Compile(CLIENT_FRAME_SCHEMAS.recall),
     edit: Compile(withLimit(CLIENT_FRAME_SCHEMAS.edit)),
     ping: Compile(CLIENT_FRAME_SCHEMAS.ping),
+    presence: Compile(CLIENT_FRAME_SCHEMAS.presence),
   };
 }
 
@@ -110,7 +111,7 @@ export function realtimeRoutes(
     sessionLive: (request: FastifyRequest) => Promise<boolean>;
   },
 ) {
-  const { conversations, hub, bus, settings } = deps;
+  const { conversations, hub, settings } = deps;
   const validators = compileValidators(settings.messageMaxChars);
   const ipLimits = createIpLimits({
     maxConnections: settings.wsMaxConnectionsPerIp,
@@ -180,7 +181,8 @@ export function realtimeRoutes(
     ip: string;
     conn: HubConnection | null;
     visitor: VisitorIdentity | null;
-    actor: Actor | null;
+    /** The agent, with the teams the hub last applied (they follow membership changes). */
+    readonly actor: Actor | null;
     typingSentAt: Map<string, number>;
   }
 
@@ -216,8 +218,13 @@ export function realtimeRoutes(
     const conn = s.conn!;
     for (const { conversationId, lastSeq } of entries) {
       try {
-        if (s.visitor) await conversations.visitorResumeCheck(s.visitor, conversationId);
-        else await conversations.agentResumeCheck(s.actor!, conversationId);
+        if (s.visitor)
+          hub.visitorFollows(conn, await conversations.visitorResumeCheck(s.visitor, conversationId));
+        else {
+          await conversations.agentResumeCheck(s.actor!, conversationId);
+          if (hub.visitorOnline(conversationId))
+            send(s.socket, { type: 'visitor_presence', conversationId, online: true });
+        }
       } catch (err) {
         reportError(s, err, ref);
         continue;
@@ -289,7 +296,11 @@ export function realtimeRoutes(
   }
 
   function start(s: Session, init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor }) {
-    const conn = newConnection(init, (event) => send(s.socket, event));
+    const conn = newConnection(
+      init,
+      (event) => send(s.socket, event),
+      (code, reason) => s.socket.close(code, reason),
+    );
     s.conn = conn;
     return conn;
   }
@@ -306,8 +317,6 @@ export function realtimeRoutes(
     }
     // Live traffic for the conversations being resumed is held until their replay is done.
     for (const r of frame.resume ?? []) conn.replaying.set(r.conversationId, []);
-    const { firstOfUser } = hub.attach(conn);
-    if (firstOfUser && s.actor) bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'online' });
     send(s.socket, {
       type: 'ready',
       connectionId: conn.id,
@@ -315,6 +324,8 @@ export function realtimeRoutes(
       subjectId: s.actor ? s.actor.userId : s.visitor!.contactId,
       limits: { maxTextChars: settings.messageMaxChars, framesPerSecond: settings.wsFramesPerSecond },
     });
+    // After `ready`: an agent socket then gets everyone's presence.
+    hub.attach(conn);
     if (frame.resume?.length) await resume(s, frame.resume, frame.ref);
   }
 
@@ -363,6 +374,10 @@ export function realtimeRoutes(
         if (s.visitor) await conversations.visitorRecall(s.visitor, frame.messageId);
         else await conversations.agentRecall(s.actor!, frame.messageId);
         return send(s.socket, { type: 'ok', ...ref });
+      case 'presence':
+        if (s.visitor) throw new FrameError('forbidden', 'presence: visitors cannot set a status');
+        hub.setStatus(s.conn, frame.status);
+        return send(s.socket, { type: 'ok', ...ref });
       case 'edit':
         if (s.visitor) throw new FrameError('forbidden', 'visitors cannot edit messages');
         await conversations.agentEdit(s.actor!, frame.messageId, frame.text);
@@ -376,7 +391,16 @@ export function realtimeRoutes(
       socket.close(1008, 'too many connections from this address');
       return;
     }
-    const s: Session = { socket, ip, conn: null, visitor: null, actor, typingSentAt: new Map() };
+    const s: Session = {
+      socket,
+      ip,
+      conn: null,
+      visitor: null,
+      get actor() {
+        return this.conn?.actor ?? actor;
+      },
+      typingSentAt: new Map(),
+    };
     const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
     let queue = Promise.resolve();
     let alive = true;
@@ -426,11 +450,7 @@ export function realtimeRoutes(
       clearTimeout(helloTimer);
       clearInterval(heartbeat);
       ipLimits.close(ip);
-      if (s.conn) {
-        const { lastOfUser } = hub.detach(s.conn);
-        if (lastOfUser && s.actor)
-          bus.ephemeral({ kind: 'presence', userId: s.actor.userId, status: 'offline' });
-      }
+      if (s.conn) hub.detach(s.conn);
     });
     socket.on('error', () => undefined);
   }

@@ -232,6 +232,32 @@ describe('chart values', () => {
     expect(objects.some((o) => o.kind === 'StatefulSet')).toBe(true);
   });
 
+  it('puts volume-stored attachments on one claim, mounted by the app pods and the backup CronJob', async () => {
+    const objects = await render('attachments-volume-values.yaml');
+    const claim = objects.find(
+      (o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'parley-attachments',
+    ) as Any;
+    expect(claim.spec.accessModes).toEqual(['ReadWriteMany']);
+    expect(claim.spec.resources.requests.storage).toBe('10Gi');
+    const config = (objects.find((o) => o.kind === 'ConfigMap') as Any).data;
+    expect(config.ATTACHMENT_STORAGE).toBe('volume');
+    // The setting the chart writes is one Parley accepts.
+    expect(loadConfig({ ...config, DATABASE_URL: 'postgres://u:p@db/parley' }).attachmentStorage).toBe(
+      'volume',
+    );
+    for (const owner of ['Deployment/parley', 'CronJob/parley-backup']) {
+      const spec = podSpecs(objects).find((p) => p.owner === owner)!.spec;
+      const volume = spec.volumes.find((v: Any) => v.name === 'attachments');
+      expect(volume.persistentVolumeClaim.claimName, owner).toBe('parley-attachments');
+      const mount = spec.containers[0].volumeMounts.find((m: Any) => m.name === 'attachments');
+      expect(mount.mountPath, owner).toBe(config.ATTACHMENT_DIR);
+    }
+    // The default keeps attachments in PostgreSQL: no claim, no setting.
+    const plain = await render('default-values.yaml');
+    expect(plain.some((o) => o.metadata.name === 'parley-attachments')).toBe(false);
+    expect((plain.find((o) => o.kind === 'ConfigMap') as Any).data.ATTACHMENT_STORAGE).toBeUndefined();
+  });
+
   it('renders an ingress with TLS and WebSocket timeouts', async () => {
     const objects = await render('ingress-tls-values.yaml');
     const ingress = objects.find((o) => o.kind === 'Ingress') as Any;
@@ -289,6 +315,9 @@ describe('chart values', () => {
     expect(await renderError([db, 'backup.keep=3'])).toContain('`backup.keep` was removed');
     expect(await renderError([db, 'config.AUDIT_ARCHIVE_ENABLED=true'])).toContain(
       'set `auditArchive.enabled=true`',
+    );
+    expect(await renderError([db, 'config.ATTACHMENT_DIR=/data'])).toContain(
+      'set `attachments.storage=volume`',
     );
     expect(await renderError([db, 'config.LDAP_BIND_PASSWORD=x'])).toContain('credentials go to Secrets');
     expect(await renderError([db, 'backup.encryption.publicKey=-----BEGIN PUBLIC KEY-----x'])).toContain(

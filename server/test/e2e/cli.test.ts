@@ -54,6 +54,20 @@ describe('parley CLI', () => {
     expect(database.detail).toMatch(/connection refused/);
   });
 
+  it('doctor checks the attachment directory when attachments go to a volume', async () => {
+    const db = await createTestDatabase();
+    const bad = await run(['doctor'], {
+      DATABASE_URL: db.url,
+      ATTACHMENT_STORAGE: 'volume',
+      // Below a regular file: never creatable (a permission check would not do as root).
+      ATTACHMENT_DIR: `${import.meta.filename}/attachments`,
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/^FAIL\s+attachment directory\s+\S+cli\.test\.ts\/attachments is not writable/m);
+    const plain = await run(['doctor'], { DATABASE_URL: db.url });
+    expect(plain.out).not.toMatch(/attachment directory/);
+  });
+
   it('doctor names a bad setting', async () => {
     const res = await run(['doctor'], { PARLEY_LOG_LEVEL: 'loud' });
     expect(res.code).toBe(1);

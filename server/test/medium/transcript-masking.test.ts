@@ -343,6 +343,7 @@ describe('masked messages', () => {
       db: t.container.db,
       auditTrail: t.container.auditTrail,
       settings: { conversationRetentionDays: 1, conversationRetentionErase: true },
+      attachments: t.container.attachments,
     });
     const report = await retention.run({ erase: true }, new Date(Date.now() + 2 * 86_400_000));
     expect(report.erased).toBeGreaterThanOrEqual(1);

@@ -37,6 +37,9 @@ describe('the realtime dispatcher', () => {
       conversation: (c) => calls.push(`conversation ${c.id} ${c.status}`),
       read: (e) => calls.push(`read ${e.conversationId} ${e.reader.type} ${e.seq}`),
       typing: (e) => calls.push(`typing ${e.conversationId} ${e.typing}`),
+      visitorPresence: (id, online) => calls.push(`visitor ${id} ${online}`),
+      removed: (id) => calls.push(`removed ${id}`),
+      accessChanged: () => calls.push('access'),
     };
     const { unread: _u, readSeq: _r, ...view } = conversation(C1, { status: 'resolved' });
     const events: ServerEvent[] = [
@@ -66,6 +69,9 @@ describe('the realtime dispatcher', () => {
       { type: 'presence', userId: 'u', status: 'online' },
       { type: 'error', code: 'bad_frame', message: 'x' },
       { type: 'resumed', conversationId: C1, lastSeq: 7, replayed: 0 },
+      { type: 'visitor_presence', conversationId: C1, online: true },
+      { type: 'conversation_removed', conversationId: C1, reason: 'reassigned' },
+      { type: 'access_changed', teamIds: [] },
     ];
     for (const e of events) dispatchEvent(e, handlers);
     expect(calls).toEqual([
@@ -73,6 +79,9 @@ describe('the realtime dispatcher', () => {
       `conversation ${C1} resolved`,
       `read ${C1} visitor 7`,
       `typing ${C1} true`,
+      `visitor ${C1} true`,
+      `removed ${C1}`,
+      'access',
     ]);
   });
 });
@@ -177,6 +186,20 @@ describe('the conversations store fed by the dispatcher', () => {
     expect(store.typing[C1]).toBeDefined();
     vi.advanceTimersByTime(200);
     expect(store.typing[C1]).toBeUndefined();
+  });
+
+  it('drops a conversation that left the agent’s view, and shows whether its visitor is online', async () => {
+    const store = await openInbox();
+    send(store, { type: 'visitor_presence', conversationId: C1, online: true });
+    expect(store.visitorOnline[C1]).toBe(true);
+    send(store, { type: 'message', message: message(C1, 1) });
+    send(store, { type: 'conversation_removed', conversationId: C1, reason: 'reassigned' });
+    expect(store.list.map((c) => c.id)).toEqual([C2]);
+    expect(store.current).toBeNull();
+    expect(store.messages).toEqual([]);
+    expect(store.openRemoved).toBe(true);
+    await store.open(C2);
+    expect(store.openRemoved).toBe(false);
   });
 
   it('alerts about a new conversation and a visitor message, not about the agent’s own', async () => {

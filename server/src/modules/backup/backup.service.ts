@@ -77,6 +77,14 @@ export interface BackupSettings {
 export interface BackupVolume {
   name: string;
   dir: string;
+  /** Advisory lock held (exclusively) from the snapshot until the volume is read: whoever
+   * deletes files on the volume shares it, so no file the snapshot names disappears meanwhile. */
+  lockKey?: number;
+  /** Files (relative paths) not to archive, e.g. temporary files of writes in progress. */
+  skip?: (rel: string) => boolean;
+  /** SQL listing the files the database names (columns key, sha256 hex): verify and restore
+   * check that the archive holds each one, with that content. */
+  expectedFilesSql?: string;
 }
 
 export interface Progress {
@@ -445,8 +453,11 @@ export function createBackupService(deps: {
       onProgress?: (p: Progress) => void;
       totalBytes: number;
     },
-  ): Promise<{ manifest: Manifest; restoreMs: number }> {
+  ): Promise<{ manifest: Manifest; restoreMs: number; files: Map<string, string> }> {
     const { conninfo, env } = libpqConnection(targetUrl);
+    /** SHA-256 (hex) of every volume file part, by part name. */
+    const files = new Map<string, string>();
+    let fileHash: { name: string; hash: ReturnType<typeof createHash> } | undefined;
     let psql: RunningTool | undefined;
     let pgRestore: RunningTool | undefined;
     let failures: Promise<never> | undefined;
@@ -483,7 +494,10 @@ export function createBackupService(deps: {
               );
             });
             failures.catch(() => undefined);
-          } else if (ev.name.startsWith('volume:') && opts.extractVolumes) {
+          } else if (ev.name.startsWith('volume:')) {
+            fileHash = { name: ev.name, hash: createHash('sha256') };
+          }
+          if (ev.name.startsWith('volume:') && opts.extractVolumes) {
             const [volumeName, ...rest] = ev.name.slice('volume:'.length).split('/');
             const rel = rest.join('/');
             const volume = volumes.find((v) => v.name === volumeName);
@@ -506,7 +520,10 @@ export function createBackupService(deps: {
           if (pgRestore && failures) {
             await writeWithBackpressure(pgRestore.child.stdin!, ev.chunk, failures);
             opts.onProgress?.({ phase: 'restore', bytes, totalBytes: opts.totalBytes });
-          } else if (file) await file.handle.write(ev.chunk);
+          } else {
+            fileHash?.hash.update(ev.chunk);
+            if (file) await file.handle.write(ev.chunk);
+          }
         } else if (ev.part.name === 'database.dump' && pgRestore && failures) {
           pgRestore.child.stdin!.end();
           // If psql fails, pg_restore would block on a full pipe: whichever ends first decides.
@@ -517,10 +534,14 @@ export function createBackupService(deps: {
             }),
           ]);
           pgRestore = undefined;
-        } else if (file) {
-          await file.handle.close();
-          await rename(file.tmp, file.final);
-          file = undefined;
+        } else {
+          if (fileHash) files.set(fileHash.name, fileHash.hash.digest('hex'));
+          fileHash = undefined;
+          if (file) {
+            await file.handle.close();
+            await rename(file.tmp, file.final);
+            file = undefined;
+          }
         }
       }
       if (!psql) throw new BackupError('corrupt', 'the archive has no database part');
@@ -530,6 +551,7 @@ export function createBackupService(deps: {
       return {
         manifest: archive.manifest() as unknown as Manifest,
         restoreMs: Math.round(performance.now() - started),
+        files,
       };
     } catch (err) {
       psql?.child.kill('SIGKILL');
@@ -567,6 +589,28 @@ export function createBackupService(deps: {
     }
   }
 
+  /** Files the database at `url` names that the archive lacks (or holds with other content). */
+  async function missingVolumeFiles(url: string, files: Map<string, string>): Promise<string[]> {
+    const problems: string[] = [];
+    for (const volume of volumes) {
+      if (!volume.expectedFilesSql) continue;
+      const client = await connect(url, settings.databaseConnectTimeoutMs, 'the restored database');
+      try {
+        const { rows } = await client.query<{ key: string; sha256: string }>(volume.expectedFilesSql);
+        for (const row of rows) {
+          const got = files.get(`volume:${volume.name}/${row.key}`);
+          if (got === undefined)
+            problems.push(`${volume.name} file ${row.key} is named in the database but not in the archive`);
+          else if (got !== row.sha256)
+            problems.push(`${volume.name} file ${row.key} differs from its recorded SHA-256`);
+        }
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    return problems;
+  }
+
   function privateKeyFor(given: string | undefined): string | undefined {
     return given ?? settings.backupDecryptPrivateKey;
   }
@@ -593,6 +637,10 @@ export function createBackupService(deps: {
       try {
         await mkdir(dir, { recursive: true, mode: 0o700 });
         client = await connect(url, settings.databaseConnectTimeoutMs, 'the database');
+        for (const key of new Set(volumes.flatMap((v) => (v.lockKey === undefined ? [] : [v.lockKey])))) {
+          // Released when this connection closes, after the volumes are read.
+          await client.query('select pg_advisory_lock($1::bigint)', [key]);
+        }
         const snap = await beginSnapshot(client);
         createdAt = snap.takenAt;
         const pgDump = await pgToolVersion('pg_dump');
@@ -641,6 +689,7 @@ export function createBackupService(deps: {
 
         for (const volume of volumes) {
           for (const rel of await volumeFiles(volume.dir)) {
+            if (volume.skip?.(rel)) continue;
             await writer.beginPart(`volume:${volume.name}/${rel}`, 'file');
             for await (const chunk of createReadStream(path.join(volume.dir, rel), {
               highWaterMark: 1024 * 1024,
@@ -799,7 +848,7 @@ export function createBackupService(deps: {
           await admin.end().catch(() => undefined);
         }
         const scratchUrl = withDatabaseName(maintenanceUrl, scratch);
-        const { manifest, restoreMs } = await restoreInto(archive, scratchUrl, {
+        const { manifest, restoreMs, files } = await restoreInto(archive, scratchUrl, {
           extractVolumes: false,
           onProgress: opts.onProgress,
           totalBytes: size,
@@ -809,10 +858,12 @@ export function createBackupService(deps: {
         // The scratch copy is disposable: migrate it forward (which proves the upgrade path of an
         // older archive too), then recompute its audit chain on the current schema.
         let auditChain: AuditChainCheck | null = null;
+        let fileProblems: string[] = [];
         const newestKnown = readMigrationFiles().at(-1)?.version ?? 0;
         if ((archive.header.migration?.version ?? 0) <= newestKnown) {
           await migrate(scratchUrl);
           auditChain = await auditChainOf(scratchUrl);
+          fileProblems = await missingVolumeFiles(scratchUrl, files);
         }
         const problems = tables
           .filter((t) => !t.ok)
@@ -828,6 +879,7 @@ export function createBackupService(deps: {
           problems.push(
             `the audit chain in the archive does not verify: ${auditChain.problems[0] ?? 'unknown problem'}`,
           );
+        problems.push(...fileProblems);
         result = {
           path: file,
           passed: problems.length === 0,
@@ -968,7 +1020,7 @@ export function createBackupService(deps: {
 
       // Pass 2: restore in one transaction.
       const reopened = await openArchive(file, { privateKey: privateKeyFor(opts.privateKey) });
-      const { restoreMs } = await restoreInto(reopened, targetUrl, {
+      const { restoreMs, files } = await restoreInto(reopened, targetUrl, {
         preambleSql:
           existing > 0 ? 'drop schema if exists public cascade;\ncreate schema public;\n' : undefined,
         extractVolumes: true,
@@ -984,6 +1036,13 @@ export function createBackupService(deps: {
         );
       }
       const migrated = await migrate(targetUrl);
+      const fileProblems = await missingVolumeFiles(targetUrl, files);
+      if (fileProblems.length > 0) {
+        throw new BackupError(
+          'verification_failed',
+          `the archive WAS restored into the target, but ${fileProblems.length} file(s) the database names are missing or differ (${fileProblems[0]}). Do not use this database; restore another backup.`,
+        );
+      }
       // Checked on the migrated schema (an archive from an older Parley lacks newer audit tables).
       const auditChain = await auditChainOf(targetUrl);
       if (auditChain && !auditChain.ok) {

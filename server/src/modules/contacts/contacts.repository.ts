@@ -221,6 +221,8 @@ export function createContactsRepository(deps: {
               'file_name',
               'content_type',
               'size_bytes',
+              'storage',
+              'storage_key',
               'data',
               'created_at',
             ])

@@ -7,6 +7,7 @@ import { maskEmail, maskName, maskPhone, maskAddress } from '../../platform/cryp
 import type { Database, Executor } from '../../platform/db/database.ts';
 import { BadRequestError, NotFoundError } from '../../platform/errors.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
+import type { AttachmentStore } from '../conversations/attachment-store.ts';
 import { canSee } from '../conversations/visibility.ts';
 import type { ContactPatch, ContactRow, ContactsRepository } from './contacts.repository.ts';
 
@@ -52,8 +53,10 @@ export function createContactsService(deps: {
   auditTrail: AuditTrail;
   /** Custom attribute keys treated as personal data (masked, encrypted at rest). */
   sensitiveAttributes?: readonly string[];
+  /** Attachment bytes in the database or on the volume (export reads them, erasure removes them). */
+  attachments: AttachmentStore;
 }) {
-  const { db, repo, auditTrail } = deps;
+  const { db, repo, auditTrail, attachments: store } = deps;
   const sensitive = new Set(deps.sensitiveAttributes ?? []);
   const masked = { reveal: false, sensitive };
   const who = (actor: Actor) => ({
@@ -135,11 +138,13 @@ export function createContactsService(deps: {
         };
         const archive = createTar([
           { name: 'contact.json', data: Buffer.from(JSON.stringify(document, null, 2), 'utf8') },
-          ...data.attachments.map((a) => ({
-            name: `attachments/${a.id}-${a.file_name}`,
-            data: a.data ?? Buffer.alloc(0),
-            mtime: a.created_at,
-          })),
+          ...(await Promise.all(
+            data.attachments.map(async (a) => ({
+              name: `attachments/${a.id}-${a.file_name}`,
+              data: await store.read(a),
+              mtime: a.created_at,
+            })),
+          )),
         ]);
         await auditTrail.record(trx, who(actor), {
           action: 'contact.export',
@@ -190,7 +195,7 @@ export function createContactsService(deps: {
     /** Erasure, step 2: deletes profile, conversations, messages, attachments. Audited (no PII). */
     async eraseContact(actor: Actor, id: string, confirmation: string) {
       authorize(actor, 'privacy.manage');
-      return db.transaction().execute(async (trx) => {
+      const { counts, files } = await db.transaction().execute(async (trx) => {
         await visibleContact(actor, id, trx);
         const ok = await repo.takeErasureRequest(trx, hashToken(confirmation), id, actor.userId);
         if (!ok)
@@ -198,6 +203,10 @@ export function createContactsService(deps: {
             'confirmation: missing, expired or not yours; request the erasure again',
             'confirmation',
           );
+        const conversationIds = (await repo.conversationsWithMessages(trx, id)).conversations.map(
+          (c) => c.id,
+        );
+        const files = await store.keysOfConversations(trx, conversationIds);
         const counts = await repo.eraseContact(trx, id);
         await auditTrail.record(trx, who(actor), {
           action: 'contact.erase',
@@ -205,8 +214,11 @@ export function createContactsService(deps: {
           targetId: id,
           details: { ...counts },
         });
-        return counts;
+        return { counts, files };
       });
+      // The rows are gone (committed): now their files on the attachment volume.
+      await store.remove(db, files);
+      return counts;
     },
 
     /**

@@ -434,6 +434,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         private: boolean;
         reopen: boolean;
         agentReply: boolean;
+        /** An agent who must be able to see the conversation (checked under its row lock). */
+        visibleTo?: string | null;
       },
     ) {
       const { rows } = await sql<{
@@ -451,7 +453,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         r_reopen_created_at: Date | null;
       }>`select * from parley_append_message(${input.conversationId}::uuid, ${input.contactId}::uuid,
         ${input.clientId}::text, ${input.senderType}::text, ${input.senderId}::uuid, ${input.body}::text,
-        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean)`.execute(db);
+        ${input.private}::boolean, ${input.reopen}::boolean, ${input.agentReply}::boolean,
+        ${input.visibleTo ?? null}::uuid)`.execute(db);
       return rows[0] ?? null;
     },
 
@@ -622,6 +625,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     insertAttachment(
       db: Executor,
       v: {
+        id: string;
         conversationId: string;
         uploaderType: 'visitor' | 'agent';
         uploaderId: string;
@@ -629,11 +633,14 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         contentType: string;
         data: Buffer;
         sha256: Buffer;
+        /** Set when the bytes are already a durable file on the volume (then not in the row). */
+        storageKey: string | null;
       },
     ) {
       return db
         .insertInto('attachments')
         .values({
+          id: v.id,
           conversation_id: v.conversationId,
           uploader_type: v.uploaderType,
           uploader_id: v.uploaderId,
@@ -641,7 +648,9 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
           content_type: v.contentType,
           size_bytes: v.data.length,
           sha256: v.sha256,
-          data: v.data,
+          storage: v.storageKey ? 'volume' : 'database',
+          storage_key: v.storageKey,
+          data: v.storageKey ? null : v.data,
         })
         .returning(['id', 'file_name', 'content_type', 'size_bytes'])
         .executeTakeFirstOrThrow();
@@ -649,7 +658,16 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     findAttachment(db: Executor, id: string) {
       return db
         .selectFrom('attachments')
-        .select(['id', 'conversation_id', 'file_name', 'content_type', 'size_bytes', 'data'])
+        .select([
+          'id',
+          'conversation_id',
+          'file_name',
+          'content_type',
+          'size_bytes',
+          'storage',
+          'storage_key',
+          'data',
+        ])
         .where('id', '=', id)
         .executeTakeFirst();
     },
@@ -673,6 +691,14 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     },
     teamIdsOfUser(db: Executor, userId: string) {
       return db.selectFrom('team_members').select('team_id').where('user_id', '=', userId).execute();
+    },
+    routingsOf(db: Executor, ids: readonly string[]) {
+      if (ids.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('conversations')
+        .select(['id', 'team_id', 'assignee_id'])
+        .where('id', 'in', ids)
+        .execute();
     },
     teamExists(db: Executor, teamId: string) {
       return db.selectFrom('teams').select('id').where('id', '=', teamId).executeTakeFirst();

@@ -6,7 +6,7 @@
 // - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
 import type { Database, DB, Executor } from '../../platform/db/database.ts';
@@ -26,7 +26,8 @@ import type {
   VisitorConversationView,
 } from '../../realtime/events.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
-import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
+import { authorize, isRole, roleHas, type Actor, type Role } from '../identity/permissions.ts';
+import type { AttachmentStore } from './attachment-store.ts';
 import { cleanFileName, isInlineImage, sniffUpload } from './attachments.ts';
 import type { AppendInput, ConversationRow, ConversationsRepository } from './conversations.repository.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
@@ -107,8 +108,9 @@ export function createConversationsService(deps: {
   settings: ConversationsSettings;
   /** Transcript masking (security setting); off when not given. */
   masking?: TranscriptMasking;
+  attachments: AttachmentStore;
 }) {
-  const { db, repo, contacts, auditTrail, tokens, bus, settings } = deps;
+  const { db, repo, contacts, auditTrail, tokens, bus, settings, attachments: store } = deps;
   const masking = deps.masking ?? NO_TRANSCRIPT_MASKING;
 
   function checkText(text: string, field = 'text'): string {
@@ -260,8 +262,11 @@ export function createConversationsService(deps: {
     senderName: string | null;
     text: string;
     private: boolean;
+    /** Agents other than admins: visibility is checked under the conversation's row lock. */
+    visibleTo?: string | null;
   }): Promise<SendResult> {
     const stored = await storePlainMessage({
+      visibleTo: input.visibleTo ?? null,
       conversationId: input.conversationId,
       contactId: input.contactId,
       clientId: input.clientId,
@@ -387,12 +392,12 @@ export function createConversationsService(deps: {
     return rows.map(toMessageView);
   }
 
-  async function storeUpload(
-    conversationId: string,
-    uploader: { type: 'visitor' | 'agent'; id: string },
-    file: UploadedFile,
-    trx: Executor,
-  ) {
+  /**
+   * Checks an upload (size, sniffed type) and, on a volume, writes its file durably — before
+   * any transaction, so no row lock is held during the write. The row is inserted later, in
+   * the message's transaction (`insert`); if that never commits, `discard` removes the file.
+   */
+  async function prepareUpload(uploader: { type: 'visitor' | 'agent'; id: string }, file: UploadedFile) {
     if (file.data.length > settings.attachmentMaxBytes) {
       throw new BadRequestError(
         `file: larger than ${Math.round(settings.attachmentMaxBytes / 1024 / 1024)} MB`,
@@ -401,18 +406,32 @@ export function createConversationsService(deps: {
     }
     const fileName = cleanFileName(file.fileName);
     const sniffed = await sniffUpload(file.data, fileName);
-    const row = await repo.insertAttachment(trx, {
-      conversationId,
-      uploaderType: uploader.type,
-      uploaderId: uploader.id,
-      fileName,
-      contentType: sniffed.contentType,
-      data: file.data,
-      sha256: createHash('sha256').update(file.data).digest(),
-    });
+    const id = randomUUID();
+    const storageKey = await store.write(id, file.data);
     return {
       kind: sniffed.kind,
-      view: { id: row.id, fileName: row.file_name, contentType: row.content_type, sizeBytes: row.size_bytes },
+      async insert(conversationId: string, trx: Executor) {
+        const row = await repo.insertAttachment(trx, {
+          id,
+          conversationId,
+          uploaderType: uploader.type,
+          uploaderId: uploader.id,
+          fileName,
+          contentType: sniffed.contentType,
+          data: file.data,
+          sha256: createHash('sha256').update(file.data).digest(),
+          storageKey,
+        });
+        return {
+          id: row.id,
+          fileName: row.file_name,
+          contentType: row.content_type,
+          sizeBytes: row.size_bytes,
+        };
+      },
+      async discard() {
+        if (storageKey) await store.remove(db, [storageKey]);
+      },
     };
   }
 
@@ -647,7 +666,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -728,8 +747,10 @@ export function createConversationsService(deps: {
     ): Promise<SendResult> {
       authorize(actor, 'conversations.reply');
       checkText(input.text);
-      await visibleConversation(actor, conversationId);
+      // Visibility is part of the append statement (under the row lock, against the live team
+      // membership): a concurrent transfer cannot let one more message through.
       return appendPlain({
+        visibleTo: actor.role === 'admin' ? null : actor.userId,
         conversationId,
         contactId: null,
         clientId: input.clientId,
@@ -770,7 +791,7 @@ export function createConversationsService(deps: {
       return {
         fileName: a.file_name,
         contentType: a.content_type,
-        data: a.data ?? Buffer.alloc(0),
+        data: await store.read(a),
         inline: isInlineImage(a.content_type),
       };
     },
@@ -916,7 +937,8 @@ export function createConversationsService(deps: {
 
     async deleteConversation(actor: Actor, conversationId: string): Promise<void> {
       authorize(actor, 'conversations.delete');
-      await db.transaction().execute(async (trx) => {
+      const files = await db.transaction().execute(async (trx) => {
+        const keys = await store.keysOfConversations(trx, [conversationId]);
         const deleted = await repo.deleteConversation(trx, conversationId);
         if (!deleted) throw new NotFoundError('conversation');
         await auditTrail.record(trx, auditActorOf(actor), {
@@ -925,7 +947,9 @@ export function createConversationsService(deps: {
           targetId: conversationId,
           details: { contactId: deleted.contact_id },
         });
+        return keys;
       });
+      await store.remove(db, files);
     },
 
     /**
@@ -1022,6 +1046,17 @@ export function createConversationsService(deps: {
     async replay(conversationId: string, afterSeq: number, includePrivate: boolean): Promise<MessageView[]> {
       const rows = await repo.messagesAfter(db, conversationId, afterSeq, { limit: 500, includePrivate });
       return rows.map(toMessageView);
+    },
+
+    /** A user's current role and teams (null: gone or disabled), for open sockets. */
+    async accessOf(userId: string): Promise<{ role: Role; teamIds: string[] } | null> {
+      const user = await repo.userForAssignment(db, userId);
+      if (!user || user.disabled_at || !isRole(user.role)) return null;
+      const teams = await repo.teamIdsOfUser(db, userId);
+      return { role: user.role, teamIds: teams.map((t) => t.team_id) };
+    },
+    routingsOf(ids: string[]) {
+      return repo.routingsOf(db, ids);
     },
 
     activitySince(since: Date) {
@@ -1186,7 +1221,7 @@ export function createConversationsService(deps: {
     const stored = await repo.findMessageByClientId(db, conversationId, input.clientId);
     if (stored) return { message: toMessageView(stored), duplicate: true };
     let attachment: MessageView['attachment'] = null;
-    let kind: 'image' | 'file' = 'file';
+    const upload = await prepareUpload(uploader, input.file);
     const appendInput: AppendInput = {
       conversationId,
       ...(o.contactId ? { contactId: o.contactId } : {}),
@@ -1201,21 +1236,27 @@ export function createConversationsService(deps: {
       reopen: o.reopen,
       agentReply: o.agentReply,
     };
-    const [r] = await append([appendInput], {
-      senderName: o.senderName ?? null,
-      get attachment() {
-        return attachment;
-      },
-      check: async (trx) => {
-        await o.check?.(trx);
-        const up = await storeUpload(conversationId, uploader, input.file, trx);
-        attachment = up.view;
-        kind = up.kind;
-        appendInput.attachmentId = up.view.id;
-        appendInput.kind = kind;
-      },
-    });
-    return r!;
+    let results: SendResult[];
+    try {
+      results = await append([appendInput], {
+        senderName: o.senderName ?? null,
+        get attachment() {
+          return attachment;
+        },
+        check: async (trx) => {
+          await o.check?.(trx);
+          attachment = await upload.insert(conversationId, trx);
+          appendInput.attachmentId = attachment.id;
+          appendInput.kind = upload.kind;
+        },
+      });
+    } catch (err) {
+      await upload.discard();
+      throw err;
+    }
+    // A resend that raced this one: its row rolled back, the file is not needed.
+    if (results[0]!.duplicate) await upload.discard();
+    return results[0]!;
   }
 }
 

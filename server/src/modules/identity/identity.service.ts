@@ -134,6 +134,8 @@ export function createIdentityService(deps: {
   directory?: Directory | null;
   /** Team names the directory manages (LDAP_TEAM_MAP values): membership follows the groups. */
   directoryTeams?: readonly string[];
+  /** After a committed change of a user's role, teams or disabled state: open sockets follow. */
+  onAccessChanged?: (userIds: string[]) => void;
 }) {
   const { db, repo, auditTrail, settings, keyRing, policy } = deps;
   const directory = deps.directory ?? null;
@@ -404,6 +406,8 @@ export function createIdentityService(deps: {
           throw new ForbiddenError('Your directory account is not in any group that may use Parley.');
         }
         const userId = await provisionDirectoryUser(username, { ...du, role: du.role }, found);
+        // The directory may have changed the role or the teams: the user's open sockets follow.
+        if (found) deps.onAccessChanged?.([userId]);
         const user = await repo.findUserByUsername(db, username);
         if (!user || user.id !== userId) throw new Error('directory user vanished');
         return this.completePasswordStep(user, client, { source: 'ldap' });
@@ -628,6 +632,7 @@ export function createIdentityService(deps: {
       authorize(actor, 'users.manage');
       if (patch.role !== undefined && !isRole(patch.role))
         throw new BadRequestError('role: unknown role', 'role');
+      let accessChanged = false;
       await db.transaction().execute(async (trx) => {
         // One admin at a time may change admins, so "the last admin" check cannot race.
         await sql`select pg_advisory_xact_lock(${FIRST_ADMIN_LOCK_KEY})`.execute(trx);
@@ -656,6 +661,7 @@ export function createIdentityService(deps: {
           ...(patch.disabled !== undefined ? { disabled_at: patch.disabled ? new Date() : null } : {}),
         });
         if (patch.disabled === true || changes.role) await repo.revokeSessionsOfUser(trx, id);
+        accessChanged = patch.disabled === true || changes.role !== undefined;
         await auditTrail.record(trx, auditActorOf(actor), {
           action: changes.role ? 'user.role_change' : 'user.update',
           targetType: 'user',
@@ -663,6 +669,8 @@ export function createIdentityService(deps: {
           details: changes,
         });
       });
+      // Sessions were revoked: the user's open sockets end now, not at their next heartbeat.
+      if (accessChanged) deps.onAccessChanged?.([id]);
       return userById(id);
     },
 

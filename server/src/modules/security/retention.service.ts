@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { AuditTrail } from '../../platform/audit.ts';
 import type { Database } from '../../platform/db/database.ts';
+import type { AttachmentStore } from '../conversations/attachment-store.ts';
 
 export interface RetentionReport {
   enabled: boolean;
@@ -19,8 +20,10 @@ export function createRetentionService(deps: {
   db: Database;
   auditTrail: AuditTrail;
   settings: { conversationRetentionDays: number; conversationRetentionErase: boolean };
+  /** Files of erased attachments on the volume are removed after each batch commits. */
+  attachments: Pick<AttachmentStore, 'keysOfConversations' | 'remove'>;
 }) {
-  const { db, auditTrail, settings } = deps;
+  const { db, auditTrail, settings, attachments: store } = deps;
   const BATCH = 500;
 
   return {
@@ -41,7 +44,7 @@ export function createRetentionService(deps: {
       let erased = 0;
       if (opts.erase) {
         for (;;) {
-          const done = await db.transaction().execute(async (trx) => {
+          const { done, files } = await db.transaction().execute(async (trx) => {
             const ids = (
               await trx
                 .selectFrom('conversations')
@@ -54,12 +57,13 @@ export function createRetentionService(deps: {
                 .skipLocked()
                 .execute()
             ).map((r) => r.id);
-            if (ids.length === 0) return 0;
+            if (ids.length === 0) return { done: 0, files: [] };
             const counts = await sql<{ messages: number; attachments: number }>`select
               (select count(*)::int from messages where conversation_id = any(${ids}::uuid[])) as messages,
               (select count(*)::int from attachments where conversation_id = any(${ids}::uuid[])) as attachments`.execute(
               trx,
             );
+            const files = await store.keysOfConversations(trx, ids);
             await trx.deleteFrom('conversations').where('id', 'in', ids).execute();
             await auditTrail.record(
               trx,
@@ -70,8 +74,9 @@ export function createRetentionService(deps: {
                 details: { conversationIds: ids, ...counts.rows[0], retentionDays: days },
               },
             );
-            return ids.length;
+            return { done: ids.length, files };
           });
+          await store.remove(db, files);
           erased += done;
           if (done < BATCH) break;
         }

@@ -24,8 +24,17 @@ export interface Team {
 
 type TeamRow = NonNullable<Awaited<ReturnType<TeamsRepository['findTeam']>>>;
 
-export function createTeamsService(deps: { db: Database; repo: TeamsRepository; auditTrail: AuditTrail }) {
+export function createTeamsService(deps: {
+  db: Database;
+  repo: TeamsRepository;
+  auditTrail: AuditTrail;
+  /** After a committed membership change: these users' open sockets re-read their teams. */
+  onAccessChanged?: (userIds: string[]) => void;
+}) {
   const { db, repo, auditTrail } = deps;
+  const accessChanged = (userIds: string[]) => {
+    if (userIds.length > 0) deps.onAccessChanged?.(userIds);
+  };
   const who = (a: Actor) => ({ id: a.userId, name: a.username, ip: a.ip, userAgent: a.userAgent });
 
   async function withMembers(rows: TeamRow[]): Promise<Team[]> {
@@ -117,7 +126,8 @@ export function createTeamsService(deps: { db: Database; repo: TeamsRepository; 
 
     async deleteTeam(actor: Actor, id: string): Promise<void> {
       authorize(actor, 'teams.manage');
-      await db.transaction().execute(async (trx) => {
+      const members = await db.transaction().execute(async (trx) => {
+        const members = (await repo.membersOf(trx, [id])).map((m) => m.id);
         const deleted = await repo.deleteTeam(trx, id);
         if (!deleted) throw new NotFoundError('team');
         await auditTrail.record(trx, who(actor), {
@@ -126,23 +136,27 @@ export function createTeamsService(deps: { db: Database; repo: TeamsRepository; 
           targetId: id,
           details: { name: deleted.name },
         });
+        return members;
       });
+      accessChanged(members);
     },
 
     async addMember(actor: Actor, teamId: string, userId: string): Promise<Team> {
       authorize(actor, 'teams.manage');
-      await db.transaction().execute(async (trx) => {
+      const changed = await db.transaction().execute(async (trx) => {
         if (!(await repo.findTeam(trx, teamId))) throw new NotFoundError('team');
         if (!(await repo.userExists(trx, userId))) throw new NotFoundError('user');
         const added = await repo.addMember(trx, teamId, userId);
-        if (!added) return; // already a member: nothing changed, nothing to audit
+        if (!added) return false; // already a member: nothing changed, nothing to audit
         await auditTrail.record(trx, who(actor), {
           action: 'team.member_add',
           targetType: 'team',
           targetId: teamId,
           details: { userId },
         });
+        return true;
       });
+      if (changed) accessChanged([userId]);
       return teamById(teamId);
     },
 
@@ -159,6 +173,7 @@ export function createTeamsService(deps: { db: Database; repo: TeamsRepository; 
           details: { userId },
         });
       });
+      accessChanged([userId]);
       return teamById(teamId);
     },
   };

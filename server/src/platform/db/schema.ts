@@ -39,6 +39,7 @@ export interface Attachments {
   sha256: Buffer;
   size_bytes: number;
   storage: Generated<string>;
+  storage_key: string | null;
   uploader_id: string | null;
   uploader_type: string;
 }

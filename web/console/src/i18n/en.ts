@@ -178,6 +178,8 @@ const en: typeof zhCN = {
     maskedMessage: 'Numbers in this message are masked.',
     revealMessage: 'Show the original',
     revealedMessage: 'Original shown (recorded in the audit log)',
+    removed: 'This conversation is no longer in your view (transferred, or your teams changed).',
+    visitorOnline: 'online',
     dayToday: 'Today',
     dayYesterday: 'Yesterday',
     delivery: {

@@ -173,6 +173,8 @@ export default {
     maskedMessage: '此消息中的号码已打码。',
     revealMessage: '查看原文',
     revealedMessage: '已显示原文（此操作已记入审计日志）',
+    removed: '该会话已不在您的视图中（已转出，或您的团队有变化）。',
+    visitorOnline: '在线',
     dayToday: '今天',
     dayYesterday: '昨天',
     delivery: { sent: '已送达', read: '已读', queued: '等待网络恢复', uploading: '上传中 {percent}%' },

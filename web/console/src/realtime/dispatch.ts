@@ -11,6 +11,12 @@ export interface RealtimeHandlers {
   conversation(conversation: ConversationView): void;
   read(event: ReadEvent): void;
   typing(event: TypingEvent): void;
+  /** The visitor has (or no longer has) the chat open. */
+  visitorPresence(conversationId: string, online: boolean): void;
+  /** The conversation left this agent's view: drop it. */
+  removed(conversationId: string): void;
+  /** The agent's teams changed: what the lists show may have changed. */
+  accessChanged(): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -31,9 +37,18 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'typing':
       handlers.typing(event);
       return;
+    case 'visitor_presence':
+      handlers.visitorPresence(event.conversationId, event.online);
+      return;
+    case 'conversation_removed':
+      handlers.removed(event.conversationId);
+      return;
+    case 'access_changed':
+      handlers.accessChanged();
+      return;
     // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
     // come; `resumed` only closes a replay whose messages already went through `message`;
-    // presence is not shown; errors of frames we did not send are nothing to act on.
+    // agents' presence is not shown; errors of frames we did not send are nothing to act on.
     case 'ready':
     case 'ack':
     case 'resumed':

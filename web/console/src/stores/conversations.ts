@@ -68,6 +68,10 @@ export const useConversationsStore = defineStore('conversations', () => {
   const connection = ref<ConnectionStatus>('connecting');
   /** Who is typing in which conversation (visitor side), with when to stop showing it. */
   const typing = ref<Record<string, { name: string | null; until: number }>>({});
+  /** Conversations whose visitor has the chat open right now. */
+  const visitorOnline = ref<Record<string, boolean>>({});
+  /** The open conversation left this agent's view (transferred away, team change). */
+  const openRemoved = ref(false);
 
   let alerts: InboxAlerts | undefined;
   const uploads = new Map<string, UploadHandle>();
@@ -128,6 +132,7 @@ export const useConversationsStore = defineStore('conversations', () => {
   async function open(id: string | null): Promise<void> {
     const mine = ++opening;
     openId.value = id;
+    openRemoved.value = false;
     current.value = null;
     messages.value = [];
     preview.value = null;
@@ -383,6 +388,21 @@ export const useConversationsStore = defineStore('conversations', () => {
       if (e.reader.type !== 'visitor' || current.value?.id !== e.conversationId) return;
       if (current.value.visitorReadSeq < e.seq) current.value = { ...current.value, visitorReadSeq: e.seq };
     },
+    visitorPresence(conversationId, isOnline) {
+      visitorOnline.value = { ...visitorOnline.value, [conversationId]: isOnline };
+    },
+    removed(conversationId) {
+      list.value = list.value.filter((c) => c.id !== conversationId);
+      outbox.value = outbox.value.filter((o) => o.conversationId !== conversationId || o.state === 'sending');
+      if (openId.value === conversationId) {
+        current.value = null;
+        messages.value = [];
+        openRemoved.value = true;
+      }
+    },
+    accessChanged() {
+      refreshListSoon();
+    },
     typing(e) {
       if (e.who.type !== 'visitor') return;
       const rest = { ...typing.value };
@@ -444,6 +464,8 @@ export const useConversationsStore = defineStore('conversations', () => {
     preview,
     connection,
     typing,
+    visitorOnline,
+    openRemoved,
     unreadTotal,
     loadList,
     refreshListSoon,
