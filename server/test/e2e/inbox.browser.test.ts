@@ -305,6 +305,8 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     expect((await api<{ tags: string[] }>('GET', `/api/v1/contacts/${conv.contact.id}`)).tags).toEqual([
       '老客户',
     ]);
+    await agent.click('#tab-mine'); // claimed: the conversation is the agent's now
+    await agent.locator(byTest(`conversation-${conversationId}`)).waitFor();
     await agent.fill(byTest('composer'), '马上为您安排，');
     await shot(agent, 'inbox-live.png');
     await agent.fill(byTest('composer'), '');
