@@ -24,6 +24,10 @@ export const UpdateContactBody = Type.Object(
     attributes: Type.Optional(
       Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 100 }),
     ),
+    /** Only the named attributes change; null removes one. */
+    setAttributes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 100 }),
+    ),
     tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 50 })),
   },
   { additionalProperties: false, minProperties: 1 },

@@ -255,10 +255,27 @@ export function createContactsService(deps: {
       return counts;
     },
 
-    async updateContact(actor: Actor, id: string, patch: ContactPatch): Promise<Contact> {
+    /**
+     * `attributes` replaces the whole set; `setAttributes` changes only the keys it names (null
+     * removes one), so a reader who sees sensitive attributes masked cannot overwrite them.
+     */
+    async updateContact(
+      actor: Actor,
+      id: string,
+      input: ContactPatch & { setAttributes?: Record<string, unknown> },
+    ): Promise<Contact> {
       authorize(actor, 'contacts.manage');
+      const { setAttributes, ...patch } = input;
       const row = await db.transaction().execute(async (trx) => {
-        await visibleContact(actor, id, trx);
+        const current = await visibleContact(actor, id, trx);
+        if (setAttributes) {
+          const merged: Record<string, unknown> = { ...(patch.attributes ?? current.attributes) };
+          for (const [k, v] of Object.entries(setAttributes)) {
+            if (v === null) delete merged[k];
+            else merged[k] = v;
+          }
+          patch.attributes = merged;
+        }
         const updated = await repo.updateContact(trx, id, {
           ...patch,
           ...(patch.tags ? { tags: [...new Set(patch.tags.map((t) => t.trim()).filter(Boolean))] } : {}),
@@ -271,7 +288,7 @@ export function createContactsService(deps: {
             action: 'contact.update',
             targetType: 'contact',
             targetId: id,
-            details: { fields: Object.keys(patch) },
+            details: { fields: Object.keys(input) },
           },
         );
         return updated;

@@ -3,6 +3,7 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  UpdateContactInput,
   Conversation,
   ConversationQuery,
   Message,
@@ -283,6 +284,22 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
       reopen: (conversationId: string) =>
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
+      transfer: (conversationId: string, assigneeId: string, note?: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/transfer`, {
+          assigneeId,
+          ...(note ? { note } : {}),
+        }),
+      snooze: (conversationId: string, until: Date) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/snooze`, {
+          until: until.toISOString(),
+        }),
+      /** Where an attachment is uploaded (multipart, one part named `file`); see lib/upload.ts. */
+      uploadUrl: (conversationId: string, clientId: string, isPrivate: boolean) =>
+        `${baseUrl}/api/v1/conversations/${id(conversationId)}/attachments${query({
+          clientId,
+          ...(isPrivate ? { private: 'true' } : {}),
+        })}`,
+      attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
       /** A masked message as typed (pii.reveal; audited on the server). */
       revealMessage: (messageId: string) =>
         request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
@@ -330,6 +347,8 @@ export function createApiClient(opts: ApiClientOptions = {}) {
     contacts: {
       search: (q: string) => request<ContactSearchResult>('GET', `/api/v1/contacts${query({ q })}`),
       get: (contactId: string) => request<Contact>('GET', `/api/v1/contacts/${id(contactId)}`),
+      update: (contactId: string, patch: UpdateContactInput) =>
+        request<Contact>('PATCH', `/api/v1/contacts/${id(contactId)}`, patch),
       /** Unmasked personal data; the server records who asked in the audit trail. */
       reveal: (contactId: string) => request<Contact>('POST', `/api/v1/contacts/${id(contactId)}/reveal`),
       /** The data-subject archive (tar), with download progress. */

@@ -43,6 +43,7 @@ import type {
 import type {
   ContactSchema,
   ContactSearchResponse,
+  UpdateContactBody,
 } from '../../../../server/src/modules/contacts/contacts.schemas.ts';
 import type {
   CreateWidgetChannelBody,
@@ -100,3 +101,4 @@ export interface ErasureRequest {
   attachments: number;
 }
 export type ErasureResult = Omit<ErasureRequest, 'confirmation' | 'expiresAt'>;
+export type UpdateContactInput = Static<typeof UpdateContactBody>;
