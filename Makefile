@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.parley-installed
 
-.PHONY: install run build test check lint typecheck format db-types db-types-check widget-size clean help
+.PHONY: install run build test check lint typecheck format db-types db-types-check widget-size console-size clean help
 
 help:
 	@echo "make run     install what is missing, build, start Parley (embedded PostgreSQL unless DATABASE_URL is set)"
@@ -81,7 +81,11 @@ db-types: install
 db-types-check: install
 	node scripts/db-types.ts --verify
 
-check: lint typecheck db-types-check chart-check widget-size test
+# Console budgets (gzip -9, KiB): the first load and the login page (scripts/console-size.ts).
+console-size: install
+	node scripts/console-size.ts --max-first-load-kib 100 --max-login-kib 170
+
+check: lint typecheck db-types-check chart-check widget-size console-size test
 
 include deploy/deploy.mk
 

@@ -5,17 +5,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { base32Decode, hotp, totpStep } from '../../src/platform/crypto/totp.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { launchChromium, recordProblems, screenshot as takeScreenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
 const screenshots = path.join(root, 'docs/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'first-admin-password-1';
 const NEW_ADMIN_PASSWORD = 'a-much-better-password-2';
 
@@ -53,7 +53,6 @@ beforeAll(async () => {
   if (!existsSync(path.join(consoleDist, 'index.html'))) {
     throw new Error('web/console/dist is missing: run "make build" (make test does it) first');
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const port = await freePort();
@@ -80,26 +79,14 @@ beforeAll(async () => {
   });
   server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
   server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const launched = launchChromium();
   await waitForReady(baseUrl, 30_000);
   browser = await launched;
   context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });
   page = await context.newPage();
   page.setDefaultTimeout(5000);
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') pageProblems.push(msg.text());
-  });
-  page.on('pageerror', (err) => pageProblems.push(String(err)));
-  // Belt and braces: CSP violations are also recorded by the page itself.
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) =>
-      console.error(`CSP violation: ${e.violatedDirective}`),
-    );
-  });
+  await recordProblems(context, page, pageProblems);
   mkdirSync(screenshots, { recursive: true });
 });
 
@@ -112,15 +99,7 @@ afterAll(async () => {
   }
 });
 
-/** A still picture for the docs: transitions finished, transient toasts hidden. */
-async function screenshot(file: string) {
-  await page.screenshot({
-    path: path.join(screenshots, file),
-    animations: 'disabled',
-    caret: 'hide',
-    style: '.el-message { display: none !important; }',
-  });
-}
+const screenshot = (file: string) => takeScreenshot(page, file);
 
 const byTest = (id: string) => `[data-test="${id}"]`;
 

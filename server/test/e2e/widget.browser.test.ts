@@ -8,51 +8,21 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { launchChromium } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { png } from '../support/png.ts';
 import { TestSocket } from '../support/realtime.ts';
 import { login, startServer, type ServerProcess } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
 const screenshots = path.join(root, 'docs/screenshots');
-const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
 const PNG = png(240, 150);
-
-/** A real PNG (a green tea-coloured gradient), so the server's content sniffing accepts it. */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type), data])));
-    return Buffer.concat([len, Buffer.from(type), data, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = y * (width * 3 + 1) + 1 + x * 3;
-      raw[o] = 60 + Math.round((x / width) * 80);
-      raw[o + 1] = 120 + Math.round((y / height) * 90);
-      raw[o + 2] = 70;
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 let server: ServerProcess;
 let browser: Browser | undefined;
@@ -104,12 +74,8 @@ beforeAll(async () => {
   if (!existsSync(path.join(widgetDist, 'frame.html'))) {
     throw new Error('web/widget/dist is missing: run "make build" (make test does it) first');
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const launched = launchChromium();
   // Parley's public URL is on 127.0.0.1; the demo page is opened on localhost (another origin).
   const port = await freePort();
   server = await startServer(

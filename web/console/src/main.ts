@@ -1,6 +1,8 @@
 import { createPinia } from 'pinia';
 import { createApp } from 'vue';
-import 'element-plus/dist/index.css';
+// Element Plus CSS comes per component with the pages that use it (vite.config.ts); the base
+// variables and reset first, so Parley's own styles can override them.
+import 'element-plus/theme-chalk/base.css';
 import './styles.css';
 import App from './App.vue';
 import { api } from './api/client.ts';

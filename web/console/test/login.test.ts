@@ -8,14 +8,10 @@ import { createMemoryHistory } from 'vue-router';
 import App from '../src/App.vue';
 import { createConsoleI18n } from '../src/i18n/index.ts';
 import { createConsoleRouter } from '../src/router/index.ts';
+import { errorBody, fakeNetwork, type Reply } from './fake-network.ts';
 
-type Reply = { status: number; body?: unknown };
-let replies: Record<string, Reply[]>;
-let requests: { method: string; url: string; body: unknown }[];
-
-function answer(method: string, url: string, ...r: Reply[]) {
-  (replies[`${method} ${url}`] ??= []).push(...r);
-}
+let network: ReturnType<typeof fakeNetwork>;
+const answer = (method: string, url: string, ...r: Reply[]) => network.answer(method, url, ...r);
 
 const user = (mustChangePassword: boolean) => ({
   id: '7d1c0f0e-0000-4000-8000-000000000001',
@@ -34,24 +30,12 @@ const me = (mustChangePassword: boolean, mfaEnrollmentRequired = false) => ({
   status: 200,
   body: { user: user(mustChangePassword), permissions: ['canned_replies.use'], mfaEnrollmentRequired },
 });
-const error = (code: string, message: string, details?: object) => ({
-  error: { code, message, ...(details ? { details } : {}) },
-  requestId: 'req-00000001',
-});
+const error = (code: string, message: string, details?: object) =>
+  errorBody(code, message, details ? { details } : {});
 
 beforeEach(() => {
   localStorage.clear();
-  replies = {};
-  requests = [];
-  vi.stubGlobal('fetch', async (input: string, init?: RequestInit) => {
-    const method = init?.method ?? 'GET';
-    requests.push({ method, url: input, body: init?.body ? JSON.parse(init.body as string) : undefined });
-    const next = replies[`${method} ${input}`]?.shift() ?? { status: 404, body: error('not_found', 'none') };
-    return new Response(next.body === undefined ? null : JSON.stringify(next.body), {
-      status: next.status,
-      headers: { 'content-type': 'application/json' },
-    });
-  });
+  network = fakeNetwork();
 });
 afterEach(() => {
   vi.unstubAllGlobals();
@@ -98,7 +82,7 @@ describe('the login page', () => {
     // Element Plus shows field errors after a short debounce.
     await vi.waitFor(() => expect(wrapper.text()).toContain('请输入用户名'));
     expect(wrapper.text()).toContain('请输入密码');
-    expect(requests.filter((r) => r.url === '/api/v1/auth/login')).toHaveLength(0);
+    expect(network.requests.filter((r) => r.url === '/api/v1/auth/login')).toHaveLength(0);
     wrapper.unmount();
   });
 
@@ -109,7 +93,10 @@ describe('the login page', () => {
       body: error('unauthorized', 'Wrong username or password.'),
     });
     await submit(wrapper, ' ann ', 'nope');
-    expect(requests.at(-1)).toMatchObject({ method: 'POST', body: { username: 'ann', password: 'nope' } });
+    expect(network.requests.at(-1)).toMatchObject({
+      method: 'POST',
+      body: { username: 'ann', password: 'nope' },
+    });
     expect(wrapper.find('[data-test="login-error"]').text()).toContain('用户名或密码错误');
     expect((wrapper.find('input[name="password"]').element as HTMLInputElement).value).toBe('');
     wrapper.unmount();
@@ -194,7 +181,7 @@ describe('the login page', () => {
     await wrapper.find('input[name="code"]').setValue('123456');
     await wrapper.find('[data-test="mfa-step"]').trigger('submit');
     await flushPromises();
-    expect(requests.at(-1)).toMatchObject({ body: { challenge: 'c'.repeat(43), code: '123456' } });
+    expect(network.requests.at(-1)).toMatchObject({ body: { challenge: 'c'.repeat(43), code: '123456' } });
     expect(wrapper.find('[data-test="login-error"]').text()).toContain('验证码错误');
 
     answer('POST', '/api/v1/auth/login/second-factor', {

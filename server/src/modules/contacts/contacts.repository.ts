@@ -20,6 +20,9 @@ export const contactColumns = [
   'contacts.updated_at',
 ] as const;
 
+/** How many recently updated contacts a name search decrypts when names are encrypted. */
+export const NAME_SEARCH_WINDOW = 2000;
+
 export interface ContactPatch {
   name?: string | null;
   email?: string | null;
@@ -126,6 +129,44 @@ export function createContactsRepository(deps: {
             .execute()
         : await q.where(kind, '=', value).limit(50).execute();
       return rows.map((r) => open(r)!);
+    },
+    /**
+     * Contacts whose name contains `text` (case-insensitive). With names encrypted, nothing
+     * searchable is stored (docs/SECURITY.md says why there is no blind index): the
+     * NAME_SEARCH_WINDOW most recently updated named contacts are decrypted in memory and matched,
+     * as the conversation list does; older ones are found by exact email, phone or id.
+     */
+    async findByNamePart(db: Executor, text: string) {
+      if (!pii.enabled) {
+        const like = `%${text.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        const rows = await db
+          .selectFrom('contacts')
+          .select(contactColumns)
+          .where('name', 'ilike', like)
+          .orderBy('updated_at', 'desc')
+          .limit(50)
+          .execute();
+        return rows.map((r) => open(r)!);
+      }
+      const needle = text.normalize('NFKC').toLowerCase();
+      const rows = await db
+        .selectFrom('contacts')
+        .select(contactColumns)
+        .where('name', 'is not', null)
+        .orderBy('updated_at', 'desc')
+        .limit(NAME_SEARCH_WINDOW)
+        .execute();
+      const found = [];
+      for (const r of rows) {
+        const name = pii.open(contactContext('name', r.id), r.name) ?? '';
+        if (name.normalize('NFKC').toLowerCase().includes(needle)) found.push(open(r)!);
+        if (found.length === 50) break;
+      }
+      return found;
+    },
+    /** Whether part of a name is matched against every contact (not while names are encrypted). */
+    get nameSearchComplete() {
+      return !pii.enabled;
     },
     async insertContact(
       db: Executor,

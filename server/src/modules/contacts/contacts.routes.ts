@@ -3,13 +3,29 @@ import { Type } from '@fastify/type-provider-typebox';
 import { actorOf } from '../../platform/http/auth.plugin.ts';
 import { ErrorResponse, IdParams, authErrors } from '../../platform/http/schemas.ts';
 import type { ContactsService } from './contacts.service.ts';
-import { ContactSchema, UpdateContactBody } from './contacts.schemas.ts';
+import {
+  ContactSchema,
+  ContactSearchQuery,
+  ContactSearchResponse,
+  UpdateContactBody,
+} from './contacts.schemas.ts';
 
 export const contactsRoutes: FastifyPluginAsyncTypebox<{ contacts: ContactsService }> = async (
   app,
   { contacts },
 ) => {
   const withNotFound = { ...authErrors, 404: ErrorResponse } as const;
+  app.get(
+    '/api/v1/contacts',
+    {
+      config: { access: 'contacts.read' },
+      schema: {
+        querystring: ContactSearchQuery,
+        response: { 200: ContactSearchResponse, ...authErrors },
+      },
+    },
+    async (request) => contacts.searchContacts(actorOf(request), request.query.q),
+  );
   app.get(
     '/api/v1/contacts/:id',
     {

@@ -24,7 +24,26 @@ export const UpdateContactBody = Type.Object(
     attributes: Type.Optional(
       Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 100 }),
     ),
+    /** Only the named attributes change; null removes one. */
+    setAttributes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 100 }),
+    ),
     tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 40 }), { maxItems: 50 })),
   },
   { additionalProperties: false, minProperties: 1 },
 );
+
+/** One search box: a contact id, the customer's user id, an exact email or phone, part of a name. */
+export const ContactSearchQuery = Type.Object(
+  { q: Type.String({ minLength: 1, maxLength: 320 }) },
+  { additionalProperties: false },
+);
+
+export const ContactSearchResponse = Type.Object({
+  contacts: Type.Array(ContactSchema),
+  /**
+   * False while names are encrypted at rest: part of a name then matches only among the 2,000
+   * most recently updated contacts; exact email, phone and id lookups match every contact.
+   */
+  nameSearch: Type.Boolean(),
+});

@@ -47,6 +47,9 @@ function toContact(r: ContactRow, view: { reveal: boolean; sensitive: ReadonlySe
   };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PHONE = /^[0-9+() .-]+$/;
+
 export function createContactsService(deps: {
   db: Database;
   repo: ContactsRepository;
@@ -81,6 +84,37 @@ export function createContactsService(deps: {
     async getContact(actor: Actor, id: string): Promise<Contact> {
       authorize(actor, 'contacts.read');
       return toContact(await visibleContact(actor, id), masked);
+    },
+
+    /**
+     * Finds contacts for a data-subject request or a lookup: by id, by the customer's verified
+     * user id, by exact email or phone (through the keyed-hash index when encrypted), and by part
+     * of the name (only among recently updated contacts while names are encrypted). Results are
+     * masked and limited to the contacts the actor may see.
+     */
+    async searchContacts(actor: Actor, query: string): Promise<{ contacts: Contact[]; nameSearch: boolean }> {
+      authorize(actor, 'contacts.read');
+      const q = query.trim();
+      if (q === '') return { contacts: [], nameSearch: repo.nameSearchComplete };
+      const found = new Map<string, ContactRow>();
+      const add = (rows: (ContactRow | undefined)[]) => {
+        for (const r of rows) if (r && !found.has(r.id)) found.set(r.id, r);
+      };
+      if (UUID.test(q)) add([await repo.findContact(db, q.toLowerCase())]);
+      add([await repo.findByExternalId(db, q)]);
+      if (q.includes('@')) add(await repo.findByLookup(db, 'email', q));
+      if (PHONE.test(q) && q.replace(/\D/g, '').length >= 5) add(await repo.findByLookup(db, 'phone', q));
+      add(await repo.findByNamePart(db, q));
+      const visible: Contact[] = [];
+      for (const row of found.values()) {
+        if (actor.role !== 'admin') {
+          const scopes = await repo.conversationScopes(db, row.id);
+          if (!scopes.some((s) => canSee(actor, s))) continue;
+        }
+        visible.push(toContact(row, masked));
+        if (visible.length === 50) break;
+      }
+      return { contacts: visible, nameSearch: repo.nameSearchComplete };
     },
 
     /** The unmasked personal data: an explicit, audited action needing pii.reveal. */
@@ -221,10 +255,27 @@ export function createContactsService(deps: {
       return counts;
     },
 
-    async updateContact(actor: Actor, id: string, patch: ContactPatch): Promise<Contact> {
+    /**
+     * `attributes` replaces the whole set; `setAttributes` changes only the keys it names (null
+     * removes one), so a reader who sees sensitive attributes masked cannot overwrite them.
+     */
+    async updateContact(
+      actor: Actor,
+      id: string,
+      input: ContactPatch & { setAttributes?: Record<string, unknown> },
+    ): Promise<Contact> {
       authorize(actor, 'contacts.manage');
+      const { setAttributes, ...patch } = input;
       const row = await db.transaction().execute(async (trx) => {
-        await visibleContact(actor, id, trx);
+        const current = await visibleContact(actor, id, trx);
+        if (setAttributes) {
+          const merged: Record<string, unknown> = { ...(patch.attributes ?? current.attributes) };
+          for (const [k, v] of Object.entries(setAttributes)) {
+            if (v === null) delete merged[k];
+            else merged[k] = v;
+          }
+          patch.attributes = merged;
+        }
         const updated = await repo.updateContact(trx, id, {
           ...patch,
           ...(patch.tags ? { tags: [...new Set(patch.tags.map((t) => t.trim()).filter(Boolean))] } : {}),
@@ -237,7 +288,7 @@ export function createContactsService(deps: {
             action: 'contact.update',
             targetType: 'contact',
             targetId: id,
-            details: { fields: Object.keys(patch) },
+            details: { fields: Object.keys(input) },
           },
         );
         return updated;

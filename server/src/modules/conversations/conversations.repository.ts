@@ -353,6 +353,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         status?: string | undefined;
         assignee?: { kind: 'user'; id: string } | { kind: 'none' } | undefined;
         teamIds?: readonly string[] | undefined;
+        contactId?: string | undefined;
         search?: string | undefined;
         after?: { at: Date; id: string } | undefined;
         limit: number;
@@ -382,6 +383,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         });
       }
       if (q.status) query = query.where('c.status', '=', q.status);
+      if (q.contactId) query = query.where('c.contact_id', '=', q.contactId);
       if (q.assignee?.kind === 'user') query = query.where('c.assignee_id', '=', q.assignee.id);
       if (q.assignee?.kind === 'none') query = query.where('c.assignee_id', 'is', null);
       if (q.teamIds) {

@@ -29,6 +29,7 @@ export const ListQuery = Type.Object(
       ]),
     ),
     teamId: Type.Optional(Uuid),
+    contactId: Type.Optional(Uuid),
     q: Type.Optional(Type.String({ maxLength: 200 })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),

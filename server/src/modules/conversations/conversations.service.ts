@@ -61,6 +61,8 @@ export interface ListFilters {
   status?: ConversationStatus | undefined;
   view?: 'mine' | 'unassigned' | 'team' | 'all' | undefined;
   teamId?: string | undefined;
+  /** Only this contact's conversations (the customer's previous conversations). */
+  contactId?: string | undefined;
   q?: string | undefined;
   cursor?: string | undefined;
   limit?: number | undefined;
@@ -733,6 +735,7 @@ export function createConversationsService(deps: {
         status: f.status,
         assignee,
         teamIds,
+        contactId: f.contactId,
         search: f.q?.trim() || undefined,
         after: f.cursor ? decodeCursor(f.cursor) : undefined,
         limit: limit + 1,

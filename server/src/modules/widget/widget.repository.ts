@@ -1,4 +1,5 @@
 // Widget settings live in the channel's `settings` jsonb under the key "widget".
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 
@@ -27,6 +28,19 @@ export function createWidgetRepository() {
         .orderBy('created_at')
         .limit(1)
         .executeTakeFirst();
+    },
+    /** A new web-widget channel with its own identity-verification secret. */
+    insertWebChannel(db: Executor, name: string, widget: Record<string, unknown>) {
+      return db
+        .insertInto('channels')
+        .values({
+          type: 'web_widget',
+          name,
+          identity_secret: randomBytes(32).toString('hex'),
+          settings: JSON.stringify({ widget }),
+        })
+        .returning(['id', 'type', 'name', 'settings'])
+        .executeTakeFirstOrThrow();
     },
     saveWidgetSettings(db: Executor, id: string, widget: Record<string, unknown>) {
       return db

@@ -7,6 +7,7 @@
 //   GET /api/v1/widget/config    public look of a site's widget
 //   POST /api/v1/widget/profile  the pre-chat form (visitor token)
 //   GET|PATCH /api/v1/channels/:id/widget  admins: widget settings and the snippet
+//   POST /api/v1/channels          admins: a new web-widget channel (another website)
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -23,6 +24,7 @@ import {
   SiteQuery,
   VisitorProfileBody,
   VisitorProfileResponse,
+  CreateWidgetChannelBody,
   WidgetSettingsPatch,
   WidgetSettingsResponse,
 } from './widget.schemas.ts';
@@ -223,5 +225,20 @@ export const widgetPublicRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => widget.updateSettings(actorOf(request), request.params.id, request.body),
+  );
+
+  app.post(
+    '/api/v1/channels',
+    {
+      config: { access: 'channels.manage' },
+      schema: {
+        body: CreateWidgetChannelBody,
+        response: { 201: WidgetSettingsResponse, ...authErrors },
+      },
+    },
+    async (request, reply) => {
+      const created = await widget.createChannel(actorOf(request), request.body);
+      return reply.status(201).send(created);
+    },
   );
 };

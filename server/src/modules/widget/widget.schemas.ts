@@ -19,6 +19,12 @@ export const WidgetSettings = Type.Object(
 );
 export type WidgetSettings = Static<typeof WidgetSettings>;
 
+/** A new web-widget channel: its name; the rest starts from defaults. */
+export const CreateWidgetChannelBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 80 }) },
+  { additionalProperties: false },
+);
+
 export const WidgetSettingsPatch = Type.Partial(WidgetSettings, { additionalProperties: false });
 export type WidgetSettingsPatch = Static<typeof WidgetSettingsPatch>;
 

@@ -83,6 +83,28 @@ export function createWidgetService(deps: {
       return { ...settingsOf(await webChannel(siteKey)), siteKey, snippet: snippet(siteKey) };
     },
 
+    /** A new website chat (web-widget channel), with default settings until an admin edits them. */
+    async createChannel(actor: Actor, input: { name: string }) {
+      authorize(actor, 'channels.manage');
+      const name = input.name.trim();
+      if (name === '') throw new BadRequestError('name: must not be empty', 'name');
+      const row = await db.transaction().execute(async (trx) => {
+        const created = await repo.insertWebChannel(trx, name, { name });
+        await auditTrail.record(
+          trx,
+          { id: actor.userId, name: actor.username, ip: actor.ip, userAgent: actor.userAgent },
+          {
+            action: 'channel.create',
+            targetType: 'channel',
+            targetId: created.id,
+            details: { type: 'web_widget', name },
+          },
+        );
+        return created;
+      });
+      return { ...settingsOf(row), siteKey: row.id, snippet: snippet(row.id) };
+    },
+
     async updateSettings(actor: Actor, siteKey: string, patch: WidgetSettingsPatch) {
       authorize(actor, 'channels.manage');
       const saved = await db.transaction().execute(async (trx) => {

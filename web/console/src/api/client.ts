@@ -3,6 +3,7 @@
 // (401 on anything but the sign-in call itself) to one listener, so the app can send the user
 // back to the login page from wherever they were.
 import type {
+  UpdateContactInput,
   Conversation,
   ConversationQuery,
   Message,
@@ -12,7 +13,13 @@ import type {
   AuditVerifyReport,
   BackupOverview,
   CannedReply,
+  Channel,
+  Contact,
+  ContactSearchResult,
   CreateCannedReplyInput,
+  CreateWidgetChannelInput,
+  ErasureRequest,
+  ErasureResult,
   CreateTeamInput,
   CreateUserInput,
   CreateUserResult,
@@ -30,6 +37,8 @@ import type {
   UpdateTeamInput,
   UpdateUserInput,
   User,
+  WidgetSettings,
+  WidgetSettingsPatch,
 } from './types.ts';
 
 export class ApiError extends Error {
@@ -147,6 +156,50 @@ export function createApiClient(opts: ApiClientOptions = {}) {
     return (await res.json()) as T;
   }
 
+  /**
+   * A file download read as a stream, so the page can show progress: `onProgress(received,
+   * total)` after every chunk (total is null when the server did not say).
+   */
+  async function download(
+    path: string,
+    onProgress: (received: number, total: number | null) => void,
+  ): Promise<{ blob: Blob; fileName: string | null }> {
+    let res: Response;
+    try {
+      res = await doFetch(`${baseUrl}${path}`, { method: 'GET', credentials: 'same-origin' });
+    } catch (cause) {
+      throw new ApiError(0, 'network', cause instanceof Error ? cause.message : 'network error');
+    }
+    if (!res.ok) {
+      const err = await errorFromResponse(res);
+      if (err.status === 401) for (const listener of sessionEndedListeners) listener(err);
+      throw err;
+    }
+    const length = Number(res.headers.get('content-length'));
+    const total = Number.isFinite(length) && length > 0 ? length : null;
+    const type = res.headers.get('content-type') ?? 'application/octet-stream';
+    const fileName = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? null;
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    onProgress(0, total);
+    if (res.body) {
+      const reader = res.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        received += value.byteLength;
+        onProgress(received, total);
+      }
+    } else {
+      const all = new Uint8Array(await res.arrayBuffer());
+      chunks.push(all);
+      received = all.byteLength;
+      onProgress(received, total);
+    }
+    return { blob: new Blob(chunks as BlobPart[], { type }), fileName };
+  }
+
   const id = (value: string) => encodeURIComponent(value);
   const query = (params: Record<string, string | number | undefined>) => {
     const q = new URLSearchParams();
@@ -231,6 +284,22 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/resolve`),
       reopen: (conversationId: string) =>
         request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/reopen`),
+      transfer: (conversationId: string, assigneeId: string, note?: string) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/transfer`, {
+          assigneeId,
+          ...(note ? { note } : {}),
+        }),
+      snooze: (conversationId: string, until: Date) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/snooze`, {
+          until: until.toISOString(),
+        }),
+      /** Where an attachment is uploaded (multipart, one part named `file`); see lib/upload.ts. */
+      uploadUrl: (conversationId: string, clientId: string, isPrivate: boolean) =>
+        `${baseUrl}/api/v1/conversations/${id(conversationId)}/attachments${query({
+          clientId,
+          ...(isPrivate ? { private: 'true' } : {}),
+        })}`,
+      attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
       /** A masked message as typed (pii.reveal; audited on the server). */
       revealMessage: (messageId: string) =>
         request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
@@ -263,6 +332,32 @@ export function createApiClient(opts: ApiClientOptions = {}) {
 
     backups: {
       overview: () => request<BackupOverview>('GET', '/api/v1/backups'),
+    },
+
+    channels: {
+      list: async () => (await request<{ channels: Channel[] }>('GET', '/api/v1/channels')).channels,
+      createWidget: (input: CreateWidgetChannelInput) =>
+        request<WidgetSettings>('POST', '/api/v1/channels', input),
+      widget: (channelId: string) =>
+        request<WidgetSettings>('GET', `/api/v1/channels/${id(channelId)}/widget`),
+      updateWidget: (channelId: string, patch: WidgetSettingsPatch) =>
+        request<WidgetSettings>('PATCH', `/api/v1/channels/${id(channelId)}/widget`, patch),
+    },
+
+    contacts: {
+      search: (q: string) => request<ContactSearchResult>('GET', `/api/v1/contacts${query({ q })}`),
+      get: (contactId: string) => request<Contact>('GET', `/api/v1/contacts/${id(contactId)}`),
+      update: (contactId: string, patch: UpdateContactInput) =>
+        request<Contact>('PATCH', `/api/v1/contacts/${id(contactId)}`, patch),
+      /** Unmasked personal data; the server records who asked in the audit trail. */
+      reveal: (contactId: string) => request<Contact>('POST', `/api/v1/contacts/${id(contactId)}/reveal`),
+      /** The data-subject archive (tar), with download progress. */
+      export: (contactId: string, onProgress: (received: number, total: number | null) => void) =>
+        download(`/api/v1/contacts/${id(contactId)}/export`, onProgress),
+      requestErasure: (contactId: string) =>
+        request<ErasureRequest>('POST', `/api/v1/contacts/${id(contactId)}/erasure-request`),
+      erase: (contactId: string, confirmation: string) =>
+        request<ErasureResult>('POST', `/api/v1/contacts/${id(contactId)}/erase`, { confirmation }),
     },
   };
 }

@@ -40,6 +40,17 @@ import type {
   ListQuery,
   MessageView,
 } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
+import type {
+  ContactSchema,
+  ContactSearchResponse,
+  UpdateContactBody,
+} from '../../../../server/src/modules/contacts/contacts.schemas.ts';
+import type {
+  CreateWidgetChannelBody,
+  WidgetSettingsPatch as WidgetSettingsPatchSchema,
+  WidgetSettingsResponse,
+} from '../../../../server/src/modules/widget/widget.schemas.ts';
+import type { ChannelsResponse } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
 
@@ -75,3 +86,19 @@ export type Conversation = Static<typeof AgentConversation>;
 export type ConversationQuery = Static<typeof ListQuery>;
 export type Message = Static<typeof MessageView>;
 export type SendAck = Static<typeof Ack>;
+export type Channel = Static<typeof ChannelsResponse>['channels'][number];
+export type WidgetSettings = Static<typeof WidgetSettingsResponse>;
+export type WidgetSettingsPatch = Static<typeof WidgetSettingsPatchSchema>;
+export type CreateWidgetChannelInput = Static<typeof CreateWidgetChannelBody>;
+export type Contact = Static<typeof ContactSchema>;
+export type ContactSearchResult = Static<typeof ContactSearchResponse>;
+/** Step 1 of an erasure: what would go, and the token that confirms it (10 minutes). */
+export interface ErasureRequest {
+  confirmation: string;
+  expiresAt: string;
+  conversations: number;
+  messages: number;
+  attachments: number;
+}
+export type ErasureResult = Omit<ErasureRequest, 'confirmation' | 'expiresAt'>;
+export type UpdateContactInput = Static<typeof UpdateContactBody>;

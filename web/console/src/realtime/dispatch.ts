@@ -1,11 +1,22 @@
 // One table from server events to store actions: an exhaustive switch, so a new event type in
 // server/src/realtime/events.ts does not compile until the console decides what to do with it.
+// The conversations store (stores/conversations.ts) is the one consumer in the app.
 import type { ConversationView, MessageView, ServerEvent } from '../../../../server/src/realtime/events.ts';
+
+export type ReadEvent = Extract<ServerEvent, { type: 'read' }>;
+export type TypingEvent = Extract<ServerEvent, { type: 'typing' }>;
 
 export interface RealtimeHandlers {
   message(message: MessageView): void;
   conversation(conversation: ConversationView): void;
-  read(conversationId: string, seq: number): void;
+  read(event: ReadEvent): void;
+  typing(event: TypingEvent): void;
+  /** The visitor has (or no longer has) the chat open. */
+  visitorPresence(conversationId: string, online: boolean): void;
+  /** The conversation left this agent's view: drop it. */
+  removed(conversationId: string): void;
+  /** The agent's teams changed: what the lists show may have changed. */
+  accessChanged(): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -21,19 +32,27 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
       if (isAgentView(event.conversation)) handlers.conversation(event.conversation);
       return;
     case 'read':
-      handlers.read(event.conversationId, event.seq);
+      handlers.read(event);
       return;
-    // Not shown in the console yet (typing indicators, presence, conversation_removed and
-    // access_changed — additive protocol events), or replies to frames the console does not
-    // send (it sends over HTTP): nothing to do.
+    case 'typing':
+      handlers.typing(event);
+      return;
+    case 'visitor_presence':
+      handlers.visitorPresence(event.conversationId, event.online);
+      return;
+    case 'conversation_removed':
+      handlers.removed(event.conversationId);
+      return;
+    case 'access_changed':
+      handlers.accessChanged();
+      return;
+    // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
+    // come; `resumed` only closes a replay whose messages already went through `message`;
+    // agents' presence is not shown; errors of frames we did not send are nothing to act on.
     case 'ready':
     case 'ack':
     case 'resumed':
-    case 'typing':
     case 'presence':
-    case 'conversation_removed':
-    case 'access_changed':
-    case 'visitor_presence':
     case 'ok':
     case 'pong':
     case 'error':

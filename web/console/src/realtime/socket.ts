@@ -1,15 +1,23 @@
 // The agent's WebSocket (/api/v1/ws, authenticated by the session cookie). Reconnects with
-// backoff and reports a status a person can see; after a reconnect the caller refetches what it
-// shows (messages after the last seq, the lists), so nothing sent meanwhile is missed.
+// backoff and reports a status a person can see. Every `hello` carries `resume` (the open
+// conversation and the last seq shown), so the server replays what was missed before live
+// traffic; after a reconnect the caller also refetches its lists.
 import { ref } from 'vue';
 import type { ServerEvent } from '../../../../server/src/realtime/events.ts';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'offline';
 
+export interface ResumeEntry {
+  conversationId: string;
+  lastSeq: number;
+}
+
 export function connectRealtime(opts: {
   onEvent: (event: ServerEvent) => void;
   /** Called on every (re)connection after the first, to catch up. */
   onReconnect: () => void;
+  /** What to replay on (re)connection. */
+  resume?: () => ResumeEntry[];
   url?: string;
 }) {
   const status = ref<ConnectionStatus>('connecting');
@@ -21,11 +29,15 @@ export function connectRealtime(opts: {
   const url = opts.url ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/ws`;
 
   function open() {
-    socket = new WebSocket(url);
+    const s = new WebSocket(url);
+    socket = s;
     // The server joins the socket to its rooms on `hello` and answers `ready`.
-    socket.addEventListener('open', () => socket?.send(JSON.stringify({ type: 'hello' })));
-    socket.addEventListener('message', (e: MessageEvent) => {
-      if (typeof e.data !== 'string') return;
+    s.addEventListener('open', () => {
+      const resume = opts.resume?.() ?? [];
+      s.send(JSON.stringify({ type: 'hello', ...(resume.length ? { resume } : {}) }));
+    });
+    s.addEventListener('message', (e: MessageEvent) => {
+      if (typeof e.data !== 'string' || s !== socket) return;
       let event: ServerEvent;
       try {
         event = JSON.parse(e.data) as ServerEvent;
@@ -40,12 +52,17 @@ export function connectRealtime(opts: {
       }
       opts.onEvent(event);
     });
-    socket.addEventListener('close', () => {
-      if (closed) return;
-      status.value = navigator.onLine === false ? 'offline' : 'reconnecting';
-      const delay = Math.min(15_000, 500 * 2 ** Math.min(attempts++, 5));
-      timer = setTimeout(open, delay);
+    s.addEventListener('close', () => {
+      if (closed || s !== socket) return;
+      retry();
     });
+  }
+
+  function retry() {
+    status.value = navigator.onLine === false ? 'offline' : 'reconnecting';
+    clearTimeout(timer);
+    const delay = Math.min(15_000, 500 * 2 ** Math.min(attempts++, 5));
+    timer = setTimeout(open, delay);
   }
 
   const wake = () => {
@@ -54,7 +71,17 @@ export function connectRealtime(opts: {
     attempts = 0;
     open();
   };
+  // The browser knows before the socket does: show it, and reconnect (with a replay) when back.
+  const lost = () => {
+    if (closed) return;
+    status.value = 'offline';
+    const s = socket;
+    socket = undefined;
+    s?.close();
+    clearTimeout(timer);
+  };
   globalThis.addEventListener?.('online', wake);
+  globalThis.addEventListener?.('offline', lost);
   open();
 
   return {
@@ -63,6 +90,7 @@ export function connectRealtime(opts: {
       closed = true;
       clearTimeout(timer);
       globalThis.removeEventListener?.('online', wake);
+      globalThis.removeEventListener?.('offline', lost);
       socket?.close();
     },
   };

@@ -36,6 +36,8 @@ export const NAV_PAGES = [
   { name: 'security', title: 'nav.security', permission: 'security.manage' },
   { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
   { name: 'account', title: 'nav.account', permission: undefined },
+  { name: 'widget-settings', title: 'widgetSettings.nav', permission: 'channels.manage' },
+  { name: 'contacts', title: 'contacts.nav', permission: 'privacy.manage' },
 ] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
 
 /** Only same-app paths are followed after sign-in (no "//evil.example" or absolute URLs). */
@@ -122,6 +124,18 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'account',
             component: () => import('../views/AccountView.vue'),
             meta: { title: 'nav.account' },
+          },
+          {
+            path: 'admin/widget',
+            name: 'widget-settings',
+            component: () => import('../views/admin/WidgetSettingsView.vue'),
+            meta: { permission: 'channels.manage', title: 'widgetSettings.nav' },
+          },
+          {
+            path: 'admin/contacts',
+            name: 'contacts',
+            component: () => import('../views/admin/ContactsView.vue'),
+            meta: { permission: 'privacy.manage', title: 'contacts.nav' },
           },
         ],
       },

@@ -1,0 +1,41 @@
+// Real headless Chromium for the browser tests (Debian `chromium`, driven by playwright-core),
+// and the page problems every browser test fails on: script errors, console errors and CSP
+// violations (which the page itself reports, so none goes unnoticed).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/** Collects the page's console errors, uncaught errors and the context's CSP violations. */
+export async function recordProblems(context: BrowserContext, page: Page, problems: string[]) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(msg.text());
+  });
+  page.on('pageerror', (err) => problems.push(String(err)));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.violatedDirective}`),
+    );
+  });
+}
+
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../docs/screenshots');
+
+/** A still picture for the docs (docs/screenshots/FILE): transitions finished, toasts hidden. */
+export async function screenshot(page: Page, file: string) {
+  await page.screenshot({
+    path: path.join(SCREENSHOTS, file),
+    animations: 'disabled',
+    caret: 'hide',
+    style: '.el-message { display: none !important; }',
+  });
+}

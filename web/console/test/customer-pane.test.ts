@@ -1,0 +1,122 @@
+// @vitest-environment happy-dom
+// The customer pane with the real stores and API client (only fetch is stood in for): masked
+// details, Reveal only for pii.reveal (and it calls the reveal API), tags and attributes changed
+// key by key, and a previous conversation opened read-only in place of the thread.
+import { flushPromises, mount } from '@vue/test-utils';
+import { createPinia, setActivePinia, type Pinia } from 'pinia';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Contact } from '../src/api/types.ts';
+import CustomerPane from '../src/components/inbox/CustomerPane.vue';
+import { createConsoleI18n } from '../src/i18n/index.ts';
+import { useConversationsStore } from '../src/stores/conversations.ts';
+import { useSessionStore } from '../src/stores/session.ts';
+import { AGENT, C1, conversation, fakeInboxServer, message } from './support/inbox-server.ts';
+
+let server: ReturnType<typeof fakeInboxServer>;
+let pinia: Pinia;
+const current = conversation(C1);
+const CONTACT = current.contact.id;
+const OLD = '00000000-0000-4000-8000-0000000000d1';
+
+const contact = (patch: Partial<Contact>): Contact => ({
+  id: CONTACT,
+  name: '王*',
+  email: 'w***@example.com',
+  phone: '138****0000',
+  attributes: { plan: 'gold', address: '北京***' },
+  tags: ['回头客'],
+  verifiedExternalId: null,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  ...patch,
+});
+
+beforeEach(() => {
+  pinia = createPinia();
+  setActivePinia(pinia);
+  server = fakeInboxServer();
+  server.state.contacts[CONTACT] = {
+    masked: contact({}),
+    revealed: contact({
+      name: '王小明',
+      email: 'wang@example.com',
+      phone: '13800000000',
+      attributes: { plan: 'gold', address: '北京市海淀区' },
+    }),
+  };
+  server.state.others = [
+    conversation(OLD, { status: 'resolved', lastMessagePreview: '上次的问题', contact: current.contact }),
+  ];
+  server.state.messages = [message(OLD, 1, { text: '上次的问题' })];
+});
+afterEach(() => vi.unstubAllGlobals());
+
+async function mountPane(permissions: string[]) {
+  useSessionStore().$patch({ user: AGENT, permissions, status: 'signed-in' });
+  const w = mount(CustomerPane, {
+    props: { conversation: current },
+    global: { plugins: [pinia, createConsoleI18n('en')] },
+  });
+  await flushPromises();
+  return w;
+}
+
+describe('the customer pane', () => {
+  it('shows masked details and no Reveal button without pii.reveal', async () => {
+    const w = await mountPane(['contacts.read']);
+    expect(w.find('[data-test="contact-name"]').text()).toBe('王小明');
+    expect(w.find('[data-test="contact-phone"]').text()).toBe('138****0000');
+    expect(w.find('[data-test="contact-email"]').text()).toBe('w***@example.com');
+    expect(w.find('[data-test="reveal"]').exists()).toBe(false);
+    expect(w.find('[data-test="add-tag"]').exists()).toBe(false); // no contacts.manage
+  });
+
+  it('reveals the details through the audited API for a user holding pii.reveal', async () => {
+    const w = await mountPane(['contacts.read', 'pii.reveal']);
+    await w.find('[data-test="reveal"]').trigger('click');
+    await flushPromises();
+    expect(server.state.requests.filter((r) => r.method === 'POST').map((r) => r.url)).toEqual([
+      `/api/v1/contacts/${CONTACT}/reveal`,
+    ]);
+    expect(w.find('[data-test="contact-phone"]').text()).toBe('13800000000');
+    expect(w.find('[data-test="contact-attributes"]').text()).toContain('北京市海淀区');
+    expect(w.find('[data-test="revealed"]').exists()).toBe(true);
+    expect(w.find('[data-test="reveal"]').exists()).toBe(false);
+  });
+
+  it('adds and removes tags, and changes attributes key by key', async () => {
+    const w = await mountPane(['contacts.read', 'contacts.manage']);
+    await w.find('[data-test="add-tag"]').trigger('click');
+    await w.find('[data-test="tag-input"]').setValue('VIP');
+    await w.find('[data-test="tag-input"]').trigger('keyup', { key: 'Enter' });
+    await flushPromises();
+    expect(w.find('[data-test="contact-tags"]').text()).toContain('VIP');
+    await w.find('[data-test="contact-tags"] .el-tag__close').trigger('click');
+    await flushPromises();
+    const inputs = w.findAll('.attr-form input');
+    await inputs[0]!.setValue('source');
+    await inputs[1]!.setValue('小程序');
+    await w.find('[data-test="add-attribute"]').trigger('click');
+    await flushPromises();
+    const patches = server.state.requests.filter((r) => r.method === 'PATCH').map((r) => r.body);
+    expect(patches).toEqual([
+      { tags: ['回头客', 'VIP'] },
+      { tags: ['VIP'] },
+      { setAttributes: { source: '小程序' } },
+    ]);
+    expect(w.find('[data-test="contact-attributes"]').text()).toContain('小程序');
+  });
+
+  it('opens a previous conversation of the customer read-only in place', async () => {
+    const store = useConversationsStore();
+    const w = await mountPane(['contacts.read']);
+    const items = w.findAll('[data-test="previous-conversations"] li');
+    expect(items.map((i) => i.text())).toEqual([expect.stringContaining('上次的问题')]);
+    await items[0]!.trigger('click');
+    await flushPromises();
+    expect(store.preview?.conversation.id).toBe(OLD);
+    expect(store.preview?.messages.map((m) => m.text)).toEqual(['上次的问题']);
+    store.closePreview();
+    expect(store.preview).toBeNull();
+  });
+});
