@@ -82,6 +82,8 @@ export const ConversationView = Type.Object({
     name: Type.Union([Type.String(), Type.Null()]),
     email: Type.Union([Type.String(), Type.Null()]),
     verified: Type.Boolean(),
+    /** Tagged "VIP" (any letter case) on the contact. */
+    vip: Type.Boolean(),
   }),
   teamId: Type.Union([Uuid, Type.Null()]),
   assignee: Type.Union([Type.Object({ id: Uuid, displayName: Type.String() }), Type.Null()]),

@@ -67,6 +67,35 @@ describe('the inbox API', () => {
     expect(bad.statusCode).toBe(400);
   });
 
+  it('marks conversations of a customer tagged VIP (any letter case) in the list and the view', async () => {
+    const agent = await signIn(t, 'agent');
+    const session = await http('POST', '/api/v1/widget/session', { body: { name: '周先生' } });
+    const { token, contactId } = session.json<{ token: string; contactId: string }>();
+    const id = await visitorConversation(token, '我的订单呢');
+    const vipOf = async () => {
+      const listed = await http('GET', `/api/v1/conversations?view=all&contactId=${contactId}`, {
+        cookie: agent.cookie,
+      });
+      const one = await http('GET', `/api/v1/conversations/${id}`, { cookie: agent.cookie });
+      return [
+        listed.json<{ conversations: { contact: { vip: boolean } }[] }>().conversations[0]?.contact.vip,
+        one.json<{ contact: { vip: boolean } }>().contact.vip,
+      ];
+    };
+    expect(await vipOf()).toEqual([false, false]);
+    const tagged = await http('PATCH', `/api/v1/contacts/${contactId}`, {
+      cookie: agent.cookie,
+      body: { tags: ['回头客', 'Vip'] },
+    });
+    expect(tagged.statusCode, tagged.body).toBe(200);
+    expect(await vipOf()).toEqual([true, true]);
+    await http('PATCH', `/api/v1/contacts/${contactId}`, {
+      cookie: agent.cookie,
+      body: { tags: ['VIP客户'] },
+    });
+    expect(await vipOf()).toEqual([false, false]); // only the tag itself, not a word containing it
+  });
+
   it('changes attributes key by key, keeping sensitive values it only sees masked', async () => {
     const admin = await signIn(t, 'admin');
     const agent = await signIn(t, 'agent');

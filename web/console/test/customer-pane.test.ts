@@ -107,6 +107,24 @@ describe('the customer pane', () => {
     expect(w.find('[data-test="contact-attributes"]').text()).toContain('小程序');
   });
 
+  it('marks the customer VIP in the conversation list as soon as the tag is added, and unmarks it', async () => {
+    const store = useConversationsStore();
+    store.list = [current, conversation('00000000-0000-4000-8000-0000000000e2')]; // another customer
+    const w = await mountPane(['contacts.read', 'contacts.manage']);
+    await w.find('[data-test="add-tag"]').trigger('click');
+    await w.find('[data-test="tag-input"]').setValue('vip');
+    await w.find('[data-test="tag-input"]').trigger('keyup', { key: 'Enter' });
+    await flushPromises();
+    expect(store.list.map((c) => c.contact.vip)).toEqual([true, false]);
+    const tags = w.findAll('[data-test="contact-tags"] .el-tag');
+    await tags
+      .find((t) => t.text() === 'vip')!
+      .find('.el-tag__close')
+      .trigger('click');
+    await flushPromises();
+    expect(store.list.map((c) => c.contact.vip)).toEqual([false, false]);
+  });
+
   it('opens a previous conversation of the customer read-only in place', async () => {
     const store = useConversationsStore();
     const w = await mountPane(['contacts.read']);

@@ -34,6 +34,7 @@ const conversationColumns = [
   'ct.name as contact_name',
   'ct.email as contact_email',
   'ct.external_id as contact_external_id',
+  'ct.tags as contact_tags',
   'au.display_name as assignee_name',
 ] as const;
 

@@ -70,6 +70,11 @@ export function toVisitorMessage(m: MessageView): MessageView | null {
   };
 }
 
+/** A customer tagged "VIP" (any letter case) is marked in every agent's conversation list. */
+export function isVip(tags: readonly string[]): boolean {
+  return tags.some((t) => t.toLowerCase() === 'vip');
+}
+
 export function toConversationView(r: ConversationRow): ConversationView {
   return {
     id: r.id,
@@ -80,6 +85,7 @@ export function toConversationView(r: ConversationRow): ConversationView {
       name: r.contact_name,
       email: r.contact_email === null ? null : maskEmail(r.contact_email),
       verified: r.contact_external_id !== null,
+      vip: isVip(r.contact_tags),
     },
     teamId: r.team_id,
     assignee: r.assignee_id ? { id: r.assignee_id, displayName: r.assignee_name ?? '' } : null,

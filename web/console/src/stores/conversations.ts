@@ -126,6 +126,15 @@ export const useConversationsStore = defineStore('conversations', () => {
     }
   }
 
+  /** A contact's tags changed (customer pane): its conversations' VIP mark follows at once. */
+  function contactTagsChanged(contactId: string, tags: readonly string[]): void {
+    const vip = tags.some((t) => t.toLowerCase() === 'vip');
+    const apply = <T extends { contact: Conversation['contact'] }>(c: T): T =>
+      c.contact.id === contactId && c.contact.vip !== vip ? { ...c, contact: { ...c.contact, vip } } : c;
+    list.value = list.value.map(apply);
+    if (current.value) current.value = apply(current.value);
+  }
+
   // ---------- the open conversation ----------
 
   let opening = 0;
@@ -469,6 +478,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     unreadTotal,
     loadList,
     refreshListSoon,
+    contactTagsChanged,
     open,
     merge,
     catchUp,
