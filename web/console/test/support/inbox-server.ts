@@ -25,7 +25,13 @@ export function conversation(id: string, patch: Partial<Conversation> = {}): Con
   return {
     id,
     channelId: '00000000-0000-4000-8000-0000000000aa',
-    contact: { id: `${id.slice(0, -2)}f${id.slice(-1)}`, name: '王小明', email: null, verified: false, vip: false },
+    contact: {
+      id: `${id.slice(0, -2)}f${id.slice(-1)}`,
+      name: '王小明',
+      email: null,
+      verified: false,
+      vip: false,
+    },
     teamId: null,
     assignee: null,
     status: 'open',
