@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestApp, signIn } from '../support/app.ts';
+import { createTestApp, signIn, httpClient } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
 const t = await createTestApp();
@@ -16,20 +16,13 @@ afterAll(async () => {
   for (const s of sockets) if (s.isOpen) await s.close();
 });
 
+const inject = httpClient(t);
 async function http(
   method: string,
   url: string,
   opts: { cookie?: string; token?: string; body?: unknown } = {},
 ) {
-  const res = await t.app.inject({
-    method: method as 'GET',
-    url,
-    headers: {
-      ...(opts.cookie ? { cookie: opts.cookie } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-    },
-    ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-  });
+  const res = await inject(method, url, opts);
   return { status: res.statusCode, json: () => res.json<Record<string, unknown>>() };
 }
 

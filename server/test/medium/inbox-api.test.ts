@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
-import { createTestApp, signIn } from '../support/app.ts';
+import { createTestApp, signIn, httpClient } from '../support/app.ts';
 
 const t = await createTestApp({
   PARLEY_ENCRYPTION_KEYS: `k1:${generateKey()}`,
@@ -12,22 +12,7 @@ const t = await createTestApp({
   PII_SENSITIVE_ATTRIBUTES: 'address',
 });
 
-async function http(
-  method: string,
-  url: string,
-  opts: { cookie?: string; token?: string; body?: unknown } = {},
-) {
-  const res = await t.app.inject({
-    method: method as 'GET',
-    url,
-    headers: {
-      ...(opts.cookie ? { cookie: opts.cookie, origin: 'http://localhost:8080' } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-    },
-    ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-  });
-  return res;
-}
+const http = httpClient(t);
 
 async function visitorConversation(token: string, text: string): Promise<string> {
   const conv = await http('POST', '/api/v1/widget/conversations', { token });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
-import { createTestApp, signIn, tablesHolding } from '../support/app.ts';
+import { createTestApp, signIn, tablesHolding, httpClient } from '../support/app.ts';
 
 const t = await createTestApp({
   PARLEY_ENCRYPTION_KEYS: `k1:${generateKey()}`,
@@ -21,21 +21,7 @@ const PHONE = '13812341234';
 const ADDRESS = '广东省深圳市南山区科技园1号';
 const SECRET_TEXT = '我的订单号是 ZX-778899，请帮我查一下';
 
-async function http(
-  method: string,
-  url: string,
-  opts: { cookie?: string; token?: string; body?: unknown } = {},
-) {
-  return t.app.inject({
-    method: method as 'GET',
-    url,
-    headers: {
-      ...(opts.cookie ? { cookie: opts.cookie, origin: 'http://localhost:8080' } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-    },
-    ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-  });
-}
+const http = httpClient(t);
 
 /** A visitor with a conversation, a message and an attachment; returns the ids. */
 async function customer(name = NAME, email = EMAIL, text = SECRET_TEXT) {

@@ -12,7 +12,7 @@ import { createRetentionService } from '../../src/modules/security/retention.ser
 import { createSecurityRepository } from '../../src/modules/security/security.repository.ts';
 import { createSecurityService } from '../../src/modules/security/security.service.ts';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
-import { actorOf, createTestApp, signIn, tablesHolding } from '../support/app.ts';
+import { actorOf, createTestApp, signIn, tablesHolding, httpClient } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
 const t = await createTestApp({
@@ -38,21 +38,7 @@ const SHOWN = `手机 139****5678，身份证 440***********1236，卡号 ******
 /** What must not be stored in clear anywhere: the numbers, whole or in their typed form. */
 const SECRETS = [PHONE, ID_CARD, CARD, '6222 0212 3456', '12345678', '199003071'];
 
-async function http(
-  method: string,
-  url: string,
-  opts: { cookie?: string; token?: string; body?: unknown } = {},
-) {
-  return t.app.inject({
-    method: method as 'GET',
-    url,
-    headers: {
-      ...(opts.cookie ? { cookie: opts.cookie, origin: 'http://localhost:8080' } : {}),
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-    },
-    ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
-  });
-}
+const http = httpClient(t);
 
 async function visitor() {
   const session = await http('POST', '/api/v1/widget/session', { body: { name: '孙八' } });
