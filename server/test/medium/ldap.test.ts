@@ -100,6 +100,11 @@ const login = (username: string, password: string) =>
     remoteAddress: '10.80.0.1',
   });
 
+// Skipped on a developer machine without slapd; CI (.ci/run) installs it and requires it.
+if (!slapdAvailable && process.env.PARLEY_TEST_REQUIRE_SLAPD === '1') {
+  throw new Error('slapd and ldap-utils are required here (apt-get install slapd ldap-utils)');
+}
+
 describe.skipIf(!slapdAvailable)('LDAP / Active Directory sign-in (OpenLDAP)', () => {
   it('signs in a directory user, creates the account with the mapped role (most privileged wins)', async () => {
     const res = await login('alice', 'alice-password');
