@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { messageOriginalContext } from '../conversations/transcript-masking.ts';
+import { createNameMatcher, NAME_SEARCH_WINDOW, normaliseName } from './name-search.ts';
 
 export const contactColumns = [
   'contacts.id',
@@ -19,9 +20,6 @@ export const contactColumns = [
   'contacts.created_at',
   'contacts.updated_at',
 ] as const;
-
-/** How many recently updated contacts a name search decrypts when names are encrypted. */
-export const NAME_SEARCH_WINDOW = 2000;
 
 export interface ContactPatch {
   name?: string | null;
@@ -40,6 +38,7 @@ export function createContactsRepository(deps: {
   sensitiveAttributes: readonly string[];
 }) {
   const { pii } = deps;
+  const names = createNameMatcher(pii);
   const sensitive = new Set(deps.sensitiveAttributes);
 
   type Raw = {
@@ -148,7 +147,7 @@ export function createContactsRepository(deps: {
           .execute();
         return rows.map((r) => open(r)!);
       }
-      const needle = text.normalize('NFKC').toLowerCase();
+      const needle = normaliseName(text);
       const rows = await db
         .selectFrom('contacts')
         .select(contactColumns)
@@ -158,8 +157,7 @@ export function createContactsRepository(deps: {
         .execute();
       const found = [];
       for (const r of rows) {
-        const name = pii.open(contactContext('name', r.id), r.name) ?? '';
-        if (name.normalize('NFKC').toLowerCase().includes(needle)) found.push(open(r)!);
+        if (names.matches(r.id, r.name!, needle)) found.push(open(r)!);
         if (found.length === 50) break;
       }
       return found;

@@ -2,6 +2,7 @@
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
+import { createNameMatcher, NAME_SEARCH_WINDOW, normaliseName } from '../contacts/name-search.ts';
 import { messageOriginalContext } from './transcript-masking.ts';
 import type { Executor } from '../../platform/db/database.ts';
 
@@ -60,10 +61,7 @@ const messageColumns = [
   'a.size_bytes as attachment_size_bytes',
 ] as const;
 
-/** How many recent conversations a name search decrypts when contact names are encrypted. */
-export const NAME_SEARCH_WINDOW = 2000;
 const NAME_SEARCH_MAX_MATCHES = 500;
-const NAME_CACHE_SIZE = 20_000;
 
 /** Which conversations a reader may see; null = all (admins). */
 export interface Scope {
@@ -239,7 +237,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     query: ReturnType<typeof conversationQuery>,
     search: string,
   ): Promise<string[]> {
-    const needle = search.normalize('NFKC').toLowerCase();
+    const needle = normaliseName(search);
     const rows = await query
       .clearSelect()
       .select(['c.id', 'c.contact_id', 'ct.name'])
@@ -249,26 +247,13 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       .execute();
     const ids: string[] = [];
     for (const r of rows) {
-      if (searchableName(r.contact_id, r.name!).includes(needle)) ids.push(r.id);
+      if (names.matches(r.contact_id, r.name!, needle)) ids.push(r.id);
       if (ids.length === NAME_SEARCH_MAX_MATCHES) break;
     }
     return ids;
   }
 
-  // Decrypted, normalised names by ciphertext, so repeated searches do not decrypt the whole
-  // window again (AES-GCM set-up costs tens of µs per value). Bounded; oldest entries go first.
-  // A changed name is a new ciphertext (fresh IV), so entries never go stale.
-  const nameCache = new Map<string, string>();
-  function searchableName(contactId: string, stored: string): string {
-    const key = `${contactId}|${stored}`;
-    let name = nameCache.get(key);
-    if (name === undefined) {
-      name = (pii.open(contactContext('name', contactId), stored) ?? '').normalize('NFKC').toLowerCase();
-      if (nameCache.size >= NAME_CACHE_SIZE) nameCache.delete(nameCache.keys().next().value!);
-      nameCache.set(key, name);
-    }
-    return name;
-  }
+  const names = createNameMatcher(pii);
 
   function messageQuery(db: Executor) {
     return db
