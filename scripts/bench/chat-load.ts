@@ -19,7 +19,7 @@
 //   6. prints a report (and --out FILE writes it as JSON).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -131,6 +131,43 @@ function procSample(pid: number) {
     }
   }
   return { cpuMs: userMs + sysMs, sysMs, rssKb, at: Date.now() };
+}
+/** Group-commit counters from the server's /metrics (summed over the processes that answer). */
+async function appendCounters(server: Server): Promise<{ statements: number; messages: number } | null> {
+  const res = await fetch(`${server.base}/metrics`).catch(() => null);
+  if (!res || res.status !== 200) return null;
+  const text = await res.text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    statements: value('parley_chat_append_statements_total'),
+    messages: value('parley_chat_append_messages_total'),
+  };
+}
+
+/**
+ * CPU time (ms) of every PostgreSQL process on the machine, per pid: the database's share of a
+ * phase is the sum of the differences (a backend that started during the phase counts from 0).
+ */
+function postgresSample(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('postgres')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(name), ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK);
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  return out;
+}
+function postgresCpuMsBetween(a: Map<number, number>, b: Map<number, number>): number {
+  let ms = 0;
+  for (const [pid, cpu] of b) ms += cpu - (a.get(pid) ?? 0);
+  return ms;
 }
 /** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
 async function heapUsedMb(server: Server): Promise<number | null> {
@@ -469,6 +506,10 @@ interface Measured {
   stats: Merged;
   wallS: number;
   serverCpuMs: number;
+  /** CPU of every PostgreSQL process on the machine over the phase. */
+  postgresCpuMs: number;
+  /** Messages per group-commit statement (with several processes: the one that answered). */
+  meanAppendBatch: number | null;
   serverSysMs: number;
   serverRssKbStart: number;
   serverRssKbEnd: number;
@@ -489,6 +530,8 @@ async function runPhase(
   const visitorRate = totalRate / (1 + REPLY);
   const s0 = procSample(server.pid);
   const m0 = machineSample();
+  const pg0 = postgresSample();
+  const c0 = await appendCounters(server);
   const rssSamples: number[] = [];
   const heapSamples: (number | null)[] = [];
   const sampler = setInterval(() => {
@@ -511,6 +554,8 @@ async function runPhase(
   clearInterval(sampler);
   const s1 = procSample(server.pid);
   const m1 = machineSample();
+  const pgCpuMs = postgresCpuMsBetween(pg0, postgresSample());
+  const c1 = await appendCounters(server);
   const stats = merge(parts.map((p) => p.stats));
   return {
     stats,
@@ -520,6 +565,11 @@ async function runPhase(
     serverRssKbStart: s0.rssKb,
     serverRssKbEnd: s1.rssKb,
     machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
+    postgresCpuMs: pgCpuMs,
+    meanAppendBatch:
+      c0 && c1 && c1.statements > c0.statements
+        ? (c1.messages - c0.messages) / (c1.statements - c0.statements)
+        : null,
     rssSamples,
     heapSamples,
   };
@@ -557,6 +607,10 @@ function describePhase(m: Measured) {
     loadGeneratorLoopDelayP99Ms: s.loadGenLoopDelayP99Ms,
     loadGeneratorMaxSendLagMs: s.maxSendLagMs,
     machineBusyPct: m.machineBusyPct,
+    postgresCpuPct: (100 * m.postgresCpuMs) / (m.wallS * 1000),
+    postgresCpuUsPerMessage: persisted ? (1000 * m.postgresCpuMs) / persisted : null,
+    loadGeneratorCpuUsPerMessage: persisted ? (1000 * s.loadGenCpuMs) / persisted : null,
+    meanAppendBatch: m.meanAppendBatch,
   };
 }
 
@@ -825,6 +879,7 @@ async function main() {
     log(`agents wrote ${sentAway.reduce((a, r) => a + r.acked, 0)} messages while visitors were away`);
     const startAt = Date.now() + 500;
     const s0 = procSample(server.pid);
+    const pg0 = postgresSample();
     const r = await askAll(
       workers,
       () => ({
@@ -837,6 +892,7 @@ async function main() {
       120_000,
     );
     const s1 = procSample(server.pid);
+    const stormPgCpuMs = postgresCpuMsBetween(pg0, postgresSample());
     report.storm = {
       clients: N,
       awaySent: sentAway.reduce((a, x) => a + x.sent, 0),
@@ -860,6 +916,7 @@ async function main() {
       replayDuplicates: r.reduce((a, x) => a + x.duplicates, 0),
       serverCpuMs: s1.cpuMs - s0.cpuMs,
       serverSysMs: s1.sysMs - s0.sysMs,
+      postgresCpuMs: stormPgCpuMs,
       serverCpuUsPerResume:
         (1000 * (s1.cpuMs - s0.cpuMs)) /
         Math.max(
@@ -917,7 +974,7 @@ function printReport(r: Record<string, unknown>) {
       `   undelivered ${p.undeliveredAtEnd}, duplicate deliveries ${p.duplicateDeliveries}, error frames ${JSON.stringify(p.errorFrames)}, unexpected closes ${p.unexpectedCloses}`,
     );
     lines.push(
-      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message, of which system ${p.serverSysUsPerMessage?.toFixed(0) ?? '—'}), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
+      `   server: CPU ${p.serverCpuPct.toFixed(0)} % (${p.serverCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message, of which system ${p.serverSysUsPerMessage?.toFixed(0) ?? '—'}), RSS ${p.serverRssMbStart.toFixed(1)} → ${p.serverRssMbEnd.toFixed(1)} MB; PostgreSQL CPU ${p.postgresCpuPct.toFixed(0)} % (${p.postgresCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message, ${p.meanAppendBatch?.toFixed(1) ?? '—'} messages per append statement); load generator CPU ${p.loadGeneratorCpuPct.toFixed(0)} % (${p.loadGeneratorCpuUsPerMessage?.toFixed(0) ?? '—'} µs/message, loop delay p99 ${p.loadGeneratorLoopDelayP99Ms.toFixed(1)} ms, send lag ${p.loadGeneratorMaxSendLagMs.toFixed(1)} ms); machine busy ${p.machineBusyPct.toFixed(0)} %`,
     );
   }
   for (const k of ['saturation', 'soak', 'storm', 'database'] as const) {

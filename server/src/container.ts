@@ -42,6 +42,7 @@ import { attachmentBackupVolume, createAttachmentStore } from './modules/convers
 import { attachmentOrphansJob } from './jobs/attachment-orphans.ts';
 import { createEventBus } from './platform/events.ts';
 import { createHub } from './realtime/hub.ts';
+import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
 import { sql } from 'kysely';
 
@@ -155,6 +156,11 @@ export function createContainer(deps: {
   });
   const metrics = createMetrics();
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
+  registerRealtimeMetrics(metrics.registry, {
+    hub,
+    appendStats: () => conversations.appendStats(),
+    resumeStats: () => conversations.resumeStats(),
+  });
   scheduler.register(pruneSessionsJob(identity));
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));

@@ -204,7 +204,11 @@ describe('attachments on a volume', () => {
     const { storage_key } = await rowOf(id);
     await t.container.db
       .updateTable('conversations')
-      .set({ status: 'resolved', last_activity_at: new Date(Date.now() - 40 * 86_400_000) })
+      .set({
+        status: 'resolved',
+        resolved_at: new Date(Date.now() - 40 * 86_400_000),
+        last_activity_at: new Date(Date.now() - 40 * 86_400_000),
+      })
       .where('id', '=', v.conversationId)
       .execute();
     const report = await t.container.retention.run({ erase: true });

@@ -327,9 +327,13 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     },
 
     /**
-     * Conversations a reader may see, newest activity first, keyset-paginated on
-     * (last_activity_at, id). Includes the reader's unread count (visitor messages after
-     * their read-up-to seq).
+     * Conversations a reader may see, newest first, keyset-paginated on (sort_at, id): active
+     * conversations (open, pending, snoozed) by last activity, resolved ones by the time they
+     * were resolved. No index holds last_activity_at (a message then updates its conversation
+     * without touching any index, migrations/0018): the active set is bounded and found by
+     * team/assignee/status and sorted in memory; the resolved set, which grows without bound,
+     * is walked through its (resolved_at, id) index. Includes the reader's unread count
+     * (visitor messages after their read-up-to seq).
      */
     async listConversations(
       db: Executor,
@@ -399,25 +403,38 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
                 .select(sql`1`.as('one'))
                 .whereRef('sm.conversation_id', '=', 'c.id')
                 .where('sm.recalled_at', 'is', null)
-                .where(sql<SqlBool>`to_tsvector('simple', sm.body) @@ plainto_tsquery('simple', ${search})`),
+                // A substring match: finds a word inside Chinese text (no spaces between words).
+                .where('sm.body', 'ilike', like),
             ),
           ]),
         );
       }
-      if (q.after) {
-        const after = q.after;
-        query = query.where((eb) =>
-          eb.or([
-            eb('c.last_activity_at', '<', after.at),
-            eb.and([eb('c.last_activity_at', '=', after.at), eb('c.id', '<', after.id)]),
-          ]),
-        );
+      const base = query;
+      const part = (kind: 'active' | 'resolved') => {
+        const key = kind === 'active' ? sql.ref<Date>('c.last_activity_at') : sql.ref<Date>('c.resolved_at');
+        let p = base.where('c.status', kind === 'active' ? '!=' : '=', 'resolved').select(key.as('sort_at'));
+        if (q.after) p = p.where(sql<SqlBool>`(${key}, c.id) < (${q.after.at}, ${q.after.id}::uuid)`);
+        return p.orderBy(key, 'desc').orderBy('c.id', 'desc').limit(q.limit);
+      };
+      let rows;
+      if (q.status === 'resolved') rows = await part('resolved').execute();
+      else if (q.status) rows = await part('active').execute();
+      else {
+        // Both sets, each with its own order and index, merged.
+        rows = await db
+          .selectFrom(
+            db
+              .selectFrom(part('active').as('a'))
+              .selectAll()
+              .unionAll(db.selectFrom(part('resolved').as('r')).selectAll())
+              .as('u'),
+          )
+          .selectAll()
+          .orderBy('u.sort_at', 'desc')
+          .orderBy('u.id', 'desc')
+          .limit(q.limit)
+          .execute();
       }
-      const rows = await query
-        .orderBy('c.last_activity_at', 'desc')
-        .orderBy('c.id', 'desc')
-        .limit(q.limit)
-        .execute();
       return rows.map(openRow);
     },
 
@@ -710,10 +727,12 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
 
     /** Conversations with activity since a time, with their last seq (the catch-up safety net). */
     activitySince(db: Executor, since: Date) {
+      // From the messages (their created_at index): conversations.last_activity_at has no index.
       return db
-        .selectFrom('conversations')
-        .select(['id', 'last_seq'])
-        .where('last_activity_at', '>=', since)
+        .selectFrom('messages')
+        .select((eb) => ['conversation_id as id', eb.fn.max<number>('seq').as('last_seq')])
+        .where('created_at', '>=', since)
+        .groupBy('conversation_id')
         .execute();
     },
     /** For each conversation, its first seq created since a time (absent: none). One query. */

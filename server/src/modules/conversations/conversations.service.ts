@@ -749,7 +749,7 @@ export function createConversationsService(deps: {
           unread: Number(r.unread ?? 0),
           readSeq: Number(r.read_seq),
         })),
-        nextCursor: more && last ? encodeCursor(last.last_activity_at.toISOString(), last.id) : null,
+        nextCursor: more && last ? encodeCursor(new Date(last.sort_at).toISOString(), last.id) : null,
       };
     },
 

@@ -39,8 +39,10 @@ export interface InboxAlerts {
 }
 
 const bySeq = (a: Message, b: Message) => a.seq - b.seq;
+/** The server's list order: active conversations by last activity, resolved ones by when. */
+const sortAt = (c: Conversation) => (c.status === 'resolved' && c.resolvedAt) || c.lastActivityAt;
 const byActivity = (a: Conversation, b: Conversation) =>
-  b.lastActivityAt.localeCompare(a.lastActivityAt) || b.id.localeCompare(a.id);
+  sortAt(b).localeCompare(sortAt(a)) || b.id.localeCompare(a.id);
 
 function isNetwork(err: unknown): boolean {
   return err instanceof ApiError && err.status === 0 && err.code !== 'aborted';
