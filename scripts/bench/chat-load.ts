@@ -133,7 +133,9 @@ function procSample(pid: number) {
   return { cpuMs: userMs + sysMs, sysMs, rssKb, at: Date.now() };
 }
 /** Group-commit counters from the server's /metrics (summed over the processes that answer). */
-async function appendCounters(server: Server): Promise<{ statements: number; messages: number } | null> {
+async function appendCounters(
+  server: Server,
+): Promise<{ statements: number; messages: number; resumeStatements: number; resumes: number } | null> {
   const res = await fetch(`${server.base}/metrics`).catch(() => null);
   if (!res || res.status !== 200) return null;
   const text = await res.text();
@@ -142,6 +144,8 @@ async function appendCounters(server: Server): Promise<{ statements: number; mes
   return {
     statements: value('parley_chat_append_statements_total'),
     messages: value('parley_chat_append_messages_total'),
+    resumeStatements: value('parley_chat_resume_statements_total'),
+    resumes: value('parley_chat_resumes_total'),
   };
 }
 
@@ -163,6 +167,22 @@ function postgresSample(): Map<number, number> {
     }
   }
   return out;
+}
+/** The PostgreSQL processes that used the most CPU between two samples, with what they are. */
+function busiestPostgres(a: Map<number, number>, b: Map<number, number>, n = 4): string[] {
+  return [...b]
+    .map(([pid, cpu]) => ({ pid, ms: cpu - (a.get(pid) ?? 0) }))
+    .sort((x, y) => y.ms - x.ms)
+    .slice(0, n)
+    .map(({ pid, ms }) => {
+      let what = '?';
+      try {
+        what = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim().slice(0, 60);
+      } catch {
+        // exited
+      }
+      return `${Math.round(ms)} ms ${what}`;
+    });
 }
 function postgresCpuMsBetween(a: Map<number, number>, b: Map<number, number>): number {
   let ms = 0;
@@ -508,6 +528,8 @@ interface Measured {
   serverCpuMs: number;
   /** CPU of every PostgreSQL process on the machine over the phase. */
   postgresCpuMs: number;
+  /** The PostgreSQL processes that used the most CPU in the phase (ms and what they are). */
+  postgresBusiest: string[];
   /** Messages per group-commit statement (with several processes: the one that answered). */
   meanAppendBatch: number | null;
   serverSysMs: number;
@@ -554,7 +576,8 @@ async function runPhase(
   clearInterval(sampler);
   const s1 = procSample(server.pid);
   const m1 = machineSample();
-  const pgCpuMs = postgresCpuMsBetween(pg0, postgresSample());
+  const pg1 = postgresSample();
+  const pgCpuMs = postgresCpuMsBetween(pg0, pg1);
   const c1 = await appendCounters(server);
   const stats = merge(parts.map((p) => p.stats));
   return {
@@ -566,6 +589,7 @@ async function runPhase(
     serverRssKbEnd: s1.rssKb,
     machineBusyPct: 100 * (1 - (m1.idle - m0.idle) / (m1.total - m0.total)),
     postgresCpuMs: pgCpuMs,
+    postgresBusiest: busiestPostgres(pg0, pg1, 6),
     meanAppendBatch:
       c0 && c1 && c1.statements > c0.statements
         ? (c1.messages - c0.messages) / (c1.statements - c0.statements)
@@ -611,6 +635,7 @@ function describePhase(m: Measured) {
     postgresCpuUsPerMessage: persisted ? (1000 * m.postgresCpuMs) / persisted : null,
     loadGeneratorCpuUsPerMessage: persisted ? (1000 * s.loadGenCpuMs) / persisted : null,
     meanAppendBatch: m.meanAppendBatch,
+    postgresBusiest: m.postgresBusiest,
   };
 }
 
@@ -880,6 +905,7 @@ async function main() {
     const startAt = Date.now() + 500;
     const s0 = procSample(server.pid);
     const pg0 = postgresSample();
+    const rc0 = await appendCounters(server);
     const r = await askAll(
       workers,
       () => ({
@@ -892,7 +918,9 @@ async function main() {
       120_000,
     );
     const s1 = procSample(server.pid);
-    const stormPgCpuMs = postgresCpuMsBetween(pg0, postgresSample());
+    const pg1 = postgresSample();
+    const stormPgCpuMs = postgresCpuMsBetween(pg0, pg1);
+    const rc1 = await appendCounters(server);
     report.storm = {
       clients: N,
       awaySent: sentAway.reduce((a, x) => a + x.sent, 0),
@@ -917,6 +945,8 @@ async function main() {
       serverCpuMs: s1.cpuMs - s0.cpuMs,
       serverSysMs: s1.sysMs - s0.sysMs,
       postgresCpuMs: stormPgCpuMs,
+      postgresBusiest: busiestPostgres(pg0, pg1),
+      resumeStatements: rc0 && rc1 ? rc1.resumeStatements - rc0.resumeStatements : null,
       serverCpuUsPerResume:
         (1000 * (s1.cpuMs - s0.cpuMs)) /
         Math.max(

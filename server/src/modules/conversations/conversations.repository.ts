@@ -4,7 +4,7 @@ import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii
 import { contactContext } from '../contacts/contacts.repository.ts';
 import { createNameMatcher, NAME_SEARCH_WINDOW, normaliseName } from '../contacts/name-search.ts';
 import { messageOriginalContext } from './transcript-masking.ts';
-import type { Executor } from '../../platform/db/database.ts';
+import { prepared, type Executor } from '../../platform/db/database.ts';
 
 export const channelColumns = [
   'channels.id',
@@ -135,12 +135,14 @@ const APPEND_PARAM_TYPES = {
 } as const satisfies { [K in keyof PlainAppendInput]-?: string };
 const APPEND_PARAMS = Object.keys(APPEND_PARAM_TYPES) as (keyof PlainAppendInput)[];
 const APPEND_TYPES = Object.values(APPEND_PARAM_TYPES);
-const APPEND_ONE_SQL = `select * from parley_append_message(${APPEND_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`;
-const APPEND_MANY_SQL = `select b.ord::int as b_ord, r.*
+const APPEND_ONE_SQL = prepared(
+  `select * from parley_append_message(${APPEND_TYPES.map((t, i) => `$${i + 1}::${t}`).join(', ')})`,
+);
+const APPEND_MANY_SQL = prepared(`select b.ord::int as b_ord, r.*
   from unnest(${APPEND_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
     with ordinality as b(${APPEND_TYPES.map((_, i) => `p${i + 1}`).join(', ')}, ord)
   cross join lateral parley_append_message(${APPEND_TYPES.map((_, i) => `b.p${i + 1}`).join(', ')}) r
-  order by b.ord`;
+  order by b.ord`);
 
 export interface PlainAppendRow {
   r_contact_id: string;
@@ -166,22 +168,22 @@ const ROUTING_AND_MESSAGE_COLUMNS = `c.contact_id as r_contact_id, c.team_id as 
 const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_type = 'agent'
   left join attachments a on a.id = m.attachment_id`;
 /** routingAndMessagesAfter. */
-const ROUTING_AND_MESSAGES_SQL = `select ${ROUTING_AND_MESSAGE_COLUMNS}
+const ROUTING_AND_MESSAGES_SQL = prepared(`select ${ROUTING_AND_MESSAGE_COLUMNS}
   from conversations c
   left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > $2
       and ($3::boolean or not m.private) and ($5::bigint is null or m.seq <= $5)
       and ($6::timestamptz is null or m.created_at >= $6) order by m.seq limit $4) m on true
   ${MESSAGE_JOINS}
   where c.id = $1
-  order by m.seq`;
+  order by m.seq`);
 /** routingAndMessagesAfterMany: the same for many conversations (q_ord = position in the list). */
-const ROUTING_AND_MESSAGES_MANY_SQL = `select q.ord::int as q_ord, ${ROUTING_AND_MESSAGE_COLUMNS}
+const ROUTING_AND_MESSAGES_MANY_SQL = prepared(`select q.ord::int as q_ord, ${ROUTING_AND_MESSAGE_COLUMNS}
   from unnest($1::uuid[], $2::bigint[], $3::boolean[]) with ordinality as q(cid, after_seq, include_private, ord)
   join conversations c on c.id = q.cid
   left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > q.after_seq
       and (q.include_private or not m.private) order by m.seq limit $4) m on true
   ${MESSAGE_JOINS}
-  order by q.ord, m.seq`;
+  order by q.ord, m.seq`);
 
 type RoutingAndMessageRow = {
   r_contact_id: string;

@@ -124,6 +124,7 @@ export function createConversationsService(deps: {
     many: (inputs) => repo.appendPlainMessages(db, inputs),
     one: (input) => repo.appendPlainMessage(db, input),
     maxBatch: 100,
+    maxInFlight: 4,
   });
   /** Resumes of one event-loop turn (a reconnect storm) share one read the same way. */
   type ResumeRead = { conversationId: string; afterSeq: number; includePrivate: boolean; limit: number };
@@ -137,6 +138,7 @@ export function createConversationsService(deps: {
       },
       one: readOne,
       maxBatch: 200,
+      maxInFlight: 2,
     },
   );
   function readOne(r: ResumeRead) {

@@ -28,18 +28,38 @@ export function createGroupCommit<I extends { conversationId: string }, R>(opts:
   many: (inputs: I[]) => Promise<R[]>;
   /** Stores one input (also the fallback when a batch fails). */
   one: (input: I) => Promise<R>;
-  /** At most this many inputs per statement; more start another statement at once. */
+  /** At most this many inputs per statement. */
   maxBatch: number;
+  /**
+   * At most this many statements at a time. While they run, new inputs wait and then go
+   * together: under light load every turn's inputs leave at once; when the database is busy,
+   * batches grow instead of statements piling up (fewer commits, less parse/plan work per item).
+   */
+  maxInFlight: number;
 }) {
   let queue: { input: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   let scheduled = false;
+  let inFlight = 0;
   const stats: GroupCommitStats = { batches: 0, items: 0, fallbacks: 0 };
+
+  function schedule() {
+    if (scheduled) return;
+    scheduled = true;
+    // After the poll phase: every input read from any socket in this turn joins the batch.
+    setImmediate(flush);
+  }
 
   function flush() {
     scheduled = false;
-    const all = queue;
-    queue = [];
-    for (let i = 0; i < all.length; i += opts.maxBatch) void run(all.slice(i, i + opts.maxBatch));
+    while (queue.length > 0 && inFlight < opts.maxInFlight) {
+      const batch = queue.length <= opts.maxBatch ? queue : queue.slice(0, opts.maxBatch);
+      queue = batch === queue ? [] : queue.slice(opts.maxBatch);
+      inFlight++;
+      void run(batch).finally(() => {
+        inFlight--;
+        if (queue.length > 0) schedule();
+      });
+    }
   }
 
   async function run(batch: typeof queue) {
@@ -71,11 +91,7 @@ export function createGroupCommit<I extends { conversationId: string }, R>(opts:
     append(input: I): Promise<R> {
       return new Promise<R>((resolve, reject) => {
         queue.push({ input, resolve, reject });
-        if (!scheduled) {
-          scheduled = true;
-          // After the poll phase: every send read from any socket in this turn joins the batch.
-          setImmediate(flush);
-        }
+        schedule();
       });
     },
     stats: () => ({ ...stats }),
