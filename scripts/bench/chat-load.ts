@@ -938,6 +938,16 @@ async function main() {
         r.flatMap((x) => x.resumeMs),
         99,
       ),
+      /** How the resumes spread over time: ms from the storm's start at p10, p25, …, p90. */
+      resumeMsDeciles: [10, 25, 50, 75, 90].map((q) =>
+        Math.round(
+          pct(
+            r.flatMap((x) => x.resumeMs),
+            q,
+          ) ?? NaN,
+        ),
+      ),
+      resumedWithin5s: r.flatMap((x) => x.resumeMs).filter((ms) => ms <= 5000).length,
       replayedMessages: r.reduce((a, x) => a + x.replayed, 0),
       missed: r.reduce((a, x) => a + x.missed, 0),
       replayGaps: r.reduce((a, x) => a + x.gaps, 0),

@@ -198,6 +198,10 @@ export function realtimeRoutes(
     corked.clear();
   }
 
+  function rawSocketOf(socket: WebSocket): Socket | undefined {
+    return (socket as unknown as { _socket?: Socket })._socket;
+  }
+
   function send(socket: WebSocket, event: ServerEvent) {
     if (socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -206,7 +210,7 @@ export function realtimeRoutes(
     }
     // Frames produced in the same event-loop turn (a message, its ack, other events) leave in
     // one write instead of one system call each: the TCP socket is corked until the turn ends.
-    const raw = (socket as unknown as { _socket?: Socket })._socket;
+    const raw = rawSocketOf(socket);
     if (raw && !corked.has(raw)) {
       if (corked.size === 0) setImmediate(uncorkAll);
       raw.cork();
@@ -220,61 +224,85 @@ export function realtimeRoutes(
     s: Session,
     entries: { conversationId: string; lastSeq: number }[],
     ref: string | undefined,
+    /** Called once, after the first conversation's first page was sent (or failed). */
+    firstPageSent?: () => void,
   ) {
     const conn = s.conn!;
-    for (const { conversationId, lastSeq } of entries) {
-      // The access check and the first page come in one round trip; nothing is sent before
-      // the check passed.
-      let page: MessageView[];
-      try {
-        const head = await conversations.resumeFirstPage(
-          s.visitor ? { visitor: s.visitor } : { actor: s.actor! },
-          conversationId,
-          lastSeq,
-          REPLAY_PAGE,
-        );
-        page = head.messages;
-        if (s.visitor) hub.visitorFollows(conn, head.routing);
-        else if (hub.visitorOnline(conversationId))
-          send(s.socket, { type: 'visitor_presence', conversationId, online: true });
-      } catch (err) {
-        conn.replaying.delete(conversationId);
-        reportError(s, err, ref);
-        continue;
+    let onFirst = firstPageSent;
+    const firstDone = () => {
+      const f = onFirst;
+      onFirst = undefined;
+      f?.();
+    };
+    try {
+      for (const entry of entries) {
+        await resumeOne(s, conn, entry, ref, firstDone);
       }
-      if (!conn.replaying.has(conversationId)) conn.replaying.set(conversationId, []);
-      let cursor = lastSeq;
-      let replayed = 0;
-      try {
-        for (let first = true; ; first = false) {
-          if (!first) page = await conversations.replay(conversationId, cursor, s.actor !== null);
-          for (const m of page) {
-            cursor = m.seq;
-            const view = s.visitor ? toVisitorMessage(m) : m;
-            if (!view) continue;
-            send(s.socket, { type: 'message', message: view });
-            replayed++;
-          }
-          if (page.length < REPLAY_PAGE) break;
+    } finally {
+      firstDone();
+    }
+  }
+
+  async function resumeOne(
+    s: Session,
+    conn: HubConnection,
+    { conversationId, lastSeq }: { conversationId: string; lastSeq: number },
+    ref: string | undefined,
+    firstDone: () => void,
+  ) {
+    // The access check and the first page come in one round trip; nothing is sent before
+    // the check passed.
+    let page: MessageView[];
+    try {
+      const head = await conversations.resumeFirstPage(
+        s.visitor ? { visitor: s.visitor } : { actor: s.actor! },
+        conversationId,
+        lastSeq,
+        REPLAY_PAGE,
+      );
+      page = head.messages;
+      if (s.visitor) hub.visitorFollows(conn, head.routing);
+      else if (hub.visitorOnline(conversationId))
+        send(s.socket, { type: 'visitor_presence', conversationId, online: true });
+    } catch (err) {
+      conn.replaying.delete(conversationId);
+      reportError(s, err, ref);
+      return;
+    }
+    if (!conn.replaying.has(conversationId)) conn.replaying.set(conversationId, []);
+    let cursor = lastSeq;
+    let replayed = 0;
+    try {
+      for (let first = true; ; first = false) {
+        if (!first) page = await conversations.replay(conversationId, cursor, s.actor !== null);
+        for (const m of page) {
+          cursor = m.seq;
+          const view = s.visitor ? toVisitorMessage(m) : m;
+          if (!view) continue;
+          send(s.socket, { type: 'message', message: view });
+          replayed++;
         }
-      } finally {
-        const held = conn.replaying.get(conversationId) ?? [];
-        conn.replaying.delete(conversationId);
-        conn.sent.set(conversationId, Math.max(cursor, conn.sent.get(conversationId) ?? 0));
-        send(s.socket, {
-          type: 'resumed',
-          ...(ref ? { ref } : {}),
-          conversationId,
-          lastSeq: cursor,
-          replayed,
-        });
-        for (const event of held) {
-          if (event.type === 'message') {
-            if (event.message.seq <= (conn.sent.get(conversationId) ?? 0)) continue;
-            conn.sent.set(conversationId, event.message.seq);
-          }
-          send(s.socket, event);
+        // This turn's frames still leave together (send() corks until the turn ends).
+        firstDone();
+        if (page.length < REPLAY_PAGE) break;
+      }
+    } finally {
+      const held = conn.replaying.get(conversationId) ?? [];
+      conn.replaying.delete(conversationId);
+      conn.sent.set(conversationId, Math.max(cursor, conn.sent.get(conversationId) ?? 0));
+      send(s.socket, {
+        type: 'resumed',
+        ...(ref ? { ref } : {}),
+        conversationId,
+        lastSeq: cursor,
+        replayed,
+      });
+      for (const event of held) {
+        if (event.type === 'message') {
+          if (event.message.seq <= (conn.sent.get(conversationId) ?? 0)) continue;
+          conn.sent.set(conversationId, event.message.seq);
         }
+        send(s.socket, event);
       }
     }
   }
@@ -330,6 +358,11 @@ export function realtimeRoutes(
     }
     // Live traffic for the conversations being resumed is held until their replay is done.
     for (const r of frame.resume ?? []) conn.replaying.set(r.conversationId, []);
+    // With a resume, `ready` leaves together with the first replayed frames: one write (and one
+    // read on the client) instead of two. The socket stays corked until the first conversation
+    // is replayed (or failed).
+    const raw = frame.resume?.length ? rawSocketOf(s.socket) : undefined;
+    raw?.cork();
     send(s.socket, {
       type: 'ready',
       connectionId: conn.id,
@@ -339,7 +372,7 @@ export function realtimeRoutes(
     });
     // After `ready`: an agent socket then gets everyone's presence.
     hub.attach(conn);
-    if (frame.resume?.length) await resume(s, frame.resume, frame.ref);
+    if (frame.resume?.length) await resume(s, frame.resume, frame.ref, () => raw?.uncork());
   }
 
   async function handle(s: Session, frame: ClientFrame) {
@@ -359,6 +392,8 @@ export function realtimeRoutes(
               return conversations.visitorSend(s.visitor!, frame.conversationId, frame);
             })()
           : await conversations.agentSend(s.actor!, frame.conversationId, frame);
+        // A visitor who writes into a conversation is present there, resumed or not.
+        if (s.visitor && result.routing) hub.visitorFollows(s.conn, result.routing);
         // Sent only now: the message is committed.
         return send(s.socket, {
           type: 'ack',

@@ -111,6 +111,30 @@ describe('presence across replicas', () => {
   });
 });
 
+describe('presence of a visitor who never resumes', () => {
+  it('a visitor socket that only writes is present in that conversation until it closes', async () => {
+    const adminA = await login(a.base, 'admin', ADMIN_PASSWORD);
+    const watcher = await open(`${a.wsBase}/api/v1/ws`, { cookie: adminA }, {});
+    const v = await visitorOn(b.base);
+    const visitor = await open(`${b.wsBase}/api/v1/widget/ws`, {}, { token: v.token });
+    visitor.send({
+      type: 'send',
+      ref: 's1',
+      conversationId: v.conversationId,
+      clientId: randomUUID(),
+      text: '在吗',
+    });
+    await visitor.waitFor(isType('ack', (x) => x.ref === 's1'));
+    await watcher.waitFor(
+      isType('visitor_presence', (p) => p.conversationId === v.conversationId && p.online),
+    );
+    await visitor.close();
+    await watcher.waitFor(
+      isType('visitor_presence', (p) => p.conversationId === v.conversationId && !p.online),
+    );
+  });
+});
+
 describe('access changes across replicas', () => {
   it('removing an agent from a team on A stops the conversation reaching their socket on B at once', async () => {
     const adminA = await login(a.base, 'admin', ADMIN_PASSWORD);

@@ -55,6 +55,8 @@ export interface SendResult {
   message: MessageView;
   /** True when this client id was already stored: nothing new was written. */
   duplicate: boolean;
+  /** The conversation's routing after the send (plain text sends). */
+  routing?: ConversationRouting;
 }
 
 export interface ListFilters {
@@ -314,10 +316,16 @@ export function createConversationsService(deps: {
     });
     const r = stored.row;
     if (!r) throw new NotFoundError('conversation');
+    const routing: ConversationRouting = {
+      conversationId: input.conversationId,
+      contactId: r.r_contact_id,
+      teamId: r.r_team_id,
+      assigneeId: r.r_assignee_id,
+    };
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
       if (!stored) throw new ConflictError('the message is being stored; resend it');
-      return { message: toMessageView(stored), duplicate: true };
+      return { message: toMessageView(stored), duplicate: true, routing };
     }
     const message: MessageView = {
       id: r.r_message_id,
@@ -337,15 +345,7 @@ export function createConversationsService(deps: {
       createdAt: r.r_created_at.toISOString(),
       masked: stored.masked,
     };
-    const batch: CommittedBatch = {
-      routing: {
-        conversationId: input.conversationId,
-        contactId: r.r_contact_id,
-        teamId: r.r_team_id,
-        assigneeId: r.r_assignee_id,
-      },
-      messages: [message],
-    };
+    const batch: CommittedBatch = { routing, messages: [message] };
     if (r.r_reopen_message_id && r.r_reopen_seq !== null && r.r_reopen_created_at) {
       batch.messages.push({
         ...message,
@@ -369,7 +369,7 @@ export function createConversationsService(deps: {
       batch.conversation = await views(input.conversationId);
     }
     bus.committed(batch);
-    return { message, duplicate: false };
+    return { message, duplicate: false, routing };
   }
 
   /**
@@ -636,7 +636,7 @@ export function createConversationsService(deps: {
         text: input.text,
         private: false,
       });
-      return { message: toVisitorMessage(r.message)!, duplicate: r.duplicate };
+      return { ...r, message: toVisitorMessage(r.message)! };
     },
 
     async visitorHistory(
