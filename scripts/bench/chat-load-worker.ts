@@ -97,6 +97,8 @@ export type WorkerEvent =
       missed: number;
       gaps: number;
       duplicates: number;
+      /** This worker's CPU from the storm's start to its last `resumed`. */
+      cpuMs: number;
     }
   | { ev: 'bare'; acks: number; forwards: number; errors: number; ms: number }
   | { ev: 'report'; sent: string[]; acked: string[] }
@@ -454,10 +456,12 @@ async function reconnectVisitors(startAt: number, concurrency: number, timeoutMs
   const before = new Map(visitors.map((v) => [v, v.lastSeq]));
   stormExpectSeqs = true;
   await sleep(Math.max(0, startAt - Date.now()));
+  const cpu0 = process.cpuUsage();
   const r = await connectAll(visitors, concurrency, timeoutMs);
   // Wait for every replay to finish.
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && visitors.some((v) => v.ready && !v.resumed)) await sleep(5);
+  const cpu = process.cpuUsage(cpu0);
   let lastResumedAt = 0;
   let replayed = 0;
   let missed = 0;
@@ -488,6 +492,7 @@ async function reconnectVisitors(startAt: number, concurrency: number, timeoutMs
     missed,
     gaps,
     duplicates,
+    cpuMs: (cpu.user + cpu.system) / 1000,
   };
 }
 

@@ -955,6 +955,7 @@ async function main() {
       serverCpuMs: s1.cpuMs - s0.cpuMs,
       serverSysMs: s1.sysMs - s0.sysMs,
       postgresCpuMs: stormPgCpuMs,
+      loadGeneratorCpuMs: Math.round(r.reduce((a, x) => a + x.cpuMs, 0)),
       postgresBusiest: busiestPostgres(pg0, pg1),
       resumeStatements: rc0 && rc1 ? rc1.resumeStatements - rc0.resumeStatements : null,
       serverCpuUsPerResume:
