@@ -83,7 +83,7 @@ try {
     execFileSync('psql', ['-q', '-c', 'checkpoint', dbUrl], { stdio: 'ignore' });
     const out = execFileSync(
       'pgbench',
-      ['-n', '-c', opt.clients!, '-j', '2', '-T', String(seconds), '-f', file, dbUrl],
+      ['-n', '-c', opt.clients, '-j', '2', '-T', String(seconds), '-f', file, dbUrl],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(out)?.[1];
