@@ -133,14 +133,19 @@ function procSample(pid: number) {
   return { cpuMs: userMs + sysMs, sysMs, rssKb, at: Date.now() };
 }
 /** Group-commit counters from the server's /metrics (summed over the processes that answer). */
-async function appendCounters(
-  server: Server,
-): Promise<{ statements: number; messages: number; resumeStatements: number; resumes: number } | null> {
+/** The server's /metrics, as a reader of one sample's value (null when it does not answer). */
+async function scrapeMetrics(server: Server): Promise<((name: string) => number) | null> {
   const res = await fetch(`${server.base}/metrics`).catch(() => null);
   if (!res || res.status !== 200) return null;
   const text = await res.text();
-  const value = (name: string) =>
-    Number(new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? NaN);
+  return (name) => Number(new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+async function appendCounters(
+  server: Server,
+): Promise<{ statements: number; messages: number; resumeStatements: number; resumes: number } | null> {
+  const value = await scrapeMetrics(server);
+  if (!value) return null;
   return {
     statements: value('parley_chat_append_statements_total'),
     messages: value('parley_chat_append_messages_total'),
@@ -191,10 +196,8 @@ function postgresCpuMsBetween(a: Map<number, number>, b: Map<number, number>): n
 }
 /** The server's V8 heap in use (MB), from its Prometheus metrics: tells heap growth from native. */
 async function heapUsedMb(server: Server): Promise<number | null> {
-  const res = await fetch(`${server.base}/metrics`).catch(() => null);
-  if (!res || res.status !== 200) return null;
-  const m = /^parley_nodejs_heap_size_used_bytes (\d+(?:\.\d+)?)/m.exec(await res.text());
-  return m ? Number(m[1]) / 1024 / 1024 : null;
+  const bytes = (await scrapeMetrics(server))?.('parley_nodejs_heap_size_used_bytes');
+  return bytes === undefined || Number.isNaN(bytes) ? null : bytes / 1024 / 1024;
 }
 
 /** Whole-machine CPU: busy share since the previous call (to show how shared the machine was). */

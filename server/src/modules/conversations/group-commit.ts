@@ -37,7 +37,7 @@ export function createGroupCommit<I extends { conversationId: string }, R>(opts:
    */
   maxInFlight: number;
 }) {
-  let queue: { input: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  const queue: { input: I; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
   let scheduled = false;
   let inFlight = 0;
   const stats: GroupCommitStats = { batches: 0, items: 0, fallbacks: 0 };
@@ -52,8 +52,7 @@ export function createGroupCommit<I extends { conversationId: string }, R>(opts:
   function flush() {
     scheduled = false;
     while (queue.length > 0 && inFlight < opts.maxInFlight) {
-      const batch = queue.length <= opts.maxBatch ? queue : queue.slice(0, opts.maxBatch);
-      queue = batch === queue ? [] : queue.slice(opts.maxBatch);
+      const batch = queue.splice(0, opts.maxBatch);
       inFlight++;
       void run(batch).finally(() => {
         inFlight--;

@@ -26,7 +26,6 @@ export function prepared(text: string): string {
   return text;
 }
 
-type PoolClient = pg.PoolClient;
 /** What Kysely's PostgresDialect needs of a client: query(text, values) and release(). */
 interface DialectClient {
   query(text: string, values: readonly unknown[]): Promise<pg.QueryResult>;
@@ -40,8 +39,8 @@ interface DialectClient {
  * then on by that connection.
  */
 function preparingPool(pool: pg.Pool) {
-  const clients = new WeakMap<PoolClient, DialectClient>();
-  const wrap = (client: PoolClient): DialectClient => {
+  const clients = new WeakMap<pg.PoolClient, DialectClient>();
+  const wrap = (client: pg.PoolClient): DialectClient => {
     let wrapped = clients.get(client);
     if (wrapped) return wrapped;
     let usePrepared = true;
