@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: the first schema (there is no earlier code)
 -- Identity (users, teams, sessions, login throttling) and the append-only audit trail.
 
 create table users (

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: new tables only
 -- Conversations: channels, contacts, conversations, messages, attachments, read state.
 --
 -- Sequence numbers: every message gets seq = conversations.last_seq + 1, assigned by an UPDATE of

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: new tables, functions and nullable or defaulted columns
 -- Security and compliance: signed audit checkpoints, controlled archival of old audit records,
 -- the privileges of a separate application role, 2FA, password history, security settings.
 

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a new table
 -- Backup history: one row per `backup create` and per `backup verify` (scheduled or CLI), so
 -- every replica's /metrics and the admin console see the same last backup and last verified
 -- restore. The archives themselves live in BACKUP_DIR with a .json record next to each.

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a new table
 -- Canned replies: short texts agents insert into a reply, at three scopes.
 --   personal: owned by one user (owner_id), only they see and manage it;
 --   team:     belongs to a team (team_id), its members see it, supervisors of the team manage it;

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a new table
 -- Scheduled jobs: one row per job and scheduled slot. The replica that inserts the row runs the
 -- job; the others see the conflict and skip, so N replicas run each slot exactly once.
 create table job_runs (

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a new function; nothing earlier code uses changes
 -- Appending a chat message in ONE statement (one round trip, no explicit transaction):
 -- lock the conversation row, look for the client id with a fresh snapshot taken after the
 -- lock (so a concurrent resend that committed meanwhile is seen), and only then bump last_seq

@@ -1,3 +1,4 @@
+-- parley:incompatible-with-previous: contacts written from now on hold key-ring ciphertext in name/email/phone, which earlier code shows as it is
 -- Contact personal data at rest. With PARLEY_ENCRYPTION_KEYS set, contacts.name/email/phone hold
 -- key-ring ciphertext; exact lookups go through keyed hashes (HMAC-SHA-256 of the normalised
 -- value), and custom attributes marked sensitive live encrypted in sensitive_enc.

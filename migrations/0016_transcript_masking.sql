@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a defaulted column and a new table
 -- Transcript masking (the security setting transcriptMasking, off by default). When on, phone
 -- numbers, PRC ID-card numbers and bank-card numbers typed in chat are stored masked in
 -- messages.body: that is the text agents, WebSocket events, previews, search, audit details and

@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: a nullable column, a wider check, and parley_append_message with an extra defaulted argument (calls with the old arguments still resolve)
 -- Issue 3 leftovers.
 --
 -- 1. Attachments on a volume (ATTACHMENT_STORAGE=volume): the bytes live in a file under

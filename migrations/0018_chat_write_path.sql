@@ -1,3 +1,4 @@
+-- parley:compatible-with-previous: the new check matches what earlier code writes (resolved_at set on resolve, cleared on reopen); lists of earlier code lose the dropped indexes (slower, not wrong)
 -- The chat write path, cheaper for the database (docs/PERFORMANCE.md, "Database work per message").
 --
 -- Every message updates its conversation's row (last_seq, last_activity_at, preview). With

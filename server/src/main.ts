@@ -11,7 +11,7 @@ import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config/config.ts';
 import { createContainer } from './container.ts';
 import { checkServerVersion, describeDbError, openDatabase } from './platform/db/database.ts';
-import { assertTrustworthy, migrate, migrationStatus } from './platform/db/migrator.ts';
+import { assertTrustworthy, migrate, migrationStatus, schemaVerdict } from './platform/db/migrator.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embedded-postgres.ts';
 import { FatalStartupError } from './platform/errors.ts';
 import { createLogger, describeDatabaseUrl } from './platform/logger.ts';
@@ -120,6 +120,8 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
             onApplied: (file, durationMs) => logger.info({ file, durationMs }, 'migration applied'),
           });
           logger.info({ applied: result.applied.length, postgres: version }, 'database schema is current');
+          const verdict = schemaVerdict(result.status);
+          if (verdict.state === 'newer') logger.warn(verdict.detail);
         } else {
           const status = await migrationStatus(databaseUrl);
           assertTrustworthy(status);
@@ -131,6 +133,8 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
             await sleep(5000, stopping.signal);
             continue;
           }
+          const verdict = schemaVerdict(status);
+          if (verdict.state === 'newer') logger.warn(verdict.detail);
         }
         const admin = await container.identity.ensureFirstAdmin(config.initialAdminPassword);
         if (admin?.generated) printAdminBanner(out, consoleUrl, admin);

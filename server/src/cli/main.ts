@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, renderEnvExample, type Config } from '../config/config.ts';
+import { describeDbError } from '../platform/db/database.ts';
 import { FatalStartupError } from '../platform/errors.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
 import { adminCreate } from './admin.ts';
@@ -13,7 +14,9 @@ const USAGE = `Usage: parley <command> [options]
 
 Commands:
   serve                         Start the server (HTTP API, WebSocket, console)
-  migrate                       Apply pending database migrations
+  migrate [--wait-for-database SEC]
+                                Apply pending database migrations (waits for the database up
+                                to PARLEY_MIGRATE_WAIT_SECONDS, default 300, saying why)
   migrate --status              List applied and pending migrations
   migrate --check [--wait SEC]  Exit 0 if the schema is current (optionally wait for it), else 3
   doctor [--json]               Check configuration, database, migrations, disk and tools
@@ -61,14 +64,23 @@ async function run(argv: string[]): Promise<number> {
     case 'migrate': {
       const { values } = parseArgs({
         args: rest,
-        options: { status: { type: 'boolean' }, check: { type: 'boolean' }, wait: { type: 'string' } },
+        options: {
+          status: { type: 'boolean' },
+          check: { type: 'boolean' },
+          wait: { type: 'string' },
+          'wait-for-database': { type: 'string' },
+        },
       });
       const wait = values.wait === undefined ? 0 : Number(values.wait);
       if (!Number.isFinite(wait) || wait < 0) throw new UsageError('--wait takes a number of seconds');
+      const waitDb = values['wait-for-database'];
+      if (waitDb !== undefined && !(Number(waitDb) >= 0))
+        throw new UsageError('--wait-for-database takes a number of seconds');
       return migrateCommand(config(), {
         status: values.status ?? false,
         check: values.check ?? false,
         waitSeconds: wait,
+        ...(waitDb !== undefined ? { waitForDatabaseSeconds: Number(waitDb) } : {}),
       });
     }
     case 'doctor': {
@@ -206,6 +218,13 @@ try {
   ) {
     console.error(`parley: ${(err as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
+  } else if (
+    typeof (err as { code?: unknown }).code === 'string' &&
+    /^([0-9A-Z]{5}|E[A-Z]+)$/.test((err as { code: string }).code)
+  ) {
+    // A database or network failure: say what it is, without a stack trace.
+    console.error(`parley: database error: ${describeDbError(err)}`);
+    process.exitCode = 1;
   } else {
     console.error('parley: unexpected error:', err);
     process.exitCode = 1;

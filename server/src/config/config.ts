@@ -22,6 +22,7 @@ export interface Config {
   logLevel: LogLevel;
   timezone: string;
   migrateOnStart: boolean;
+  migrateWaitSeconds: number;
   trustProxy: boolean;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
@@ -362,6 +363,14 @@ export const SETTINGS = [
       'Apply pending migrations when `parley serve` starts. Set false where a separate migrator runs them (the Helm chart does); the server then waits until the schema is current.',
     default: 'true',
     parse: boolean,
+  }),
+  setting({
+    key: 'migrateWaitSeconds',
+    env: 'PARLEY_MIGRATE_WAIT_SECONDS',
+    describe:
+      '`parley migrate` waits this long for the database to accept connections (a PostgreSQL that is still starting), retrying with backoff and saying why, before it gives up.',
+    default: '300',
+    parse: integer(0, 86400),
   }),
   setting({
     key: 'trustProxy',

@@ -1,8 +1,17 @@
-// Readiness: the database answers and its schema is the one this build expects.
+// Readiness: the database answers and this build can run on its schema: the one it expects, or
+// a newer one whose every newer migration is declared compatible with the previous release
+// (expand/contract, platform/db/migrator.ts).
 import { sql } from 'kysely';
 import type { Database } from './db/database.ts';
 import { describeDbError } from './db/database.ts';
-import { readMigrationFiles } from './db/migrator.ts';
+import {
+  APPLIED_QUERY,
+  compareMigrations,
+  readMigrationFiles,
+  schemaVerdict,
+  toApplied,
+  type AppliedRow,
+} from './db/migrator.ts';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -37,26 +46,22 @@ export function createHealth(deps: {
         timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
       });
       try {
-        const row = await Promise.race([
-          sql<{ applied: number | null; count: number }>`
-            select max(version) as applied, count(*)::int as count from schema_migrations`
+        const rows = await Promise.race([
+          sql
+            .raw<AppliedRow>(APPLIED_QUERY)
             .execute(deps.db)
-            .then((r) => r.rows[0]),
+            .then((r) => r.rows),
           timeout,
         ]);
-        const applied = row?.applied ?? 0;
-        const current = applied === latest && (row?.count ?? 0) === expected.length;
+        const verdict = schemaVerdict(compareMigrations(expected, rows.map(toApplied)));
+        const usable = verdict.state === 'current' || verdict.state === 'newer';
         return {
-          ready: current && prepared,
+          ready: usable && prepared,
           checks: {
             database: { ok: true, detail: 'reachable' },
             migrations: {
-              ok: current,
-              detail: !current
-                ? `schema at ${applied}, this build needs ${latest}`
-                : prepared
-                  ? `current (${latest})`
-                  : `current (${latest}); start-up still preparing`,
+              ok: usable,
+              detail: usable && !prepared ? `${verdict.detail}; start-up still preparing` : verdict.detail,
             },
           },
         };

@@ -7,9 +7,14 @@ import {
   assertTrustworthy,
   migrate,
   migrationStatus,
+  migrationChecksum,
   readMigrationFiles,
+  schemaVerdict,
 } from '../../src/platform/db/migrator.ts';
+import { openDatabase } from '../../src/platform/db/database.ts';
 import { FatalStartupError } from '../../src/platform/errors.ts';
+import { createHealth } from '../../src/platform/health.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { createEmptyDatabase } from '../support/db.ts';
 
 function migrationsDir(files: Record<string, string>): string {
@@ -88,12 +93,64 @@ describe('migrations', () => {
     expect(() => assertTrustworthy(status)).toThrow(FatalStartupError);
   });
 
-  it('refuses a database migrated by a newer Parley', async () => {
+  it('refuses a database migrated by a newer Parley with a migration not marked compatible', async () => {
     const db = await createEmptyDatabase();
-    const newer = migrationsDir({ '0001_a.sql': 'select 1;', '0002_b.sql': 'select 2;' });
+    const newer = migrationsDir({
+      '0001_a.sql': 'select 1;',
+      '0002_b.sql': '-- parley:incompatible-with-previous: drops a column\nselect 2;',
+      '0003_c.sql': 'select 3;', // no declaration: counts as incompatible
+    });
     await migrate(db.url, { dir: newer });
     const older = migrationsDir({ '0001_a.sql': 'select 1;' });
-    await expect(migrate(db.url, { dir: older })).rejects.toThrow(/upgraded by a newer Parley/);
+    await expect(migrate(db.url, { dir: older })).rejects.toThrow(
+      /upgraded by a newer Parley: it has migrations 0002_b, 0003_c applied, which this build does not know and which are not compatible/,
+    );
+    const verdict = schemaVerdict(await migrationStatus(db.url, older));
+    expect(verdict.state).toBe('untrusted');
+  });
+
+  it('runs on a newer schema when every newer migration is marked compatible (expand/contract)', async () => {
+    const db = await createEmptyDatabase();
+    const newer = migrationsDir({
+      '0001_a.sql': 'create table a (id int);',
+      '0002_b.sql': '-- parley:compatible-with-previous\nalter table a add column note text;',
+    });
+    await migrate(db.url, { dir: newer });
+    const older = migrationsDir({ '0001_a.sql': 'create table a (id int);' });
+    const result = await migrate(db.url, { dir: older });
+    expect(result.applied).toEqual([]);
+    const verdict = schemaVerdict(result.status);
+    expect(verdict).toEqual({
+      state: 'newer',
+      detail: 'schema at 2, newer than this build (1); 0002_b is compatible with this release',
+    });
+    // /readyz of the older build says ready.
+    const handle = openDatabase(db.url, { max: 1, connectTimeoutMs: 2000, logger: createLogger('silent') });
+    try {
+      const health = createHealth({ db: handle.db, migrationsDir: older, prepared: true });
+      const report = await health.readiness();
+      expect(report.ready).toBe(true);
+      expect(report.checks.migrations.detail).toContain('newer than this build');
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it('reads the declaration, and leaves it out of the checksum', () => {
+    const dir = migrationsDir({
+      '0001_a.sql': 'create table a (id int);\n',
+      '0002_b.sql': '-- parley:compatible-with-previous: a new table\ncreate table b (id int);\n',
+      '0003_c.sql': '-- parley:incompatible-with-previous: drops a\ndrop table a;\n',
+    });
+    const [a, b, c] = readMigrationFiles(dir);
+    expect([a?.compatibleWithPrevious, b?.compatibleWithPrevious, c?.compatibleWithPrevious]).toEqual([
+      undefined,
+      true,
+      false,
+    ]);
+    expect(c?.incompatibility).toBe('drops a');
+    // Adding a declaration to an applied file does not change its recorded checksum.
+    expect(b?.checksum).toBe(migrationChecksum('create table b (id int);\n'));
   });
 
   it('rejects misnamed migration files', () => {
