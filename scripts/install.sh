@@ -25,7 +25,13 @@ done
 if [[ -n "$offline" ]]; then
   # Air-gapped: everything comes from the bundle (Node.js runtime, dependencies, chart, helm).
   [[ -f "$offline" ]] || { echo "install.sh: bundle $offline not found" >&2; exit 2; }
-  work="${PARLEY_BUNDLE_DIR:-$(mktemp -d /tmp/parley-bundle.XXXXXX)}"
+  if [[ -n "${PARLEY_BUNDLE_DIR:-}" ]]; then
+    work="$PARLEY_BUNDLE_DIR"
+  else
+    # A scratch copy: removed when the installer ends (single-server moves it into --prefix first).
+    work="$(mktemp -d "${TMPDIR:-/tmp}/parley-bundle.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+  fi
   mkdir -p "$work"
   tar -xzf "$offline" -C "$work" --strip-components=1
   (cd "$work" && sha256sum --check --quiet SHA256SUMS) \
@@ -45,4 +51,5 @@ if [[ -z "$node" ]]; then
   exit 2
 fi
 export PATH="$here/bin:$here/.tools/bin:$PATH"
-exec "$node" "$here/server/src/installer/main.ts" "${args[@]}"
+# Not exec: the trap above removes the scratch copy when the installer ends.
+"$node" "$here/server/src/installer/main.ts" "${args[@]}"

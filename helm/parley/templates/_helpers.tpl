@@ -61,8 +61,10 @@ Usage: include "parley.image" (dict "image" .Values.image "global" .Values.globa
 {{- $ref -}}
 {{- end -}}
 
+{{- /* The build's version may carry build metadata ("0.2.0+37.g1a2b3c4"); image tags cannot
+hold "+", so the image is tagged with "_" instead (scripts/build-info.ts imageTag). */ -}}
 {{- define "parley.appImage" -}}
-{{- include "parley.image" (dict "image" .Values.image "global" .Values.global "default" .Chart.AppVersion) -}}
+{{- include "parley.image" (dict "image" .Values.image "global" .Values.global "default" (.Chart.AppVersion | replace "+" "_")) -}}
 {{- end -}}
 
 {{/* Pull secrets for every pod: global ones plus the image's own. */}}
@@ -98,7 +100,7 @@ A generated-once secret value, base64-encoded: the value the live Secret already
 (`lookup`), else the given value, else a new random one. Existing values win over values
 given later so that an upgrade can never rotate a key by accident (rotate on purpose with
 kubectl; docs/OPERATIONS.md). Usage:
-include "parley.generatedValue" (dict "ctx" $ "secret" NAME "key" KEY "given" VALUE "length" 48)
+include "parley.generatedValue" (dict "ctx" $ "secret" NAME "key" KEY "given" VALUE "length" 48 "legacy" OLD_SECRET)
 */}}
 {{- define "parley.generatedValue" -}}
 {{- /* Memoised per render, so that two templates asking for the same key (the bundled
@@ -110,8 +112,17 @@ PostgreSQL password in two Secrets, the checksum annotation) get the same value.
 {{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret -}}
 {{- $data := dict -}}
 {{- if $existing -}}{{- $data = $existing.data | default dict -}}{{- end -}}
+{{- /* A value that an earlier installer generated into its own Secret (before the chart's
+Secret was the one owner) is taken over, so that no key ever changes. */ -}}
+{{- $legacyData := dict -}}
+{{- if .legacy -}}
+{{- $legacy := lookup "v1" "Secret" .ctx.Release.Namespace .legacy -}}
+{{- if $legacy -}}{{- $legacyData = $legacy.data | default dict -}}{{- end -}}
+{{- end -}}
 {{- if hasKey $data .key -}}
 {{- $_ := set $cache $cacheKey (index $data .key) -}}
+{{- else if hasKey $legacyData .key -}}
+{{- $_ := set $cache $cacheKey (index $legacyData .key) -}}
 {{- else if .given -}}
 {{- $_ := set $cache $cacheKey (.given | toString | b64enc) -}}
 {{- else -}}

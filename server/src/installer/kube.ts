@@ -2,6 +2,8 @@
 // when missing, rollout waiting with kubectl's logic, diagnostics of failing pods, and an
 // on-demand backup Job created from the backup CronJob.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import {
   ApiException,
   AppsV1Api,
@@ -17,6 +19,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Check } from '../cli/doctor.ts';
+import { UsageError } from './options.ts';
 
 export interface Kube {
   core: CoreV1Api;
@@ -32,7 +35,18 @@ export interface Kube {
 export function connect(opts: { kubeconfig?: string | undefined; context?: string | undefined }): Kube {
   const kc = new KubeConfig();
   if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
-  else kc.loadFromDefault();
+  else {
+    // Without any of these, client-node falls back to http://localhost:8080, and the error
+    // would be a refused connection there: say what is really missing.
+    const home = process.env.HOME ? path.join(process.env.HOME, '.kube/config') : undefined;
+    if (!process.env.KUBECONFIG && !(home && existsSync(home)) && !process.env.KUBERNETES_SERVICE_HOST) {
+      throw new UsageError(
+        'no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, or put the cluster credentials in ~/.kube/config ' +
+          '(the same file kubectl uses; `kubectl config view` shows it)',
+      );
+    }
+    kc.loadFromDefault();
+  }
   if (opts.context) kc.setCurrentContext(opts.context);
   return {
     core: kc.makeApiClient(CoreV1Api),

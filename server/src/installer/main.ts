@@ -8,32 +8,20 @@
 /* eslint-disable no-console -- the installer talks to a terminal (or prints JSON) */
 // Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 preflight failed (nothing changed),
 // 4 install/upgrade failed, 5 rollout failed (pods' events and logs printed).
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  renameSync,
-  readFileSync,
-  symlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, parseEnv } from 'node:util';
+import { parseArgs } from 'node:util';
 import { loadYaml } from '@kubernetes/client-node';
 import type { Check } from '../cli/doctor.ts';
-import { SETTINGS } from '../config/config.ts';
 import { PARLEY_VERSION } from '../platform/version.ts';
-import { cpuMemoryCheck, diskCheck, pgClientCheck, portCheck, postgresChecks, systemdCheck } from './host.ts';
+import { postgresChecks } from './host.ts';
 import {
   connect,
   createJobFromCronJob,
   diagnosePods,
   ensureSecret,
   formatPodReports,
-  generateCredentials,
   kubernetesPreflight,
   parseQuantity,
   readSecretValue,
@@ -41,67 +29,16 @@ import {
   waitForJob,
   type Kube,
 } from './kube.ts';
+import { options, pollMs, ROOT, timeoutMs, UsageError, USAGE, type Flags } from './options.ts';
 import { createReporter, EXIT, type Reporter } from './report.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../../..');
-
-const USAGE = `Usage: install.sh <mode> [options]
-
-Modes:
-  kubernetes      install or upgrade the Helm release, wait for it, print the login
-  single-server   install on this Linux host (systemd), against your PostgreSQL
-  status          wait for an installed release's rollout; print failing pods' events and logs
-  backup          run a backup now (a Job from the backup CronJob)
-
-Common options:
-  --values FILE          Helm values (kubernetes) or parley.env settings (single-server)
-  --database-url URL     the customer's PostgreSQL 13+ (or env PARLEY_DATABASE_URL)
-  --preflight-only       run phase 1 only; change nothing
-  --json                 machine-readable output
-  --yes                  non-interactive (the installer never prompts; accepted for scripts)
-  --timeout SECONDS      how long to wait for the rollout (default 900)
-
-Kubernetes options:
-  --namespace NAME (parley)  --release NAME (parley)  --chart PATH (bundled chart)
-  --kubeconfig FILE  --context NAME  --helm PATH
-
-Single-server options:
-  --prefix DIR (/opt/parley)  --config-dir DIR (/etc/parley)  --port N (8080)
-  --public-url URL  --no-systemd (install and migrate, but start nothing)
-
-Exit codes: 0 ok, 2 usage, 3 preflight failed (nothing changed), 4 install failed, 5 rollout failed.
-`;
-
-class UsageError extends Error {}
-
-const options = {
-  values: { type: 'string' },
-  'database-url': { type: 'string' },
-  'preflight-only': { type: 'boolean' },
-  json: { type: 'boolean' },
-  yes: { type: 'boolean' },
-  timeout: { type: 'string' },
-  namespace: { type: 'string' },
-  release: { type: 'string' },
-  chart: { type: 'string' },
-  kubeconfig: { type: 'string' },
-  context: { type: 'string' },
-  helm: { type: 'string' },
-  'poll-ms': { type: 'string' },
-  prefix: { type: 'string' },
-  'config-dir': { type: 'string' },
-  port: { type: 'string' },
-  'public-url': { type: 'string' },
-  'no-systemd': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+import { singleServerMode } from './single-server.ts';
 
 type Values = Record<string, unknown>;
 type Resources = { requests?: { cpu?: string | number; memory?: string | number } } | undefined;
 /** The part of the chart's values the installer reads (after merging with the chart defaults). */
 interface ChartValues {
+  nameOverride?: string;
+  fullnameOverride?: string;
   replicaCount?: number;
   publicUrl?: string;
   autoscaling?: { enabled?: boolean; minReplicas?: number };
@@ -126,6 +63,17 @@ function deepMerge(base: Values, over: Values): Values {
   return out;
 }
 
+/** The chart's "parley.fullname" (templates/_helpers.tpl), which names its Secrets. */
+export function chartFullname(
+  release: string,
+  values: { nameOverride?: string; fullnameOverride?: string },
+): string {
+  const cut = (s: string) => s.slice(0, 63).replace(/-+$/, '');
+  if (values.fullnameOverride) return cut(values.fullnameOverride);
+  const name = values.nameOverride || 'parley';
+  return cut(release.includes(name) ? release : `${release}-${name}`);
+}
+
 function helmBinary(flags: Flags): string {
   if (flags.helm) return flags.helm;
   for (const candidate of [path.join(ROOT, '.tools/bin/helm'), path.join(ROOT, 'bin/helm')]) {
@@ -139,9 +87,6 @@ function chartPath(flags: Flags): string {
   const packaged = path.join(ROOT, 'charts', `parley-${PARLEY_VERSION}.tgz`);
   return existsSync(packaged) ? packaged : path.join(ROOT, 'helm/parley');
 }
-
-const timeoutMs = (flags: Flags) => Number(flags.timeout ?? 900) * 1000;
-const pollMs = (flags: Flags) => Number(flags['poll-ms'] ?? 2000);
 
 function readValues(file: string | undefined): Values {
   if (!file) return {};
@@ -190,8 +135,10 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
   const kube = connect({ kubeconfig: flags.kubeconfig, context: flags.context });
 
   // Secrets the installer manages (only when the values do not bring their own).
-  const credentialsSecret = values.secrets.existingSecret || `${release}-installer-credentials`;
-  const managesCredentials = !values.secrets.existingSecret;
+  // Generated credentials have ONE owner: the chart's Secret (templates/secrets.yaml), which keeps
+  // every value on upgrade and takes over those an earlier installer kept in its own Secret. So
+  // the installer creates no credentials itself; it reads the admin password from there.
+  const credentialsSecret = values.secrets.existingSecret || `${chartFullname(release, values)}-secrets`;
   const managesDatabase =
     !values.postgresql.enabled && !values.database.url && !values.database.existingSecret;
   const databaseSecret = `${release}-installer-database`;
@@ -245,10 +192,13 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
     r.step(`created namespace ${namespace}`);
   }
   const sets: string[] = [];
-  if (managesCredentials) {
-    const state = await ensureSecret(kube, namespace, credentialsSecret, generateCredentials());
-    r.step(`secret ${credentialsSecret}: ${state === 'created' ? 'created' : 'exists, kept unchanged'}`);
-    sets.push(`secrets.existingSecret=${credentialsSecret}`);
+  if (!values.secrets.existingSecret) {
+    const present = await readSecretValue(kube, namespace, credentialsSecret, 'PARLEY_ENCRYPTION_KEYS').catch(
+      () => undefined,
+    );
+    r.step(
+      `secret ${credentialsSecret}: ${present ? 'exists; the chart keeps every value' : 'the chart generates it'}`,
+    );
   }
   if (managesDatabase) {
     const state = await ensureSecret(kube, namespace, databaseSecret, { DATABASE_URL: databaseUrl ?? '' });
@@ -275,7 +225,12 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
       ? (JSON.parse(listed.stdout || '[]') as { chart: string; status: string }[])[0]
       : undefined;
   let unchanged = false;
-  if (current?.status === 'deployed' && current.chart === `parley-${PARLEY_VERSION}`) {
+  // The chart's own version (a bundle's chart carries the build version, 0.2.0+37.g1a2b3c4), so a
+  // different build is never taken for "nothing to change".
+  const chartVersion = /^version:\s*(\S+)/m.exec(
+    spawnSync(helm, ['show', 'chart', chart], { encoding: 'utf8' }).stdout ?? '',
+  )?.[1];
+  if (current?.status === 'deployed' && chartVersion && current.chart === `parley-${chartVersion}`) {
     const got = spawnSync(helm, ['get', 'values', release, ...helmCommon, '-o', 'json'], {
       env: helmEnv,
       encoding: 'utf8',
@@ -285,7 +240,7 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
       JSON.stringify(sortKeys(JSON.parse(got.stdout || '{}'))) === JSON.stringify(sortKeys(desired));
   }
   if (unchanged) {
-    r.step(`release ${release} is already at parley-${PARLEY_VERSION} with these values: nothing to change`);
+    r.step(`release ${release} is already at parley-${chartVersion} with these values: nothing to change`);
     r.result.changed = false;
   } else {
     const args = [
@@ -440,175 +395,6 @@ async function backupMode(flags: Flags, r: Reporter): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-async function singleServerMode(flags: Flags, r: Reporter): Promise<number> {
-  const prefix = path.resolve(flags.prefix ?? '/opt/parley');
-  const configDir = path.resolve(flags['config-dir'] ?? '/etc/parley');
-  const envFile = path.join(configDir, 'parley.env');
-  const port = Number(flags.port ?? 8080);
-  const existing = existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')) : {};
-  const fromValues = flags.values ? parseEnv(readFileSync(flags.values, 'utf8')) : {};
-  const databaseUrl =
-    flags['database-url'] ??
-    process.env.PARLEY_DATABASE_URL ??
-    fromValues.DATABASE_URL ??
-    existing.DATABASE_URL;
-  if (!databaseUrl)
-    throw new UsageError('no database: pass --database-url postgres://user:password@host:5432/parley');
-
-  // Phase 1
-  const checks: Check[] = [
-    Number(process.versions.node.split('.')[0]) === 24
-      ? { name: 'node runtime', verdict: 'pass', detail: `Node.js ${process.version} (bundled)` }
-      : {
-          name: 'node runtime',
-          verdict: 'fail',
-          detail: `Node.js ${process.version}`,
-          hint: 'run scripts/install.sh from the bundle, which brings Node.js 24',
-        },
-    ...(await postgresChecks(databaseUrl, { unreachable: 'fail' })),
-    diskCheck(prefix, 2),
-    cpuMemoryCheck(2, 2),
-    pgClientCheck(),
-  ];
-  const unknownSettings = Object.keys(fromValues).filter((k) => !SETTINGS.some((x) => x.env === k));
-  checks.push(
-    unknownSettings.length === 0
-      ? {
-          name: 'configuration',
-          verdict: 'pass',
-          detail: `${Object.keys(fromValues).length} setting(s) from --values`,
-        }
-      : {
-          name: 'configuration',
-          verdict: 'fail',
-          detail: `not Parley settings: ${unknownSettings.join(', ')}`,
-          hint: 'fix the names in the --values file (see parley.env.example)',
-        },
-  );
-  if (!existing.PARLEY_PORT || Number(existing.PARLEY_PORT) !== port || flags['no-systemd'])
-    checks.push(await portCheck(port));
-  if (!flags['no-systemd']) checks.push(systemdCheck());
-  r.checks('Phase 1: preflight (changes nothing)', checks);
-  if (checks.some((c) => c.verdict === 'fail')) {
-    if (!r.json) console.error('\nPreflight failed; nothing was changed. Fix the items above and run again.');
-    return EXIT.preflightFailed;
-  }
-  if (flags['preflight-only']) return EXIT.ok;
-
-  // Phase 2: files, config (secrets only when missing), migrations, service.
-  r.step(`Phase 2: install Parley ${PARLEY_VERSION} under ${prefix}`);
-  const releaseDir = path.join(prefix, 'releases', PARLEY_VERSION);
-  if (path.resolve(ROOT) !== releaseDir) {
-    if (!existsSync(releaseDir)) {
-      mkdirSync(path.dirname(releaseDir), { recursive: true });
-      // A bundle that install.sh --offline unpacked into a scratch directory is moved into
-      // place when it is on the same filesystem; anything else is copied.
-      let moved = false;
-      if (process.env.PARLEY_BUNDLE_SCRATCH === path.resolve(ROOT)) {
-        try {
-          renameSync(ROOT, releaseDir);
-          moved = true;
-        } catch {
-          /* another filesystem: copy */
-        }
-      }
-      if (!moved) cpSync(ROOT, releaseDir, { recursive: true, verbatimSymlinks: true });
-      r.step(`${moved ? 'moved' : 'copied'} the bundle to ${releaseDir}`);
-    } else r.step(`${releaseDir} exists, kept`);
-  }
-  const current = path.join(prefix, 'current');
-  rmSync(current, { force: true });
-  symlinkSync(releaseDir, current);
-
-  mkdirSync(configDir, { recursive: true });
-  const wanted: Record<string, string> = {
-    DATABASE_URL: databaseUrl,
-    PARLEY_PORT: String(port),
-    PARLEY_DATA_DIR: path.join(prefix, 'data'),
-    PARLEY_CONSOLE_DIR: path.join(current, 'web/console/dist'),
-    ...(flags['public-url'] ? { PARLEY_PUBLIC_URL: flags['public-url'] } : {}),
-    ...fromValues,
-    ...generateCredentials(),
-  };
-  delete wanted.PARLEY_METRICS_TOKEN; // on one host, /metrics is restricted at the network
-  // Only settings this Parley version reads are written (parley.env refuses unknown names); a
-  // key that a later version introduces is added by that version's installer run.
-  const known = new Set<string>(SETTINGS.map((x) => x.env));
-  const added = Object.keys(wanted).filter((k) => existing[k] === undefined && known.has(k));
-  if (added.length) {
-    const lines = added.map((k) => `${k}=${JSON.stringify(wanted[k])}`);
-    const header = existsSync(envFile)
-      ? ''
-      : '# Parley settings (see parley.env.example). Written by scripts/install.sh; values are never regenerated.\n';
-    writeFileSync(
-      envFile,
-      `${existsSync(envFile) ? readFileSync(envFile, 'utf8').replace(/\n?$/, '\n') : header}${lines.join('\n')}\n`,
-      { mode: 0o600 },
-    );
-    chmodSync(envFile, 0o600);
-    r.step(`${envFile}: added ${added.join(', ')}`);
-  } else r.step(`${envFile}: complete, kept unchanged`);
-  const env = { ...existing, ...Object.fromEntries(added.map((k) => [k, wanted[k]!])) };
-  mkdirSync(env.PARLEY_DATA_DIR ?? path.join(prefix, 'data'), { recursive: true });
-
-  const parley = path.join(current, 'bin/parley');
-  const migrate = spawnSync(parley, ['migrate'], {
-    env: { ...process.env, PARLEY_ENV_FILE: envFile },
-    encoding: 'utf8',
-  });
-  r.step(`parley migrate: ${(migrate.stdout || migrate.stderr).trim().split('\n').at(-1) ?? ''}`);
-  if (migrate.status !== 0) {
-    if (!r.json) console.error(migrate.stderr);
-    return EXIT.installFailed;
-  }
-
-  if (flags['no-systemd']) {
-    r.step(`--no-systemd: start it with  PARLEY_ENV_FILE=${envFile} ${parley} serve`);
-  } else {
-    if (spawnSync('id', ['parley']).status !== 0) {
-      execFileSync('useradd', ['--system', '--home-dir', prefix, '--shell', '/usr/sbin/nologin', 'parley']);
-    }
-    execFileSync('chown', ['-R', 'parley:parley', env.PARLEY_DATA_DIR ?? path.join(prefix, 'data')]);
-    execFileSync('chown', ['root:parley', envFile]);
-    chmodSync(envFile, 0o640);
-    const unit = readFileSync(path.join(current, 'deploy/systemd/parley.service'), 'utf8')
-      .replaceAll('/opt/parley', prefix)
-      .replaceAll('/etc/parley', configDir);
-    writeFileSync('/etc/systemd/system/parley.service', unit);
-    execFileSync('systemctl', ['daemon-reload']);
-    execFileSync('systemctl', ['enable', 'parley.service']);
-    execFileSync('systemctl', ['restart', 'parley.service']);
-    r.step('systemd: parley.service enabled and (re)started');
-    const deadline = Date.now() + timeoutMs(flags);
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
-        (res) => res.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (Date.now() > deadline) {
-        if (!r.json) console.error('Parley did not become ready; see: journalctl -u parley -n 100');
-        return EXIT.rolloutFailed;
-      }
-      await new Promise((res) => setTimeout(res, 1000));
-    }
-    r.step('/readyz: ready');
-  }
-
-  // Phase 3
-  const url = env.PARLEY_PUBLIC_URL ?? `http://${'<this-host>'}:${port}`;
-  r.result.console = url;
-  r.result.admin = { username: 'admin', passwordFile: envFile };
-  if (!r.json) {
-    console.log('\n==> Phase 3: Parley is installed');
-    console.log(`    Console:  ${url}`);
-    console.log('    Username: admin');
-    console.log(`    Password: ${env.PARLEY_INITIAL_ADMIN_PASSWORD}`);
-    console.log('    You are asked to change it at first sign-in.');
-  }
-  return EXIT.ok;
-}
 
 // ---------------------------------------------------------------------------------------------
 

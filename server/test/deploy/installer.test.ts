@@ -155,6 +155,25 @@ describe('preflight (helm)', () => {
   });
 });
 
+describe('usage', () => {
+  it('--help lists --offline', async () => {
+    const run = await installer(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/--offline BUNDLE\s+install from the offline bundle/);
+  });
+
+  it('says that no kubeconfig was found, instead of a refused connection to localhost:8080', async () => {
+    const home = mkdtempSync(path.join(tmp, 'home-'));
+    const run = await installer(
+      ['kubernetes', '--database-url', 'postgres://x@127.0.0.1:1/p', '--preflight-only'],
+      { HOME: home, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' },
+    );
+    expect(run.code, run.stdout).toBe(2);
+    expect(run.stderr).toContain('no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG');
+    expect(run.stderr).not.toContain('localhost:8080');
+  });
+});
+
 /** A Deployment whose status moves one step per read, like a real rollout. */
 function rollingDeployment(a: KubeApiStandIn) {
   a.put({
@@ -516,10 +535,12 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
 
     const first = await installer(args, env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toContain('secret parley-installer-credentials: created');
+    expect(first.stdout).toContain('secret parley-secrets: the chart generates it');
     expect(first.stdout).toContain('job "parley-migrate-1" completed');
     expect(first.stdout).toContain('deployment "parley" successfully rolled out');
-    const credentials = a.get('Secret', NS, 'parley-installer-credentials')!;
+    // The chart's Secret is the one owner of generated credentials (secret-ownership.test.ts).
+    expect(a.get('Secret', NS, 'parley-installer-credentials')).toBeUndefined();
+    const credentials = a.get('Secret', NS, 'parley-secrets')!;
     const password = Buffer.from(
       credentials.data.PARLEY_INITIAL_ADMIN_PASSWORD as string,
       'base64',
@@ -534,12 +555,12 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     );
     const config = loadConfig({ ...generated, DATABASE_URL: db.url });
     expect(config.encryptionKeys).toBe(generated.PARLEY_ENCRYPTION_KEYS);
-    expect(config.auditSigningKey).toBe(generated.PARLEY_AUDIT_SIGNING_KEY);
+    expect(config.auditSigningKey).toBe(generated.PARLEY_AUDIT_SIGNING_KEY?.trim());
     expect(config.lookupKey).toBe(generated.PARLEY_LOOKUP_KEY);
     expect(config.visitorTokenSecret).toBe(generated.PARLEY_VISITOR_TOKEN_SECRET);
     expect(first.stdout).toContain('Console:  http://parley.example.com');
     expect(first.stdout).toContain(`Password: ${password}`);
-    // The app reads its database URL and keys from the installer's Secrets.
+    // The app reads its database URL from the installer's Secret and its keys from the chart's.
     const app = a.get('Deployment', NS, 'parley')!.spec.template.spec.containers[0];
     const refs = Object.fromEntries(
       app.env.map((e: { name: string; valueFrom?: { secretKeyRef?: { name: string } } }) => [
@@ -549,7 +570,7 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     );
     expect(refs).toMatchObject({
       DATABASE_URL: 'parley-installer-database',
-      PARLEY_VISITOR_TOKEN_SECRET: 'parley-installer-credentials',
+      PARLEY_VISITOR_TOKEN_SECRET: 'parley-secrets',
     });
     expect(a.get('Secret', NS, 'parley-installer-database')?.data).toEqual({
       DATABASE_URL: Buffer.from(db.url).toString('base64'),
@@ -560,7 +581,7 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     ).length;
     const second = await installer(args, env);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stdout).toContain('secret parley-installer-credentials: exists, kept unchanged');
+    expect(second.stdout).toContain('secret parley-secrets: exists; the chart keeps every value');
     expect(second.stdout).toContain('nothing to change');
     expect(second.stdout).toContain(`Password: ${password}`);
     const after = a.requests.filter(
