@@ -128,6 +128,12 @@ describe.each(CI_VALUES)('chart with ci/%s', (valuesFile) => {
     expect(jobs.map((j) => j.metadata.name)).toEqual(['parley-migrate-1']);
     expect(jobs[0]?.metadata.annotations?.['helm.sh/hook']).toBeUndefined();
     expect(jobs[0]?.spec.template.spec.containers[0].args).toEqual(['migrate']);
+    // The migrator waits for a first-starting PostgreSQL within the Job's deadline.
+    const wait = (jobs[0]?.spec.template.spec.containers[0].env as { name: string; value?: string }[]).find(
+      (e) => e.name === 'PARLEY_MIGRATE_WAIT_SECONDS',
+    );
+    expect(Number(wait?.value)).toBeGreaterThanOrEqual(300);
+    expect(Number(wait?.value)).toBeLessThan(jobs[0]?.spec.activeDeadlineSeconds as number);
     const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'parley');
     expect(config?.data.PARLEY_MIGRATE_ON_START).toBe('false');
     const deployment = objects.find((o) => o.kind === 'Deployment') as Any;
