@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import { loadConfig, type Config } from './config/config.ts';
 import { createContainer } from './container.ts';
+import { checkKeyCanary } from './platform/crypto/key-canary.ts';
 import { checkServerVersion, describeDbError, openDatabase } from './platform/db/database.ts';
 import { assertTrustworthy, migrate, migrationStatus, schemaVerdict } from './platform/db/migrator.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embedded-postgres.ts';
@@ -136,6 +137,8 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
           const verdict = schemaVerdict(status);
           if (verdict.state === 'newer') logger.warn(verdict.detail);
         }
+        const canary = await checkKeyCanary(container.db, container.keyRing);
+        if (canary === 'written') logger.info('key-ring canary written (checked at every start)');
         const admin = await container.identity.ensureFirstAdmin(config.initialAdminPassword);
         if (admin?.generated) printAdminBanner(out, consoleUrl, admin);
         else if (admin)

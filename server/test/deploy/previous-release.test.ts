@@ -4,7 +4,7 @@
 // pods and the old migrator Job come back) need. A deliberately incompatible migration is refused
 // by that old code with the message. Needs the git history: without it this test FAILS and says
 // why (CI runs on a full clone).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -18,9 +18,9 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { MIGRATIONS_DIR, migrate } from '../../src/platform/db/migrator.ts';
 import { createEmptyDatabase } from '../support/db.ts';
+import { serveAt } from '../support/serve-at.ts';
 import { latestRelease } from '../../../scripts/build-info.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -35,7 +35,6 @@ const git = (...args: string[]) =>
 let tmp: string;
 let previous: string; // the previous release's tree
 let release: { version: string; commit: string };
-const children = new Set<ChildProcess>();
 
 /** package-lock.json without the root package's own version, which every release changes. */
 function dependencyLock(text: string): string {
@@ -103,7 +102,6 @@ beforeAll(() => {
 }, 660_000);
 
 afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -125,57 +123,6 @@ function previousCli(args: string[], databaseUrl: string) {
   });
 }
 
-/** Starts the previous release's server; resolves with its port, output and exit. */
-async function previousServer(databaseUrl: string, env: Record<string, string>) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [path.join(previous, 'server/src/cli/main.ts'), 'serve'], {
-    cwd: previous,
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: databaseUrl,
-      PARLEY_HOST: '127.0.0.1',
-      PARLEY_PORT: String(port),
-      PARLEY_LOG_LEVEL: 'info',
-      PARLEY_ENV_FILE: '/nonexistent',
-      PARLEY_INITIAL_ADMIN_PASSWORD: 'previous-release-admin-0123',
-      PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '2',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  let exitCode: number | null = null;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code) => {
-      exitCode = code;
-      children.delete(child);
-      resolve();
-    }),
-  );
-  return {
-    base: `http://127.0.0.1:${port}`,
-    output: () => output,
-    exitCode: () => exitCode,
-    exited,
-    async stop() {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-async function readyz(base: string): Promise<{ status: number; body: string } | null> {
-  try {
-    const res = await fetch(`${base}/readyz`);
-    return { status: res.status, body: await res.text() };
-  } catch {
-    return null;
-  }
-}
-
 describe(`the previous release's server on the new schema`, () => {
   it.each([['false'], ['true']])(
     'is ready on the current schema plus a compatible newer migration (PARLEY_MIGRATE_ON_START=%s)',
@@ -187,14 +134,8 @@ describe(`the previous release's server on the new schema`, () => {
       );
       await migrate(db.url, { dir });
       // The first admin exists, as on any installation that is being upgraded.
-      const server = await previousServer(db.url, { PARLEY_MIGRATE_ON_START: migrateOnStart });
-      const deadline = Date.now() + 45_000;
-      let last: { status: number; body: string } | null = null;
-      while (Date.now() < deadline && server.exitCode() === null) {
-        last = await readyz(server.base);
-        if (last?.status === 200) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const server = await serveAt(previous, db.url, { PARLEY_MIGRATE_ON_START: migrateOnStart });
+      const last = await server.readiness();
       expect(last?.status, `${JSON.stringify(last)}\n${server.output().slice(-3000)}`).toBe(200);
       expect(last?.body).toContain('newer than this build');
       expect(last?.body).toContain('9000_expand_probe');
@@ -225,7 +166,7 @@ describe(`the previous release's server on the new schema`, () => {
       '-- parley:incompatible-with-previous: drops a column earlier code reads\nalter table users drop column display_name;\n',
     );
     await migrate(db.url, { dir });
-    const server = await previousServer(db.url, { PARLEY_MIGRATE_ON_START: 'false' });
+    const server = await serveAt(previous, db.url, { PARLEY_MIGRATE_ON_START: 'false' });
     await Promise.race([server.exited, new Promise((r) => setTimeout(r, 45_000))]);
     expect(server.exitCode(), server.output().slice(-3000)).toBe(1);
     expect(server.output()).toContain('9001_contract_probe');

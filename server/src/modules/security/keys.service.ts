@@ -4,6 +4,7 @@
 // stopped, and rows written meanwhile are already under the active key.
 import { sql } from 'kysely';
 import type { AuditTrail } from '../../platform/audit.ts';
+import { CANARY_CONTEXT } from '../../platform/crypto/key-canary.ts';
 import type { KeyRing } from '../../platform/crypto/keyring.ts';
 import { isCiphertext } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
@@ -36,6 +37,8 @@ export const ENCRYPTED_COLUMNS: EncryptedColumn[] = [
     column: 'sensitive_enc',
     context: (id) => contactContext('sensitive', id),
   },
+  // The key-ring canary checked at start-up (platform/crypto/key-canary.ts).
+  { table: 'key_canary', idColumn: 'id', column: 'encrypted', context: () => CANARY_CONTEXT },
   // Transcript masking: the text as typed of masked messages.
   {
     table: 'message_originals',

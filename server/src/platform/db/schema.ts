@@ -180,6 +180,13 @@ export interface JobRuns {
   started_at: Generated<Timestamp>;
 }
 
+export interface KeyCanary {
+  created_at: Generated<Timestamp>;
+  encrypted: string;
+  id: Generated<boolean>;
+  lookup_hash: string;
+}
+
 export interface LoginChallenges {
   attempts: Generated<number>;
   expires_at: Timestamp;
@@ -297,6 +304,7 @@ export interface DB {
   conversation_reads: ConversationReads;
   conversations: Conversations;
   job_runs: JobRuns;
+  key_canary: KeyCanary;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;
   message_originals: MessageOriginals;
