@@ -9,7 +9,7 @@
 # comes from the environment or ./parley.env, as for `parley serve`; in Kubernetes from the pod.
 # With encryption, verification needs the private key where the command runs; without it, use
 # --no-verify here and run `parley backup verify --latest` where the key is.
-# Set PARLEY_BIN to the parley command if it is not on PATH (default: this checkout's CLI).
+# Set PARLEY_BIN to the parley command to use (default: the bundle's bin/parley, then parley on PATH, then this checkout's CLI).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +32,7 @@ if [[ -n "$k8s" ]]; then
 else
   run() {
     if [[ -n "${PARLEY_BIN:-}" ]]; then "$PARLEY_BIN" "$@"
+    elif [[ -x "$here/bin/parley" ]]; then "$here/bin/parley" "$@"   # the offline bundle / an install
     elif command -v parley >/dev/null 2>&1; then parley "$@"
     else "$here/node_modules/.bin/node" "$here/server/src/cli/main.ts" "$@"; fi
   }

@@ -29,6 +29,7 @@ done
 
 if [[ -z "$k8s" ]]; then
   if [[ -n "${PARLEY_BIN:-}" ]]; then parley=("$PARLEY_BIN")
+  elif [[ -x "$here/bin/parley" ]]; then parley=("$here/bin/parley")   # the offline bundle / an install
   elif command -v parley >/dev/null 2>&1; then parley=(parley)
   else parley=("$here/node_modules/.bin/node" "$here/server/src/cli/main.ts"); fi
   exec "${parley[@]}" backup restore "$archive" ${key:+--key "$key"} "${args[@]}"
