@@ -7,7 +7,10 @@ import { sql } from 'kysely';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { checkServerVersion, describeDbError } from '../platform/db/database.ts';
-import { migrationStatus } from '../platform/db/migrator.ts';
+import { migrationStatus, schemaVerdict } from '../platform/db/migrator.ts';
+import { checkKeyCanary } from '../platform/crypto/key-canary.ts';
+import { createKeyRing } from '../platform/crypto/keyring.ts';
+import type { Database } from '../platform/db/database.ts';
 import { describeDatabaseUrl } from '../platform/logger.ts';
 import { withDatabase } from './database.ts';
 
@@ -22,6 +25,24 @@ export interface Check {
 }
 
 const GiB = 1024 ** 3;
+
+/** The key-ring canary, read only: do the configured keys open what the database holds? */
+async function canaryCheck(db: Database, config: Readonly<Config>): Promise<Check> {
+  const keyRing =
+    config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
+  try {
+    const result = await checkKeyCanary(db, keyRing, { write: false });
+    const detail = {
+      verified: 'the configured keys open the database key canary',
+      absent: 'no key canary yet (written at the first start with keys)',
+      'no-keys': 'no keys configured and no encrypted data recorded',
+      written: 'written',
+    }[result];
+    return { name: 'key canary', verdict: 'pass', detail };
+  } catch (err) {
+    return { name: 'key canary', verdict: 'fail', detail: (err as Error).message };
+  }
+}
 
 async function toolVersion(tool: string): Promise<{ major: number; text: string } | null> {
   try {
@@ -173,31 +194,29 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
         });
       }
       const status = await migrationStatus(url);
-      if (status.changed.length || status.unknown.length) {
-        checks.push({
-          name: 'migrations',
-          verdict: 'fail',
-          detail: status.changed.length
-            ? `${status.changed.map((c) => c.file.file).join(', ')} changed after being applied`
-            : `database has migrations this build does not know (${status.unknown.map((u) => u.version).join(', ')})`,
-          hint: status.changed.length
-            ? 'restore the original migration files (migrations are forward-only)'
-            : 'run the newer Parley version that migrated this database',
-        });
-      } else if (status.pending.length) {
-        checks.push({
-          name: 'migrations',
-          verdict: 'warn',
-          detail: `${status.pending.length} pending: ${status.pending.map((p) => p.file).join(', ')}`,
-          hint: 'run `parley migrate` (serve applies them at start unless PARLEY_MIGRATE_ON_START=false)',
-        });
-      } else {
-        checks.push({
-          name: 'migrations',
-          verdict: 'pass',
-          detail: `current (${status.applied.length} applied)`,
-        });
-      }
+      const verdict = schemaVerdict(status);
+      checks.push(
+        verdict.state === 'untrusted'
+          ? {
+              name: 'migrations',
+              verdict: 'fail',
+              detail: verdict.detail,
+              hint: status.changed.length
+                ? 'restore the original migration files (migrations are forward-only)'
+                : 'run the newer Parley version that migrated this database, or restore the backup taken before the upgrade',
+            }
+          : verdict.state === 'behind'
+            ? {
+                name: 'migrations',
+                verdict: 'warn',
+                detail: verdict.detail,
+                hint: 'run `parley migrate` (serve applies them at start unless PARLEY_MIGRATE_ON_START=false)',
+              }
+            : verdict.state === 'newer'
+              ? { name: 'migrations', verdict: 'warn', detail: verdict.detail }
+              : { name: 'migrations', verdict: 'pass', detail: `current (${status.applied.length} applied)` },
+      );
+      if (verdict.state !== 'behind') checks.push(await canaryCheck(handle.db, config));
     });
   } catch (err) {
     checks.push({

@@ -2,6 +2,7 @@
 // PARLEY_ENCRYPTION_KEYS or PARLEY_LOOKUP_KEY are not the keys the database was written with
 // (a Secret replaced by another install tool, a restore with other keys), instead of answering
 // /readyz 200 and then 500 for every encrypted value. A rotation (new key first, old kept) starts.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +45,26 @@ describe('key-ring canary', () => {
       "PARLEY_ENCRYPTION_KEYS cannot decrypt this database's key canary (encrypted with key",
     );
     expect(replaced).toContain('Restore the original PARLEY_ENCRYPTION_KEYS');
+
+    // parley doctor says the same, without writing anything.
+    const doctor = spawnSync(process.execPath, ['server/src/cli/main.ts', 'doctor', '--json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH ?? '',
+        PARLEY_ENV_FILE: '/nonexistent',
+        DATABASE_URL: db.url,
+        PARLEY_ENCRYPTION_KEYS: `k1:${key()}`,
+        PARLEY_LOOKUP_KEY: original.PARLEY_LOOKUP_KEY,
+      },
+    });
+    const report = JSON.parse(doctor.stdout) as {
+      checks: { name: string; verdict: string; detail: string }[];
+    };
+    expect(report.checks.find((c) => c.name === 'key canary')).toMatchObject({
+      verdict: 'fail',
+      detail: expect.stringContaining('cannot decrypt this database'),
+    });
 
     const lookup = await refuses(db.url, { ...original, PARLEY_LOOKUP_KEY: key() });
     expect(lookup).toContain('PARLEY_LOOKUP_KEY is not the lookup key this database was written with');

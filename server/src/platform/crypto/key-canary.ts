@@ -10,13 +10,18 @@ import type { KeyRing } from './keyring.ts';
 const CANARY_TEXT = 'parley key canary';
 export const CANARY_CONTEXT = 'key_canary';
 
-export type CanaryResult = 'written' | 'verified' | 'no-keys';
+export type CanaryResult = 'written' | 'absent' | 'verified' | 'no-keys';
 
 /**
- * Writes the canary on the first start with a key ring; afterwards checks it, and throws a
- * FatalStartupError saying what is wrong when the configured keys do not open it.
+ * Writes the canary on the first start with a key ring (unless `write: false`: `parley doctor`);
+ * afterwards checks it, and throws a FatalStartupError saying what is wrong when the configured
+ * keys do not open it.
  */
-export async function checkKeyCanary(db: Database, keyRing: KeyRing | null): Promise<CanaryResult> {
+export async function checkKeyCanary(
+  db: Database,
+  keyRing: KeyRing | null,
+  opts: { write?: boolean } = {},
+): Promise<CanaryResult> {
   const row = (
     await sql<{ encrypted: string; lookup_hash: string; created_at: Date }>`
       select encrypted, lookup_hash, created_at from key_canary`.execute(db)
@@ -32,6 +37,7 @@ export async function checkKeyCanary(db: Database, keyRing: KeyRing | null): Pro
   }
   const lookupHash = keyRing.lookupHash('canary', CANARY_TEXT);
   if (!row) {
+    if (opts.write === false) return 'absent';
     await sql`insert into key_canary (encrypted, lookup_hash)
       values (${keyRing.encrypt(CANARY_TEXT, CANARY_CONTEXT)}, ${lookupHash})
       on conflict (id) do nothing`.execute(db);
