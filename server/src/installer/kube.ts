@@ -507,6 +507,30 @@ function containerProblems(pod: V1Pod): { problems: string[]; failing: string[] 
   return { problems, failing };
 }
 
+/** What a completed migrator Job applied, from its pods' logs (`  applied 0021_x.sql (12 ms)`). */
+export async function migrationsAppliedBy(
+  kube: Kube,
+  namespace: string,
+  job: string,
+): Promise<string[] | null> {
+  const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` })).items;
+  if (pods.length === 0) return null;
+  const applied = new Set<string>();
+  for (const pod of pods) {
+    try {
+      const text = await kube.core.readNamespacedPodLog({
+        name: pod.metadata?.name ?? '',
+        namespace,
+        container: 'migrate',
+      });
+      for (const m of String(text).matchAll(/^\s*applied (\S+\.sql)/gm)) applied.add(m[1]!);
+    } catch {
+      /* a pod whose log is gone (node removed): the others may still tell */
+    }
+  }
+  return [...applied].sort();
+}
+
 export async function diagnosePods(
   kube: Kube,
   namespace: string,

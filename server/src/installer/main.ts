@@ -23,6 +23,7 @@ import {
   ensureSecret,
   formatPodReports,
   kubernetesPreflight,
+  migrationsAppliedBy,
   parseQuantity,
   readSecretValue,
   waitForDeployment,
@@ -271,6 +272,22 @@ async function kubernetesMode(flags: Flags, r: Reporter): Promise<number> {
 
   const code = await waitForRelease(kube, namespace, release, flags, r);
   if (code !== EXIT.ok) return code;
+  // What changed: chart (build) versions and the migrations the migrator Job applied.
+  const from = current?.chart?.replace(/^parley-/, '') ?? null;
+  const to = chartVersion ?? null;
+  r.result.from = from;
+  r.result.to = to;
+  const migrator = r.result.migrator as string | undefined;
+  const applied = unchanged || !migrator ? [] : await migrationsAppliedBy(kube, namespace, migrator);
+  r.result.migrationsApplied = applied;
+  r.step(
+    `${from === null ? 'installed' : unchanged ? 'unchanged' : 'upgraded'}: ${from ?? '(none)'} → ${to ?? '?'}; migrations applied: ` +
+      (applied === null
+        ? `see kubectl -n ${namespace} logs job/${migrator} (its pod is gone)`
+        : applied.length
+          ? applied.join(', ')
+          : 'none'),
+  );
 
   // Phase 3: how to sign in.
   const url =
@@ -326,6 +343,7 @@ async function waitForRelease(
     .map((j) => j.metadata?.name ?? '')
     .sort((a, b) => Number(b.split('-').at(-1)) - Number(a.split('-').at(-1)))[0];
   const failures: string[] = [];
+  r.result.migrator = newest;
   if (newest) {
     const state = await waitForJob(kube, namespace, newest, wait);
     if (!state.done) failures.push(state.message);

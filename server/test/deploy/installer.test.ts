@@ -1,7 +1,7 @@
 // The installer's cluster work (server/src/installer), run as the real CLI process against the
 // Kubernetes API stand-in (no API server can run here) and the local PostgreSQL.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -488,7 +488,21 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
         if (method !== 'GET') return;
         const job = /\/jobs\/([^/]+)$/.exec(p)?.[1];
         const j = job ? self.get('Job', NS, job) : undefined;
-        if (j) j.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+        if (j && !j.status?.succeeded) {
+          j.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+          // Its pod, with what `parley migrate` printed.
+          self.put({
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: `${job}-x7k2p`, namespace: NS, labels: { 'job-name': job } },
+            spec: { containers: [{ name: 'migrate', image: 'x' }] },
+            status: { phase: 'Succeeded' },
+          });
+          self.logs.set(
+            `${NS}/${job}-x7k2p/migrate`,
+            '  applied 0001_foundation.sql (41 ms)\n  applied 0021_key_canary.sql (3 ms)\napplied 2 migration(s); schema is current\n',
+          );
+        }
         const d = p.endsWith('/deployments/parley') ? self.get('Deployment', NS, 'parley') : undefined;
         if (d) {
           const n = d.spec.replicas as number;
@@ -538,6 +552,12 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     expect(first.stdout).toContain('secret parley-secrets: the chart generates it');
     expect(first.stdout).toContain('job "parley-migrate-1" completed');
     expect(first.stdout).toContain('deployment "parley" successfully rolled out');
+    const chartVersion = /^version:\s*(\S+)/m.exec(
+      readFileSync(path.join(ROOT, 'helm/parley/Chart.yaml'), 'utf8'),
+    )![1];
+    expect(first.stdout).toContain(
+      `installed: (none) → ${chartVersion}; migrations applied: 0001_foundation.sql, 0021_key_canary.sql`,
+    );
     // The chart's Secret is the one owner of generated credentials (secret-ownership.test.ts).
     expect(a.get('Secret', NS, 'parley-installer-credentials')).toBeUndefined();
     const credentials = a.get('Secret', NS, 'parley-secrets')!;
@@ -583,6 +603,7 @@ describe('install and upgrade (kubernetes mode, real helm)', () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('secret parley-secrets: exists; the chart keeps every value');
     expect(second.stdout).toContain('nothing to change');
+    expect(second.stdout).toContain(`unchanged: ${chartVersion} → ${chartVersion}; migrations applied: none`);
     expect(second.stdout).toContain(`Password: ${password}`);
     const after = a.requests.filter(
       (r) => !r.startsWith('GET') && !r.includes('selfsubjectaccessreviews'),
