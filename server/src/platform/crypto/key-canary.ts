@@ -22,10 +22,12 @@ export async function checkKeyCanary(
   keyRing: KeyRing | null,
   opts: { write?: boolean } = {},
 ): Promise<CanaryResult> {
-  const row = (
-    await sql<{ encrypted: string; lookup_hash: string; created_at: Date }>`
-      select encrypted, lookup_hash, created_at from key_canary`.execute(db)
-  ).rows[0];
+  const read = async () =>
+    (
+      await sql<{ encrypted: string; lookup_hash: string; created_at: Date }>`
+        select encrypted, lookup_hash, created_at from key_canary`.execute(db)
+    ).rows[0];
+  let row = await read();
   if (!keyRing) {
     if (row)
       throw new FatalStartupError(
@@ -36,12 +38,16 @@ export async function checkKeyCanary(
     return 'no-keys';
   }
   const lookupHash = keyRing.lookupHash('canary', CANARY_TEXT);
+  let written = false;
   if (!row) {
     if (opts.write === false) return 'absent';
-    await sql`insert into key_canary (encrypted, lookup_hash)
+    const inserted = await sql`insert into key_canary (encrypted, lookup_hash)
       values (${keyRing.encrypt(CANARY_TEXT, CANARY_CONTEXT)}, ${lookupHash})
       on conflict (id) do nothing`.execute(db);
-    return 'written';
+    written = Number(inserted.numAffectedRows ?? 0n) === 1;
+    // Another replica starting at the same moment may have written it first: check theirs.
+    row = await read();
+    if (!row) throw new Error('the key canary was neither written nor found');
   }
   const keyId = keyRing.keyIdOf(row.encrypted) ?? '?';
   let opened = '';
@@ -66,5 +72,5 @@ export async function checkKeyCanary(
         'PARLEY_LOOKUP_KEY (it is never rotated; docs/OPERATIONS.md, "Secrets").',
     );
   }
-  return 'verified';
+  return written ? 'written' : 'verified';
 }
