@@ -4,101 +4,24 @@
 // pods and the old migrator Job come back) need. A deliberately incompatible migration is refused
 // by that old code with the message. Needs the git history: without it this test FAILS and says
 // why (CI runs on a full clone).
-import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS_DIR, migrate } from '../../src/platform/db/migrator.ts';
 import { createEmptyDatabase } from '../support/db.ts';
+import { checkoutPreviousRelease, type PreviousRelease } from '../support/previous-release.ts';
 import { serveAt } from '../support/serve-at.ts';
-import { latestRelease } from '../../../scripts/build-info.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
-const git = (...args: string[]) =>
-  execFileSync('git', args, {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    maxBuffer: 256 << 20,
-  });
 
 let tmp: string;
-let previous: string; // the previous release's tree
-let release: { version: string; commit: string };
-
-/** package-lock.json without the root package's own version, which every release changes. */
-function dependencyLock(text: string): string {
-  const lock = JSON.parse(text) as { version?: string; packages?: Record<string, { version?: string }> };
-  delete lock.version;
-  if (lock.packages?.['']) delete lock.packages[''].version;
-  return JSON.stringify(lock);
-}
+let release: PreviousRelease;
 
 beforeAll(() => {
-  const found = latestRelease(ROOT);
-  if (!found) throw new Error('deploy/releases.txt names no release: record the previous release there');
-  release = found;
-  const known = spawnSync('git', ['cat-file', '-e', `${release.commit}^{commit}`], { cwd: ROOT });
-  if (known.status !== 0) {
-    throw new Error(
-      `the previous release ${release.version} (commit ${release.commit}, deploy/releases.txt) is not in this ` +
-        "clone's git history, so its code cannot be checked out: this test needs a full clone " +
-        '(git fetch --unshallow), and the release commit must be an ancestor of this branch ' +
-        `(git said: ${known.stderr.toString().trim() || `exit ${known.status}`})`,
-    );
-  }
   tmp = mkdtempSync(path.join(os.tmpdir(), 'parley-previous-'));
-  previous = path.join(tmp, 'previous');
-  mkdirSync(previous);
-  // Only what the server needs; `git archive` writes the tree as it was committed.
-  const archive = path.join(tmp, 'previous.tar');
-  writeFileSync(
-    archive,
-    execFileSync(
-      'git',
-      [
-        'archive',
-        '--format=tar',
-        release.commit,
-        'package.json',
-        'package-lock.json',
-        'server',
-        'migrations',
-      ],
-      { cwd: ROOT, maxBuffer: 256 << 20 },
-    ),
-  );
-  execFileSync('tar', ['-xf', archive, '-C', previous]);
-  // Its dependencies: the current node_modules when the locked dependencies are the same (no
-  // install, no network); otherwise its own production dependencies from the npm cache.
-  const sameDependencies =
-    dependencyLock(readFileSync(path.join(previous, 'package-lock.json'), 'utf8')) ===
-    dependencyLock(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8'));
-  if (sameDependencies) symlinkSync(path.join(ROOT, 'node_modules'), path.join(previous, 'node_modules'));
-  else {
-    console.log(
-      `previous release ${release.version}: its package-lock.json differs; npm ci --omit=dev --prefer-offline`,
-    );
-    execFileSync(
-      'npm',
-      ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
-      {
-        cwd: previous,
-        stdio: 'inherit',
-        timeout: 600_000,
-      },
-    );
-  }
+  release = checkoutPreviousRelease(tmp);
 }, 660_000);
 
 afterAll(() => {
@@ -113,15 +36,8 @@ function migrationsWith(file: string, sql: string): string {
   return dir;
 }
 
-/** Runs the previous release's `parley` CLI. */
-function previousCli(args: string[], databaseUrl: string) {
-  return spawnSync(process.execPath, [path.join(previous, 'server/src/cli/main.ts'), ...args], {
-    cwd: previous,
-    encoding: 'utf8',
-    timeout: 60_000,
-    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, PARLEY_ENV_FILE: '/nonexistent' },
-  });
-}
+/** Runs the previous release's `parley` CLI against a database. */
+const previousCli = (args: string[], databaseUrl: string) => release.cli(args, { DATABASE_URL: databaseUrl });
 
 describe(`the previous release's server on the new schema`, () => {
   it.each([['false'], ['true']])(
@@ -134,7 +50,7 @@ describe(`the previous release's server on the new schema`, () => {
       );
       await migrate(db.url, { dir });
       // The first admin exists, as on any installation that is being upgraded.
-      const server = await serveAt(previous, db.url, { PARLEY_MIGRATE_ON_START: migrateOnStart });
+      const server = await serveAt(release.root, db.url, { PARLEY_MIGRATE_ON_START: migrateOnStart });
       const last = await server.readiness();
       expect(last?.status, `${JSON.stringify(last)}\n${server.output().slice(-3000)}`).toBe(200);
       expect(last?.body).toContain('newer than this build');
@@ -166,7 +82,7 @@ describe(`the previous release's server on the new schema`, () => {
       '-- parley:incompatible-with-previous: drops a column earlier code reads\nalter table users drop column display_name;\n',
     );
     await migrate(db.url, { dir });
-    const server = await serveAt(previous, db.url, { PARLEY_MIGRATE_ON_START: 'false' });
+    const server = await serveAt(release.root, db.url, { PARLEY_MIGRATE_ON_START: 'false' });
     await Promise.race([server.exited, new Promise((r) => setTimeout(r, 45_000))]);
     expect(server.exitCode(), server.output().slice(-3000)).toBe(1);
     expect(server.output()).toContain('9001_contract_probe');
@@ -179,6 +95,10 @@ describe(`the previous release's server on the new schema`, () => {
 
 // The tree under test really is the previous release, not this checkout.
 it('checked out the release commit from git', () => {
-  expect(existsSync(path.join(previous, 'server/src/cli/main.ts'))).toBe(true);
-  expect(git('show', `${release.commit}:package.json`)).toContain(`"version": "${release.version}"`);
+  expect(existsSync(path.join(release.root, 'server/src/cli/main.ts'))).toBe(true);
+  const committed = execFileSync('git', ['show', `${release.commit}:package.json`], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  expect(committed).toContain(`"version": "${release.version}"`);
 });

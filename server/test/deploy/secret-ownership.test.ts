@@ -1,15 +1,19 @@
 // One owner for generated secrets (issue 14): the installer and plain Helm, in any order, keep
-// every key. Real `helm` (scripts/tools/install-helm.sh) and the real installer process run against
+// every key; and an upgrade with a migration followed by `helm rollback` brings old pods that are
+// ready on the newer schema. Real `helm` (scripts/tools/install-helm.sh) and the real installer process run against
 // the Kubernetes API stand-in; Helm keeps its release records in PostgreSQL (HELM_DRIVER=sql)
 // because it writes its Secret records as protobuf, which the stand-in does not decode. After
 // every step the keys the Deployment actually reads (through its secretKeyRefs) are compared.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MIGRATIONS_DIR, migrate } from '../../src/platform/db/migrator.ts';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
+import { checkoutPreviousRelease } from '../support/previous-release.ts';
+import { serveAt } from '../support/serve-at.ts';
 import { startKubeApiStandIn, type KubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -91,6 +95,19 @@ async function cluster(): Promise<KubeApiStandIn> {
     provisioner: 'example.com/disk',
   });
   return api;
+}
+
+/** The app's plain settings from the chart's ConfigMap, minus what the test process decides. */
+function configMapEnv(a: KubeApiStandIn): Record<string, string> {
+  const data = { ...(a.get('ConfigMap', NS, 'parley')?.data as Record<string, string>) };
+  for (const k of ['PARLEY_PORT', 'PARLEY_HOST', 'PARLEY_DATA_DIR']) delete data[k];
+  return data;
+}
+
+/** A container's plain `value` environment entries (secretKeyRefs are the keys, compared apart). */
+function plainEnv(container: KubeObject): Record<string, string> {
+  const env = (container.env ?? []) as { name: string; value?: string }[];
+  return Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 }
 
 /** SHA-256 of each key as the Deployment's app container reads it (name → secretKeyRef → value). */
@@ -225,12 +242,27 @@ describe('generated secrets have one owner', () => {
     expect(effectiveKeys(a)).toEqual(expected);
   }, 180_000);
 
-  it('an upgrade, then helm rollback: the old revision comes back with the same keys', async () => {
+  it('an upgrade with a migration, then helm rollback: the old pods are ready again, same keys', async () => {
+    // Revision 1 runs the previous release (its code from git); revision 2 a new release whose
+    // migrator adds a compatible migration. After `helm rollback`, the containers of the restored
+    // revision are run as Kubernetes would run them: their args from the stand-in's objects, with
+    // the previous release's code (the stand-in schedules no pods).
     const { a, helmUpgrade, helm } = await setup();
+    const previous = checkoutPreviousRelease(tmp);
+    const appDb = await createEmptyDatabase();
+    const env = (container: KubeObject) => ({
+      DATABASE_URL: appDb.url,
+      ...configMapEnv(a),
+      ...plainEnv(container),
+    });
+
     await helmUpgrade();
     const keys = effectiveKeys(a);
-    const image1 = a.get('Deployment', NS, 'parley')!.spec.template.spec.containers[0].image as string;
-    // Revision 2: another image (a new release with a migration: its Job parley-migrate-2).
+    const job1 = a.get('Job', NS, 'parley-migrate-1')!.spec.template.spec.containers[0] as KubeObject;
+    const image1 = job1.image as string;
+    const rev1 = previous.cli(job1.args as string[], env(job1));
+    expect(rev1.status, rev1.stderr).toBe(0);
+
     const upgraded = await helm(
       'upgrade',
       'parley',
@@ -243,18 +275,40 @@ describe('generated secrets have one owner', () => {
     expect(upgraded.code, upgraded.stderr).toBe(0);
     expect(a.get('Job', NS, 'parley-migrate-2')).toBeDefined();
     expect(a.get('Deployment', NS, 'parley')!.spec.template.spec.containers[0].image).toMatch(/:9\.9\.9$/);
+    // Revision 2's migrator: this code, with one more (compatible) migration than the previous release.
+    const dir = mkdtempSync(path.join(tmp, 'migrations-'));
+    cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+    writeFileSync(
+      path.join(dir, '9000_rollback_probe.sql'),
+      '-- parley:compatible-with-previous: a new table\ncreate table rollback_probe (id int);\n',
+    );
+    await migrate(appDb.url, { dir });
+
     const rolledBack = await helm('rollback', 'parley', '1');
     expect(rolledBack.code, rolledBack.stderr).toBe(0);
-    const deployment = a.get('Deployment', NS, 'parley')!;
-    expect(deployment.spec.template.spec.containers[0].image).toBe(image1);
-    // Rollback re-applies revision 1's manifest: its migrator Job (deleted by the upgrade) runs
-    // again with the old image, as do the old pods' init containers (`migrate --check`). That old
-    // `parley migrate` finds a newer schema and exits 0 when every newer migration is compatible:
-    // previous-release.test.ts runs the previous release's code against the new schema.
-    expect(a.get('Job', NS, 'parley-migrate-2')).toBeUndefined();
-    const job = a.get('Job', NS, 'parley-migrate-1')!;
-    expect(job.spec.template.spec.containers[0].args).toEqual(['migrate']);
-    expect(job.spec.template.spec.containers[0].image).toBe(image1);
     expect(effectiveKeys(a)).toEqual(keys);
-  }, 180_000);
+    // Rollback re-applies revision 1's manifest: its migrator Job (deleted by the upgrade) and the
+    // Deployment's pods come back with the old image.
+    expect(a.get('Job', NS, 'parley-migrate-2')).toBeUndefined();
+    const job = a.get('Job', NS, 'parley-migrate-1')!.spec.template.spec.containers[0] as KubeObject;
+    expect(job.image).toBe(image1);
+    const migrator = previous.cli(job.args as string[], env(job));
+    expect(migrator.status, migrator.stderr + migrator.stdout).toBe(0);
+    expect(migrator.stdout).toContain('newer than this build');
+    const pod = a.get('Deployment', NS, 'parley')!.spec.template.spec;
+    expect(pod.containers[0].image).toBe(image1);
+    const init = pod.initContainers[0] as KubeObject;
+    const check = previous.cli(init.args as string[], env(init));
+    expect(check.status, check.stderr + check.stdout).toBe(0);
+    const app = pod.containers[0] as KubeObject;
+    const server = await serveAt(previous.root, appDb.url, {
+      ...env(app),
+      ...configMapEnv(a),
+      PARLEY_HOST: '127.0.0.1',
+    });
+    const ready = await server.readiness();
+    expect(ready?.status, server.output().slice(-3000)).toBe(200);
+    expect(ready?.body).toContain('9000_rollback_probe');
+    await server.stop();
+  }, 240_000);
 });
