@@ -3,6 +3,7 @@
 //                  the rollout (diagnostics on failure) → console URL and first admin login
 //   single-server  preflight → install the bundle under --prefix, parley.env with generated
 //                  secrets (only when missing), migrate, systemd unit → URL and login
+//                  (single-server.ts; the command line is in options.ts)
 //   status         wait for the rollout of an installed release; diagnostics on failure
 //   backup         run a backup now: a Job from the backup CronJob
 /* eslint-disable no-console -- the installer talks to a terminal (or prints JSON) */
