@@ -137,7 +137,8 @@ export function createHub(deps: HubDeps) {
   /** Visitor sockets here, per conversation they follow. */
   const visitorSockets = new Map<string, number>();
   let deliveredMessages = 0;
-  /** Database reads that filled a gap, marks derived from the database, states forgotten. */
+  /** Local batches that did not connect (read from the database), marks derived from the
+   *  database, states forgotten. */
   let gapsFilled = 0;
   let establishedFromDatabase = 0;
   let forgotten = 0;
@@ -340,7 +341,6 @@ export function createHub(deps: HubDeps) {
         st.delivered = uptoSeq;
         return;
       }
-      gapsFilled++;
       deliverAfterMark(st, loaded);
     }
   }
@@ -407,6 +407,9 @@ export function createHub(deps: HubDeps) {
       deliverAfterMark(st, known);
       return;
     }
+    // A notification is always read from the database; a local batch only when it does not
+    // connect (an earlier seq committed elsewhere, or locally but announced later).
+    if (known) gapsFilled++;
     await fill(st, conversationId, last);
   }
 
