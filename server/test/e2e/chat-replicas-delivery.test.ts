@@ -14,7 +14,12 @@ import { TestSocket, isType } from '../support/realtime.ts';
 import { login, postJson, startServer, type ServerProcess } from '../support/server-process.ts';
 
 const database = await createTestDatabase();
-const env = { PARLEY_REALTIME_CATCHUP_SECONDS: '3600', PARLEY_REALTIME_FORGET_SECONDS: '1' };
+const env = {
+  PARLEY_REALTIME_CATCHUP_SECONDS: '3600',
+  PARLEY_REALTIME_FORGET_SECONDS: '1',
+  PARLEY_WS_FRAMES_PER_SECOND: '1000',
+  PARLEY_WS_FRAMES_BURST: '2000',
+};
 const a = await startServer(database.url, env);
 let b = await startServer(database.url, env);
 const sockets: TestSocket[] = [];
@@ -48,8 +53,8 @@ async function race(
   round: string,
 ): Promise<string | null> {
   const before = Math.max(0, ...seqsOf(visitor, conversationId), ...seqsOf(agent, conversationId));
-  const v = `v-${round}-${randomUUID()}`;
-  const g = `g-${round}-${randomUUID()}`;
+  const v = `v-${randomUUID()}`;
+  const g = `g-${randomUUID()}`;
   visitor.send({ type: 'send', ref: v, conversationId, clientId: v, text: `visitor ${round}` });
   agent.send({ type: 'send', ref: g, conversationId, clientId: g, text: `agent ${round}` });
   const [av, ag] = await Promise.all([

@@ -172,8 +172,9 @@ const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_ty
 const ROUTING_AND_MESSAGES_SQL = prepared(`select ${ROUTING_AND_MESSAGE_COLUMNS}
   from conversations c
   left join lateral (select * from messages m where m.conversation_id = c.id
-      and m.seq > least($2, coalesce((select o.seq from messages o where o.conversation_id = c.id
-        and o.seq <= $2 and o.created_at < $6 order by o.seq desc limit 1), $2))
+      and m.seq > case when $6::timestamptz is null then $2 else least($2, coalesce((select o.seq
+        from messages o where o.conversation_id = c.id and o.seq <= $2 and o.created_at < $6
+        order by o.seq desc limit 1), 0)) end
       and ($3::boolean or not m.private) and ($5::bigint is null or m.seq <= $5)
       order by m.seq limit $4) m on true
   ${MESSAGE_JOINS}
