@@ -125,6 +125,12 @@ async function startReplica(r: Replica, databaseUrl: string, env: Record<string,
   r.alive = true;
 }
 
+/** Resolves when the process has exited (at once if it has, or if there is none). */
+function exited(child: ChildProcess | null): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 async function withDb<T>(databaseUrl: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
@@ -264,7 +270,10 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
     const admin = await login(base0, 'admin', ADMIN_PASSWORD);
     const teams: string[] = [];
     for (let t = 0; t < 2; t++) {
-      teams.push((await http('POST', `${base0}/api/v1/teams`, { name: `check-${t}` }, { cookie: admin })).json.id as string);
+      teams.push(
+        (await http('POST', `${base0}/api/v1/teams`, { name: `check-${t}` }, { cookie: admin })).json
+          .id as string,
+      );
     }
     const agentCount = Math.max(3, Math.round(opts.clients / 5));
     const visitorCount = Math.max(1, opts.clients - agentCount);
@@ -272,13 +281,19 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
     for (let i = 0; i < visitorCount; i++) {
       const base = rnd.pick(replicas).base;
       const token = (await http('POST', `${base}/api/v1/widget/session`, {})).json.token as string;
-      const conv = (await http('POST', `${base}/api/v1/widget/conversations`, {}, { authorization: `Bearer ${token}` }))
-        .json.id as string;
+      const conv = (
+        await http('POST', `${base}/api/v1/widget/conversations`, {}, { authorization: `Bearer ${token}` })
+      ).json.id as string;
       const team = i % 3 === 2 ? null : teams[i % 3]!;
       if (team) {
-        await http('POST', `${base}/api/v1/conversations/${conv}/assign`, { assigneeId: null, teamId: team }, {
-          cookie: admin,
-        });
+        await http(
+          'POST',
+          `${base}/api/v1/conversations/${conv}/assign`,
+          { assigneeId: null, teamId: team },
+          {
+            cookie: admin,
+          },
+        );
       }
       conversationTeam.set(conv, team);
       clients.push(newClient(`v${i}`, 'visitor', false, null, [conv], { token }));
@@ -295,9 +310,12 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
       );
       const id = (created.json.user as { id: string }).id;
       const teamId = isAdmin ? null : teams[i % 2]!;
-      if (teamId) await http('PUT', `${base0}/api/v1/teams/${teamId}/members/${id}`, undefined, { cookie: admin });
+      if (teamId)
+        await http('PUT', `${base0}/api/v1/teams/${teamId}/members/${id}`, undefined, { cookie: admin });
       const cookie = await login(base0, username, created.json.oneTimePassword as string);
-      const visible = allConversations.filter((c) => isAdmin || [null, teamId].includes(conversationTeam.get(c)!));
+      const visible = allConversations.filter(
+        (c) => isAdmin || [null, teamId].includes(conversationTeam.get(c)!),
+      );
       const followed = Array.from({ length: Math.min(6, visible.length) }, () => rnd.pick(visible));
       clients.push(newClient(`a${i}`, 'agent', isAdmin, teamId, [...new Set(followed)], { cookie }));
     }
@@ -351,7 +369,8 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
           let list = sock.received.get(id);
           if (!list) sock.received.set(id, (list = []));
           list.push(e.message.seq);
-          if (e.message.private && c.kind === 'visitor') violations.push(`${c.name}: private note ${id}#${e.message.seq}`);
+          if (e.message.private && c.kind === 'visitor')
+            violations.push(`${c.name}: private note ${id}#${e.message.seq}`);
           const have = c.have.get(id);
           if (have) {
             have.add(e.message.seq);
@@ -380,7 +399,8 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
           const s = c.pending.get(e.clientId);
           const known = c.acked.get(e.clientId);
           if (known) {
-            if (known.seq !== e.seq) violations.push(`${c.name}: two acks for ${e.clientId}: ${known.seq}, ${e.seq}`);
+            if (known.seq !== e.seq)
+              violations.push(`${c.name}: two acks for ${e.clientId}: ${known.seq}, ${e.seq}`);
             return;
           }
           if (!s) return;
@@ -397,7 +417,8 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
           // A resend racing its original still being stored is told to resend (conflict);
           // server trouble means the same. Both are retried with the same client id.
           if (e.code === 'conflict' && e.ref && c.pending.has(e.ref)) counts.resendConflicts!++;
-          else if (e.code !== 'unavailable' && e.code !== 'internal') c.errors.push(`${e.code}: ${e.message}`);
+          else if (e.code !== 'unavailable' && e.code !== 'internal')
+            c.errors.push(`${e.code}: ${e.message}`);
           return;
         default:
           return;
@@ -563,7 +584,7 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
         child.kill('SIGKILL');
         restarts.push(
           (async () => {
-            await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(null) : child.once('exit', r)));
+            await exited(child);
             await sleep(3000);
             await startReplica(victim, opts.databaseUrl, env);
             log(`replica ${victim.index} restarted`);
@@ -649,7 +670,9 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
              (select max(seq) from messages m where m.conversation_id = c.id and not m.private) as last_public
            from conversations c`,
         );
-        return new Map(r.rows.map((x) => [x.id, { all: Number(x.last_seq), visitor: Number(x.last_public ?? 0) }]));
+        return new Map(
+          r.rows.map((x) => [x.id, { all: Number(x.last_seq), visitor: Number(x.last_public ?? 0) }]),
+        );
       });
     const convergeDeadline = Date.now() + 30_000;
     for (;;) {
@@ -667,7 +690,9 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
     stopping = true;
 
     for (const r of replicas) {
-      const text = await fetch(`${r.base}/metrics`, { headers: { authorization: 'Bearer checker-metrics' } }).then(
+      const text = await fetch(`${r.base}/metrics`, {
+        headers: { authorization: 'Bearer checker-metrics' },
+      }).then(
         (res) => res.text(),
         () => '',
       );
@@ -683,9 +708,12 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
 
     // ------------------------------------------------------------ verification
     const rows = await withDb(opts.databaseUrl, async (db) => {
-      const m = await db.query<{ conversation_id: string; seq: string; private: boolean; client_id: string | null }>(
-        'select conversation_id, seq, private, client_id from messages order by conversation_id, seq',
-      );
+      const m = await db.query<{
+        conversation_id: string;
+        seq: string;
+        private: boolean;
+        client_id: string | null;
+      }>('select conversation_id, seq, private, client_id from messages order by conversation_id, seq');
       return m.rows.map((x) => ({ ...x, seq: Number(x.seq) }));
     });
     const seqsOf = new Map<string, { seq: number; private: boolean }[]>();
@@ -761,7 +789,8 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
               .filter((x) => x.at > sock.readyAt && (sock.open || x.seq <= hi))
               .map((x) => x.seq);
             const late = owed.filter((s) => s < lo || (sock.open && s > hi));
-            if (late.length) violations.push(`${where}: never got ${late.slice(0, 10).join(',')} sent after it was ready`);
+            if (late.length)
+              violations.push(`${where}: never got ${late.slice(0, 10).join(',')} sent after it was ready`);
           }
         }
         // Followed conversations of a socket open at the end: everything up to the last seq.
@@ -769,28 +798,35 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
           for (const [id, from] of sock.resumeFrom) {
             const got = new Set(sock.received.get(id) ?? []);
             const missing = visibleSeqs(c, id).filter((s) => s > from && !got.has(s));
-            if (missing.length) violations.push(`${sock.id} ${id}: open at the end, missing ${missing.slice(0, 10).join(',')}`);
+            if (missing.length)
+              violations.push(`${sock.id} ${id}: open at the end, missing ${missing.slice(0, 10).join(',')}`);
           }
           if (c.kind === 'agent') {
             // Conversations it never resumed but may see, with sends started after it was ready.
             for (const [id, list] of startedAfter) {
               if (sock.resumeFrom.has(id) || !canSee(c, id) || sock.received.has(id)) continue;
               const owed = list.filter((x) => x.at > sock.readyAt).map((x) => x.seq);
-              if (owed.length) violations.push(`${sock.id} ${id}: got nothing, owed ${owed.slice(0, 10).join(',')}`);
+              if (owed.length)
+                violations.push(`${sock.id} ${id}: got nothing, owed ${owed.slice(0, 10).join(',')}`);
             }
           }
         }
         for (const a of sock.acks) {
           const from = sock.resumeFrom.get(a.conversationId) ?? 0;
           const before = new Set((sock.received.get(a.conversationId) ?? []).slice(0, a.receivedBefore));
-          const overtaken = visibleSeqs(c, a.conversationId).filter((s) => s > from && s < a.seq && !before.has(s));
+          const overtaken = visibleSeqs(c, a.conversationId).filter(
+            (s) => s > from && s < a.seq && !before.has(s),
+          );
           if (overtaken.length)
-            violations.push(`${sock.id}: ack ${a.seq} overtook ${overtaken.slice(0, 10).join(',')} of ${a.conversationId}`);
+            violations.push(
+              `${sock.id}: ack ${a.seq} overtook ${overtaken.slice(0, 10).join(',')} of ${a.conversationId}`,
+            );
         }
       }
       for (const id of c.followed) {
         const missing = visibleSeqs(c, id).filter((s) => !c.have.get(id)!.has(s));
-        if (missing.length) violations.push(`${c.name} ${id}: never received ${missing.slice(0, 10).join(',')}`);
+        if (missing.length)
+          violations.push(`${c.name} ${id}: never received ${missing.slice(0, 10).join(',')}`);
       }
     }
     counts.acked = clients.reduce((n, c) => n + c.acked.size, 0);
@@ -801,11 +837,7 @@ export async function runReplicaCheck(opts: CheckOptions): Promise<CheckReport> 
     stopping = true;
     for (const c of clients) c.ws?.terminate();
     for (const r of replicas) r.child?.kill('SIGTERM');
-    await Promise.all(
-      replicas.map((r) =>
-        r.child ? new Promise((res) => (r.child!.exitCode !== null ? res(null) : r.child!.once('exit', res))) : null,
-      ),
-    );
+    await Promise.all(replicas.map((r) => exited(r.child)));
   }
   return { seed: opts.seed, violations, counts };
 }

@@ -49,7 +49,7 @@ async function admin(sql: string) {
 console.log(`replica check: seed ${seed}, ${minutes} min, ${clients} clients, database ${dbName}`);
 await admin(`create database "${dbName}"`);
 const t0 = Date.now();
-let failed = true;
+let failed: boolean;
 try {
   const report = await runReplicaCheck({
     databaseUrl,

@@ -39,7 +39,11 @@ async function open(url: string, headers: Record<string, string>, hello: Record<
 
 async function newConversation(base: string) {
   const token = (await postJson(`${base}/api/v1/widget/session`, {})).json.token as string;
-  const conv = await postJson(`${base}/api/v1/widget/conversations`, {}, { authorization: `Bearer ${token}` });
+  const conv = await postJson(
+    `${base}/api/v1/widget/conversations`,
+    {},
+    { authorization: `Bearer ${token}` },
+  );
   return { token, conversationId: conv.json.id as string };
 }
 
@@ -67,7 +71,8 @@ async function race(
   while (Date.now() < deadline) {
     const vs = seqsOf(visitor, conversationId).filter((s) => s > before);
     const gs = seqsOf(agent, conversationId).filter((s) => s > before);
-    if (JSON.stringify(vs) === JSON.stringify(want) && JSON.stringify(gs) === JSON.stringify(want)) return null;
+    if (JSON.stringify(vs) === JSON.stringify(want) && JSON.stringify(gs) === JSON.stringify(want))
+      return null;
     await new Promise((r) => setTimeout(r, 20));
   }
   return `${round}: visitor got ${JSON.stringify(seqsOf(visitor, conversationId))}, agent got ${JSON.stringify(
@@ -80,7 +85,11 @@ describe('delivery between two replicas racing', () => {
     const failures: string[] = [];
     const pairs: { token: string; conversationId: string; visitor: TestSocket; agent: TestSocket }[] = [];
     const agentOn = async (server: ServerProcess, resume: { conversationId: string; lastSeq: number }[]) =>
-      open(`${server.wsBase}/api/v1/ws`, { cookie: await login(server.base, 'admin', ADMIN_PASSWORD) }, { resume });
+      open(
+        `${server.wsBase}/api/v1/ws`,
+        { cookie: await login(server.base, 'admin', ADMIN_PASSWORD) },
+        { resume },
+      );
     // Fresh conversations: half the agents follow the conversation (resumed at 0), half only
     // hear it live through their rooms.
     for (let i = 0; i < 12; i++) {
@@ -130,8 +139,17 @@ describe('delivery between two replicas racing', () => {
       for (let i = 0; i < 60; i++) {
         const id = `${who}-${i}-${randomUUID()}`;
         const at = s.frames.length;
-        s.send({ type: 'send', ref: id, conversationId: c.conversationId, clientId: id, text: `${who} ${i}` });
-        const ack = await s.waitFor(isType('ack', (x) => x.ref === id), { from: at });
+        s.send({
+          type: 'send',
+          ref: id,
+          conversationId: c.conversationId,
+          clientId: id,
+          text: `${who} ${i}`,
+        });
+        const ack = await s.waitFor(
+          isType('ack', (x) => x.ref === id),
+          { from: at },
+        );
         const index = s.frames.indexOf(ack);
         const before = new Set(
           s.frames
@@ -150,14 +168,20 @@ describe('delivery between two replicas racing', () => {
     const all = seqsOf(agent, c.conversationId);
     let contiguous = 0;
     while (all.includes(contiguous + 1)) contiguous++;
-    const again = await open(`${a.wsBase}/api/v1/ws`, { cookie }, {
-      resume: [{ conversationId: c.conversationId, lastSeq: contiguous }],
-    });
+    const again = await open(
+      `${a.wsBase}/api/v1/ws`,
+      { cookie },
+      {
+        resume: [{ conversationId: c.conversationId, lastSeq: contiguous }],
+      },
+    );
     const resumed = await again.waitFor(isType('resumed'));
     expect(resumed.lastSeq).toBe(120);
-    expect([...new Set([...all.filter((q) => q <= contiguous), ...seqsOf(again, c.conversationId)])].sort((x, y) => x - y)).toEqual(
-      Array.from({ length: 120 }, (_, k) => k + 1),
-    );
+    expect(
+      [...new Set([...all.filter((q) => q <= contiguous), ...seqsOf(again, c.conversationId)])].sort(
+        (x, y) => x - y,
+      ),
+    ).toEqual(Array.from({ length: 120 }, (_, k) => k + 1));
   }, 60_000);
 
   it('a resume beyond the conversation’s last seq resets to it, and live messages after it arrive', async () => {
@@ -171,10 +195,14 @@ describe('delivery between two replicas racing', () => {
       expect(r.status).toBe(201);
     }
     // A client whose state is ahead of the database (e.g. restored from an older backup).
-    const visitor = await open(`${a.wsBase}/api/v1/widget/ws`, {}, {
-      token: c.token,
-      resume: [{ conversationId: c.conversationId, lastSeq: 10 }],
-    });
+    const visitor = await open(
+      `${a.wsBase}/api/v1/widget/ws`,
+      {},
+      {
+        token: c.token,
+        resume: [{ conversationId: c.conversationId, lastSeq: 10 }],
+      },
+    );
     const resumed = await visitor.waitFor(isType('resumed'));
     expect(resumed).toMatchObject({ conversationId: c.conversationId, lastSeq: 2, replayed: 0, reset: true });
     const cookie = await login(b.base, 'admin', ADMIN_PASSWORD);
@@ -189,7 +217,11 @@ describe('delivery between two replicas racing', () => {
     await visitor.waitFor(isType('message', (m) => m.message.text === 'five'));
     expect(seqsOf(visitor, c.conversationId)).toEqual([3, 4, 5]);
     // The same through a `resume` frame on a socket already open.
-    visitor.send({ type: 'resume', ref: 'r2', conversations: [{ conversationId: c.conversationId, lastSeq: 99 }] });
+    visitor.send({
+      type: 'resume',
+      ref: 'r2',
+      conversations: [{ conversationId: c.conversationId, lastSeq: 99 }],
+    });
     const again = await visitor.waitFor(isType('resumed', (x) => x.ref === 'r2'));
     expect(again).toMatchObject({ lastSeq: 5, replayed: 0, reset: true });
   }, 60_000);
