@@ -107,6 +107,7 @@ export function createContainer(deps: {
     routingsOf: (ids) => conversations.routingsOf(ids),
     publish: (event) => bus.ephemeral(event),
     presence: { ttlMs: config.presenceTtlSeconds * 1000, refreshMs: (config.presenceTtlSeconds * 1000) / 3 },
+    forgetAfterMs: config.realtimeForgetSeconds * 1000,
   });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
@@ -120,7 +121,6 @@ export function createContainer(deps: {
         hub,
         bus,
         activitySince: (since) => conversations.activitySince(since),
-        firstSeqsSince: (ids, since) => conversations.firstSeqsSince(ids, since),
         catchUpSeconds: config.realtimeCatchUpSeconds,
         logger,
         periodic: () => conversations.wakeSnoozed(),

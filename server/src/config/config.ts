@@ -43,6 +43,7 @@ export interface Config {
   wsMaxConnectionsPerIp: number;
   wsIpFramesPerSecond: number;
   realtimeCatchUpSeconds: number;
+  realtimeForgetSeconds: number;
   /** Where attachment bytes live: in PostgreSQL (default) or as files under attachmentDir. */
   presenceTtlSeconds: number;
   attachmentStorage: 'database' | 'volume';
@@ -532,6 +533,14 @@ export const SETTINGS = [
       'Every this many seconds each replica checks the database for messages it was not notified of (a safety net for a crash between commit and notify).',
     default: '5',
     parse: integer(1, 3600),
+  }),
+  setting({
+    key: 'realtimeForgetSeconds',
+    env: 'PARLEY_REALTIME_FORGET_SECONDS',
+    describe:
+      'A replica forgets where delivery of a conversation stands after this many seconds without traffic (memory); it works it out again from its sockets on the next message.',
+    default: '600',
+    parse: integer(1, 86400),
   }),
   setting({
     key: 'presenceTtlSeconds',

@@ -212,8 +212,17 @@ export type ServerEvent =
     }
   | { type: 'message'; message: MessageView }
   | { type: 'conversation'; conversation: ConversationView | VisitorConversationView }
-  /** Replay for one conversation is complete: live messages follow. */
-  | { type: 'resumed'; ref?: string; conversationId: string; lastSeq: number; replayed: number }
+  /** Replay for one conversation is complete: live messages follow. lastSeq: the socket now has
+   *  every message it may see up to it. reset: lastSeq is below the one the client gave (the
+   *  conversation ends there, e.g. after a restore): drop what you hold beyond it. */
+  | {
+      type: 'resumed';
+      ref?: string;
+      conversationId: string;
+      lastSeq: number;
+      replayed: number;
+      reset?: true;
+    }
   | {
       type: 'typing';
       conversationId: string;

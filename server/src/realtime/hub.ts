@@ -3,11 +3,29 @@
 // Rooms: `contact:<id>` (a visitor's sockets), `user:<id>` (an agent's sockets), `team:<id>`,
 // `unrouted` (agents and supervisors: conversations without a team) and `admins`.
 //
-// Every committed batch — local (from the events bus) or remote (a NOTIFY from another
-// replica) — goes through a per-conversation sequencer: the hub remembers the last seq it
-// delivered for each conversation, delivers strictly in seq order, and when a batch starts
-// beyond the next expected seq (a lost or reordered notification) it first loads the missing
-// rows. The hub never runs SQL itself: `loadCommitted` (the conversations service) does.
+// THE DELIVERY INVARIANT. For every socket S and conversation C that S may see, S receives the
+// seqs of C it may see exactly once and in ascending order, with no gap, from where S stands on
+// C: the seq it resumed from (its replay covers up to the replay's end), or — for a socket that
+// never received anything of C — every seq committed after S attached. It holds whatever order
+// local commits, remote notifications (NOTIFY) and catch-up reads arrive in, because:
+//
+//  1. Per conversation, everything goes through one queue (`enqueue`) and one mark,
+//     `delivered`: every seq ≤ delivered has been handed to every socket here that may see it.
+//     A batch is delivered only if it starts at delivered + 1; when it starts higher, the
+//     missing range (delivered, batch end] is read from the database first (`fill`). So the
+//     mark moves only through contiguous runs, and the database fills every gap.
+//  2. Each socket keeps the last seq it was given per conversation (`conn.sent`) and drops
+//     anything at or below it, so an overlap (a replay meeting live traffic) is never a double.
+//  3. The mark is not known when the hub first hears of a conversation (after a start, or after
+//     forgetting an idle conversation): it is then derived from the sockets themselves
+//     (`establish`): the lowest `sent` among the readers, and for readers that have nothing of
+//     the conversation yet, every message created since they attached (minus a margin for
+//     transactions that commit late). Nothing counts as delivered because a later seq arrived
+//     first. Forgetting idle conversations (`forgetAfterMs`) is therefore always safe.
+//  4. A resume (ws.routes.ts) holds live events while it replays from the database and then
+//     sets `sent` to where the replay ends, so the live stream continues exactly after it.
+//
+// The hub never runs SQL itself: `loadCommitted` (the conversations service) does.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CommittedBatch, ConversationRouting, EphemeralEvent } from '../platform/events.ts';
@@ -18,8 +36,14 @@ import type { ServerEvent } from './events.ts';
 import { createPresence, type PresenceChange } from './presence.ts';
 
 export const TYPING_EXPIRES_MS = 6000;
-/** Conversation sequencer state is forgotten after this long without traffic. */
-const IDLE_STATE_MS = 10 * 60 * 1000;
+/** Conversation sequencer state is forgotten after this long without traffic (default). */
+const FORGET_AFTER_MS = 10 * 60 * 1000;
+/**
+ * A message's created_at is its transaction's start: it may commit this long after. A socket
+ * that attached at T is given what was created since T minus this (a few extra old messages
+ * at worst, never one missing).
+ */
+const LATE_COMMIT_MARGIN_MS = 30_000;
 
 export interface HubConnection {
   readonly id: string;
@@ -27,8 +51,10 @@ export interface HubConnection {
   readonly contactId: string | null;
   /** Replaced (never mutated) when the agent's teams change while the socket is open. */
   actor: Actor | null;
-  /** Highest seq sent to this socket, per conversation. */
+  /** Highest seq sent to this socket, per conversation (it has everything it may see up to it). */
   readonly sent: Map<string, number>;
+  /** When the socket joined its rooms (Date.now()). */
+  attachedAt: number;
   /** Live frames held back while a conversation is being replayed to this socket. */
   readonly replaying: Map<string, ServerEvent[]>;
   /** Agents: what this socket says (online unless the client said away). */
@@ -56,19 +82,16 @@ export interface HubDeps {
   /** Announces presence to every replica (the events bus; the NOTIFY bridge forwards it). */
   publish(event: EphemeralEvent): void;
   presence?: { refreshMs?: number; ttlMs?: number };
+  /** Forget a conversation's mark after this long without traffic (default 10 minutes). */
+  forgetAfterMs?: number;
 }
 
-/**
- * When the hub first hears of a conversation it does not know where delivery stands: two
- * notifications may arrive out of order. It then delivers what was committed this recently
- * (sockets drop what they already have, by seq) and follows strictly by seq from there.
- */
-const FRESH_WINDOW_MS = 30_000;
-
 interface ConversationState {
-  /** -1: not followed yet. */
-  delivered: number;
+  /** Every seq ≤ delivered was handed to every socket here that may see it; null: not known yet. */
+  delivered: number | null;
   chain: Promise<void>;
+  /** Tasks queued or running (a state is never forgotten while it has some). */
+  pending: number;
   touchedAt: number;
 }
 
@@ -83,6 +106,7 @@ export function newConnection(
     contactId: init.role === 'visitor' ? init.contactId : null,
     actor: init.role === 'agent' ? init.actor : null,
     sent: new Map(),
+    attachedAt: Date.now(),
     replaying: new Map(),
     status: 'online',
     presentIn: new Map(),
@@ -113,6 +137,11 @@ export function createHub(deps: HubDeps) {
   /** Visitor sockets here, per conversation they follow. */
   const visitorSockets = new Map<string, number>();
   let deliveredMessages = 0;
+  /** Local batches that did not connect (read from the database), marks derived from the
+   *  database, states forgotten. */
+  let gapsFilled = 0;
+  let establishedFromDatabase = 0;
+  let forgotten = 0;
 
   const presence = createPresence({
     publish: (event) => deps.publish(event),
@@ -219,7 +248,7 @@ export function createHub(deps: HubDeps) {
   function stateOf(conversationId: string): ConversationState {
     let st = conversations.get(conversationId);
     if (!st) {
-      st = { delivered: -1, chain: Promise.resolve(), touchedAt: Date.now() };
+      st = { delivered: null, chain: Promise.resolve(), pending: 0, touchedAt: Date.now() };
       conversations.set(conversationId, st);
     }
     st.touchedAt = Date.now();
@@ -228,9 +257,16 @@ export function createHub(deps: HubDeps) {
 
   /** Runs `task` after every earlier task of the same conversation. */
   function enqueue(st: ConversationState, task: () => Promise<void>) {
-    st.chain = st.chain.then(task).catch((err: unknown) => {
-      deps.logger.error({ err }, 'realtime delivery failed; the catch-up will retry');
-    });
+    st.pending++;
+    st.chain = st.chain
+      .then(task)
+      .catch((err: unknown) => {
+        deps.logger.error({ err }, 'realtime delivery failed; the catch-up will retry');
+      })
+      .finally(() => {
+        st.pending--;
+        st.touchedAt = Date.now();
+      });
     return st.chain;
   }
 
@@ -281,17 +317,100 @@ export function createHub(deps: HubDeps) {
     }
   }
 
-  async function deliverFrom(st: ConversationState, conversationId: string, uptoSeq: number, from?: number) {
-    if (st.delivered < 0 && from !== undefined) st.delivered = from - 1;
-    const fresh = st.delivered < 0;
-    const loaded = fresh
-      ? await deps.loadCommitted(conversationId, 0, uptoSeq, new Date(Date.now() - FRESH_WINDOW_MS))
-      : await deps.loadCommitted(conversationId, st.delivered, uptoSeq);
-    if (loaded && loaded.messages.length > 0) {
-      deliver(loaded);
-      st.delivered = Math.max(st.delivered, loaded.messages[loaded.messages.length - 1]!.seq);
+  /** Delivers the part of a batch after the mark; the batch must reach the mark + 1. */
+  function deliverAfterMark(st: ConversationState, batch: CommittedBatch) {
+    const fresh = batch.messages.filter((m) => m.seq > st.delivered!);
+    if (fresh.length === 0) return;
+    if (fresh[0]!.seq !== st.delivered! + 1) {
+      // A hole in the database itself (rows erased): the database is the truth.
+      deps.logger.warn(
+        { conversationId: batch.routing.conversationId, after: st.delivered, next: fresh[0]!.seq },
+        'seq hole in the database; delivering from the next stored seq',
+      );
     }
-    if (fresh) st.delivered = Math.max(st.delivered, uptoSeq);
+    deliver({ ...batch, messages: fresh });
+    st.delivered = fresh[fresh.length - 1]!.seq;
+  }
+
+  /** Reads (delivered, uptoSeq] from the database and delivers it, page after page. */
+  async function fill(st: ConversationState, conversationId: string, uptoSeq: number) {
+    while (st.delivered! < uptoSeq) {
+      const loaded = await deps.loadCommitted(conversationId, st.delivered!, uptoSeq);
+      if (!loaded || loaded.messages.length === 0) {
+        // Committed rows that are gone (the conversation was deleted): nothing to deliver.
+        st.delivered = uptoSeq;
+        return;
+      }
+      deliverAfterMark(st, loaded);
+    }
+  }
+
+  /** Everyone here who may see a conversation with this routing. */
+  function readersOf(r: ConversationRouting): Set<HubConnection> {
+    return members([...agentRooms(r), `contact:${r.contactId}`]);
+  }
+
+  /**
+   * First sight of a conversation: seq first..last are committed and `head` holds them (a local
+   * batch) or is read now. Where each reader stands decides where delivery starts (see the
+   * invariant at the top of this file).
+   */
+  async function establish(
+    st: ConversationState,
+    conversationId: string,
+    first: number,
+    last: number,
+    known: CommittedBatch | null,
+  ) {
+    const head = known ?? (await deps.loadCommitted(conversationId, first - 1, last));
+    if (!head) {
+      st.delivered = last; // deleted meanwhile
+      return;
+    }
+    let lowest = Infinity;
+    let attachedSince = Infinity;
+    for (const conn of readersOf(head.routing)) {
+      const at = conn.sent.get(conversationId);
+      if (at !== undefined) lowest = Math.min(lowest, at);
+      else attachedSince = Math.min(attachedSince, conn.attachedAt);
+    }
+    const after = first - 1;
+    st.delivered = after;
+    if (after > 0 && (lowest < after || attachedSince < Infinity)) {
+      // Older seqs some reader here may still need.
+      const from = Math.min(lowest, after);
+      const since = attachedSince < Infinity ? new Date(attachedSince - LATE_COMMIT_MARGIN_MS) : undefined;
+      const older = await deps.loadCommitted(conversationId, from, after, since);
+      const start = older?.messages[0]?.seq;
+      if (older && start !== undefined) {
+        st.delivered = start - 1;
+        deliverAfterMark(st, older);
+        await fill(st, conversationId, after);
+      }
+      establishedFromDatabase++;
+    }
+    deliverAfterMark(st, head);
+    await fill(st, conversationId, last);
+  }
+
+  /** Seq first..last of a conversation are committed: deliver whatever is missing up to last. */
+  async function advance(
+    st: ConversationState,
+    conversationId: string,
+    first: number,
+    last: number,
+    known: CommittedBatch | null,
+  ) {
+    if (st.delivered === null) return establish(st, conversationId, first, last, known);
+    if (last <= st.delivered) return;
+    if (known && first <= st.delivered + 1) {
+      deliverAfterMark(st, known);
+      return;
+    }
+    // A notification is always read from the database; a local batch only when it does not
+    // connect (an earlier seq committed elsewhere, or locally but announced later).
+    if (known) gapsFilled++;
+    await fill(st, conversationId, last);
   }
 
   function routingRooms(r: ConversationRouting, includeVisitor: boolean): Set<HubConnection> {
@@ -300,15 +419,24 @@ export function createHub(deps: HubDeps) {
     return members(names);
   }
 
-  const sweeper = setInterval(() => {
-    const cutoff = Date.now() - IDLE_STATE_MS;
-    for (const [id, st] of conversations) if (st.touchedAt < cutoff) conversations.delete(id);
-  }, 60_000);
+  const forgetAfterMs = deps.forgetAfterMs ?? FORGET_AFTER_MS;
+  const sweeper = setInterval(
+    () => {
+      const cutoff = Date.now() - forgetAfterMs;
+      for (const [id, st] of conversations)
+        if (st.touchedAt < cutoff && st.pending === 0) {
+          conversations.delete(id);
+          forgotten++;
+        }
+    },
+    Math.min(60_000, Math.max(250, forgetAfterMs / 4)),
+  );
   sweeper.unref();
 
   return {
     /** Registers a socket in its rooms; it receives live traffic from now on. */
     attach(conn: HubConnection): { firstOfUser: boolean } {
+      conn.attachedAt = Date.now();
       connections.add(conn);
       join(conn);
       if (conn.role === 'agent') {
@@ -371,42 +499,33 @@ export function createHub(deps: HubDeps) {
       return { lastOfUser: false };
     },
 
-    /** A batch committed by this replica (in commit order per conversation). */
+    /** A batch committed by this replica (not necessarily in commit order). */
     offerLocal(batch: CommittedBatch): Promise<void> {
       const id = batch.routing.conversationId;
       const first = batch.messages[0]?.seq;
       const last = batch.messages[batch.messages.length - 1]?.seq;
       if (first === undefined || last === undefined) return Promise.resolve();
       const st = stateOf(id);
-      return enqueue(st, async () => {
-        if (last <= st.delivered) return;
-        // First sight of a conversation in a local batch: this replica's own commits of one
-        // conversation reach the bus in commit order (the row lock makes the next writer wait
-        // for the previous commit), so the batch is delivered as is, without a database read.
-        if (st.delivered < 0) st.delivered = first - 1;
-        if (first > st.delivered + 1) return deliverFrom(st, id, last);
-        deliver({ ...batch, messages: batch.messages.filter((m) => m.seq > st.delivered) });
-        st.delivered = last;
-      });
+      return enqueue(st, () => advance(st, id, first, last, batch));
     },
 
     /**
-     * Another replica committed seq minSeq..maxSeq of a conversation (NOTIFY), or the catch-up
-     * found them (`fromIsComplete`: nothing before minSeq is missing). The hub loads from what
-     * it delivered, whatever the notification's start.
+     * Seq minSeq..maxSeq of a conversation are committed: another replica said so (NOTIFY), or
+     * the catch-up found them. Whatever was not delivered here yet is read and delivered.
      */
-    notified(conversationId: string, minSeq: number, maxSeq: number, fromIsComplete = false): Promise<void> {
+    notified(conversationId: string, minSeq: number, maxSeq: number): Promise<void> {
       const st = stateOf(conversationId);
-      return enqueue(st, async () => {
-        if (maxSeq <= st.delivered) return;
-        await deliverFrom(st, conversationId, maxSeq, fromIsComplete ? minSeq : undefined);
-      });
+      return enqueue(st, () => advance(st, conversationId, minSeq, maxSeq, null));
     },
 
-    /** Last seq delivered for a conversation, if this replica has been following it. */
+    /** Resolves once everything queued for the conversation so far was delivered here. */
+    settled(conversationId: string): Promise<void> {
+      return conversations.get(conversationId)?.chain ?? Promise.resolve();
+    },
+
+    /** Last seq delivered for a conversation, if this replica knows it. */
     deliveredSeq(conversationId: string): number | undefined {
-      const d = conversations.get(conversationId)?.delivered;
-      return d === undefined || d < 0 ? undefined : d;
+      return conversations.get(conversationId)?.delivered ?? undefined;
     },
 
     ephemeral(event: EphemeralEvent) {
@@ -461,6 +580,9 @@ export function createHub(deps: HubDeps) {
         connections: connections.size,
         conversationsTracked: conversations.size,
         deliveredMessages,
+        gapsFilled,
+        establishedFromDatabase,
+        forgotten,
       };
     },
 

@@ -8,7 +8,8 @@
 //   sequencer loads anything it has not delivered yet, so gaps are filled from the database).
 // - The LISTEN connection reconnects when lost and then catches up from the database.
 // - A periodic catch-up compares each active conversation's last_seq with what this replica
-//   delivered: a crash between commit and notify delays delivery to the next round at most.
+//   delivered and has the hub read and deliver every missing seq (never skipping one): a crash
+//   between commit and notify, or a lost notification, delays delivery to the next round at most.
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
@@ -20,8 +21,6 @@ const MAX_PAYLOAD_BYTES = 7800;
 const FLUSH_WINDOW_MS = 5;
 /** A transaction may commit this long after its rows' timestamps (now() is transaction start). */
 const CATCH_UP_MARGIN_MS = 30_000;
-/** Conversations per query when the catch-up looks for the first seq of unfollowed ones. */
-const CATCH_UP_CHUNK = 500;
 
 type Notice = { r: string; m: [string, number, number][] } | { r: string; e: EphemeralEvent };
 
@@ -32,8 +31,6 @@ export interface PgBridgeDeps {
   hub: Hub;
   bus: EventBus;
   activitySince(since: Date): Promise<{ id: string; last_seq: number }[]>;
-  /** First seq created since a time, per conversation (one query for many). */
-  firstSeqsSince(conversationIds: readonly string[], since: Date): Promise<Map<string, number>>;
   catchUpSeconds: number;
   logger: Logger;
   /** Extra periodic work run with the catch-up (snooze wake-ups). */
@@ -164,33 +161,12 @@ export function createPgBridge(deps: PgBridgeDeps) {
       const since = new Date(lastCatchUp.getTime() - CATCH_UP_MARGIN_MS);
       try {
         const active = await deps.activitySince(since);
-        const unfollowed: { id: string; last_seq: number }[] = [];
         for (const { id, last_seq } of active) {
           const delivered = deps.hub.deliveredSeq(id);
-          if (delivered !== undefined) {
-            if (last_seq > delivered) {
-              counters.caughtUp++;
-              await deps.hub.notified(id, delivered + 1, last_seq);
-            }
-            continue;
-          }
-          // A conversation without any message yet has nothing to deliver.
-          if (last_seq > 0) unfollowed.push({ id, last_seq });
-        }
-        // Never followed here: deliver what was committed since the window began (one query
-        // for all of them, in chunks).
-        for (let i = 0; i < unfollowed.length; i += CATCH_UP_CHUNK) {
-          const chunk = unfollowed.slice(i, i + CATCH_UP_CHUNK);
-          const firsts = await deps.firstSeqsSince(
-            chunk.map((c) => c.id),
-            since,
-          );
-          for (const { id, last_seq } of chunk) {
-            const first = firsts.get(id);
-            if (first === undefined) continue;
-            counters.caughtUp++;
-            await deps.hub.notified(id, first, last_seq, true);
-          }
+          if (delivered !== undefined && last_seq <= delivered) continue;
+          counters.caughtUp++;
+          // Never followed here: the hub works out from its sockets what they still need.
+          await deps.hub.notified(id, delivered === undefined ? last_seq : delivered + 1, last_seq);
         }
         lastCatchUp = startedAt;
         if (deps.periodic) await deps.periodic();

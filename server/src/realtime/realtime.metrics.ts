@@ -7,7 +7,16 @@ import type { GroupCommitStats } from '../modules/conversations/group-commit.ts'
 export function registerRealtimeMetrics(
   registry: client.Registry,
   sources: {
-    hub: { stats(): { connections: number; conversationsTracked: number; deliveredMessages: number } };
+    hub: {
+      stats(): {
+        connections: number;
+        conversationsTracked: number;
+        deliveredMessages: number;
+        gapsFilled: number;
+        establishedFromDatabase: number;
+        forgotten: number;
+      };
+    };
     appendStats(): GroupCommitStats;
     resumeStats(): GroupCommitStats;
   },
@@ -42,6 +51,24 @@ export function registerRealtimeMetrics(
     'Messages this process handed to its sockets (each message counted once, whatever the number of sockets).',
     'counter',
     () => sources.hub.stats().deliveredMessages,
+  );
+  read(
+    'parley_chat_delivery_gap_reads_total',
+    'Batches committed by this process that did not follow what it had delivered (an earlier seq committed on another replica and not delivered yet): the gap was read from the database first.',
+    'counter',
+    () => sources.hub.stats().gapsFilled,
+  );
+  read(
+    'parley_chat_delivery_marks_from_database_total',
+    'Conversations seen for the first time (or again after being forgotten) whose readers needed older messages read from the database.',
+    'counter',
+    () => sources.hub.stats().establishedFromDatabase,
+  );
+  read(
+    'parley_chat_delivery_marks_forgotten_total',
+    'Idle conversations whose delivery mark this process forgot (PARLEY_REALTIME_FORGET_SECONDS).',
+    'counter',
+    () => sources.hub.stats().forgotten,
   );
   read(
     'parley_chat_append_statements_total',

@@ -250,9 +250,13 @@ export function realtimeRoutes(
     ref: string | undefined,
     firstDone: () => void,
   ) {
+    // Live events of the conversation are held from before the first read, so the replay (read
+    // after it) covers everything delivered before and the held ones continue right after it.
+    if (!conn.replaying.has(conversationId)) conn.replaying.set(conversationId, []);
     // The access check and the first page come in one round trip; nothing is sent before
     // the check passed.
     let page: MessageView[];
+    let conversationLastSeq: number;
     try {
       const head = await conversations.resumeFirstPage(
         s.visitor ? { visitor: s.visitor } : { actor: s.actor! },
@@ -261,16 +265,19 @@ export function realtimeRoutes(
         REPLAY_PAGE,
       );
       page = head.messages;
+      conversationLastSeq = head.lastSeq;
       if (s.visitor) hub.visitorFollows(conn, head.routing);
       else if (hub.visitorOnline(conversationId))
         send(s.socket, { type: 'visitor_presence', conversationId, online: true });
     } catch (err) {
-      conn.replaying.delete(conversationId);
+      releaseHeld(s, conn, conversationId);
       reportError(s, err, ref);
       return;
     }
-    if (!conn.replaying.has(conversationId)) conn.replaying.set(conversationId, []);
-    let cursor = lastSeq;
+    // A client ahead of the conversation (its state is newer than the database, e.g. after a
+    // restore) is told where the conversation really ends, and continues from there.
+    const reset = lastSeq > conversationLastSeq;
+    let cursor = reset ? conversationLastSeq : lastSeq;
     let replayed = 0;
     try {
       for (let first = true; ; first = false) {
@@ -286,24 +293,34 @@ export function realtimeRoutes(
         firstDone();
         if (page.length < REPLAY_PAGE) break;
       }
+      // Complete through the conversation's last seq as read (a visitor's replay skips private
+      // notes, which may come last).
+      cursor = Math.max(cursor, conversationLastSeq);
     } finally {
-      const held = conn.replaying.get(conversationId) ?? [];
-      conn.replaying.delete(conversationId);
-      conn.sent.set(conversationId, Math.max(cursor, conn.sent.get(conversationId) ?? 0));
+      conn.sent.set(conversationId, cursor);
       send(s.socket, {
         type: 'resumed',
         ...(ref ? { ref } : {}),
         conversationId,
         lastSeq: cursor,
         replayed,
+        ...(reset ? { reset: true as const } : {}),
       });
-      for (const event of held) {
-        if (event.type === 'message') {
-          if (event.message.seq <= (conn.sent.get(conversationId) ?? 0)) continue;
-          conn.sent.set(conversationId, event.message.seq);
-        }
-        send(s.socket, event);
+      releaseHeld(s, conn, conversationId);
+    }
+  }
+
+  /** Ends holding a conversation's live events: sends those the socket does not have yet. */
+  function releaseHeld(s: Session, conn: HubConnection, conversationId: string) {
+    const held = conn.replaying.get(conversationId) ?? [];
+    conn.replaying.delete(conversationId);
+    for (const event of held) {
+      if (event.type === 'message') {
+        const at = conn.sent.get(conversationId);
+        if (at !== undefined && event.message.seq <= at) continue;
+        conn.sent.set(conversationId, event.message.seq);
       }
+      send(s.socket, event);
     }
   }
 
@@ -394,7 +411,9 @@ export function realtimeRoutes(
           : await conversations.agentSend(s.actor!, frame.conversationId, frame);
         // A visitor who writes into a conversation is present there, resumed or not.
         if (s.visitor && result.routing) hub.visitorFollows(s.conn, result.routing);
-        // Sent only now: the message is committed.
+        // Sent only now: the message is committed, and every earlier seq of the conversation
+        // this socket may see was handed to it first (the ack never overtakes a message).
+        await hub.settled(result.message.conversationId);
         return send(s.socket, {
           type: 'ack',
           ...ref,

@@ -8,7 +8,7 @@
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Frame, Page, WebSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
@@ -67,6 +67,9 @@ const reportedUnread = () =>
 
 /** Waits for a condition in the browser (generous: the machine is shared). */
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
+
+/** A frame the widget sent, as recorded from the browser. */
+type ClientFrameOfAny = { type: string } & Record<string, unknown>;
 
 const bubbles = (frame: Frame) => frame.$$eval('.pw-bubble', (els) => els.map((e) => e.textContent ?? ''));
 
@@ -260,6 +263,51 @@ describe('the visitor widget in a real browser', () => {
     await openChat();
     await poll(async () => (await bubbles(again)).filter((b) => b === '断网时写的消息').length).toBe(1);
     expect((await serverMessages()).filter((m) => m.text === '断网时写的消息')).toHaveLength(1);
+  });
+
+  it('asks once for the hole a private note leaves, and resumes from past it (contiguous lastSeq)', async () => {
+    const sent: ClientFrameOfAny[] = [];
+    const record = (ws: WebSocket) =>
+      ws.on('framesent', (f) => void sent.push(JSON.parse(String(f.payload)) as ClientFrameOfAny));
+    page.on('websocket', record);
+    try {
+      await page.reload();
+      const frame = await chatFrame();
+      await openChat();
+      await poll(() => sent.some((f) => f.type === 'hello')).toBe(true);
+      const note = await api<{ seq: number }>('POST', `/api/v1/conversations/${conversationId}/messages`, {
+        clientId: 'agent-note-gap-01',
+        text: '内部备注：已退款',
+        private: true,
+      });
+      await api('POST', `/api/v1/conversations/${conversationId}/messages`, {
+        clientId: 'agent-after-note-01',
+        text: '退款已处理',
+      });
+      await poll(async () => (await bubbles(frame)).some((b) => b.includes('退款已处理'))).toBe(true);
+      // Seq note.seq never reaches the visitor: after a second the widget asks from below it.
+      const resumes = () => sent.filter((f) => f.type === 'resume');
+      await poll(() => resumes().length).toBe(1);
+      expect(resumes()[0]).toMatchObject({ conversations: [{ conversationId, lastSeq: note.seq - 1 }] });
+      // The replay says the hole was a private note: the next message leaves no hole to ask for.
+      await api('POST', `/api/v1/conversations/${conversationId}/messages`, {
+        clientId: 'agent-after-note-02',
+        text: '还有别的问题吗？',
+      });
+      await poll(async () => (await bubbles(frame)).some((b) => b.includes('还有别的问题吗？'))).toBe(true);
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(resumes()).toHaveLength(1);
+      expect((await bubbles(frame)).join('\n')).not.toContain('内部备注');
+      // A reconnect (same page: the widget keeps its messages in memory) resumes from past the note.
+      await context.setOffline(true);
+      await frame.waitForSelector('.pw-status', { state: 'visible' });
+      await context.setOffline(false);
+      await poll(() => sent.filter((f) => f.type === 'hello').length).toBe(2);
+      const hello = sent.filter((f) => f.type === 'hello').at(-1)!;
+      expect((hello.resume as { lastSeq: number }[])[0]!.lastSeq).toBeGreaterThan(note.seq);
+    } finally {
+      page.off('websocket', record);
+    }
   });
 
   it('works on a phone screen', async () => {

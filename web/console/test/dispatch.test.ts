@@ -40,6 +40,7 @@ describe('the realtime dispatcher', () => {
       visitorPresence: (id, online) => calls.push(`visitor ${id} ${online}`),
       removed: (id) => calls.push(`removed ${id}`),
       accessChanged: () => calls.push('access'),
+      reset: (id) => calls.push(`reset ${id}`),
     };
     const { unread: _u, readSeq: _r, ...view } = conversation(C1, { status: 'resolved' });
     const events: ServerEvent[] = [
@@ -72,6 +73,7 @@ describe('the realtime dispatcher', () => {
       { type: 'visitor_presence', conversationId: C1, online: true },
       { type: 'conversation_removed', conversationId: C1, reason: 'reassigned' },
       { type: 'access_changed', teamIds: [] },
+      { type: 'resumed', conversationId: C2, lastSeq: 3, replayed: 0, reset: true },
     ];
     for (const e of events) dispatchEvent(e, handlers);
     expect(calls).toEqual([
@@ -82,6 +84,7 @@ describe('the realtime dispatcher', () => {
       `visitor ${C1} true`,
       `removed ${C1}`,
       'access',
+      `reset ${C2}`,
     ]);
   });
 });
@@ -95,6 +98,46 @@ describe('the conversations store fed by the dispatcher', () => {
     // Messages of other conversations do not enter the open thread.
     send(store, { type: 'message', message: message(C2, 1) });
     expect(store.messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('resumes from the highest CONTIGUOUS seq and fetches a hole the socket did not fill', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const [m1, m2, m3, m4, m5] = [1, 2, 3, 4, 5].map((n) => message(C1, n));
+    server.state.messages = [m1!, m2!, m3!];
+    const store = await openInbox();
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 3 }]);
+    // Seq 5 arrives (e.g. our own reply's HTTP answer) while seq 4 is not here yet.
+    server.state.messages.push(m4!, m5!);
+    send(store, { type: 'message', message: m5! });
+    expect(store.messages.map((m) => m.seq)).toEqual([1, 2, 3, 5]);
+    // A reconnect now would resume from 3, not 5: seq 4 cannot be skipped.
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 3 }]);
+    // Still missing after a moment: the range after 3 is fetched.
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(server.state.requests.filter((r) => r.url.includes('afterSeq=3'))).toHaveLength(1);
+    expect(store.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 5 }]);
+  });
+
+  it('a hole filled by the socket in time is not fetched', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    server.state.messages = [message(C1, 1)];
+    const store = await openInbox();
+    send(store, { type: 'message', message: message(C1, 3) });
+    send(store, { type: 'message', message: message(C1, 2) });
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(server.state.requests.filter((r) => r.url.includes('afterSeq'))).toEqual([]);
+    expect(store.resumeEntries()).toEqual([{ conversationId: C1, lastSeq: 3 }]);
+  });
+
+  it('reloads the open thread when a resume says the conversation ends below what it holds', async () => {
+    server.state.messages = [1, 2, 3, 4].map((n) => message(C1, n));
+    const store = await openInbox();
+    expect(store.messages).toHaveLength(4);
+    server.state.messages = server.state.messages.slice(0, 2); // a restored database
+    send(store, { type: 'resumed', conversationId: C1, lastSeq: 2, replayed: 0, reset: true });
+    await flushPromises();
+    expect(store.messages.map((m) => m.seq)).toEqual([1, 2]);
   });
 
   it('replaces the optimistic copy with the server copy matched by client id', async () => {

@@ -237,8 +237,12 @@ function handle(e: ServerEvent) {
       return;
     case 'resumed':
       if (e.conversationId === conversationId) {
-        resumed = true;
-        flush();
+        if (e.reset) store.resetTo(e.lastSeq);
+        else store.completeThrough(e.lastSeq);
+        if (!resumed) {
+          resumed = true;
+          flush();
+        }
         render();
       }
       return;
@@ -246,6 +250,7 @@ function handle(e: ServerEvent) {
       if (e.message.conversationId !== conversationId) return;
       if (e.message.clientId) outbox.remove(e.message.clientId);
       store.receive(e.message);
+      if (store.hasGap()) fillGapSoon();
       if (e.message.senderType === 'agent') agentTypingUntil = 0;
       render();
       return;
@@ -289,6 +294,22 @@ function handle(e: ServerEvent) {
     case 'pong':
       return;
   }
+}
+
+/**
+ * A message arrived above a hole. The server sends a socket its messages in order, so the hole
+ * is a private note (never sent to visitors) or something lost: after a short wait, replay from
+ * lastSeq; `resumed` then says up to where the visitor has everything.
+ */
+const GAP_WAIT_MS = 1000;
+let gapTimer: ReturnType<typeof setTimeout> | null = null;
+function fillGapSoon() {
+  if (gapTimer) return;
+  gapTimer = setTimeout(() => {
+    gapTimer = null;
+    if (!store.hasGap() || !conversationId || !connection.ready || !resumed) return;
+    connection.send({ type: 'resume', conversations: [{ conversationId, lastSeq: store.lastSeq }] });
+  }, GAP_WAIT_MS);
 }
 
 let lastReadSent = 0;
@@ -357,6 +378,8 @@ async function upload(file: File) {
     await ensureConversation();
     const ack = await api.upload(token!, conversationId!, clientId, file);
     store.receive(ack.message);
+    // The HTTP answer may come before earlier messages reach the socket.
+    if (store.hasGap()) fillGapSoon();
   } catch (err) {
     store.markFailed(clientId);
     if (err instanceof ApiError && err.status === 413) statusEl.textContent = t.tooLarge;

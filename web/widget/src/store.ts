@@ -21,13 +21,41 @@ export function createChatStore() {
   const pending = new Map<string, PendingMessage>();
   let agentReadSeq = 0;
   let readSeq = 0;
+  /**
+   * The protocol's lastSeq: the highest seq up to which the visitor has every message they may
+   * see (docs/PROTOCOL.md, "Client rules"). A visitor never gets private notes, so a hole may be
+   * one: only the server can say so (`resumed.lastSeq` after a replay covering it).
+   */
+  let complete = 0;
+
+  function advance() {
+    while (bySeq.has(complete + 1)) complete++;
+  }
+  function highest(): number {
+    let max = 0;
+    for (const s of bySeq.keys()) if (s > max) max = s;
+    return max;
+  }
 
   return {
-    /** Highest seq received: where a resume continues from. */
+    /** Where a resume continues from: the highest seq with nothing missing before it. */
     get lastSeq(): number {
-      let max = 0;
-      for (const s of bySeq.keys()) if (s > max) max = s;
-      return max;
+      return complete;
+    },
+    /** A seq was received above a hole: the range (lastSeq, that seq) must be fetched. */
+    hasGap(): boolean {
+      return highest() > complete;
+    },
+    /** The server replayed everything up to seq (holes below it are private notes). */
+    completeThrough(seq: number) {
+      complete = Math.max(complete, seq);
+      advance();
+    },
+    /** The conversation ends at seq (the server reset a resume from beyond it): drop the rest. */
+    resetTo(seq: number) {
+      for (const s of [...bySeq.keys()]) if (s > seq) bySeq.delete(s);
+      complete = seq;
+      advance();
     },
     get agentReadSeq() {
       return agentReadSeq;
@@ -52,6 +80,7 @@ export function createChatStore() {
       }
       const known = bySeq.get(m.seq);
       bySeq.set(m.seq, m);
+      advance();
       return known === undefined;
     },
 

@@ -49,6 +49,51 @@ describe('chat store', () => {
     s.receive(msg(2)); // a replayed duplicate
     expect(s.items(t).map((i) => i.text)).toEqual(['m1', 'm2', 'm3']);
     expect(s.lastSeq).toBe(3);
+    expect(s.hasGap()).toBe(false);
+  });
+
+  it('lastSeq is the highest CONTIGUOUS seq: a message above a hole does not move it', () => {
+    const s = createChatStore();
+    s.receive(msg(1));
+    s.receive(msg(2));
+    // Our own upload's answer (seq 4) comes over HTTP before seq 3 reached the socket.
+    s.receive(msg(4, { senderType: 'visitor', clientId: 'w-upload-01' }));
+    expect(s.lastSeq).toBe(2);
+    expect(s.hasGap()).toBe(true);
+    // Resuming now would replay from 2: seq 3 is not lost. When it comes, lastSeq catches up.
+    s.receive(msg(3));
+    expect(s.lastSeq).toBe(4);
+    expect(s.hasGap()).toBe(false);
+  });
+
+  it('a hole that is a private note is passed only when the server says the replay covered it', () => {
+    const s = createChatStore();
+    s.receive(msg(1));
+    s.receive(msg(3)); // seq 2 was a private note between agents
+    expect(s.lastSeq).toBe(1);
+    expect(s.hasGap()).toBe(true);
+    // The gap fill (resume from 1) answers resumed.lastSeq = 3: complete through 3.
+    s.completeThrough(3);
+    expect(s.lastSeq).toBe(3);
+    expect(s.hasGap()).toBe(false);
+    s.receive(msg(4));
+    expect(s.lastSeq).toBe(4);
+    // A trailing private note: complete through 6 although the last message seen is 4.
+    s.completeThrough(6);
+    s.receive(msg(7));
+    expect(s.lastSeq).toBe(7);
+  });
+
+  it('a reset (the conversation ends below what we hold, e.g. after a restore) drops the rest', () => {
+    const s = createChatStore();
+    for (const n of [1, 2, 3, 4, 5]) s.receive(msg(n));
+    s.resetTo(3);
+    expect(s.lastSeq).toBe(3);
+    expect(s.items(t).map((i) => i.seq)).toEqual([1, 2, 3]);
+    // The new seq 4 is another message than the one dropped, and it is shown.
+    s.receive(msg(4, { text: 'after the restore' }));
+    expect(s.items(t).map((i) => i.text)).toEqual(['m1', 'm2', 'm3', 'after the restore']);
+    expect(s.lastSeq).toBe(4);
   });
 
   it('replaces the optimistic copy by the server copy matched by client id (no doubles)', () => {

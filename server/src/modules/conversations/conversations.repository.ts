@@ -161,6 +161,7 @@ export interface PlainAppendRow {
 
 /** The routing of a conversation, then the columns of messageQuery (fixed statements below). */
 const ROUTING_AND_MESSAGE_COLUMNS = `c.contact_id as r_contact_id, c.team_id as r_team_id, c.assignee_id as r_assignee_id,
+    c.last_seq as r_last_seq,
     m.id, m.conversation_id, m.seq, m.client_id, m.sender_type, m.sender_id, m.kind, m.body, m.private,
     m.event, m.recalled_at, m.edited_at, m.created_at, su.display_name as sender_user_name,
     a.id as attachment_id, a.file_name as attachment_file_name, a.content_type as attachment_content_type,
@@ -170,9 +171,12 @@ const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_ty
 /** routingAndMessagesAfter. */
 const ROUTING_AND_MESSAGES_SQL = prepared(`select ${ROUTING_AND_MESSAGE_COLUMNS}
   from conversations c
-  left join lateral (select * from messages m where m.conversation_id = c.id and m.seq > $2
+  left join lateral (select * from messages m where m.conversation_id = c.id
+      and m.seq > case when $6::timestamptz is null then $2 else least($2, coalesce((select o.seq
+        from messages o where o.conversation_id = c.id and o.seq <= $2 and o.created_at < $6
+        order by o.seq desc limit 1), 0)) end
       and ($3::boolean or not m.private) and ($5::bigint is null or m.seq <= $5)
-      and ($6::timestamptz is null or m.created_at >= $6) order by m.seq limit $4) m on true
+      order by m.seq limit $4) m on true
   ${MESSAGE_JOINS}
   where c.id = $1
   order by m.seq`);
@@ -189,6 +193,7 @@ type RoutingAndMessageRow = {
   r_contact_id: string;
   r_team_id: string | null;
   r_assignee_id: string | null;
+  r_last_seq: number;
 } & Nullable<MessageRow>;
 
 /** Rows of one conversation → its routing and messages (a conversation without any: one row of nulls). */
@@ -200,6 +205,7 @@ function routingAndMessages(conversationId: string, rows: RoutingAndMessageRow[]
       contact_id: first.r_contact_id,
       team_id: first.r_team_id,
       assignee_id: first.r_assignee_id,
+      last_seq: Number(first.r_last_seq),
     },
     messages: (first.id === null ? [] : rows) as MessageRow[],
   };
@@ -664,7 +670,9 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
      * A conversation's routing and its messages after a seq, in ONE round trip: a resuming
      * socket's access check (made by the caller before anything is sent) with its first replay
      * page, or what a replica must deliver after a notification. undefined when the
-     * conversation does not exist.
+     * conversation does not exist. With `createdSince` the range also reaches down below
+     * afterSeq to every message created since then (from just after the last one created
+     * before it): what a socket that connected at that time may not have yet.
      */
     async routingAndMessagesAfter(
       db: Executor,
@@ -737,19 +745,6 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .groupBy('conversation_id')
         .execute();
     },
-    /** For each conversation, its first seq created since a time (absent: none). One query. */
-    async firstSeqsSince(db: Executor, conversationIds: readonly string[], since: Date) {
-      if (conversationIds.length === 0) return new Map<string, number>();
-      const rows = await db
-        .selectFrom('messages')
-        .select((eb) => ['conversation_id', eb.fn.min<number>('seq').as('seq')])
-        .where('conversation_id', 'in', conversationIds)
-        .where('created_at', '>=', since)
-        .groupBy('conversation_id')
-        .execute();
-      return new Map(rows.map((r) => [r.conversation_id, r.seq]));
-    },
-
     setAgentRead(db: Executor, conversationId: string, userId: string, seq: number) {
       return db
         .insertInto('conversation_reads')

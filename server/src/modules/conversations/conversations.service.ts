@@ -1032,7 +1032,10 @@ export function createConversationsService(deps: {
 
     // ---------------- realtime support (hub and NOTIFY bridge) ----------------
 
-    /** Everything a replica needs to deliver messages (afterSeq, uptoSeq] of a conversation. */
+    /**
+     * Everything a replica needs to deliver messages (afterSeq, uptoSeq] of a conversation;
+     * with `createdSince`, starting lower if needed to include every message created since then.
+     */
     async loadCommitted(
       conversationId: string,
       afterSeq: number,
@@ -1079,14 +1082,18 @@ export function createConversationsService(deps: {
       conversationId: string,
       afterSeq: number,
       limit: number,
-    ): Promise<{ routing: ConversationRouting; messages: MessageView[] }> {
+    ): Promise<{ routing: ConversationRouting; lastSeq: number; messages: MessageView[] }> {
       const isAgent = 'actor' in who;
       if (isAgent) authorize(who.actor, 'conversations.read');
       const r = await resumeReads.append({ conversationId, afterSeq, includePrivate: isAgent, limit });
       if (!r || (isAgent ? !canSee(who.actor, r.routing) : r.routing.contact_id !== who.visitor.contactId)) {
         throw new NotFoundError('conversation');
       }
-      return { routing: routingOf(r.routing), messages: r.messages.map(toMessageView) };
+      return {
+        routing: routingOf(r.routing),
+        lastSeq: r.routing.last_seq,
+        messages: r.messages.map(toMessageView),
+      };
     },
     /** Group commit of plain sends: statements run and sends they carried (metrics, tests). */
     appendStats() {
@@ -1115,9 +1122,6 @@ export function createConversationsService(deps: {
 
     activitySince(since: Date) {
       return repo.activitySince(db, since);
-    },
-    firstSeqsSince(conversationIds: readonly string[], since: Date): Promise<Map<string, number>> {
-      return repo.firstSeqsSince(db, conversationIds, since);
     },
 
     /** Reopens snoozed conversations whose time has come (run periodically). */

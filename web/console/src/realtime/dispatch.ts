@@ -17,6 +17,8 @@ export interface RealtimeHandlers {
   removed(conversationId: string): void;
   /** The agent's teams changed: what the lists show may have changed. */
   accessChanged(): void;
+  /** A resume was answered with `reset`: the conversation ends below what we hold. */
+  reset(conversationId: string): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -46,12 +48,13 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'access_changed':
       handlers.accessChanged();
       return;
+    case 'resumed':
+      if (event.reset) handlers.reset(event.conversationId);
+      return;
     // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
-    // come; `resumed` only closes a replay whose messages already went through `message`;
-    // agents' presence is not shown; errors of frames we did not send are nothing to act on.
+    // come; agents' presence is not shown; errors of frames we did not send are nothing to act on.
     case 'ready':
     case 'ack':
-    case 'resumed':
     case 'presence':
     case 'ok':
     case 'pong':

@@ -39,6 +39,8 @@ export interface InboxAlerts {
 }
 
 const bySeq = (a: Message, b: Message) => a.seq - b.seq;
+/** How long a hole in the open thread may stay before the missing range is fetched. */
+const GAP_WAIT_MS = 1000;
 /** The server's list order: active conversations by last activity, resolved ones by when. */
 const sortAt = (c: Conversation) => (c.status === 'resolved' && c.resolvedAt) || c.lastActivityAt;
 const byActivity = (a: Conversation, b: Conversation) =>
@@ -172,6 +174,33 @@ export const useConversationsStore = defineStore('conversations', () => {
     const rest = messages.value.filter((x) => x.id !== m.id);
     const last = rest.at(-1);
     messages.value = !last || last.seq < m.seq ? [...rest, m] : [...rest, m].sort(bySeq);
+    if (m.seq > syncedSeq()) fillGapSoon();
+  }
+
+  /**
+   * The open thread has a message above a hole (an HTTP answer can come before an earlier
+   * message reaches the socket; the socket itself delivers in order). If the hole is still
+   * there after a moment, the missing range is fetched: agents see every seq, so after the
+   * fetch the thread is contiguous again (docs/PROTOCOL.md, "Client rules").
+   */
+  let gapTimer: ReturnType<typeof setTimeout> | undefined;
+  function fillGapSoon(): void {
+    if (gapTimer) return;
+    gapTimer = setTimeout(() => {
+      gapTimer = undefined;
+      void fillGap();
+    }, GAP_WAIT_MS);
+  }
+  async function fillGap(): Promise<void> {
+    const id = openId.value;
+    const after = syncedSeq();
+    if (!id || (messages.value.at(-1)?.seq ?? 0) <= after) return;
+    const missed = await api.conversations.messages(id, { afterSeq: after }).catch(() => null);
+    if (!missed) {
+      fillGapSoon(); // the network is down: the reconnect catches up, or the next try does
+      return;
+    }
+    for (const m of missed) merge(m);
   }
 
   /**
@@ -414,6 +443,10 @@ export const useConversationsStore = defineStore('conversations', () => {
     accessChanged() {
       refreshListSoon();
     },
+    reset(conversationId) {
+      // The conversation ends below what the thread holds (a restored database): reload it.
+      if (conversationId === openId.value) void open(conversationId);
+    },
     typing(e) {
       if (e.who.type !== 'visitor') return;
       const rest = { ...typing.value };
@@ -454,6 +487,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   function reset(): void {
     clearTimeout(listTimer);
     clearTimeout(readTimer);
+    clearTimeout(gapTimer);
+    gapTimer = undefined;
     for (const timer of typingTimers.values()) clearTimeout(timer);
     typingTimers.clear();
     for (const u of uploads.values()) u.abort();
