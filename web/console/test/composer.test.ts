@@ -83,6 +83,40 @@ describe('the composer', () => {
     w.unmount();
   });
 
+  it('counts characters as the server does (an emoji is one) and does not send above the limit', async () => {
+    const store = useConversationsStore();
+    // The limit comes from the server's `ready.limits`.
+    store.handlers.limits({
+      maxTextChars: 10,
+      maxFrameBytes: 68096,
+      maxResumeEntries: 500,
+      framesPerSecond: 20,
+      framesBurst: 40,
+      maxSendsInFlight: 32,
+      maxAttachmentBytes: 1,
+    });
+    const w = mountComposer();
+    const counter = () => w.find('[data-test="composer-counter"]');
+    await type(w, '中文');
+    expect(counter().exists()).toBe(false);
+    // Ten emoji are 20 UTF-16 units but 10 characters: allowed.
+    await type(w, '😀'.repeat(10));
+    expect(counter().text()).toBe('10 / 10');
+    expect(counter().classes()).not.toContain('over');
+    await type(w, '😀'.repeat(11));
+    expect(counter().text()).toBe('11 / 10');
+    expect(counter().classes()).toContain('over');
+    expect(w.find('[data-test="send"]').attributes('disabled')).toBeDefined();
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    expect(server.sends()).toHaveLength(0);
+    await type(w, '😀'.repeat(10));
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    expect(server.sends().map((r) => (r.body as { text: string }).text)).toEqual(['😀'.repeat(10)]);
+    w.unmount();
+  });
+
   it('opens canned replies on `/`, finds them fuzzily and fills the placeholders on insert', async () => {
     const w = mountComposer([
       canned('hello', '您好 {{contact.name}}，我是 {{agent.name}}，很高兴为您服务'),

@@ -40,6 +40,7 @@ describe('the realtime dispatcher', () => {
       visitorPresence: (id, online) => calls.push(`visitor ${id} ${online}`),
       removed: (id) => calls.push(`removed ${id}`),
       accessChanged: () => calls.push('access'),
+      limits: (l) => calls.push(`limits ${l.maxTextChars}`),
     };
     const { unread: _u, readSeq: _r, ...view } = conversation(C1, { status: 'resolved' });
     const events: ServerEvent[] = [
@@ -72,6 +73,21 @@ describe('the realtime dispatcher', () => {
       { type: 'visitor_presence', conversationId: C1, online: true },
       { type: 'conversation_removed', conversationId: C1, reason: 'reassigned' },
       { type: 'access_changed', teamIds: [] },
+      {
+        type: 'ready',
+        connectionId: 'c',
+        role: 'agent',
+        subjectId: 'u',
+        limits: {
+          maxTextChars: 300,
+          maxFrameBytes: 68096,
+          maxResumeEntries: 500,
+          framesPerSecond: 20,
+          framesBurst: 40,
+          maxSendsInFlight: 32,
+          maxAttachmentBytes: 20971520,
+        },
+      },
     ];
     for (const e of events) dispatchEvent(e, handlers);
     expect(calls).toEqual([
@@ -82,6 +98,7 @@ describe('the realtime dispatcher', () => {
       `visitor ${C1} true`,
       `removed ${C1}`,
       'access',
+      'limits 300',
     ]);
   });
 });

@@ -68,6 +68,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   /** A previous conversation of the same customer, shown read-only in place of the thread. */
   const preview = shallowRef<{ conversation: Conversation; messages: Message[] } | null>(null);
   const connection = ref<ConnectionStatus>('connecting');
+  /** Longest message, in code points (server/src/realtime/text-rules.ts); from `ready.limits`. */
+  const maxTextChars = ref(5000);
   /** Who is typing in which conversation (visitor side), with when to stop showing it. */
   const typing = ref<Record<string, { name: string | null; until: number }>>({});
   /** Conversations whose visitor has the chat open right now. */
@@ -371,6 +373,9 @@ export const useConversationsStore = defineStore('conversations', () => {
   // ---------- realtime ----------
 
   const handlers: RealtimeHandlers = {
+    limits(limits) {
+      maxTextChars.value = limits.maxTextChars;
+    },
     message(m) {
       const known = list.value.find((c) => c.id === m.conversationId);
       merge(m);
@@ -474,6 +479,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     pending,
     preview,
     connection,
+    maxTextChars,
     typing,
     visitorOnline,
     openRemoved,
