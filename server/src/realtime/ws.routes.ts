@@ -27,7 +27,7 @@ import {
   type ServerEvent,
 } from './events.ts';
 import { newConnection, type Hub, type HubConnection } from './hub.ts';
-import { createIpLimits, tokenBucket } from './rate-limit.ts';
+import { connectionFrames, createIpLimits, tokenBucket } from './rate-limit.ts';
 import { findUnstorable, MAX_RESUME_ENTRIES, maxFrameBytes } from './text-rules.ts';
 
 export interface RealtimeSettings {
@@ -478,7 +478,12 @@ export function realtimeRoutes(
       },
       typingSentAt: new Map(),
     };
-    const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
+    // Its own bucket, then its address's (a reconnect's first frames excepted: rate-limit.ts).
+    const frames = connectionFrames(
+      tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst),
+      ipLimits,
+      ip,
+    );
     // Order of handling: a frame waits for every earlier frame of the connection, except that
     // sends to different conversations overlap (an agent answering many conversations is not
     // held to one send per round trip); sends to the same conversation stay in order.
@@ -509,14 +514,9 @@ export function realtimeRoutes(
     }, HEARTBEAT_MS);
     socket.on('pong', () => (alive = true));
 
-    let firstFrame = true;
     socket.on('message', (data, isBinary) => {
       if (closed) return;
-      // The first frame (the hello, with its resume) is one per connection: not charged to the
-      // address, so a reconnect storm from behind one NAT resumes (rate-limit.ts).
-      const chargeIp = !firstFrame;
-      firstFrame = false;
-      if (!frames.take() || (chargeIp && !ipLimits.takeFrame(ip))) {
+      if (!frames.take()) {
         closed = true;
         send(socket, { type: 'error', code: 'rate_limited', message: 'Too many frames; slow down.' });
         socket.close(1008, 'rate limit exceeded');
