@@ -86,7 +86,11 @@ export const AssignBody = Type.Object(
   { additionalProperties: false },
 );
 export const TransferBody = Type.Object(
-  { assigneeId: Uuid, note: Type.Optional(Type.String({ maxLength: 5000 })) },
+  {
+    assigneeId: Uuid,
+    // Its length (PARLEY_MESSAGE_MAX_CHARS, in code points) is checked by the service.
+    note: Type.Optional(Type.String()),
+  },
   { additionalProperties: false },
 );
 export const SnoozeBody = Type.Object(
