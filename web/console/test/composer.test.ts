@@ -117,6 +117,25 @@ describe('the composer', () => {
     w.unmount();
   });
 
+  it('sends again under a new client id when another sender already used the id (409 conflict)', async () => {
+    const taken = '11111111-2222-4333-8444-555555555555';
+    // The visitor's message holds that id already.
+    server.state.messages.push(message(C1, 1, { clientId: taken, senderType: 'visitor', text: 'hi' }));
+    vi.spyOn(crypto, 'randomUUID').mockReturnValueOnce(taken);
+    const w = mountComposer();
+    await type(w, 'my answer');
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    await flushPromises();
+    const sent = server.sends().map((r) => (r.body as { clientId: string }).clientId);
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toBe(taken);
+    expect(sent[1]).not.toBe(taken);
+    expect(server.stored('my answer')).toHaveLength(1);
+    expect(useConversationsStore().pending).toEqual([]);
+    w.unmount();
+  });
+
   it('opens canned replies on `/`, finds them fuzzily and fills the placeholders on insert', async () => {
     const w = mountComposer([
       canned('hello', '您好 {{contact.name}}，我是 {{agent.name}}，很高兴为您服务'),

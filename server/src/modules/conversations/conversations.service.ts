@@ -15,6 +15,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  ServiceUnavailableError,
   TextTooLongError,
   UnauthorizedError,
 } from '../../platform/errors.ts';
@@ -302,7 +303,9 @@ export function createConversationsService(deps: {
     } catch (err) {
       if (!(err instanceof Duplicate)) throw err;
       const stored = await repo.findMessageByClientId(db, first.conversationId, first.clientId!);
-      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      // Reported as a duplicate but not readable now (its conversation was just deleted, say):
+      // `unavailable` is the code that tells a client to resend with the same client id.
+      if (!stored) throw new ServiceUnavailableError('The message is being stored; resend it.');
       sameSenderOrConflict(stored, {
         type: first.senderType === 'visitor' ? 'visitor' : 'agent',
         id: first.senderId ?? '',
@@ -352,7 +355,9 @@ export function createConversationsService(deps: {
     };
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
-      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      // Reported as a duplicate but not readable now (its conversation was just deleted, say):
+      // `unavailable` is the code that tells a client to resend with the same client id.
+      if (!stored) throw new ServiceUnavailableError('The message is being stored; resend it.');
       sameSenderOrConflict(stored, { type: input.senderType, id: input.senderId });
       return { message: toMessageView(stored), duplicate: true, routing };
     }

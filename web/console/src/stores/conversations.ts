@@ -294,6 +294,15 @@ export const useConversationsStore = defineStore('conversations', () => {
               return;
             }
             if (err instanceof ApiError && err.code === 'aborted') continue; // removed by cancel()
+            if (err instanceof ApiError && err.code === 'conflict' && err.field === 'clientId') {
+              // Another sender's message has this client id (never by chance: a random UUID);
+              // nothing was stored. Send it again under a new id.
+              const fresh = crypto.randomUUID();
+              outbox.value = outbox.value.map((o) =>
+                o.clientId === item.clientId ? { ...o, clientId: fresh, state: 'queued' } : o,
+              );
+              continue;
+            }
             patchItem(item.clientId, {
               state: 'failed',
               error: err instanceof Error ? err.message : String(err),
