@@ -25,30 +25,28 @@ export function maxFrameBytes(maxTextChars: number): number {
   return 4096 + Math.max(12 * maxTextChars, RESUME_ENTRY_BYTES * MAX_RESUME_ENTRIES);
 }
 
+/** Index just after the code point that starts at `i` (a surrogate pair is one code point). */
+function afterCodePoint(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    const d = text.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) return i + 2;
+  }
+  return i + 1;
+}
+
 /** Length in Unicode code points (a lone surrogate counts as one). */
 export function textLength(text: string): number {
   let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) i++;
-    }
-    n++;
-  }
+  for (let i = 0; i < text.length; i = afterCodePoint(text, i)) n++;
   return n;
 }
 
 /** The first `max` code points of `text` (never cuts a surrogate pair in two). */
 export function truncateText(text: string, max: number): string {
   let n = 0;
-  for (let i = 0; i < text.length; i++) {
+  for (let i = 0; i < text.length; i = afterCodePoint(text, i)) {
     if (n === max) return text.slice(0, i);
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) i++;
-    }
     n++;
   }
   return text;

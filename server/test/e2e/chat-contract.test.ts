@@ -12,8 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../src/realtime/events.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { TestSocket, isType } from '../support/realtime.ts';
-import { login, postJson, startServer } from '../support/server-process.ts';
+import { TestSocket, isType, openReady } from '../support/realtime.ts';
+import { login, startServer, visitorOn } from '../support/server-process.ts';
 
 const ADMIN_PASSWORD = 'e2e-admin-password-0123';
 const database = await createTestDatabase();
@@ -45,24 +45,8 @@ async function json(method: string, url: string, cookie: string | null, body?: u
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-async function visitorOn(base: string) {
-  const session = await postJson(`${base}/api/v1/widget/session`, {});
-  const token = session.json.token as string;
-  const conv = await postJson(
-    `${base}/api/v1/widget/conversations`,
-    {},
-    { authorization: `Bearer ${token}` },
-  );
-  return { token, conversationId: conv.json.id as string };
-}
-
-async function open(url: string, headers: Record<string, string>, hello: Record<string, unknown>) {
-  const s = await TestSocket.open(url, headers);
-  sockets.push(s);
-  s.send({ type: 'hello', ...hello });
-  await s.waitFor(isType('ready'));
-  return s;
-}
+const open = (url: string, headers: Record<string, string>, hello: Record<string, unknown>) =>
+  openReady(url, headers, hello, sockets);
 
 const adminA = await login(a.base, 'admin', ADMIN_PASSWORD);
 const adminB = await login(b.base, 'admin', ADMIN_PASSWORD);

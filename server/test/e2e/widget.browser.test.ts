@@ -59,6 +59,19 @@ async function chatFrame(): Promise<Frame> {
   return frame;
 }
 
+/** The demo page in a new browser context (a new visitor), its chat opened: the chat frame. */
+async function chatInNewVisitor() {
+  const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+  const p = await fresh.newPage();
+  p.on('pageerror', (err) => problems.push(String(err)));
+  await p.goto(demoUrl);
+  await p.waitForFunction(() => 'Parley' in window);
+  await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
+  await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
+  const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+  return { fresh, p, frame };
+}
+
 const openChat = () => page.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
 
 /** Unread counts the chat frame reports to the page (what the launcher's badge shows). */
@@ -298,14 +311,7 @@ describe('the visitor widget in a real browser', () => {
     const secret = (
       await api<{ channels: { id: string; identitySecret: string }[] }>('GET', '/api/v1/channels')
     ).channels.find((c) => c.id === site)!.identitySecret;
-    const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
-    const p = await fresh.newPage();
-    p.on('pageerror', (err) => problems.push(String(err)));
-    await p.goto(demoUrl);
-    await p.waitForFunction(() => 'Parley' in window);
-    await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
-    await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
-    const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+    const { fresh, p, frame } = await chatInNewVisitor();
     await frame.waitForSelector('.pw-prechat', { state: 'visible' });
     expect(await frame.isVisible('.pw-composer')).toBe(false);
     await frame.fill('.pw-prechat [name=name]', '王小明');
@@ -354,14 +360,7 @@ describe('the visitor widget in a real browser', () => {
   });
 
   it('counts characters as the server does: 5,000 emoji are sent whole, 5,001 are held with the counter over', async () => {
-    const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
-    const p = await fresh.newPage();
-    p.on('pageerror', (err) => problems.push(String(err)));
-    await p.goto(demoUrl);
-    await p.waitForFunction(() => 'Parley' in window);
-    await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
-    await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
-    const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+    const { fresh, frame } = await chatInNewVisitor();
     await frame.waitForSelector('.pw-composer', { state: 'visible' });
     // 5,000 emoji: 10,000 UTF-16 units, 5,000 characters — the limit, not beyond it.
     const full = '😀'.repeat(5000);

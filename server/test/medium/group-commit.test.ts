@@ -33,6 +33,21 @@ async function visitor(): Promise<{ v: VisitorIdentity; conversationId: string }
   return { v, conversationId: conv.id };
 }
 
+/** An admin as the services see one (the caller of agentSend, resumeFirstPage). */
+async function adminActor(): Promise<Actor> {
+  const admin = await signIn(t, 'admin');
+  return {
+    userId: admin.userId,
+    username: admin.username,
+    displayName: 'Admin',
+    role: 'admin',
+    teamIds: [],
+    sessionId: 'test',
+    ip: null,
+    userAgent: null,
+  };
+}
+
 async function storedSeqs(conversationId: string) {
   return t.container.db
     .selectFrom('messages')
@@ -162,17 +177,7 @@ describe('group commit of plain sends', () => {
 describe('one client id, two senders', () => {
   it('in one batch: the first sender’s message is stored, the other sender gets a conflict naming clientId', async () => {
     const a = await visitor();
-    const admin = await signIn(t, 'admin');
-    const actor: Actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: 'Admin',
-      role: 'admin',
-      teamIds: [],
-      sessionId: 'test',
-      ip: null,
-      userAgent: null,
-    };
+    const actor = await adminActor();
     const shared = `shared-${randomUUID()}`;
     const before = svc.appendStats();
     const [byVisitor, byAgent, resend] = await Promise.allSettled([
@@ -263,17 +268,7 @@ describe('resumes of one turn', () => {
   it('share one read; each gets its own page, foreign conversations a 404, visitors no private notes', async () => {
     const a = await visitor();
     const b = await visitor();
-    const admin = await signIn(t, 'admin');
-    const actor: Actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: 'Admin',
-      role: 'admin',
-      teamIds: [],
-      sessionId: 'test',
-      ip: null,
-      userAgent: null,
-    };
+    const actor = await adminActor();
     for (let i = 1; i <= 3; i++) {
       await svc.visitorSend(a.v, a.conversationId, { clientId: `ra-${i}-${randomUUID()}`, text: `a${i}` });
       await svc.visitorSend(b.v, b.conversationId, { clientId: `rb-${i}-${randomUUID()}`, text: `b${i}` });
