@@ -73,26 +73,27 @@ export function withoutUnstorable(text: string): string {
 /**
  * Walks a parsed JSON value (a frame, a request body or query) and returns the path of the
  * first string (or object key) holding a character PostgreSQL cannot store, with what it is.
+ * Iterative: a deeply nested document cannot overflow the stack.
  */
-export function findUnstorable(value: unknown, path = ''): { field: string; what: string } | null {
-  if (typeof value === 'string') {
-    const what = unstorableCharacter(value);
-    return what ? { field: path, what } : null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) {
-      const found = findUnstorable(v, path ? `${path}.${i}` : String(i));
-      if (found) return found;
+export function findUnstorable(value: unknown): { field: string; what: string } | null {
+  const stack: [unknown, string][] = [[value, '']];
+  const join = (path: string, k: string) => (path ? `${path}.${k}` : k);
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      const what = unstorableCharacter(v);
+      if (what) return { field: path, what };
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], join(path, String(i))]);
+    } else if (typeof v === 'object' && v !== null) {
+      const entries: [string, unknown][] = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, child] = entries[i]!;
+        const what = unstorableCharacter(k);
+        if (what) return { field: join(path, k), what };
+        stack.push([child, join(path, k)]);
+      }
     }
-    return null;
-  }
-  for (const [k, v] of Object.entries(value)) {
-    const field = path ? `${path}.${k}` : k;
-    const what = unstorableCharacter(k);
-    if (what) return { field, what };
-    const found = findUnstorable(v, field);
-    if (found) return found;
   }
   return null;
 }

@@ -22,6 +22,7 @@ import {
   type ClientFrame,
   type ClientFrameOf,
   type ClientFrameType,
+  type ClientLimits,
   type ErrorCode,
   type MessageView,
   type ServerEvent,
@@ -50,6 +51,19 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const MAX_SENDS_IN_FLIGHT = 32;
 /** Messages per replay query when a socket resumes. */
 const REPLAY_PAGE = 500;
+
+/** What `ready.limits` tells a client (docs/PROTOCOL.md, "Limits"). */
+export function clientLimits(settings: RealtimeSettings): ClientLimits {
+  return {
+    maxTextChars: settings.messageMaxChars,
+    maxFrameBytes: maxFrameBytes(settings.messageMaxChars),
+    maxResumeEntries: MAX_RESUME_ENTRIES,
+    framesPerSecond: settings.wsFramesPerSecond,
+    framesBurst: settings.wsFramesBurst,
+    maxSendsInFlight: MAX_SENDS_IN_FLIGHT,
+    maxAttachmentBytes: settings.attachmentMaxBytes,
+  };
+}
 
 type Validators = { [T in ClientFrameType]: ReturnType<typeof Compile<(typeof CLIENT_FRAME_SCHEMAS)[T]>> };
 
@@ -389,15 +403,7 @@ export function realtimeRoutes(
       connectionId: conn.id,
       role: conn.role,
       subjectId: s.actor ? s.actor.userId : s.visitor!.contactId,
-      limits: {
-        maxTextChars: settings.messageMaxChars,
-        maxFrameBytes: maxFrameBytes(settings.messageMaxChars),
-        maxResumeEntries: MAX_RESUME_ENTRIES,
-        framesPerSecond: settings.wsFramesPerSecond,
-        framesBurst: settings.wsFramesBurst,
-        maxSendsInFlight: MAX_SENDS_IN_FLIGHT,
-        maxAttachmentBytes: settings.attachmentMaxBytes,
-      },
+      limits: clientLimits(settings),
     });
     // After `ready`: an agent socket then gets everyone's presence.
     hub.attach(conn);

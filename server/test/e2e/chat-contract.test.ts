@@ -337,6 +337,15 @@ describe('error frames', () => {
       code: 'bad_frame',
       field: 'more',
     });
+    // 30,000 levels of nesting (60 KB, within the frame limit): an answer, not a crash.
+    const depth = 30_000;
+    s.send(
+      `{"type":"send","ref":"deep","conversationId":"${v.conversationId}","clientId":"${clientId}","text":${'['.repeat(depth)}"x"${']'.repeat(depth)}}`,
+    );
+    expect(await s.waitFor(isType('error', (e) => e.ref === 'deep'))).toMatchObject({
+      code: 'bad_frame',
+      field: 'text',
+    });
     s.send('{"type":"send","ref":"cut');
     const cut = await s.waitFor(isType('error', (e) => /not valid JSON/.test(e.message)));
     expect(cut.ref).toBeUndefined();

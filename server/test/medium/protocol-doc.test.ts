@@ -4,6 +4,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
+import { clientLimits } from '../../src/realtime/ws.routes.ts';
 import { createTestApp } from '../support/app.ts';
 
 const t = await createTestApp();
@@ -54,5 +56,11 @@ describe('docs/PROTOCOL.md', () => {
     );
     expect(setUp.length).toBeGreaterThan(15);
     expect(setUp.map((r) => key(r.method, r.url)).filter((k) => !named.has(k))).toEqual([]);
+  });
+
+  it('shows the ready.limits a server with the default settings sends', () => {
+    const block = /`ready\.limits` states every limit[^]*?```json\n([^]*?)```/.exec(doc);
+    expect(block).not.toBeNull();
+    expect(JSON.parse(block![1]!)).toEqual(clientLimits(loadConfig({})));
   });
 });

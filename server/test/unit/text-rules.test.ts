@@ -48,6 +48,11 @@ describe('text rules', () => {
     });
     expect(findUnstorable({ ['k\u0000']: 1 })).toMatchObject({ field: 'k\u0000' });
     expect(findUnstorable({ a: [1, null, true, 'fine'] })).toBeNull();
+    // The first one in document order; and no stack overflow on deep nesting.
+    expect(findUnstorable({ a: 'x\u0000', b: 'y\u0000' })).toMatchObject({ field: 'a' });
+    let deep: unknown = 'bottom\u0000';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(findUnstorable(deep)?.what).toBe('U+0000 (NUL)');
   });
 
   it('sizes the frame limit for the longest message \\u-escaped and for a full resume', () => {
