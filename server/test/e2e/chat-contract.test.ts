@@ -354,6 +354,84 @@ describe('error frames', () => {
   });
 });
 
+describe('fuzzed frames', () => {
+  it('answers 600 mutated frames without an internal error, a crash or a closed socket (seeded)', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 100_000);
+    let state = seed;
+    /** mulberry32: a small seeded generator, so a failure can be replayed with FUZZ_SEED. */
+    const rand = () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let x = Math.imul(state ^ (state >>> 15), 1 | state);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const v = await visitorOn(a.base);
+    const pieces = ['a', '中', '😀', '\u0000', '\ud800', '\udc00', '"', '\\', '\n', ' ', '\u202e', '<b>'];
+    const randomString = () => Array.from({ length: pick([1, 5, 64, 65, 300]) }, () => pick(pieces)).join('');
+    const randomValue = (): unknown =>
+      pick([
+        () => randomString(),
+        () => pick([0, -1, 1.5, 2 ** 53, 1e308, -0]),
+        () => pick([true, false, null]),
+        () => [randomString()],
+        () => ({ [randomString()]: randomString() }),
+        () => v.conversationId,
+        () => randomUUID(),
+      ])();
+    const templates: Record<string, unknown>[] = [
+      { type: 'send', conversationId: v.conversationId, clientId: `fz-${randomUUID()}`, text: 'hello' },
+      { type: 'resume', conversations: [{ conversationId: v.conversationId, lastSeq: 0 }] },
+      { type: 'typing', conversationId: v.conversationId, typing: true },
+      { type: 'read', conversationId: v.conversationId, seq: 1 },
+      { type: 'recall', messageId: randomUUID() },
+      { type: 'edit', messageId: randomUUID(), text: 'x' },
+      { type: 'presence', status: 'away' },
+      { type: 'hello', token: v.token },
+      { type: 'ping' },
+    ];
+    const sockets: TestSocket[] = [];
+    for (let c = 0; c < 20; c++) {
+      const s = await open(`${a.wsBase}/api/v1/widget/ws`, {}, { token: v.token });
+      sockets.push(s);
+      // 30 frames each: within a connection's burst (40).
+      for (let i = 0; i < 30; i++) {
+        const frame: Record<string, unknown> = { ...pick(templates), ref: `f${c}-${i}` };
+        const mutation = pick(['field', 'field', 'field', 'drop', 'extra', 'type', 'raw', 'none']);
+        const keys = Object.keys(frame);
+        // Strings (text, token, ids) most often: that is where odd characters go.
+        const stringKey = () => pick(keys.filter((k) => typeof frame[k] === 'string' && k !== 'type'));
+        if (mutation === 'field') {
+          for (let n = 1 + Math.floor(rand() * 2); n > 0; n--) {
+            const k = rand() < 0.6 ? stringKey() : pick(keys);
+            if (k) frame[k] = rand() < 0.6 ? randomString() : randomValue();
+          }
+        }
+        if (mutation === 'drop') delete frame[pick(keys)];
+        if (mutation === 'extra') frame[randomString() || 'x'] = randomValue();
+        if (mutation === 'type') frame.type = randomString();
+        s.send(mutation === 'raw' ? JSON.stringify(frame).slice(0, Math.floor(rand() * 80)) : frame);
+      }
+    }
+    for (const [c, s] of sockets.entries()) {
+      s.send({ type: 'ping', ref: `end${c}` });
+      await s.waitFor(
+        isType('pong', (p) => p.ref === `end${c}`),
+        { timeoutMs: 20_000 },
+      );
+    }
+    const internal = sockets.flatMap((s) =>
+      s.frames.filter((f) => f.type === 'error' && f.code === 'internal'),
+    );
+    expect(internal, `seed ${seed}`).toEqual([]);
+    expect(
+      sockets.every((s) => s.isOpen),
+      `seed ${seed}`,
+    ).toBe(true);
+    expect(a.output(), `seed ${seed}`).not.toMatch(/realtime frame failed|unexpected error/);
+  });
+});
+
 describe('limits', () => {
   it('counts code points everywhere; the frame limit holds the longest message \\u-escaped and a full resume', async () => {
     const v = await visitorOn(a.base);
