@@ -9,7 +9,8 @@ const Uuid = Type.String({ format: 'uuid' });
 /** Client-generated message id (a UUID or any opaque string of 8–64 safe characters). */
 const ClientId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
 const Ref = Type.Optional(Type.String({ maxLength: 64 }));
-const Seq = Type.Integer({ minimum: 0 });
+/** A seq as a client may send it: a safe integer (PostgreSQL bigint holds it; 1e308 it does not). */
+const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 // ---------- shared payloads ----------
 

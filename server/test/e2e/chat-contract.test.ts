@@ -354,6 +354,39 @@ describe('error frames', () => {
   });
 });
 
+describe('numbers PostgreSQL cannot store', () => {
+  it('a seq beyond a safe integer (1e308 is an integer to JSON) is a bad_frame / 400, never internal', async () => {
+    const v = await visitorOn(a.base);
+    const s = await open(`${a.wsBase}/api/v1/widget/ws`, {}, { token: v.token });
+    s.send({ type: 'read', ref: 'r', conversationId: v.conversationId, seq: 1e308 });
+    expect(await s.waitFor(isType('error', (e) => e.ref === 'r'))).toMatchObject({
+      code: 'bad_frame',
+      field: 'seq',
+    });
+    s.send({
+      type: 'resume',
+      ref: 'm',
+      conversations: [{ conversationId: v.conversationId, lastSeq: 2 ** 63 }],
+    });
+    expect(await s.waitFor(isType('error', (e) => e.ref === 'm'))).toMatchObject({ code: 'bad_frame' });
+    const read = await json(
+      'POST',
+      `${a.base}/api/v1/widget/conversations/${v.conversationId}/read`,
+      null,
+      { seq: 1e308 },
+      v.token,
+    );
+    expect(read.status).toBe(400);
+    const page = await json(
+      'GET',
+      `${a.base}/api/v1/conversations/${v.conversationId}/messages?afterSeq=1e308`,
+      adminA,
+    );
+    expect(page.status).toBe(400);
+    expect(a.output()).not.toMatch(/invalid input syntax for type bigint/);
+  });
+});
+
 describe('fuzzed frames', () => {
   it('answers 600 mutated frames without an internal error, a crash or a closed socket (seeded)', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 100_000);
