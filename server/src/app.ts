@@ -9,6 +9,7 @@ import type { Container } from './container.ts';
 import { SESSION_COOKIE, authPlugin, clientOf } from './platform/http/auth.plugin.ts';
 import { consolePlugin } from './platform/http/console.plugin.ts';
 import { csrfPlugin } from './platform/http/csrf.plugin.ts';
+import { storableTextPlugin } from './platform/http/storable-text.plugin.ts';
 import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
 import { securityRoutes } from './modules/security/security.routes.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
@@ -25,6 +26,7 @@ import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
+import { maxFrameBytes } from './realtime/text-rules.ts';
 import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
@@ -75,8 +77,8 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   });
   // Before the auth hook: @fastify/websocket's own onRequest hook must see every upgrade first,
   // so a refused upgrade (401/403) is answered and its socket closed, not left open.
-  // Largest frame: a maximal text message (4 bytes per character) plus the envelope.
-  await app.register(websocket, { options: { maxPayload: config.messageMaxChars * 4 + 4096 } });
+  // Largest frame: a maximal text message written as \u-escaped JSON, or a full resume frame.
+  await app.register(websocket, { options: { maxPayload: maxFrameBytes(config.messageMaxChars) } });
   // Rate limit first (before any database work), then who is asking, then where from.
   await app.register(rateLimitPlugin, { perMinute: config.publicRateLimitPerMinute });
   await app.register(authPlugin, {
@@ -85,6 +87,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     onRefusedSignIn: (client) => container.security.recordRefusedSignIn(client),
   });
   await app.register(csrfPlugin, { allowedOrigins: [config.publicUrl] });
+  await app.register(storableTextPlugin);
 
   await app.register(systemRoutes, {
     health: container.health,

@@ -485,7 +485,8 @@ export const SETTINGS = [
   setting({
     key: 'messageMaxChars',
     env: 'PARLEY_MESSAGE_MAX_CHARS',
-    describe: 'Longest chat message accepted, in characters.',
+    describe:
+      'Longest chat message accepted, in characters (Unicode code points: an emoji or a Chinese character is one).',
     default: '5000',
     parse: integer(1, 100000),
   }),
@@ -522,7 +523,7 @@ export const SETTINGS = [
     key: 'wsIpFramesPerSecond',
     env: 'PARLEY_WS_IP_FRAMES_PER_SECOND',
     describe:
-      'Frames per second all WebSocket connections of one IP address may send together (burst: twice this).',
+      'Frames per second all WebSocket connections of one IP address may send together (burst: twice this). The first 5 frames of each connection (hello, resume, resends) are not counted, so a reconnect storm behind one NAT resumes.',
     default: '400',
     parse: integer(1, 10000000),
   }),

@@ -18,6 +18,13 @@ export class BadRequestError extends AppError {
   }
 }
 
+/** A chat text longer than the configured limit (counted in Unicode code points). */
+export class TextTooLongError extends AppError {
+  constructor(field: string, maxChars: number) {
+    super(400, 'text_too_long', `${field}: longer than ${maxChars} characters`, { field, maxChars });
+  }
+}
+
 export class UnauthorizedError extends AppError {
   constructor(message = 'Sign in first.') {
     super(401, 'unauthorized', message);

@@ -3,12 +3,14 @@
 // The Vue console and the widget `import type { ServerEvent, ClientFrame } from '…/events.ts'`
 // and dispatch on `type` with an exhaustive switch.
 import { Type, type Static } from 'typebox';
+import { MAX_RESUME_ENTRIES } from './text-rules.ts';
 
 const Uuid = Type.String({ format: 'uuid' });
 /** Client-generated message id (a UUID or any opaque string of 8–64 safe characters). */
 const ClientId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
 const Ref = Type.Optional(Type.String({ maxLength: 64 }));
-const Seq = Type.Integer({ minimum: 0 });
+/** A seq as a client may send it: a safe integer (PostgreSQL bigint holds it; 1e308 it does not). */
+const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 // ---------- shared payloads ----------
 
@@ -123,13 +125,17 @@ export const CLIENT_FRAME_SCHEMAS = {
       type: Type.Literal('hello'),
       ref: Ref,
       token: Type.Optional(Type.String({ maxLength: 2048 })),
-      resume: Type.Optional(Type.Array(ResumeEntry, { maxItems: 500 })),
+      resume: Type.Optional(Type.Array(ResumeEntry, { maxItems: MAX_RESUME_ENTRIES })),
     },
     { additionalProperties: false },
   ),
   /** Replay what the client missed after lastSeq, per conversation, before live traffic. */
   resume: Type.Object(
-    { type: Type.Literal('resume'), ref: Ref, conversations: Type.Array(ResumeEntry, { maxItems: 500 }) },
+    {
+      type: Type.Literal('resume'),
+      ref: Ref,
+      conversations: Type.Array(ResumeEntry, { maxItems: MAX_RESUME_ENTRIES }),
+    },
     { additionalProperties: false },
   ),
   send: Type.Object(
@@ -138,7 +144,8 @@ export const CLIENT_FRAME_SCHEMAS = {
       ref: Ref,
       conversationId: Uuid,
       clientId: ClientId,
-      // maxLength is set from PARLEY_MESSAGE_MAX_CHARS when the validator is compiled.
+      // 1…PARLEY_MESSAGE_MAX_CHARS code points: checked by the service (text-rules.ts), which
+      // answers text_too_long, for WebSocket and HTTP alike.
       text: Type.String({ minLength: 1 }),
       /** Agents only: a private note, never delivered to the visitor. */
       private: Type.Optional(Type.Boolean()),
@@ -191,6 +198,23 @@ export type ErrorCode =
   | 'unavailable'
   | 'internal';
 
+/** Every limit a client must respect, as `ready` states them (docs/PROTOCOL.md, "Limits"). */
+export interface ClientLimits {
+  /** Longest `text` of a send or edit, in Unicode code points (text-rules.ts textLength). */
+  maxTextChars: number;
+  /** Largest frame the server reads, in bytes; a larger one closes the socket with 1009. */
+  maxFrameBytes: number;
+  /** Entries of one `hello.resume` or `resume.conversations`. */
+  maxResumeEntries: number;
+  /** Frames per second this connection may send on average, and in a burst (else 1008). */
+  framesPerSecond: number;
+  framesBurst: number;
+  /** Sends to different conversations handled at once; more wait their turn. */
+  maxSendsInFlight: number;
+  /** Largest attachment accepted by the upload routes (HTTP), in bytes. */
+  maxAttachmentBytes: number;
+}
+
 export type ServerEvent =
   | {
       type: 'ready';
@@ -198,7 +222,7 @@ export type ServerEvent =
       role: 'visitor' | 'agent';
       /** visitor: the contact id; agent: the user id. */
       subjectId: string;
-      limits: { maxTextChars: number; framesPerSecond: number };
+      limits: ClientLimits;
     }
   | {
       /** The message is committed: sent once per send frame, identical for every resend. */
@@ -245,6 +269,10 @@ export type ServerEvent =
   | { type: 'access_changed'; teamIds: string[] }
   | { type: 'ok'; ref?: string }
   | { type: 'pong'; ref?: string }
-  | { type: 'error'; ref?: string; code: ErrorCode; message: string; field?: string };
+  /**
+   * The frame was refused. `ref` and `clientId` echo the refused frame's (when it was a JSON
+   * object carrying them), so a client with several frames in flight knows which one failed.
+   */
+  | { type: 'error'; ref?: string; clientId?: string; code: ErrorCode; message: string; field?: string };
 
 export type ServerEventType = ServerEvent['type'];

@@ -9,7 +9,6 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Compile } from 'typebox/compile';
-import { Type } from 'typebox';
 import type { WebSocket } from 'ws';
 import { AppError, ForbiddenError } from '../platform/errors.ts';
 import { actorOf } from '../platform/http/auth.plugin.ts';
@@ -23,12 +22,14 @@ import {
   type ClientFrame,
   type ClientFrameOf,
   type ClientFrameType,
+  type ClientLimits,
   type ErrorCode,
   type MessageView,
   type ServerEvent,
 } from './events.ts';
 import { newConnection, type Hub, type HubConnection } from './hub.ts';
-import { createIpLimits, tokenBucket } from './rate-limit.ts';
+import { connectionFrames, createIpLimits, tokenBucket } from './rate-limit.ts';
+import { findUnstorable, MAX_RESUME_ENTRIES, maxFrameBytes } from './text-rules.ts';
 
 export interface RealtimeSettings {
   messageMaxChars: number;
@@ -36,6 +37,7 @@ export interface RealtimeSettings {
   wsFramesBurst: number;
   wsMaxConnectionsPerIp: number;
   wsIpFramesPerSecond: number;
+  attachmentMaxBytes: number;
   publicUrl: string;
 }
 
@@ -50,42 +52,69 @@ const MAX_SENDS_IN_FLIGHT = 32;
 /** Messages per replay query when a socket resumes. */
 const REPLAY_PAGE = 500;
 
+/** What `ready.limits` tells a client (docs/PROTOCOL.md, "Limits"). */
+export function clientLimits(settings: RealtimeSettings): ClientLimits {
+  return {
+    maxTextChars: settings.messageMaxChars,
+    maxFrameBytes: maxFrameBytes(settings.messageMaxChars),
+    maxResumeEntries: MAX_RESUME_ENTRIES,
+    framesPerSecond: settings.wsFramesPerSecond,
+    framesBurst: settings.wsFramesBurst,
+    maxSendsInFlight: MAX_SENDS_IN_FLIGHT,
+    maxAttachmentBytes: settings.attachmentMaxBytes,
+  };
+}
+
 type Validators = { [T in ClientFrameType]: ReturnType<typeof Compile<(typeof CLIENT_FRAME_SCHEMAS)[T]>> };
 
-function compileValidators(maxTextChars: number): Validators {
-  const withLimit = <S extends { properties: { text: object } }>(schema: S): S =>
-    Type.Object(
-      {
-        ...(schema.properties as unknown as Record<string, never>),
-        text: Type.String({ minLength: 1, maxLength: maxTextChars }),
-      },
-      { additionalProperties: false },
-    ) as unknown as S;
+// Text length is not part of the frame schemas: the conversations service checks it (in code
+// points, text-rules.ts) for WebSocket and HTTP alike, and answers `text_too_long`.
+function compileValidators(): Validators {
   return {
     hello: Compile(CLIENT_FRAME_SCHEMAS.hello),
     resume: Compile(CLIENT_FRAME_SCHEMAS.resume),
-    send: Compile(withLimit(CLIENT_FRAME_SCHEMAS.send)),
+    send: Compile(CLIENT_FRAME_SCHEMAS.send),
     typing: Compile(CLIENT_FRAME_SCHEMAS.typing),
     read: Compile(CLIENT_FRAME_SCHEMAS.read),
     recall: Compile(CLIENT_FRAME_SCHEMAS.recall),
-    edit: Compile(withLimit(CLIENT_FRAME_SCHEMAS.edit)),
+    edit: Compile(CLIENT_FRAME_SCHEMAS.edit),
     ping: Compile(CLIENT_FRAME_SCHEMAS.ping),
     presence: Compile(CLIENT_FRAME_SCHEMAS.presence),
+  };
+}
+
+/** What an error frame echoes of the frame it answers: its ref and client id, when readable. */
+interface Echo {
+  ref?: string;
+  clientId?: string;
+}
+
+function echoOf(value: unknown): Echo {
+  if (typeof value !== 'object' || value === null) return {};
+  const { ref, clientId } = value as { ref?: unknown; clientId?: unknown };
+  const short = (v: unknown) => typeof v === 'string' && v.length <= 64;
+  return {
+    ...(short(ref) ? { ref: ref as string } : {}),
+    ...(short(clientId) ? { clientId: clientId as string } : {}),
   };
 }
 
 class FrameError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
-  constructor(code: ErrorCode, message: string, field?: string) {
+  /** The ref and client id of the refused frame, so a pipelining client knows which failed. */
+  readonly echo: Echo;
+  constructor(code: ErrorCode, message: string, field?: string, echo: Echo = {}) {
     super(message);
     this.code = code;
     this.field = field;
+    this.echo = echo;
   }
 }
 
-function errorCodeOf(status: number): ErrorCode {
-  switch (status) {
+function errorCodeOf(err: AppError): ErrorCode {
+  if (err.code === 'text_too_long') return 'text_too_long';
+  switch (err.status) {
     case 400:
       return 'bad_frame';
     case 401:
@@ -118,7 +147,7 @@ export function realtimeRoutes(
   },
 ) {
   const { conversations, hub, settings } = deps;
-  const validators = compileValidators(settings.messageMaxChars);
+  const validators = compileValidators();
   const ipLimits = createIpLimits({
     maxConnections: settings.wsMaxConnectionsPerIp,
     framesPerSecond: settings.wsIpFramesPerSecond,
@@ -133,15 +162,25 @@ export function realtimeRoutes(
     try {
       value = JSON.parse(raw.toString('utf8'));
     } catch {
-      throw new FrameError('bad_frame', 'the frame is not valid JSON');
+      throw new FrameError('bad_frame', 'the frame is not valid JSON (unparseable: no ref could be read)');
     }
-    const type = (value as { type?: unknown } | null)?.type;
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new FrameError('bad_frame', 'a frame is a JSON object');
     }
-    if (typeof type !== 'string') throw new FrameError('bad_frame', 'type: is required', 'type');
+    const echo = echoOf(value);
+    const type = (value as { type?: unknown }).type;
+    if (typeof type !== 'string') throw new FrameError('bad_frame', 'type: is required', 'type', echo);
     if (!Object.hasOwn(validators, type)) {
-      throw new FrameError('unknown_frame', `type: unknown frame type "${type.slice(0, 40)}"`, 'type');
+      throw new FrameError('unknown_frame', `type: unknown frame type "${type.slice(0, 40)}"`, 'type', echo);
+    }
+    const unstorable = findUnstorable(value);
+    if (unstorable) {
+      throw new FrameError(
+        'bad_frame',
+        `${unstorable.field}: contains ${unstorable.what}, which cannot be stored`,
+        unstorable.field,
+        echo,
+      );
     }
     const validator = validators[type as ClientFrameType];
     if (!validator.Check(value)) {
@@ -160,23 +199,18 @@ export function realtimeRoutes(
           'bad_frame',
           `${params.additionalProperties[0]}: unknown field`,
           params.additionalProperties[0],
+          echo,
         );
       }
       if (first?.keyword === 'required' && params.requiredProperties?.[0]) {
         field = params.requiredProperties[0];
-        throw new FrameError('bad_frame', `${field}: is required`, field);
-      }
-      if (first?.keyword === 'maxLength' && field === 'text') {
-        throw new FrameError(
-          'text_too_long',
-          `text: longer than ${settings.messageMaxChars} characters`,
-          'text',
-        );
+        throw new FrameError('bad_frame', `${field}: is required`, field, echo);
       }
       throw new FrameError(
         'bad_frame',
         `${field || 'frame'}: ${first?.message ?? 'is invalid'}`,
         field || undefined,
+        echo,
       );
     }
     return value;
@@ -271,7 +305,7 @@ export function realtimeRoutes(
         send(s.socket, { type: 'visitor_presence', conversationId, online: true });
     } catch (err) {
       releaseHeld(s, conn, conversationId);
-      reportError(s, err, ref);
+      reportError(s, err, ref ? { ref } : {});
       return;
     }
     // A client ahead of the conversation (its state is newer than the database, e.g. after a
@@ -324,11 +358,12 @@ export function realtimeRoutes(
     }
   }
 
-  function reportError(s: Session, err: unknown, ref: string | undefined) {
+  function reportError(s: Session, err: unknown, echo: Echo) {
     let frame: ServerEvent;
     if (err instanceof FrameError) {
       frame = {
         type: 'error',
+        ...err.echo,
         code: err.code,
         message: err.message,
         ...(err.field ? { field: err.field } : {}),
@@ -337,7 +372,7 @@ export function realtimeRoutes(
       const field = typeof err.details?.field === 'string' ? err.details.field : undefined;
       frame = {
         type: 'error',
-        code: errorCodeOf(err.status),
+        code: errorCodeOf(err),
         message: err.message,
         ...(field ? { field } : {}),
       };
@@ -350,7 +385,7 @@ export function realtimeRoutes(
         message: 'Something went wrong on the server; resend later.',
       };
     }
-    send(s.socket, ref ? { ...frame, ref } : frame);
+    send(s.socket, { ...frame, ...echo });
   }
 
   function start(s: Session, init: { role: 'visitor'; contactId: string } | { role: 'agent'; actor: Actor }) {
@@ -385,7 +420,7 @@ export function realtimeRoutes(
       connectionId: conn.id,
       role: conn.role,
       subjectId: s.actor ? s.actor.userId : s.visitor!.contactId,
-      limits: { maxTextChars: settings.messageMaxChars, framesPerSecond: settings.wsFramesPerSecond },
+      limits: clientLimits(settings),
     });
     // After `ready`: an agent socket then gets everyone's presence.
     hub.attach(conn);
@@ -468,7 +503,12 @@ export function realtimeRoutes(
       },
       typingSentAt: new Map(),
     };
-    const frames = tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst);
+    // Its own bucket, then its address's (a reconnect's first frames excepted: rate-limit.ts).
+    const frames = connectionFrames(
+      tokenBucket(settings.wsFramesPerSecond, settings.wsFramesBurst),
+      ipLimits,
+      ip,
+    );
     // Order of handling: a frame waits for every earlier frame of the connection, except that
     // sends to different conversations overlap (an agent answering many conversations is not
     // held to one send per round trip); sends to the same conversation stay in order.
@@ -501,7 +541,7 @@ export function realtimeRoutes(
 
     socket.on('message', (data, isBinary) => {
       if (closed) return;
-      if (!frames.take() || !ipLimits.takeFrame(ip)) {
+      if (!frames.take()) {
         closed = true;
         send(socket, { type: 'error', code: 'rate_limited', message: 'Too many frames; slow down.' });
         socket.close(1008, 'rate limit exceeded');
@@ -511,10 +551,10 @@ export function realtimeRoutes(
       try {
         frame = parseFrame(data, isBinary);
       } catch (err) {
-        reportError(s, err, undefined);
+        reportError(s, err, {});
         return;
       }
-      const run = () => handle(s, frame).catch((err: unknown) => reportError(s, err, frame.ref));
+      const run = () => handle(s, frame).catch((err: unknown) => reportError(s, err, echoOf(frame)));
       if (frame.type === 'send' && inFlight.size < MAX_SENDS_IN_FLIGHT) {
         const id = frame.conversationId;
         const prev = lastSendOf.get(id);

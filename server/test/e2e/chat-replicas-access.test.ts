@@ -4,8 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.ts';
-import { TestSocket, isType } from '../support/realtime.ts';
-import { login, postJson, startServer } from '../support/server-process.ts';
+import type { TestSocket } from '../support/realtime.ts';
+import { isType, openReady } from '../support/realtime.ts';
+import { login, startServer, visitorOn } from '../support/server-process.ts';
 
 const database = await createTestDatabase();
 const env = { PARLEY_REALTIME_CATCHUP_SECONDS: '3600', PARLEY_PRESENCE_TTL_SECONDS: '3' };
@@ -27,24 +28,8 @@ async function json(method: string, url: string, cookie: string, body?: unknown)
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-async function open(url: string, headers: Record<string, string>, hello: Record<string, unknown>) {
-  const s = await TestSocket.open(url, headers);
-  sockets.push(s);
-  s.send({ type: 'hello', ...hello });
-  await s.waitFor(isType('ready'));
-  return s;
-}
-
-async function visitorOn(base: string) {
-  const session = await postJson(`${base}/api/v1/widget/session`, {});
-  const token = session.json.token as string;
-  const conv = await postJson(
-    `${base}/api/v1/widget/conversations`,
-    {},
-    { authorization: `Bearer ${token}` },
-  );
-  return { token, conversationId: conv.json.id as string };
-}
+const open = (url: string, headers: Record<string, string>, hello: Record<string, unknown>) =>
+  openReady(url, headers, hello, sockets);
 
 /** A user with a role and teams, created through the API; returns its id and a cookie on `base`. */
 async function user(adminCookie: string, role: string, teamIds: string[], base: string) {

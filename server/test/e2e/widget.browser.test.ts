@@ -59,6 +59,19 @@ async function chatFrame(): Promise<Frame> {
   return frame;
 }
 
+/** The demo page in a new browser context (a new visitor), its chat opened: the chat frame. */
+async function chatInNewVisitor() {
+  const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+  const p = await fresh.newPage();
+  p.on('pageerror', (err) => problems.push(String(err)));
+  await p.goto(demoUrl);
+  await p.waitForFunction(() => 'Parley' in window);
+  await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
+  await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
+  const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+  return { fresh, p, frame };
+}
+
 const openChat = () => page.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
 
 /** Unread counts the chat frame reports to the page (what the launcher's badge shows). */
@@ -346,14 +359,7 @@ describe('the visitor widget in a real browser', () => {
     const secret = (
       await api<{ channels: { id: string; identitySecret: string }[] }>('GET', '/api/v1/channels')
     ).channels.find((c) => c.id === site)!.identitySecret;
-    const fresh = await browser!.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
-    const p = await fresh.newPage();
-    p.on('pageerror', (err) => problems.push(String(err)));
-    await p.goto(demoUrl);
-    await p.waitForFunction(() => 'Parley' in window);
-    await p.evaluate(() => (window as unknown as { Parley: { open(): void } }).Parley.open());
-    await poll(() => p.frames().some((f) => f.url().includes('/widget/frame'))).toBe(true);
-    const frame = p.frames().find((f) => f.url().includes('/widget/frame'))!;
+    const { fresh, p, frame } = await chatInNewVisitor();
     await frame.waitForSelector('.pw-prechat', { state: 'visible' });
     expect(await frame.isVisible('.pw-composer')).toBe(false);
     await frame.fill('.pw-prechat [name=name]', '王小明');
@@ -399,6 +405,34 @@ describe('the visitor widget in a real browser', () => {
     expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
     await fresh.close();
     await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: false });
+  });
+
+  it('counts characters as the server does: 5,000 emoji are sent whole, 5,001 are held with the counter over', async () => {
+    const { fresh, frame } = await chatInNewVisitor();
+    await frame.waitForSelector('.pw-composer', { state: 'visible' });
+    // 5,000 emoji: 10,000 UTF-16 units, 5,000 characters — the limit, not beyond it.
+    const full = '😀'.repeat(5000);
+    await frame.fill('.pw-input', full);
+    expect(await frame.textContent('.pw-counter')).toBe('5000 / 5000');
+    expect(await frame.$eval('.pw-counter', (e) => e.classList.contains('pw-over'))).toBe(false);
+    const from = agentSocket!.frames.length;
+    await frame.press('.pw-input', 'Enter');
+    const live = (await agentSocket!.waitFor((f) => f.type === 'message' && f.message.text === full, {
+      from,
+      timeoutMs: 10_000,
+    })) as Extract<ServerEvent, { type: 'message' }>;
+    expect([...live.message.text]).toHaveLength(5000);
+    // One more: the counter says so, Send is disabled, Enter sends nothing and keeps the text.
+    await frame.fill('.pw-input', `${full}😀`);
+    expect(await frame.textContent('.pw-counter')).toBe('5001 / 5000');
+    expect(await frame.$eval('.pw-counter', (e) => e.classList.contains('pw-over'))).toBe(true);
+    expect(await frame.isDisabled('.pw-send')).toBe(true);
+    const before = agentSocket!.frames.length;
+    await frame.press('.pw-input', 'Enter');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(agentSocket!.frames.slice(before).some((f) => f.type === 'message')).toBe(false);
+    expect([...(await frame.inputValue('.pw-input'))]).toHaveLength(5001);
+    await fresh.close();
   });
 
   it('is not framed on a site that is not allowed, and shows no bubble there', async () => {

@@ -1,9 +1,16 @@
 // Group commit of plain sends (modules/conversations/group-commit.ts): sends made in the same
 // event-loop turn share one statement; each still gets its own result, seqs stay gap-free and
 // in call order per conversation, a resend inside the batch is a duplicate, and one bad send
-// does not fail the others.
+// does not fail the others (text the database cannot store is refused before the batch), and
+// one client id used by two senders is one message and one conflict.
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  createConversationsRepository,
+  type PlainAppendInput,
+  type PlainAppendRow,
+} from '../../src/modules/conversations/conversations.repository.ts';
+import { createGroupCommit } from '../../src/modules/conversations/group-commit.ts';
 import type { VisitorIdentity } from '../../src/modules/conversations/visitor-tokens.ts';
 import type { Actor } from '../../src/modules/identity/permissions.ts';
 import { createTestApp, signIn } from '../support/app.ts';
@@ -24,6 +31,21 @@ async function visitor(): Promise<{ v: VisitorIdentity; conversationId: string }
   const v = await svc.authenticateVisitor(session.token);
   const conv = await svc.openConversation(v);
   return { v, conversationId: conv.id };
+}
+
+/** An admin as the services see one (the caller of agentSend, resumeFirstPage). */
+async function adminActor(): Promise<Actor> {
+  const admin = await signIn(t, 'admin');
+  return {
+    userId: admin.userId,
+    username: admin.username,
+    displayName: 'Admin',
+    role: 'admin',
+    teamIds: [],
+    sessionId: 'test',
+    ip: null,
+    userAgent: null,
+  };
 }
 
 async function storedSeqs(conversationId: string) {
@@ -76,15 +98,18 @@ describe('group commit of plain sends', () => {
     expect(again.message.seq).toBe(1);
   });
 
-  it('fails only the bad send of a batch: others are stored, a foreign conversation is a 404', async () => {
+  it('refuses text PostgreSQL cannot store before the batch: a 400 naming text; the turn’s other sends are stored', async () => {
     const a = await visitor();
     const b = await visitor();
     const before = svc.appendStats();
     const good1 = svc.visitorSend(a.v, a.conversationId, { clientId: `ok1-${randomUUID()}`, text: 'fine' });
-    // PostgreSQL text cannot hold NUL: this input makes the batch statement fail as a whole.
-    const bad = svc.visitorSend(a.v, a.conversationId, {
+    const nul = svc.visitorSend(a.v, a.conversationId, {
       clientId: `bad-${randomUUID()}`,
       text: 'nul \u0000 here',
+    });
+    const lone = svc.visitorSend(a.v, a.conversationId, {
+      clientId: `bad-${randomUUID()}`,
+      text: 'lone \ud83d here',
     });
     const foreign = svc.visitorSend(a.v, b.conversationId, {
       clientId: `x-${randomUUID()}`,
@@ -94,14 +119,96 @@ describe('group commit of plain sends', () => {
       clientId: `ok2-${randomUUID()}`,
       text: 'fine too',
     });
-    const [r1, rBad, rForeign, r2] = await Promise.allSettled([good1, bad, foreign, good2]);
+    const [r1, rNul, rLone, rForeign, r2] = await Promise.allSettled([good1, nul, lone, foreign, good2]);
     expect(r1.status).toBe('fulfilled');
     expect(r2.status).toBe('fulfilled');
-    expect(rBad.status).toBe('rejected');
+    // Not "rejected somehow": the clear answer a client must not resend (WS: bad_frame).
+    expect(rNul).toMatchObject({
+      status: 'rejected',
+      reason: { status: 400, code: 'bad_request', details: { field: 'text' } },
+    });
+    expect((rNul as PromiseRejectedResult).reason.message).toMatch(/^text: contains U\+0000/);
+    expect(rLone).toMatchObject({ status: 'rejected', reason: { status: 400, details: { field: 'text' } } });
+    expect((rLone as PromiseRejectedResult).reason.message).toMatch(/unpaired surrogate U\+D83D/);
     expect(rForeign).toMatchObject({ status: 'rejected', reason: { status: 404 } });
-    expect(svc.appendStats().fallbacks - before.fallbacks).toBe(1);
+    // Refused before the statement: the batch did not fail.
+    expect(svc.appendStats().fallbacks - before.fallbacks).toBe(0);
     expect((await storedSeqs(a.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine']]);
     expect((await storedSeqs(b.conversationId)).map((r) => [r.seq, r.body])).toEqual([[1, 'fine too']]);
+  });
+
+  it('retries a batch that fails as a whole one send at a time: only the bad send fails', async () => {
+    // The database itself refusing an input (a NUL, which the service no longer lets through).
+    const repo = createConversationsRepository();
+    const db = t.container.db;
+    const commit = createGroupCommit<PlainAppendInput, PlainAppendRow | null>({
+      many: (inputs) => repo.appendPlainMessages(db, inputs),
+      one: (input) => repo.appendPlainMessage(db, input),
+      maxBatch: 100,
+      maxInFlight: 4,
+    });
+    const a = await visitor();
+    const input = (body: string): PlainAppendInput => ({
+      visibleTo: null,
+      conversationId: a.conversationId,
+      contactId: a.v.contactId,
+      clientId: `gc-${randomUUID()}`,
+      senderType: 'visitor',
+      senderId: a.v.contactId,
+      body,
+      private: false,
+      reopen: true,
+      agentReply: false,
+    });
+    const results = await Promise.allSettled([
+      commit.append(input('one')),
+      commit.append(input('nul \u0000')),
+      commit.append(input('two')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(commit.stats()).toMatchObject({ batches: 1, fallbacks: 1 });
+    expect((await storedSeqs(a.conversationId)).map((r) => [r.seq, r.body])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+    ]);
+  });
+});
+
+describe('one client id, two senders', () => {
+  it('in one batch: the first sender’s message is stored, the other sender gets a conflict naming clientId', async () => {
+    const a = await visitor();
+    const actor = await adminActor();
+    const shared = `shared-${randomUUID()}`;
+    const before = svc.appendStats();
+    const [byVisitor, byAgent, resend] = await Promise.allSettled([
+      svc.visitorSend(a.v, a.conversationId, { clientId: shared, text: 'visitor text' }),
+      svc.agentSend(actor, a.conversationId, { clientId: shared, text: 'agent text' }),
+      svc.visitorSend(a.v, a.conversationId, { clientId: shared, text: 'visitor text' }),
+    ]);
+    expect(svc.appendStats().batches - before.batches).toBe(1);
+    expect(byVisitor).toMatchObject({
+      status: 'fulfilled',
+      value: { duplicate: false, message: { seq: 1 } },
+    });
+    expect(byAgent).toMatchObject({
+      status: 'rejected',
+      reason: { status: 409, code: 'conflict', details: { field: 'clientId' } },
+    });
+    // The visitor's own resend in the same batch is the same message.
+    expect(resend).toMatchObject({ status: 'fulfilled', value: { duplicate: true, message: { seq: 1 } } });
+    expect((await storedSeqs(a.conversationId)).map((r) => [r.seq, r.client_id, r.body])).toEqual([
+      [1, shared, 'visitor text'],
+    ]);
+
+    // A private note's client id reused by the visitor: a conflict, not a crash on the note.
+    const noteId = `note-${randomUUID()}`;
+    await svc.agentSend(actor, a.conversationId, { clientId: noteId, text: 'note', private: true });
+    await expect(
+      svc.visitorSend(a.v, a.conversationId, { clientId: noteId, text: 'hi' }),
+    ).rejects.toMatchObject({ status: 409, details: { field: 'clientId' } });
+    expect(
+      await svc.agentSend(actor, a.conversationId, { clientId: noteId, text: 'note', private: true }),
+    ).toMatchObject({ duplicate: true, message: { seq: 2, private: true } });
   });
 });
 
@@ -161,17 +268,7 @@ describe('resumes of one turn', () => {
   it('share one read; each gets its own page, foreign conversations a 404, visitors no private notes', async () => {
     const a = await visitor();
     const b = await visitor();
-    const admin = await signIn(t, 'admin');
-    const actor: Actor = {
-      userId: admin.userId,
-      username: admin.username,
-      displayName: 'Admin',
-      role: 'admin',
-      teamIds: [],
-      sessionId: 'test',
-      ip: null,
-      userAgent: null,
-    };
+    const actor = await adminActor();
     for (let i = 1; i <= 3; i++) {
       await svc.visitorSend(a.v, a.conversationId, { clientId: `ra-${i}-${randomUUID()}`, text: `a${i}` });
       await svc.visitorSend(b.v, b.conversationId, { clientId: `rb-${i}-${randomUUID()}`, text: `b${i}` });

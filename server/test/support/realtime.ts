@@ -81,6 +81,20 @@ export class TestSocket {
   }
 }
 
+/** Opens a socket, says `hello` and waits for `ready`; the socket is added to `opened` (to close later). */
+export async function openReady(
+  url: string,
+  headers: Record<string, string>,
+  hello: Record<string, unknown>,
+  opened: TestSocket[],
+): Promise<TestSocket> {
+  const s = await TestSocket.open(url, headers);
+  opened.push(s);
+  s.send({ type: 'hello', ...hello });
+  await s.waitFor((f) => f.type === 'ready');
+  return s;
+}
+
 export const isType =
   <K extends ServerEvent['type']>(
     type: K,

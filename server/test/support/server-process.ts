@@ -154,3 +154,15 @@ export async function postJson(
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
+
+/** A new anonymous visitor on `base` with its (new) conversation. */
+export async function visitorOn(base: string): Promise<{ token: string; conversationId: string }> {
+  const session = await postJson(`${base}/api/v1/widget/session`, {});
+  const token = session.json.token as string;
+  const conv = await postJson(
+    `${base}/api/v1/widget/conversations`,
+    {},
+    { authorization: `Bearer ${token}` },
+  );
+  return { token, conversationId: conv.json.id as string };
+}

@@ -83,6 +83,59 @@ describe('the composer', () => {
     w.unmount();
   });
 
+  it('counts characters as the server does (an emoji is one) and does not send above the limit', async () => {
+    const store = useConversationsStore();
+    // The limit comes from the server's `ready.limits`.
+    store.handlers.limits({
+      maxTextChars: 10,
+      maxFrameBytes: 68096,
+      maxResumeEntries: 500,
+      framesPerSecond: 20,
+      framesBurst: 40,
+      maxSendsInFlight: 32,
+      maxAttachmentBytes: 1,
+    });
+    const w = mountComposer();
+    const counter = () => w.find('[data-test="composer-counter"]');
+    await type(w, '中文');
+    expect(counter().exists()).toBe(false);
+    // Ten emoji are 20 UTF-16 units but 10 characters: allowed.
+    await type(w, '😀'.repeat(10));
+    expect(counter().text()).toBe('10 / 10');
+    expect(counter().classes()).not.toContain('over');
+    await type(w, '😀'.repeat(11));
+    expect(counter().text()).toBe('11 / 10');
+    expect(counter().classes()).toContain('over');
+    expect(w.find('[data-test="send"]').attributes('disabled')).toBeDefined();
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    expect(server.sends()).toHaveLength(0);
+    await type(w, '😀'.repeat(10));
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    expect(server.sends().map((r) => (r.body as { text: string }).text)).toEqual(['😀'.repeat(10)]);
+    w.unmount();
+  });
+
+  it('sends again under a new client id when another sender already used the id (409 conflict)', async () => {
+    const taken = '11111111-2222-4333-8444-555555555555';
+    // The visitor's message holds that id already.
+    server.state.messages.push(message(C1, 1, { clientId: taken, senderType: 'visitor', text: 'hi' }));
+    vi.spyOn(crypto, 'randomUUID').mockReturnValueOnce(taken);
+    const w = mountComposer();
+    await type(w, 'my answer');
+    await textarea(w).trigger('keydown', { key: 'Enter' });
+    await flushPromises();
+    await flushPromises();
+    const sent = server.sends().map((r) => (r.body as { clientId: string }).clientId);
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toBe(taken);
+    expect(sent[1]).not.toBe(taken);
+    expect(server.stored('my answer')).toHaveLength(1);
+    expect(useConversationsStore().pending).toEqual([]);
+    w.unmount();
+  });
+
   it('opens canned replies on `/`, finds them fuzzily and fills the placeholders on insert', async () => {
     const w = mountComposer([
       canned('hello', '您好 {{contact.name}}，我是 {{agent.name}}，很高兴为您服务'),

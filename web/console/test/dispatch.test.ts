@@ -41,6 +41,7 @@ describe('the realtime dispatcher', () => {
       removed: (id) => calls.push(`removed ${id}`),
       accessChanged: () => calls.push('access'),
       reset: (id) => calls.push(`reset ${id}`),
+      limits: (l) => calls.push(`limits ${l.maxTextChars}`),
     };
     const { unread: _u, readSeq: _r, ...view } = conversation(C1, { status: 'resolved' });
     const events: ServerEvent[] = [
@@ -74,6 +75,21 @@ describe('the realtime dispatcher', () => {
       { type: 'conversation_removed', conversationId: C1, reason: 'reassigned' },
       { type: 'access_changed', teamIds: [] },
       { type: 'resumed', conversationId: C2, lastSeq: 3, replayed: 0, reset: true },
+      {
+        type: 'ready',
+        connectionId: 'c',
+        role: 'agent',
+        subjectId: 'u',
+        limits: {
+          maxTextChars: 300,
+          maxFrameBytes: 68096,
+          maxResumeEntries: 500,
+          framesPerSecond: 20,
+          framesBurst: 40,
+          maxSendsInFlight: 32,
+          maxAttachmentBytes: 20971520,
+        },
+      },
     ];
     for (const e of events) dispatchEvent(e, handlers);
     expect(calls).toEqual([
@@ -85,6 +101,7 @@ describe('the realtime dispatcher', () => {
       `removed ${C1}`,
       'access',
       `reset ${C2}`,
+      'limits 300',
     ]);
   });
 });

@@ -1,6 +1,7 @@
 // The chat inside the iframe. It talks to Parley (same origin) over the visitor API and socket,
 // and to the embedding page only by postMessage, only with the origin the server checked.
 import type { ServerEvent } from '../../../server/src/realtime/events.ts';
+import { textLength } from '../../../server/src/realtime/text-rules.ts';
 import { ApiError, createApi, type WidgetConfig } from './api.ts';
 import { createConnection, type ConnectionState } from './connection.ts';
 import { isLocale, MESSAGES, type Locale } from './i18n.ts';
@@ -37,6 +38,8 @@ let pendingUser: { id?: string; hash?: string; name?: string; phone?: string } |
 let agentTypingUntil = 0;
 /** The conversation the current socket's hello asked to resume (null: none). */
 let resumeSentFor: string | null = null;
+/** Longest message in code points (an emoji is one), as the server's `ready.limits` says. */
+let maxTextChars = 5000;
 
 // ---------- DOM ----------
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
@@ -54,6 +57,7 @@ const input = $<HTMLTextAreaElement>('.pw-input');
 const fileInput = $<HTMLInputElement>('.pw-file-input');
 const attachBtn = $<HTMLButtonElement>('.pw-attach');
 const sendBtn = $<HTMLButtonElement>('.pw-send');
+const counterEl = $('.pw-counter');
 
 const objectUrls = new Map<string, Promise<string>>();
 function attachmentUrl(id: string): Promise<string> {
@@ -226,6 +230,8 @@ function flush() {
 function handle(e: ServerEvent) {
   switch (e.type) {
     case 'ready':
+      maxTextChars = e.limits.maxTextChars;
+      updateCounter();
       if (!conversationId) {
         resumed = true;
         flush();
@@ -277,7 +283,20 @@ function handle(e: ServerEvent) {
     case 'error': {
       const clientId = e.ref && store.pendingOf(e.ref) ? e.ref : null;
       if (!clientId) return;
-      if (e.code === 'bad_frame' || e.code === 'text_too_long' || e.code === 'forbidden') {
+      if (e.code === 'conflict' && e.field === 'clientId') {
+        // Another sender's message has this client id (never by chance: ids are random): the
+        // text was not stored; send it again under a new id.
+        const queued = outbox.all().find((q) => q.clientId === clientId);
+        outbox.remove(clientId);
+        store.dropPending(clientId);
+        if (queued) {
+          const again = { ...queued, clientId: newClientId() };
+          outbox.add(again);
+          store.addPending({ ...again, kind: 'text', failed: false });
+        }
+        render();
+        flush();
+      } else if (e.code === 'bad_frame' || e.code === 'text_too_long' || e.code === 'forbidden') {
         outbox.remove(clientId);
         store.markFailed(clientId);
         render();
@@ -324,10 +343,23 @@ function markRead() {
 document.addEventListener('visibilitychange', () => render());
 
 // ---------- composing ----------
+/** Shows "n / max" near the limit (the last 10%) and above it, counted as the server counts. */
+function updateCounter(): boolean {
+  const n = textLength(input.value.trim());
+  const over = n > maxTextChars;
+  counterEl.hidden = n <= maxTextChars * 0.9;
+  counterEl.textContent = `${n} / ${maxTextChars}`;
+  counterEl.classList.toggle('pw-over', over);
+  counterEl.title = over ? t.tooLong.replace('{max}', String(maxTextChars)) : '';
+  sendBtn.disabled = over;
+  return over;
+}
+
 function sendText() {
   const text = input.value.trim();
-  if (!text) return;
+  if (!text || updateCounter()) return;
   input.value = '';
+  updateCounter();
   const item = { clientId: newClientId(), text, createdAt: new Date().toISOString() };
   outbox.add(item);
   store.addPending({ ...item, kind: 'text', failed: false });
@@ -349,6 +381,7 @@ input.addEventListener('keydown', (e) => {
 });
 let typingSentAt = 0;
 input.addEventListener('input', () => {
+  updateCounter();
   if (!conversationId || Date.now() - typingSentAt < 2000) return;
   typingSentAt = Date.now();
   connection.send({ type: 'typing', conversationId, typing: true });

@@ -14,7 +14,7 @@ const Filter = {
 export const AuditListQuery = Type.Object(
   {
     ...Filter,
-    afterSeq: Type.Optional(Type.Integer({ minimum: 0 })),
+    afterSeq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
   },
   { additionalProperties: false },

@@ -3,6 +3,7 @@
 // download. HTML, SVG, XML and scripts are refused outright, whatever they are called.
 import { fileTypeFromBuffer } from 'file-type';
 import { BadRequestError } from '../../platform/errors.ts';
+import { truncateText, withoutUnstorable } from '../../realtime/text-rules.ts';
 
 const IMAGE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/bmp']);
 const FILE_TYPES = new Set([
@@ -68,14 +69,20 @@ export function contentDisposition(kind: 'inline' | 'attachment', fileName: stri
   return `${kind}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
 }
 
+/**
+ * The stored name of an upload: no path, no control characters, nothing PostgreSQL cannot store
+ * (NUL, a lone surrogate), at most 200 characters (code points: an emoji is never cut in half).
+ * Names are cleaned, not refused: the file itself is what the sender meant to send.
+ */
 export function cleanFileName(name: string | undefined): string {
   const base = (name ?? 'file').split(/[\\/]/).pop() ?? 'file';
-
-  const cleaned = base
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001f\u007f]/g, '')
-    .trim()
-    .slice(0, 200);
+  const cleaned = truncateText(
+    withoutUnstorable(base)
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .trim(),
+    200,
+  );
   return cleaned || 'file';
 }
 

@@ -44,8 +44,8 @@ export const ListResponse = Type.Object({
 
 export const HistoryQuery = Type.Object(
   {
-    afterSeq: Type.Optional(Type.Integer({ minimum: 0 })),
-    beforeSeq: Type.Optional(Type.Integer({ minimum: 1 })),
+    afterSeq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+    beforeSeq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
   },
   { additionalProperties: false },
@@ -86,7 +86,11 @@ export const AssignBody = Type.Object(
   { additionalProperties: false },
 );
 export const TransferBody = Type.Object(
-  { assigneeId: Uuid, note: Type.Optional(Type.String({ maxLength: 5000 })) },
+  {
+    assigneeId: Uuid,
+    // Its length (PARLEY_MESSAGE_MAX_CHARS, in code points) is checked by the service.
+    note: Type.Optional(Type.String()),
+  },
   { additionalProperties: false },
 );
 export const SnoozeBody = Type.Object(
@@ -94,7 +98,10 @@ export const SnoozeBody = Type.Object(
   { additionalProperties: false },
 );
 export const PriorityBody = Type.Object({ priority: Priority }, { additionalProperties: false });
-export const ReadBody = Type.Object({ seq: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
+export const ReadBody = Type.Object(
+  { seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) },
+  { additionalProperties: false },
+);
 export const ReadResponse = Type.Object({ readSeq: Type.Integer() });
 export const EditBody = Type.Object({ text: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 

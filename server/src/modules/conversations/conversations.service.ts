@@ -15,6 +15,8 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  ServiceUnavailableError,
+  TextTooLongError,
   UnauthorizedError,
 } from '../../platform/errors.ts';
 import type { CommittedBatch, ConversationRouting, EventBus } from '../../platform/events.ts';
@@ -25,6 +27,7 @@ import type {
   Priority,
   VisitorConversationView,
 } from '../../realtime/events.ts';
+import { textProblem, unstorableCharacter } from '../../realtime/text-rules.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
 import { authorize, isRole, roleHas, type Actor, type Role } from '../identity/permissions.ts';
 import type { AttachmentStore } from './attachment-store.ts';
@@ -150,12 +153,34 @@ export function createConversationsService(deps: {
     });
   }
 
+  /** The one check of every chat text (send, note, edit), for WebSocket and HTTP alike. */
   function checkText(text: string, field = 'text'): string {
-    if (text.trim().length === 0) throw new BadRequestError(`${field}: must not be empty`, field);
-    if (text.length > settings.messageMaxChars) {
-      throw new BadRequestError(`${field}: longer than ${settings.messageMaxChars} characters`, field);
-    }
+    const unstorable = unstorableCharacter(text);
+    if (unstorable)
+      throw new BadRequestError(`${field}: contains ${unstorable}, which cannot be stored`, field);
+    const problem = textProblem(text, settings.messageMaxChars);
+    if (problem === 'empty') throw new BadRequestError(`${field}: must not be empty`, field);
+    if (problem === 'too_long') throw new TextTooLongError(field, settings.messageMaxChars);
     return text;
+  }
+
+  /**
+   * A stored message found by its client id answers a resend only when the same sender sent
+   * it: the conversation's visitor (whatever token names them now), or the same agent. Another
+   * sender's client id is a conflict — never that sender's ack, never their (private) message.
+   */
+  function sameSenderOrConflict(
+    stored: { sender_type: string; sender_id: string | null },
+    sender: { type: 'visitor' | 'agent'; id: string },
+  ) {
+    const same =
+      stored.sender_type === sender.type && (sender.type === 'visitor' || stored.sender_id === sender.id);
+    if (!same) {
+      throw new ConflictError(
+        'clientId: already used by another sender in this conversation; send with a new client id',
+        { field: 'clientId' },
+      );
+    }
   }
 
   function routingOf(c: {
@@ -278,7 +303,13 @@ export function createConversationsService(deps: {
     } catch (err) {
       if (!(err instanceof Duplicate)) throw err;
       const stored = await repo.findMessageByClientId(db, first.conversationId, first.clientId!);
-      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      // Reported as a duplicate but not readable now (its conversation was just deleted, say):
+      // `unavailable` is the code that tells a client to resend with the same client id.
+      if (!stored) throw new ServiceUnavailableError('The message is being stored; resend it.');
+      sameSenderOrConflict(stored, {
+        type: first.senderType === 'visitor' ? 'visitor' : 'agent',
+        id: first.senderId ?? '',
+      });
       return [{ message: toMessageView(stored), duplicate: true }];
     }
     if (stateChanged) batch.conversation = await views(first.conversationId);
@@ -324,7 +355,10 @@ export function createConversationsService(deps: {
     };
     if (r.r_duplicate) {
       const stored = await repo.findMessageByClientId(db, input.conversationId, input.clientId);
-      if (!stored) throw new ConflictError('the message is being stored; resend it');
+      // Reported as a duplicate but not readable now (its conversation was just deleted, say):
+      // `unavailable` is the code that tells a client to resend with the same client id.
+      if (!stored) throw new ServiceUnavailableError('The message is being stored; resend it.');
+      sameSenderOrConflict(stored, { type: input.senderType, id: input.senderId });
       return { message: toMessageView(stored), duplicate: true, routing };
     }
     const message: MessageView = {
@@ -1277,7 +1311,10 @@ export function createConversationsService(deps: {
   ): Promise<SendResult> {
     // Reject a resend before storing the file again.
     const stored = await repo.findMessageByClientId(db, conversationId, input.clientId);
-    if (stored) return { message: toMessageView(stored), duplicate: true };
+    if (stored) {
+      sameSenderOrConflict(stored, uploader);
+      return { message: toMessageView(stored), duplicate: true };
+    }
     let attachment: MessageView['attachment'] = null;
     const upload = await prepareUpload(uploader, input.file);
     const appendInput: AppendInput = {

@@ -173,6 +173,7 @@ const en: typeof zhCN = {
     failed: 'Not sent',
     retry: 'Retry',
     send: 'Send',
+    tooLong: 'Too long: at most {max} characters (an emoji counts as one)',
     composerHint: 'Enter sends, Shift+Enter adds a line, / picks a canned reply',
     pick: 'Pick a conversation on the left',
     email: 'Email',

@@ -168,6 +168,7 @@ export default {
     failed: '发送失败',
     retry: '重试',
     send: '发送',
+    tooLong: '内容过长：最多 {max} 个字符（一个表情算一个字符）',
     composerHint: 'Enter 发送，Shift+Enter 换行，输入 / 选择快捷回复',
     pick: '从左侧选择一个会话',
     email: '邮箱',

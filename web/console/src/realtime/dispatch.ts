@@ -1,7 +1,12 @@
 // One table from server events to store actions: an exhaustive switch, so a new event type in
 // server/src/realtime/events.ts does not compile until the console decides what to do with it.
 // The conversations store (stores/conversations.ts) is the one consumer in the app.
-import type { ConversationView, MessageView, ServerEvent } from '../../../../server/src/realtime/events.ts';
+import type {
+  ClientLimits,
+  ConversationView,
+  MessageView,
+  ServerEvent,
+} from '../../../../server/src/realtime/events.ts';
 
 export type ReadEvent = Extract<ServerEvent, { type: 'read' }>;
 export type TypingEvent = Extract<ServerEvent, { type: 'typing' }>;
@@ -19,6 +24,8 @@ export interface RealtimeHandlers {
   accessChanged(): void;
   /** A resume was answered with `reset`: the conversation ends below what we hold. */
   reset(conversationId: string): void;
+  /** The limits the server states on every `ready` (the composer's length counter). */
+  limits(limits: ClientLimits): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -51,9 +58,11 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'resumed':
       if (event.reset) handlers.reset(event.conversationId);
       return;
-    // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
-    // come; agents' presence is not shown; errors of frames we did not send are nothing to act on.
     case 'ready':
+      handlers.limits(event.limits);
+      return;
+    // The console sends over HTTP, so `ack`/`ok` never come; agents' presence is not shown;
+    // errors of frames we did not send are nothing to act on.
     case 'ack':
     case 'presence':
     case 'ok':

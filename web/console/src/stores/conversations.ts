@@ -70,6 +70,8 @@ export const useConversationsStore = defineStore('conversations', () => {
   /** A previous conversation of the same customer, shown read-only in place of the thread. */
   const preview = shallowRef<{ conversation: Conversation; messages: Message[] } | null>(null);
   const connection = ref<ConnectionStatus>('connecting');
+  /** Longest message, in code points (server/src/realtime/text-rules.ts); from `ready.limits`. */
+  const maxTextChars = ref(5000);
   /** Who is typing in which conversation (visitor side), with when to stop showing it. */
   const typing = ref<Record<string, { name: string | null; until: number }>>({});
   /** Conversations whose visitor has the chat open right now. */
@@ -321,6 +323,15 @@ export const useConversationsStore = defineStore('conversations', () => {
               return;
             }
             if (err instanceof ApiError && err.code === 'aborted') continue; // removed by cancel()
+            if (err instanceof ApiError && err.code === 'conflict' && err.field === 'clientId') {
+              // Another sender's message has this client id (never by chance: a random UUID);
+              // nothing was stored. Send it again under a new id.
+              const fresh = crypto.randomUUID();
+              outbox.value = outbox.value.map((o) =>
+                o.clientId === item.clientId ? { ...o, clientId: fresh, state: 'queued' } : o,
+              );
+              continue;
+            }
             patchItem(item.clientId, {
               state: 'failed',
               error: err instanceof Error ? err.message : String(err),
@@ -400,6 +411,9 @@ export const useConversationsStore = defineStore('conversations', () => {
   // ---------- realtime ----------
 
   const handlers: RealtimeHandlers = {
+    limits(limits) {
+      maxTextChars.value = limits.maxTextChars;
+    },
     message(m) {
       const known = list.value.find((c) => c.id === m.conversationId);
       merge(m);
@@ -509,6 +523,7 @@ export const useConversationsStore = defineStore('conversations', () => {
     pending,
     preview,
     connection,
+    maxTextChars,
     typing,
     visitorOnline,
     openRemoved,

@@ -142,6 +142,12 @@ export function fakeInboxServer() {
       const clientId = String(body?.clientId);
       let m = state.messages.find((x) => x.conversationId === c.id && x.clientId === clientId);
       const duplicate = m !== undefined;
+      // A client id belongs to its sender: another sender's is a conflict (as the server says).
+      if (m && (m.senderType !== 'agent' || m.senderId !== AGENT.id)) {
+        return json(409, {
+          error: { code: 'conflict', message: 'clientId: already used by another sender', field: 'clientId' },
+        });
+      }
       if (!m) {
         m = message(c.id, ++c.lastSeq, {
           clientId,
