@@ -1,8 +1,8 @@
 // The console in a real browser against a real `parley serve` process and a real database:
 // sign-in (lockout, forced password change), admin pages, canned replies, language switch,
-// session expiry. Writes docs/screenshots/login.png and admin-users.png.
+// session expiry. Writes build/screenshots/login.png and admin-users.png.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -15,7 +15,6 @@ import { createTestDatabase } from '../support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
-const screenshots = path.join(root, 'docs/screenshots');
 const ADMIN_PASSWORD = 'first-admin-password-1';
 const NEW_ADMIN_PASSWORD = 'a-much-better-password-2';
 
@@ -87,7 +86,6 @@ beforeAll(async () => {
   page = await context.newPage();
   page.setDefaultTimeout(5000);
   await recordProblems(context, page, pageProblems);
-  mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {
