@@ -27,7 +27,7 @@ install: $(STAMP)
 CONSOLE_DIST := web/console/dist/index.html
 CONSOLE_SOURCES := $(shell find web/console/src web/console/public -type f 2>/dev/null) \
 	web/console/index.html web/console/vite.config.ts web/console/tsconfig.json \
-	$(wildcard server/src/modules/canned-replies/placeholders.ts)
+	$(wildcard server/src/modules/canned-replies/placeholders.ts) $(wildcard web/shared/*.ts)
 
 $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 	@echo "==> building the web console (vite)"
@@ -38,7 +38,7 @@ $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 WIDGET_DIST := web/widget/dist/widget.js
 WIDGET_SOURCES := $(shell find web/widget/src web/widget/public -type f 2>/dev/null) \
 	web/widget/frame.html web/widget/vite.config.ts web/widget/vite.loader.config.ts \
-	server/src/realtime/events.ts
+	server/src/realtime/events.ts $(wildcard web/shared/*.ts)
 
 $(WIDGET_DIST): $(STAMP) $(WIDGET_SOURCES)
 	@echo "==> building the visitor widget (vite)"

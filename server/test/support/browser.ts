@@ -41,11 +41,15 @@ export async function screenshot(
   clip?: { x: number; y: number; width: number; height: number },
 ) {
   mkdirSync(SCREENSHOTS, { recursive: true });
+  // Toasts are hidden through the CSSOM, not an injected <style>: the pages' CSP (style-src
+  // 'self') would refuse that and report a violation.
+  await page.evaluate(() => {
+    for (const el of document.querySelectorAll<HTMLElement>('.el-message')) el.style.display = 'none';
+  });
   await page.screenshot({
     ...(clip ? { clip } : {}),
     path: path.join(SCREENSHOTS, file),
     animations: 'disabled',
     caret: 'hide',
-    style: '.el-message { display: none !important; }',
   });
 }

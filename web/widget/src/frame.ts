@@ -5,6 +5,7 @@ import { ApiError, createApi, type WidgetConfig } from './api.ts';
 import { createConnection, type ConnectionState } from './connection.ts';
 import { isLocale, MESSAGES, type Locale } from './i18n.ts';
 import { createOutbox, mirroredStorage, nativeStorage, newClientId, type KeyValueStore } from './outbox.ts';
+import { createScrollPin } from '../../shared/scroll-pin.ts';
 import { renderItem } from './render.ts';
 import { createChatStore } from './store.ts';
 
@@ -54,6 +55,16 @@ const input = $<HTMLTextAreaElement>('.pw-input');
 const fileInput = $<HTMLInputElement>('.pw-file-input');
 const attachBtn = $<HTMLButtonElement>('.pw-attach');
 const sendBtn = $<HTMLButtonElement>('.pw-send');
+const newBtn = $<HTMLButtonElement>('.pw-new');
+
+/** The thread follows the newest message unless the visitor scrolled up (then: the button). */
+const pin = createScrollPin(bodyEl, showNewMessages);
+function showNewMessages({ unseen }: { unseen: number }) {
+  newBtn.hidden = unseen === 0;
+  newBtn.textContent = (unseen === 1 ? t.newMessage : t.newMessages).replace('{n}', String(unseen));
+}
+newBtn.addEventListener('click', () => pin.toBottom());
+const images = new Map<string, HTMLImageElement>();
 
 const objectUrls = new Map<string, Promise<string>>();
 function attachmentUrl(id: string): Promise<string> {
@@ -84,11 +95,11 @@ function applyTexts() {
 }
 
 function render() {
-  const atBottom = bodyEl.scrollHeight - bodyEl.scrollTop - bodyEl.clientHeight < 40;
   const ctx = {
     doc: document,
     t,
     attachmentUrl,
+    images,
     onRetry: (clientId: string) => {
       store.markFailed(clientId, false);
       render();
@@ -99,7 +110,7 @@ function render() {
   typingEl.hidden = Date.now() >= agentTypingUntil;
   statusEl.hidden = connState === 'online' || !token;
   statusEl.textContent = connState === 'connecting' ? t.connecting : t.offline;
-  if (atBottom) bodyEl.scrollTop = bodyEl.scrollHeight;
+  showNewMessages(pin);
   markRead();
   post({ type: 'unread', count: store.unread() });
 }
@@ -124,6 +135,7 @@ window.addEventListener('message', (e: MessageEvent) => {
   } else if (d.type === 'open') {
     isOpen = true;
     render();
+    pin.toBottom();
     input.focus();
   } else if (d.type === 'close') {
     isOpen = false;
@@ -245,9 +257,11 @@ function handle(e: ServerEvent) {
     case 'message':
       if (e.message.conversationId !== conversationId) return;
       if (e.message.clientId) outbox.remove(e.message.clientId);
-      store.receive(e.message);
-      if (e.message.senderType === 'agent') agentTypingUntil = 0;
-      render();
+      if (store.receive(e.message)) {
+        if (e.message.senderType === 'agent') agentTypingUntil = 0;
+        render();
+        pin.added(e.message.senderType === 'visitor' ? 0 : 1);
+      } else render();
       return;
     case 'ack':
       outbox.remove(e.clientId);
@@ -311,8 +325,8 @@ function sendText() {
   outbox.add(item);
   store.addPending({ ...item, kind: 'text', failed: false });
   if (conversationId) connection.send({ type: 'typing', conversationId, typing: false });
-  bodyEl.scrollTop = bodyEl.scrollHeight;
   render();
+  pin.toBottom();
   flush();
 }
 
@@ -353,6 +367,7 @@ async function upload(file: File) {
     ...(image ? { localPreview: URL.createObjectURL(file) } : {}),
   });
   render();
+  pin.toBottom();
   try {
     await ensureConversation();
     const ack = await api.upload(token!, conversationId!, clientId, file);
@@ -436,6 +451,7 @@ async function boot() {
   applyTexts();
   for (const q of outbox.all()) store.addPending({ ...q, kind: 'text', failed: false });
   render();
+  pin.toBottom();
   // Standalone (not framed, e.g. opened directly): behave as open.
   if (window.parent === window) isOpen = true;
   void api.config(site).then(

@@ -184,6 +184,7 @@ const en: typeof zhCN = {
     removed: 'This conversation is no longer in your view (transferred, or your teams changed).',
     visitorOnline: 'online',
     dayToday: 'Today',
+    newMessages: '{n} new message ↓ | {n} new messages ↓',
     dayYesterday: 'Yesterday',
     delivery: {
       sent: 'Delivered',

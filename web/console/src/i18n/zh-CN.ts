@@ -179,6 +179,7 @@ export default {
     removed: '该会话已不在您的视图中（已转出，或您的团队有变化）。',
     visitorOnline: '在线',
     dayToday: '今天',
+    newMessages: '新消息 {n} ↓',
     dayYesterday: '昨天',
     delivery: { sent: '已送达', read: '已读', queued: '等待网络恢复', uploading: '上传中 {percent}%' },
     cancel: '取消',
