@@ -1,11 +1,10 @@
 // LDAP sign-in against a real OpenLDAP server started for this file.
 import { describe, expect, it } from 'vitest';
 import { createTestApp, signIn, type TestApp } from '../support/app.ts';
-import { slapdAvailable, startSlapd, type Slapd } from '../support/slapd.ts';
+import { slapdAvailable, startSlapd } from '../support/slapd.ts';
 
 const GROUPS = 'ou=groups,dc=example,dc=com';
 const PEOPLE = 'ou=people,dc=example,dc=com';
-
 
 // Never skipped: `make test` installs slapd first (scripts/test-prerequisites.sh) or stops.
 if (!slapdAvailable) {
