@@ -331,11 +331,11 @@ describe('the visitor widget in a real browser', () => {
     const contact = await api<{
       name: string | null;
       phone: string | null;
-      attributes: Record<string, unknown>;
+      consent: { channelId: string | null } | null;
     }>('POST', `/api/v1/contacts/${conv.contact.id}/reveal`);
     expect(contact.name).toBe('王小明');
     expect(contact.phone).toBe('13800000000');
-    expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
+    expect(contact.consent).toMatchObject({ channelId: site });
     await fresh.close();
     await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: false });
   });
