@@ -37,6 +37,7 @@ import type {
   PlainAppendRow,
 } from './conversations.repository.ts';
 import { createGroupCommit } from './group-commit.ts';
+import { createInboxCounts } from './inbox-counts.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
 import { NO_TRANSCRIPT_MASKING, type TranscriptMasking } from './transcript-masking.ts';
 import { canSee, scopeOf } from './visibility.ts';
@@ -547,6 +548,9 @@ export function createConversationsService(deps: {
   }
 
   return {
+    /** Waiting work per inbox tab (inbox-counts.ts). */
+    ...createInboxCounts({ db }),
+
     // ---------------- visitors ----------------
 
     /** Starts or resumes a visitor: returns a (new) token. Verifies user_id + HMAC when given. */

@@ -5,6 +5,7 @@
 import type {
   UpdateContactInput,
   Conversation,
+  InboxCounts,
   ConversationQuery,
   Message,
   SendAck,
@@ -262,6 +263,7 @@ export function createApiClient(opts: ApiClientOptions = {}) {
           'GET',
           `/api/v1/conversations${query(q)}`,
         ),
+      counts: () => request<InboxCounts>('GET', '/api/v1/conversations/counts'),
       get: (conversationId: string) =>
         request<Conversation>('GET', `/api/v1/conversations/${id(conversationId)}`),
       messages: async (

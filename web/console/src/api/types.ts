@@ -37,6 +37,7 @@ import type { BackupOverviewSchema } from '../../../../server/src/modules/backup
 import type {
   Ack,
   AgentConversation,
+  InboxCountsResponse,
   ListQuery,
   MessageView,
 } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
@@ -83,6 +84,8 @@ export type SecuritySettings = Static<typeof SettingsSchema>;
 export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
 export type BackupOverview = Static<typeof BackupOverviewSchema>;
 export type Conversation = Static<typeof AgentConversation>;
+/** Per inbox tab: open conversations where work waits for the reader. */
+export type InboxCounts = Static<typeof InboxCountsResponse>;
 export type ConversationQuery = Static<typeof ListQuery>;
 export type Message = Static<typeof MessageView>;
 export type SendAck = Static<typeof Ack>;

@@ -156,6 +156,8 @@ const en: typeof zhCN = {
       status: 'Status: {status}',
     },
     views: { mine: 'Mine', unassigned: 'Unassigned', team: 'Team', all: 'All' },
+    tabCount:
+      'no conversation waiting | 1 conversation waiting (unassigned, or yours with unread messages) | {n} conversations waiting (unassigned, or yours with unread messages)',
     status: { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved' },
     vip: 'VIP',
     duration: { minutes: '{n} min', hours: '{n} h', days: '{n} d' },

@@ -151,6 +151,7 @@ export default {
       status: '会话状态：{status}',
     },
     views: { mine: '我的', unassigned: '待分配', team: '团队', all: '全部' },
+    tabCount: '{n} 个会话等待处理（未分配，或您的会话有未读消息）',
     status: { open: '进行中', pending: '待处理', snoozed: '稍后处理', resolved: '已解决' },
     vip: 'VIP',
     duration: { minutes: '{n} 分钟', hours: '{n} 小时', days: '{n} 天' },
