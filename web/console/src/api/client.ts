@@ -4,6 +4,7 @@
 // back to the login page from wherever they were.
 import type {
   UpdateContactInput,
+  AgentAvailabilityView,
   Conversation,
   InboxCounts,
   ConversationQuery,
@@ -255,6 +256,12 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
       removeMember: (teamId: string, userId: string) =>
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    availability: {
+      list: () => request<{ agents: AgentAvailabilityView[] }>('GET', '/api/v1/availability'),
+      setOwn: (status: AgentAvailabilityView['status']) =>
+        request<AgentAvailabilityView>('PUT', '/api/v1/availability/me', { status }),
     },
 
     conversations: {

@@ -14,6 +14,7 @@ const en: typeof zhCN = {
   },
   language: { label: 'Language', 'zh-CN': '简体中文', en: 'English' },
   userMenu: { account: 'Account settings', logout: 'Sign out' },
+  availability: { online: 'Online', busy: 'Busy', away: 'Away', offline: 'Offline' },
   roles: { admin: 'Admin', supervisor: 'Supervisor', agent: 'Agent', auditor: 'Auditor' },
   common: {
     save: 'Save',

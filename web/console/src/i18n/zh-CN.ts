@@ -13,6 +13,7 @@ export default {
   },
   language: { label: '语言', 'zh-CN': '简体中文', en: 'English' },
   userMenu: { account: '账户设置', logout: '退出登录' },
+  availability: { online: '在线', busy: '忙碌', away: '离开', offline: '离线' },
   roles: { admin: '管理员', supervisor: '主管', agent: '客服', auditor: '审计员' },
   common: {
     save: '保存',

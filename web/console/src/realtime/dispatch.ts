@@ -1,7 +1,12 @@
 // One table from server events to store actions: an exhaustive switch, so a new event type in
 // server/src/realtime/events.ts does not compile until the console decides what to do with it.
 // The conversations store (stores/conversations.ts) is the one consumer in the app.
-import type { ConversationView, MessageView, ServerEvent } from '../../../../server/src/realtime/events.ts';
+import type {
+  AgentAvailability,
+  ConversationView,
+  MessageView,
+  ServerEvent,
+} from '../../../../server/src/realtime/events.ts';
 
 export type ReadEvent = Extract<ServerEvent, { type: 'read' }>;
 export type TypingEvent = Extract<ServerEvent, { type: 'typing' }>;
@@ -17,6 +22,10 @@ export interface RealtimeHandlers {
   removed(conversationId: string): void;
   /** The agent's teams changed: what the lists show may have changed. */
   accessChanged(): void;
+  /** A colleague chose a status (online, busy, away, offline). */
+  availability?(userId: string, status: AgentAvailability): void;
+  /** A colleague's console connected (online/away) or is gone (offline). */
+  agentPresence?(userId: string, connected: boolean): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -46,13 +55,18 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'access_changed':
       handlers.accessChanged();
       return;
+    case 'availability':
+      handlers.availability?.(event.userId, event.status);
+      return;
+    case 'presence':
+      handlers.agentPresence?.(event.userId, event.status !== 'offline');
+      return;
     // The socket itself handles `ready`; the console sends over HTTP, so `ack`/`ok` never
     // come; `resumed` only closes a replay whose messages already went through `message`;
-    // agents' presence is not shown; errors of frames we did not send are nothing to act on.
+    // errors of frames we did not send are nothing to act on.
     case 'ready':
     case 'ack':
     case 'resumed':
-    case 'presence':
     case 'ok':
     case 'pong':
     case 'error':
