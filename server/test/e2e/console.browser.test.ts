@@ -410,7 +410,8 @@ describe('the console in a real browser', () => {
   });
 
   it('turns on two-factor sign-in from the account page and shows the recovery codes once', async () => {
-    await page.click(byTest('nav-account'));
+    await page.click(byTest('user-menu'));
+    await page.click(byTest('user-menu-account'));
     await expect.poll(() => page.locator(byTest('two-factor-status')).textContent()).toContain('Off');
     await page.click(byTest('totp-start'));
     const secretText = await page.locator(byTest('totp-secret')).textContent();
@@ -506,7 +507,7 @@ describe('the console in a real browser', () => {
     await expect.poll(() => row.textContent()).toContain('Active');
 
     // The agent's session ended with the role change: their next request lands on sign-in.
-    await agent.click(byTest('nav-account'));
+    await agent.click(byTest('nav-canned-replies'));
     await agent.waitForURL(/\/login\?redirect=/);
     await agentContext.close();
   });

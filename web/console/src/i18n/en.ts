@@ -11,6 +11,13 @@ const en: typeof zhCN = {
     security: 'Security',
     backups: 'Backups',
     account: 'My account',
+    groups: {
+      workspace: 'Workspace',
+      customers: 'Customers',
+      knowledge: 'Knowledge base',
+      reports: 'Reports & quality',
+      settings: 'Settings',
+    },
   },
   language: { label: 'Language', 'zh-CN': '简体中文', en: 'English' },
   userMenu: { account: 'Account settings', logout: 'Sign out' },

@@ -10,6 +10,13 @@ export default {
     security: '安全设置',
     backups: '备份',
     account: '我的账户',
+    groups: {
+      workspace: '工作台',
+      customers: '客户',
+      knowledge: '知识库',
+      reports: '报表与质检',
+      settings: '设置',
+    },
   },
   language: { label: '语言', 'zh-CN': '简体中文', en: 'English' },
   userMenu: { account: '账户设置', logout: '退出登录' },
