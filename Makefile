@@ -27,7 +27,8 @@ install: $(STAMP)
 CONSOLE_DIST := web/console/dist/index.html
 CONSOLE_SOURCES := $(shell find web/console/src web/console/public -type f 2>/dev/null) \
 	web/console/index.html web/console/vite.config.ts web/console/tsconfig.json \
-	$(wildcard server/src/modules/canned-replies/placeholders.ts) $(wildcard web/shared/*.ts)
+	$(wildcard server/src/modules/canned-replies/placeholders.ts) $(wildcard web/shared/*.ts) \
+	server/src/realtime/protocol-constants.ts
 
 $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 	@echo "==> building the web console (vite)"

@@ -57,6 +57,8 @@ export const MessageView = Type.Object({
 });
 export type MessageView = Static<typeof MessageView>;
 
+export { MESSAGE_EDIT_WINDOW_MS } from './protocol-constants.ts';
+
 /** An agent's chosen availability (modules/availability). Routing will build on it. */
 export const AgentAvailabilitySchema = Type.Union([
   Type.Literal('online'),

@@ -38,13 +38,14 @@ import type {
 } from './conversations.repository.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { createInboxCounts } from './inbox-counts.ts';
+import { MESSAGE_EDIT_WINDOW_MS } from '../../realtime/events.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
 import { NO_TRANSCRIPT_MASKING, type TranscriptMasking } from './transcript-masking.ts';
 import { canSee, scopeOf } from './visibility.ts';
 import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
 
 /** Recall and edit are allowed this long after sending. */
-export const EDIT_WINDOW_MS = 2 * 60 * 1000;
+export const EDIT_WINDOW_MS = MESSAGE_EDIT_WINDOW_MS;
 const PAGE_MAX = 200;
 
 export interface ConversationsSettings {

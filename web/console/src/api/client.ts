@@ -310,6 +310,12 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         })}`,
       attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
       /** A masked message as typed (pii.reveal; audited on the server). */
+      recallMessage: (messageId: string) =>
+        request<Message>('POST', `/api/v1/messages/${id(messageId)}/recall`),
+      editMessage: (messageId: string, text: string) =>
+        request<Message>('PATCH', `/api/v1/messages/${id(messageId)}`, { text }),
+      setPriority: (conversationId: string, priority: Conversation['priority']) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/priority`, { priority }),
       revealMessage: (messageId: string) =>
         request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
     },
