@@ -342,6 +342,14 @@ describe('the console in a real browser', () => {
     await page.click(byTest('audit-search'));
     await expect.poll(() => table.textContent()).not.toContain('user.create');
     expect(await table.textContent()).toContain('team.create');
+    // Each action in words, its details as a list; the raw record one click away.
+    expect(await table.textContent()).toContain('创建团队');
+    expect(await table.textContent()).toContain('添加团队成员');
+    await table.locator(byTest('audit-raw')).first().click();
+    const rawDialog = page.locator(`${byTest('audit-raw-dialog')} pre`);
+    await expect.poll(() => rawDialog.textContent()).toMatch(/"action": "team\./);
+    await page.keyboard.press('Escape');
+    await rawDialog.waitFor({ state: 'hidden' });
     await page.click(byTest('audit-verify'));
     await expect
       .poll(() => page.locator(byTest('audit-verify-report')).textContent())
