@@ -221,4 +221,93 @@ describe('an agent’s first hour in the console', () => {
     await db.end();
     expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
   });
+
+  it('polish for agents: 全部 stays shown, anonymous visitors are told apart, priority, recall and edit', async () => {
+    const page = await agentContext.newPage();
+    await recordProblems(agentContext, page, problems);
+    page.setDefaultTimeout(10_000);
+    agent = page;
+    const anonymous = await visitorWrites('匿名访客的问题');
+    await page.goto(`${server.base}/inbox/${anonymous.id}`);
+    // The status filter: "全部" shows as chosen, not the "请选择" placeholder.
+    await page.click(`${byTest('status-filter')} .el-select__wrapper`);
+    await page.click(byTest('status-all'));
+    await poll(() => page.locator(byTest('status-filter')).innerText()).toContain('全部');
+    expect(await page.locator(byTest('status-filter')).innerText()).not.toContain('请选择');
+    // An anonymous visitor has a short distinguishable name.
+    const tag =
+      anonymous.id &&
+      (await api<{ contact: { id: string } }>('GET', `/api/v1/conversations/${anonymous.id}`)).contact.id
+        .replace(/-/g, '')
+        .slice(-4)
+        .toUpperCase();
+    await poll(() => page.locator('.thread-header .name').textContent()).toContain(`访客 ${tag}`);
+    // Priority is set from the header.
+    await page.click(byTest('claim'));
+    await page.click(byTest('priority'));
+    await page.click(byTest('priority-urgent'));
+    await poll(() => page.locator(byTest('priority')).textContent()).toContain('紧急');
+    expect((await api<{ priority: string }>('GET', `/api/v1/conversations/${anonymous.id}`)).priority).toBe(
+      'urgent',
+    );
+    // Recall and edit from the message's own line, within their window.
+    await page.fill(byTest('composer'), '价格是 100 元');
+    await page.press(byTest('composer'), 'Enter');
+    const mineBubble = page.locator('.bubble.ours', { hasText: '价格是 100 元' });
+    await mineBubble.locator(byTest('message-edit')).click();
+    await page.locator('.el-message-box textarea').fill('价格是 98 元');
+    await page.locator('.el-message-box .el-button--primary').click();
+    const edited = page.locator('.bubble.ours', { hasText: '价格是 98 元' });
+    await poll(() => edited.locator(byTest('edited')).count()).toBe(1);
+    await edited.locator(byTest('message-recall')).click();
+    await page.locator('.el-message-box .el-button--primary').click();
+    await poll(() => page.locator('.bubble.ours', { hasText: '价格是 98 元' }).count()).toBe(0);
+    await poll(() => page.locator(byTest('system-event')).last().textContent()).toContain('撤回了一条消息');
+    await screenshot(page, 'inbox-polish.png');
+  });
+
+  it('polish for admins: canned-reply errors in Chinese without overlap, English plurals, the site selector follows a rename', async () => {
+    const who = { username: 'polish.admin', password: 'polish-admin-password-0123' };
+    await api('POST', '/api/v1/users', { ...who, displayName: '管理员', role: 'admin' });
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    await db.query('update users set must_change_password = false where username = $1', [who.username]);
+    await db.end();
+    const context = await browser!.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    await recordProblems(context, page, problems);
+    await signInConsole(page, who);
+
+    await page.goto(`${server.base}/canned-replies`);
+    await page.click(byTest('create-canned'));
+    await page.fill(byTest('canned-shortcut'), 'ship');
+    await page.fill(byTest('canned-body'), '您好 {{agent.nme}}，已发货');
+    await page.click(byTest('canned-save'));
+    const error = page.locator(`${byTest('canned-dialog')} .el-form-item__error`);
+    await poll(() => error.textContent()).toContain('无法识别的占位符 {{agent.nme}}');
+    expect(await error.textContent()).not.toMatch(/unknown|known:/);
+    // The error takes its own space: it does not overlap the placeholder buttons below.
+    const [errorBox, below] = await Promise.all([
+      error.boundingBox(),
+      page.locator(`${byTest('canned-dialog')} .placeholders`).boundingBox(),
+    ]);
+    expect(errorBox!.y + errorBox!.height).toBeLessThanOrEqual(below!.y);
+    await screenshot(page, 'canned-replies-error.png');
+    await page.keyboard.press('Escape');
+
+    // The website selector shows a new name at once.
+    await page.goto(`${server.base}/admin/widget`);
+    await page.fill(byTest('widget-name'), '青禾茶舍·官网');
+    await page.click(byTest('widget-save'));
+    await poll(() => page.locator(byTest('widget-site')).innerText()).toContain('青禾茶舍·官网');
+
+    // English: "1 team", not "1 teams".
+    await page.click(byTest('language-switcher'));
+    await page.click(byTest('locale-en'));
+    await page.goto(`${server.base}/admin/teams`);
+    await poll(() => page.locator(byTest('teams-count')).textContent()).toBe('1 team');
+    await context.close();
+    expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
+  });
 });
