@@ -254,12 +254,12 @@ describe('an agent’s first hour in the console', () => {
     await page.fill(byTest('composer'), '价格是 100 元');
     await page.press(byTest('composer'), 'Enter');
     const mineBubble = page.locator('.bubble.ours', { hasText: '价格是 100 元' });
-    await mineBubble.locator(byTest('message-edit')).click();
+    await mineBubble.locator(byTest('edit-message')).click();
     await page.locator('.el-message-box textarea').fill('价格是 98 元');
     await page.locator('.el-message-box .el-button--primary').click();
     const edited = page.locator('.bubble.ours', { hasText: '价格是 98 元' });
     await poll(() => edited.locator(byTest('edited')).count()).toBe(1);
-    await edited.locator(byTest('message-recall')).click();
+    await edited.locator(byTest('recall-message')).click();
     await page.locator('.el-message-box .el-button--primary').click();
     await poll(() => page.locator('.bubble.ours', { hasText: '价格是 98 元' }).count()).toBe(0);
     await poll(() => page.locator(byTest('system-event')).last().textContent()).toContain('撤回了一条消息');

@@ -479,7 +479,9 @@ describe('the console in a real browser', () => {
     await agent.waitForURL(`${baseUrl}/inbox`);
     const nav = await agent.locator(byTest('nav')).textContent();
     expect(nav).toContain('快捷回复');
-    expect(nav).toContain('我的账户');
+    // Grouped (工作台, 知识库); the account is in the user menu, settings are not an agent's.
+    expect(nav).toContain('工作台');
+    expect(nav).not.toContain('设置');
     expect(nav).not.toContain('用户');
     expect(nav).not.toContain('团队');
     // The admin's global reply is there read-only; the admin's personal ones are not.
@@ -515,7 +517,7 @@ describe('the console in a real browser', () => {
     await expect.poll(() => row.textContent()).toContain('Active');
 
     // The agent's session ended with the role change: their next request lands on sign-in.
-    await agent.click(byTest('nav-canned-replies'));
+    await agent.goto(`${baseUrl}/canned-replies`);
     await agent.waitForURL(/\/login\?redirect=/);
     await agentContext.close();
   });
