@@ -143,4 +143,37 @@ describe('make run on a terminal, first run', () => {
     await run.exited;
     expect(run.output()).toMatch(/Parley stopped/);
   }, 90_000);
+
+  it('off a terminal (a pipe, a service manager) writes JSON lines and no welcome block', async () => {
+    const port = await freePort();
+    const child = spawn('make', ['--no-print-directory', '-o', 'build', 'run'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PARLEY_PORT: String(port),
+        PARLEY_DATA_DIR: dataDir,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const deadline = Date.now() + 60_000;
+    while (!out.includes('Parley is ready')) {
+      if (Date.now() > deadline) throw new Error(`not ready:\n${out.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await fetch(`http://127.0.0.1:${port}/healthz`);
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    children.delete(child);
+    // make echoes its command first; everything Parley wrote is one JSON object per line.
+    const lines = out.trim().split('\n').slice(1);
+    expect(lines.length).toBeGreaterThan(3);
+    for (const line of lines) expect(() => JSON.parse(line) as unknown, line).not.toThrow();
+    expect(out).not.toContain('Console:');
+  }, 90_000);
 });
