@@ -7,12 +7,13 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STAMP := node_modules/.parley-installed
 
-.PHONY: install run build test check lint typecheck format db-types db-types-check widget-size console-size clean help
+.PHONY: install run build test check lint typecheck format db-types db-types-check widget-size console-size screenshots test-prerequisites clean help
 
 help:
 	@echo "make run     install what is missing, build, start Parley (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test    install what is missing and run the whole test suite"
 	@echo "make check   lint, typecheck, generated-types check, tests"
+	@echo "make screenshots  refresh docs/screenshots from the browser tests"
 
 $(STAMP): package.json package-lock.json
 	@echo "==> installing dependencies (npm ci)"
@@ -26,7 +27,8 @@ install: $(STAMP)
 CONSOLE_DIST := web/console/dist/index.html
 CONSOLE_SOURCES := $(shell find web/console/src web/console/public -type f 2>/dev/null) \
 	web/console/index.html web/console/vite.config.ts web/console/tsconfig.json \
-	$(wildcard server/src/modules/canned-replies/placeholders.ts)
+	$(wildcard server/src/modules/canned-replies/placeholders.ts) $(wildcard web/shared/*.ts) \
+	server/src/realtime/protocol-constants.ts
 
 $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 	@echo "==> building the web console (vite)"
@@ -37,7 +39,7 @@ $(CONSOLE_DIST): $(STAMP) $(CONSOLE_SOURCES)
 WIDGET_DIST := web/widget/dist/widget.js
 WIDGET_SOURCES := $(shell find web/widget/src web/widget/public -type f 2>/dev/null) \
 	web/widget/frame.html web/widget/vite.config.ts web/widget/vite.loader.config.ts \
-	server/src/realtime/events.ts
+	server/src/realtime/events.ts $(wildcard web/shared/*.ts)
 
 $(WIDGET_DIST): $(STAMP) $(WIDGET_SOURCES)
 	@echo "==> building the visitor widget (vite)"
@@ -61,8 +63,21 @@ widget-size: $(WIDGET_DIST)
 run: build
 	node server/src/cli/main.ts serve
 
-test: build
+# System packages the tests need (chromium, a CJK font, slapd): installed with apt-get when root,
+# otherwise make stops here with the exact command. Nothing is skipped silently.
+test-prerequisites:
+	@scripts/test-prerequisites.sh
+
+test: build test-prerequisites
 	vitest run
+
+# Tests write their pictures to build/screenshots (ignored); this refreshes docs/screenshots from
+# a fresh run of the browser tests, for when the screens changed on purpose.
+screenshots: build test-prerequisites
+	rm -rf build/screenshots
+	vitest run server/test/e2e/*.browser.test.ts
+	cp build/screenshots/*.png docs/screenshots/
+	@echo "docs/screenshots refreshed; review with git diff --stat docs/screenshots"
 
 lint: install
 	eslint --max-warnings=0 .
@@ -90,4 +105,4 @@ check: lint typecheck db-types-check chart-check widget-size console-size test
 include deploy/deploy.mk
 
 clean:
-	rm -rf node_modules dist web/console/dist web/widget/dist
+	rm -rf node_modules dist build web/console/dist web/widget/dist

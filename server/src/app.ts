@@ -1,6 +1,6 @@
 // Builds the Fastify app from a container. main.ts starts it; tests build it and call inject().
 import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,6 +13,7 @@ import { storableTextPlugin } from './platform/http/storable-text.plugin.ts';
 import { rateLimitPlugin } from './platform/http/rate-limit.plugin.ts';
 import { securityRoutes } from './modules/security/security.routes.ts';
 import { errorsPlugin } from './platform/http/errors.plugin.ts';
+import { logsRequests } from './platform/logger.ts';
 import { cannedRepliesRoutes } from './modules/canned-replies/canned-replies.routes.ts';
 import { backupRoutes } from './modules/backup/backup.routes.ts';
 import { auditRoutes } from './modules/audit/audit.routes.ts';
@@ -24,6 +25,7 @@ import multipart from '@fastify/multipart';
 import websocket from '@fastify/websocket';
 import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
+import { availabilityRoutes } from './modules/availability/availability.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
@@ -33,6 +35,8 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
   const app = Fastify({
     loggerInstance: opts.logger,
+    // PARLEY_LOG_REQUESTS (auto: none on the embedded trial, where they would bury the login).
+    logController: new LogController({ disableRequestLogging: !logsRequests(config) }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{8,64}$/.test(given) ? given : randomUUID();
@@ -107,6 +111,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   });
   await app.register(contactsRoutes, { contacts: container.contacts });
   await app.register(conversationsRoutes, { conversations: container.conversations });
+  await app.register(availabilityRoutes, { availability: container.availability });
   await app.register(widgetRoutes, { conversations: container.conversations });
   await app.register(async (scope) =>
     realtimeRoutes(scope, {

@@ -42,6 +42,8 @@ import { attachmentBackupVolume, createAttachmentStore } from './modules/convers
 import { attachmentOrphansJob } from './jobs/attachment-orphans.ts';
 import { createEventBus } from './platform/events.ts';
 import { createHub } from './realtime/hub.ts';
+import { createAvailabilityRepository } from './modules/availability/availability.repository.ts';
+import { createAvailabilityService } from './modules/availability/availability.service.ts';
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
 import { sql } from 'kysely';
@@ -108,6 +110,12 @@ export function createContainer(deps: {
     publish: (event) => bus.ephemeral(event),
     presence: { ttlMs: config.presenceTtlSeconds * 1000, refreshMs: (config.presenceTtlSeconds * 1000) / 3 },
     forgetAfterMs: config.realtimeForgetSeconds * 1000,
+  });
+  const availability = createAvailabilityService({
+    db,
+    repo: createAvailabilityRepository(),
+    bus,
+    connected: (userId) => hub.agentStatus(userId) !== 'offline',
   });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
@@ -190,6 +198,7 @@ export function createContainer(deps: {
     bus,
     contacts,
     conversations,
+    availability,
     hub,
     /** Cross-replica fan-out; `serve` starts it once the database is ready. */
     bridge,

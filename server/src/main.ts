@@ -15,7 +15,7 @@ import { checkServerVersion, describeDbError, openDatabase } from './platform/db
 import { assertTrustworthy, migrate, migrationStatus, schemaVerdict } from './platform/db/migrator.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './platform/embedded-postgres.ts';
 import { FatalStartupError } from './platform/errors.ts';
-import { createLogger, describeDatabaseUrl } from './platform/logger.ts';
+import { createLogger, describeDatabaseUrl, logFormatFor } from './platform/logger.ts';
 import { PARLEY_VERSION } from './platform/version.ts';
 import { runWorkers } from './platform/workers.ts';
 
@@ -25,22 +25,29 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
   });
 
-function printAdminBanner(
+/**
+ * The last thing start-up prints: where the console is and, on the first run, the one-time
+ * administrator login. Printed after "ready" so nothing scrolls it away (request logs are off on
+ * the embedded trial); without a new admin only on a terminal, so JSON log streams stay JSON.
+ */
+function printWelcome(
   out: NodeJS.WritableStream,
   url: string,
-  admin: { username: string; password: string },
+  admin: { username: string; password: string } | null,
 ) {
-  const lines = [
-    '',
-    '  ┌────────────────────────────────────────────────────────────────┐',
-    '  │ Parley created the first administrator. This is shown ONCE.    │',
-    '  └────────────────────────────────────────────────────────────────┘',
-    `    Console:  ${url}`,
-    `    Username: ${admin.username}`,
-    `    Password: ${admin.password}`,
-    '    You will be asked to change it at first sign-in.',
-    '',
-  ];
+  const lines = admin
+    ? [
+        '',
+        '  ┌────────────────────────────────────────────────────────────────┐',
+        '  │ Parley created the first administrator. This is shown ONCE.    │',
+        '  └────────────────────────────────────────────────────────────────┘',
+        `    Console:  ${url}`,
+        `    Username: ${admin.username}`,
+        `    Password: ${admin.password}`,
+        '    You will be asked to change it at first sign-in.  Stop with Ctrl-C.',
+        '',
+      ]
+    : ['', `    Console:  ${url}    (stop with Ctrl-C)`, ''];
   out.write(lines.join('\n') + '\n');
 }
 
@@ -53,8 +60,9 @@ export interface ServeOptions {
 
 export async function serve(opts: ServeOptions = {}): Promise<void> {
   const config = opts.config ?? loadConfig();
-  const logger = opts.logger ?? createLogger(config.logLevel);
   const out = opts.out ?? process.stdout;
+  const format = logFormatFor(config.logFormat, process.stdout.isTTY === true);
+  const logger = opts.logger ?? createLogger(config.logLevel, undefined, format);
   if (config.workers > 1 && cluster.isPrimary) return runWorkers(config, logger);
   logger.info({ version: PARLEY_VERSION, node: process.version }, 'Parley starting');
 
@@ -140,8 +148,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
         const canary = await checkKeyCanary(container.db, container.keyRing);
         if (canary === 'written') logger.info('key-ring canary written (checked at every start)');
         const admin = await container.identity.ensureFirstAdmin(config.initialAdminPassword);
-        if (admin?.generated) printAdminBanner(out, consoleUrl, admin);
-        else if (admin)
+        if (admin && !admin.generated)
           logger.info(
             { username: admin.username },
             'created the first admin with PARLEY_INITIAL_ADMIN_PASSWORD',
@@ -150,6 +157,8 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
         container.health.markPrepared();
         container.scheduler.start();
         logger.info({ url: consoleUrl }, 'Parley is ready');
+        if (admin?.generated) printWelcome(out, consoleUrl, admin);
+        else if (format === 'pretty') printWelcome(out, consoleUrl, null);
         return;
       } catch (err) {
         if (err instanceof FatalStartupError) {

@@ -20,6 +20,10 @@ export interface Config {
   dataDir: string;
   embeddedPostgresPort: number | undefined;
   logLevel: LogLevel;
+  /** auto: human-readable lines on a terminal, JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** auto: one line per HTTP request with DATABASE_URL set, none on the embedded trial. */
+  logRequests: 'auto' | 'on' | 'off';
   timezone: string;
   migrateOnStart: boolean;
   migrateWaitSeconds: number;
@@ -346,9 +350,25 @@ export const SETTINGS = [
   setting({
     key: 'logLevel',
     env: 'PARLEY_LOG_LEVEL',
-    describe: 'Log level: fatal, error, warn, info, debug, trace or silent. Logs are JSON lines on stdout.',
+    describe: 'Log level: fatal, error, warn, info, debug, trace or silent. Logs go to stdout.',
     default: 'info',
     parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  }),
+  setting({
+    key: 'logFormat',
+    env: 'PARLEY_LOG_FORMAT',
+    describe:
+      'Log format: json (one JSON object per line, for collectors), pretty (readable lines), or auto: pretty when stdout is a terminal, json otherwise.',
+    default: 'auto',
+    parse: oneOf(['auto', 'json', 'pretty'] as const),
+  }),
+  setting({
+    key: 'logRequests',
+    env: 'PARLEY_LOG_REQUESTS',
+    describe:
+      'One log line per HTTP request: on, off, or auto: on with DATABASE_URL, off on the embedded PostgreSQL (the trial), so its first-run message stays on screen.',
+    default: 'auto',
+    parse: oneOf(['auto', 'on', 'off'] as const),
   }),
   setting({
     key: 'timezone',

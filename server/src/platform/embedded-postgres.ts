@@ -1,6 +1,7 @@
 // The embedded PostgreSQL 15 used when DATABASE_URL is not set: for trying Parley out with one
 // command, never for production. Data lives under <dataDir>/postgres; the generated
 // superuser password is kept in <dataDir>/embedded-postgres.json (mode 0600).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   accessSync,
@@ -43,6 +44,8 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+const POSTGRES_FLAGS = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
 
 const HOOKED_EVENTS = ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
@@ -110,6 +113,63 @@ async function stopOrphan(running: RunningPostmaster, log: (msg: string) => void
   }
 }
 
+/**
+ * Starts the postmaster in a process group (session) of its own, unlike embedded-postgres's
+ * start(): a Ctrl-C at the terminal signals Parley's group only, so PostgreSQL keeps serving
+ * while Parley drains and closes its pool, and is stopped after it (no "connection lost").
+ */
+async function startPostmaster(opts: {
+  pgDir: string;
+  port: number;
+  flags: string[];
+  asRoot: boolean;
+}): Promise<ChildProcess> {
+  const arch = process.arch;
+  const { postgres } = (await import(`@embedded-postgres/${process.platform}-${arch}`)) as {
+    postgres: string;
+  };
+  const ids = opts.asRoot
+    ? {
+        uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+        gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+      }
+    : {};
+  const child = spawn(postgres, ['-D', opts.pgDir, '-p', String(opts.port), ...opts.flags], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      log = (log + chunk.toString('utf8')).slice(-4000);
+      if (log.includes('database system is ready to accept connections')) {
+        child.stderr.off('data', onData);
+        child.stderr.resume(); // keep draining what it writes later
+        child.off('exit', onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) =>
+      reject(
+        new Error(`postgres exited (${code ?? 'signal'}): ${log.trim().split('\n').slice(-3).join(' | ')}`),
+      );
+    child.stderr.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', reject);
+  });
+  return child;
+}
+
+/** Fast shutdown (SIGINT: open sessions are ended, then a clean checkpoint). */
+async function stopPostmaster(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGINT');
+  await exited;
+}
+
 function ensureWritable(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
@@ -170,6 +230,7 @@ export async function startEmbeddedPostgres(opts: {
   const asRoot = userInfo().uid === 0;
   if (asRoot) ensureReachableByPostgresUser(pgDir);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  let postmasterProcess: ChildProcess | undefined;
   const server = new EmbeddedPostgres({
     databaseDir: pgDir,
     port,
@@ -180,7 +241,7 @@ export async function startEmbeddedPostgres(opts: {
     // PostgreSQL refuses to run as root; the library then runs it as a "postgres" system user.
     createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: POSTGRES_FLAGS,
     onLog: () => undefined,
     onError: (e) => opts.log(`embedded postgres: ${e instanceof Error ? e.message : String(e)}`),
   });
@@ -201,12 +262,14 @@ export async function startEmbeddedPostgres(opts: {
       return await handleFor(creds, running.port, opts.database ?? 'parley', async () => undefined);
     }
     if (running) await stopOrphan(running, opts.log);
-    await server.start().catch((err: unknown) => {
-      throw new FatalStartupError(
-        `the embedded PostgreSQL did not start on port ${port}${err instanceof Error ? `: ${err.message}` : ''}. ` +
-          'Is the port taken (PARLEY_EMBEDDED_PG_PORT) or the data directory damaged?',
-      );
-    });
+    postmasterProcess = await startPostmaster({ pgDir, port, flags: POSTGRES_FLAGS, asRoot }).catch(
+      (err: unknown) => {
+        throw new FatalStartupError(
+          `the embedded PostgreSQL did not start on port ${port}${err instanceof Error ? `: ${err.message}` : ''}. ` +
+            'Is the port taken (PARLEY_EMBEDDED_PG_PORT) or the data directory damaged?',
+        );
+      },
+    );
   } catch (err) {
     if (err instanceof FatalStartupError) throw err;
     throw new FatalStartupError(`the embedded PostgreSQL could not be set up: ${(err as Error).message}`);
@@ -226,7 +289,7 @@ export async function startEmbeddedPostgres(opts: {
   process.once('exit', lastResort);
   return handleFor(creds, port, opts.database ?? 'parley', async () => {
     process.removeListener('exit', lastResort);
-    await server.stop();
+    if (postmasterProcess) await stopPostmaster(postmasterProcess);
     rmSync(ownerFile, { force: true });
   });
 }

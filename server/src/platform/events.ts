@@ -1,6 +1,11 @@
 // The in-process events bus: services announce what they committed, the realtime hub and the
 // PostgreSQL NOTIFY bridge listen. Services never touch sockets; the hub never touches SQL.
-import type { ConversationView, MessageView, VisitorConversationView } from '../realtime/events.ts';
+import type {
+  AgentAvailability,
+  ConversationView,
+  MessageView,
+  VisitorConversationView,
+} from '../realtime/events.ts';
 
 /** Who may receive a conversation's events. */
 export interface ConversationRouting {
@@ -44,7 +49,9 @@ export type EphemeralEvent =
   /** Presence as one replica sees it (see realtime/presence.ts); expires after ttlMs. */
   | { kind: 'presence_sync'; replica: string; ttlMs: number; entries: PresenceEntry[] }
   /** These users' teams (or role) changed: open sockets re-read them (every replica). */
-  | { kind: 'access'; userIds: string[] };
+  | { kind: 'access'; userIds: string[] }
+  /** An agent set their availability (modules/availability): every agent socket hears it. */
+  | { kind: 'availability'; userId: string; status: AgentAvailability };
 
 export interface EventBus {
   committed(batch: CommittedBatch): void;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { LogLevel } from '../config/config.ts';
+import type { Config, LogLevel } from '../config/config.ts';
 
 /**
  * Paths whose values never reach the logs: credentials, cookies, tokens and personal data.
@@ -24,7 +24,69 @@ export const REDACT_PATHS = [
   'databaseUrl',
 ];
 
-export function createLogger(level: LogLevel, destination?: pino.DestinationStream): pino.Logger {
+export type LogFormat = 'json' | 'pretty';
+
+/** PARLEY_LOG_FORMAT=auto: readable on a terminal, JSON for everything that collects logs. */
+export function logFormatFor(setting: Config['logFormat'], stdoutIsTty: boolean): LogFormat {
+  return setting === 'auto' ? (stdoutIsTty ? 'pretty' : 'json') : setting;
+}
+
+/** PARLEY_LOG_REQUESTS=auto: off on the embedded PostgreSQL (the trial), on in production. */
+export function logsRequests(config: Pick<Config, 'logRequests' | 'databaseUrl'>): boolean {
+  return config.logRequests === 'auto' ? config.databaseUrl !== undefined : config.logRequests === 'on';
+}
+
+const LEVEL_STYLE: Record<string, [label: string, color: number]> = {
+  trace: ['TRACE', 90],
+  debug: ['DEBUG', 36],
+  info: ['INFO ', 32],
+  warn: ['WARN ', 33],
+  error: ['ERROR', 31],
+  fatal: ['FATAL', 35],
+};
+const OMITTED = new Set(['level', 'time', 'msg', 'service', 'pid', 'hostname', 'err']);
+
+/**
+ * One readable line per record for a person at a terminal: "12:04:05 INFO  message key=value",
+ * the error's stack below it. Built in (not pino-pretty, a development dependency that the
+ * container image and the offline bundle do not install), so it works wherever Parley runs.
+ */
+export function formatPretty(record: Record<string, unknown>, color: boolean): string {
+  const [label, code] = LEVEL_STYLE[String(record.level)] ?? [String(record.level).toUpperCase(), 0];
+  const time = typeof record.time === 'string' ? record.time.slice(11, 19) : '';
+  const paint = (s: string, c: number) => (color && c ? `\x1b[${c}m${s}\x1b[0m` : s);
+  const fields = Object.entries(record)
+    .filter(([k, v]) => !OMITTED.has(k) && v !== undefined)
+    .map(([k, v]) => `${paint(k, 90)}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  let line = `${paint(time, 90)} ${paint(label, code)} ${typeof record.msg === 'string' ? record.msg : ''}`;
+  if (fields.length) line += `  ${fields.join(' ')}`;
+  const err = record.err as { stack?: string; message?: string } | undefined;
+  if (err) line += `\n${err.stack ?? err.message ?? JSON.stringify(err)}`;
+  return `${line}\n`;
+}
+
+/** A pino destination that writes readable lines to `out` instead of JSON. */
+export function prettyDestination(out: NodeJS.WriteStream): pino.DestinationStream {
+  const color = out.isTTY === true && out.hasColors(); // hasColors honours NO_COLOR
+  return {
+    write(json: string) {
+      for (const line of json.split('\n')) {
+        if (!line) continue;
+        try {
+          out.write(formatPretty(JSON.parse(line) as Record<string, unknown>, color));
+        } catch {
+          out.write(`${line}\n`);
+        }
+      }
+    },
+  };
+}
+
+export function createLogger(
+  level: LogLevel,
+  destination?: pino.DestinationStream,
+  format: LogFormat = 'json',
+): pino.Logger {
   return pino(
     {
       level,
@@ -33,7 +95,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    destination ?? (format === 'pretty' ? prettyDestination(process.stdout) : undefined),
   );
 }
 

@@ -59,6 +59,17 @@ export const MessageView = Type.Object({
 });
 export type MessageView = Static<typeof MessageView>;
 
+export { MESSAGE_EDIT_WINDOW_MS } from './protocol-constants.ts';
+
+/** An agent's chosen availability (modules/availability). Routing will build on it. */
+export const AgentAvailabilitySchema = Type.Union([
+  Type.Literal('online'),
+  Type.Literal('busy'),
+  Type.Literal('away'),
+  Type.Literal('offline'),
+]);
+export type AgentAvailability = Static<typeof AgentAvailabilitySchema>;
+
 export const ConversationStatus = Type.Union([
   Type.Literal('open'),
   Type.Literal('pending'),
@@ -258,6 +269,8 @@ export type ServerEvent =
   | { type: 'read'; conversationId: string; reader: { type: 'visitor' | 'agent'; id: string }; seq: number }
   /** An agent's presence on any replica (agents only). 'away' is set by the agent's client. */
   | { type: 'presence'; userId: string; status: 'online' | 'away' | 'offline' }
+  /** An agent chose a status in the console (agents only; see modules/availability). */
+  | { type: 'availability'; userId: string; status: AgentAvailability }
   /** The visitor of a conversation has a socket open on it, on any replica (agents only). */
   | { type: 'visitor_presence'; conversationId: string; online: boolean }
   /**

@@ -567,6 +567,13 @@ export function createHub(deps: HubDeps) {
         case 'presence_sync':
           presence.received(event);
           return;
+        case 'availability': {
+          for (const conn of connections) {
+            if (conn.role === 'agent')
+              conn.send({ type: 'availability', userId: event.userId, status: event.status });
+          }
+          return;
+        }
       }
     },
 

@@ -2,9 +2,9 @@
 // `parley serve` and database: an admin changes the widget's colour and greeting and the /demo
 // widget shows them; an admin finds a contact, reveals it (audit record present), downloads its
 // archive, and erases it after typing its code (contact gone). Writes
-// docs/screenshots/admin-widget.png and admin-contacts.png.
+// build/screenshots/admin-widget.png and admin-contacts.png.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
@@ -17,7 +17,6 @@ import { startServer, type ServerProcess } from '../support/server-process.ts';
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
 const widgetDist = path.join(root, 'web/widget/dist');
-const screenshots = path.join(root, 'docs/screenshots');
 const FIRST_PASSWORD = 'e2e-admin-password-0123';
 const ADMIN_PASSWORD = 'admin-own-password-4567';
 const EMAIL = 'meimei.han@example.com';
@@ -74,7 +73,6 @@ beforeAll(async () => {
   page = await context.newPage();
   page.setDefaultTimeout(10_000);
   await recordProblems(context, page, problems);
-  mkdirSync(screenshots, { recursive: true });
 
   // The first admin signs in and sets their own password.
   await page.goto(`${server.base}/admin/widget`);

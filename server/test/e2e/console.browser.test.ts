@@ -1,8 +1,8 @@
 // The console in a real browser against a real `parley serve` process and a real database:
 // sign-in (lockout, forced password change), admin pages, canned replies, language switch,
-// session expiry. Writes docs/screenshots/login.png and admin-users.png.
+// session expiry. Writes build/screenshots/login.png and admin-users.png.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -15,7 +15,6 @@ import { createTestDatabase } from '../support/db.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
-const screenshots = path.join(root, 'docs/screenshots');
 const ADMIN_PASSWORD = 'first-admin-password-1';
 const NEW_ADMIN_PASSWORD = 'a-much-better-password-2';
 
@@ -87,7 +86,6 @@ beforeAll(async () => {
   page = await context.newPage();
   page.setDefaultTimeout(5000);
   await recordProblems(context, page, pageProblems);
-  mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {
@@ -344,6 +342,14 @@ describe('the console in a real browser', () => {
     await page.click(byTest('audit-search'));
     await expect.poll(() => table.textContent()).not.toContain('user.create');
     expect(await table.textContent()).toContain('team.create');
+    // Each action in words, its details as a list; the raw record one click away.
+    expect(await table.textContent()).toContain('创建团队');
+    expect(await table.textContent()).toContain('添加团队成员');
+    await table.locator(byTest('audit-raw')).first().click();
+    const rawDialog = page.locator(`${byTest('audit-raw-dialog')} pre`);
+    await expect.poll(() => rawDialog.textContent()).toMatch(/"action": "team\./);
+    await page.keyboard.press('Escape');
+    await rawDialog.waitFor({ state: 'hidden' });
     await page.click(byTest('audit-verify'));
     await expect
       .poll(() => page.locator(byTest('audit-verify-report')).textContent())
@@ -412,7 +418,8 @@ describe('the console in a real browser', () => {
   });
 
   it('turns on two-factor sign-in from the account page and shows the recovery codes once', async () => {
-    await page.click(byTest('nav-account'));
+    await page.click(byTest('user-menu'));
+    await page.click(byTest('user-menu-account'));
     await expect.poll(() => page.locator(byTest('two-factor-status')).textContent()).toContain('Off');
     await page.click(byTest('totp-start'));
     const secretText = await page.locator(byTest('totp-secret')).textContent();
@@ -472,7 +479,9 @@ describe('the console in a real browser', () => {
     await agent.waitForURL(`${baseUrl}/inbox`);
     const nav = await agent.locator(byTest('nav')).textContent();
     expect(nav).toContain('快捷回复');
-    expect(nav).toContain('我的账户');
+    // Grouped (工作台, 知识库); the account is in the user menu, settings are not an agent's.
+    expect(nav).toContain('工作台');
+    expect(nav).not.toContain('设置');
     expect(nav).not.toContain('用户');
     expect(nav).not.toContain('团队');
     // The admin's global reply is there read-only; the admin's personal ones are not.
@@ -508,7 +517,7 @@ describe('the console in a real browser', () => {
     await expect.poll(() => row.textContent()).toContain('Active');
 
     // The agent's session ended with the role change: their next request lands on sign-in.
-    await agent.click(byTest('nav-account'));
+    await agent.goto(`${baseUrl}/canned-replies`);
     await agent.waitForURL(/\/login\?redirect=/);
     await agentContext.close();
   });

@@ -4,14 +4,15 @@
 // (placeholder filled) that the visitor sees; the agent's browser goes offline with a reply
 // typed meanwhile, comes back, and the reply lands exactly once while nothing the visitor sent
 // is lost; HTML stays text on both sides; the agent snoozes and transfers with a note that the
-// next agent sees; the next agent resolves from the keyboard. Writes docs/screenshots/inbox-*.png.
-import { existsSync, mkdirSync } from 'node:fs';
+// next agent sees; the next agent resolves from the keyboard. Writes build/screenshots/inbox-*.png.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
 import { login, startServer, type ServerProcess } from '../support/server-process.ts';
@@ -19,7 +20,6 @@ import { login, startServer, type ServerProcess } from '../support/server-proces
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
 const consoleDist = path.join(root, 'web/console/dist');
-const screenshots = path.join(root, 'docs/screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
 const AGENT = { username: 'li.agent', displayName: '李客服', password: 'li-agent-password-0123' };
@@ -88,9 +88,7 @@ async function signInConsole(page: Page, who: { username: string; password: stri
   await page.waitForURL(`${server.base}${to}`);
 }
 
-async function shot(page: Page, file: string) {
-  await page.screenshot({ path: path.join(screenshots, file), animations: 'disabled', caret: 'hide' });
-}
+const shot = (page: Page, file: string) => screenshot(page, file);
 
 beforeAll(async () => {
   for (const dist of [path.join(widgetDist, 'frame.html'), path.join(consoleDist, 'index.html')]) {
@@ -153,7 +151,6 @@ beforeAll(async () => {
     p.setDefaultTimeout(10_000);
     watch(p);
   }
-  mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {

@@ -4,15 +4,15 @@
 // (and only framed because an admin allowed that origin). A visitor sends text and an image,
 // the agent (HTTP API and agent WebSocket) sees them and replies, the reply shows in the
 // widget, the conversation survives reloads and navigations, a message typed while offline is
-// sent once on reconnect, and HTML in messages stays text. Writes docs/screenshots/widget.png.
+// sent once on reconnect, and HTML in messages stays text. Writes build/screenshots/widget.png.
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Frame, Page, WebSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
-import { launchChromium } from '../support/browser.ts';
+import { launchChromium, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
 import { TestSocket } from '../support/realtime.ts';
@@ -20,7 +20,6 @@ import { login, startServer, type ServerProcess } from '../support/server-proces
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
-const screenshots = path.join(root, 'docs/screenshots');
 const XSS = '<img src=x onerror=alert(1)>';
 const PNG = png(240, 150);
 
@@ -124,7 +123,6 @@ beforeAll(async () => {
     dialogs.push(d.message());
     void d.dismiss();
   });
-  mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {
@@ -193,11 +191,7 @@ describe('the visitor widget in a real browser', () => {
       '已读',
       '已读',
     ]);
-    await page.screenshot({
-      path: path.join(screenshots, 'widget.png'),
-      animations: 'disabled',
-      caret: 'hide',
-    });
+    await screenshot(page, 'widget.png');
   });
 
   it('renders <img onerror> messages from either side as inert text', async () => {
@@ -245,10 +239,7 @@ describe('the visitor widget in a real browser', () => {
       text: '还有其他问题吗？',
     });
     await poll(async () => (await reportedUnread()).at(-1)).toBe(1);
-    await page.screenshot({
-      path: path.join(screenshots, 'widget-launcher.png'),
-      clip: { x: 1180, y: 700, width: 100, height: 100 },
-    });
+    await screenshot(page, 'widget-launcher.png', { x: 1180, y: 700, width: 100, height: 100 });
     await openChat();
     await poll(async () => (await reportedUnread()).at(-1)).toBe(0);
     expect(await bubbles(frame)).toContain('还有其他问题吗？');
@@ -346,11 +337,7 @@ describe('the visitor widget in a real browser', () => {
     await poll(() => frame.$$eval('.pw-delivery', (els) => els.map((e) => e.textContent))).toEqual([
       '已送达',
     ]);
-    await p.screenshot({
-      path: path.join(screenshots, 'widget-phone.png'),
-      animations: 'disabled',
-      caret: 'hide',
-    });
+    await screenshot(p, 'widget-phone.png');
     await phone.close();
   });
 
@@ -398,11 +385,11 @@ describe('the visitor widget in a real browser', () => {
     const contact = await api<{
       name: string | null;
       phone: string | null;
-      attributes: Record<string, unknown>;
+      consent: { channelId: string | null } | null;
     }>('POST', `/api/v1/contacts/${conv.contact.id}/reveal`);
     expect(contact.name).toBe('王小明');
     expect(contact.phone).toBe('13800000000');
-    expect(contact.attributes.dataProcessingConsent).toMatchObject({ channelId: site });
+    expect(contact.consent).toMatchObject({ channelId: site });
     await fresh.close();
     await api('PATCH', `/api/v1/channels/${site}/widget`, { preChatForm: false });
   });

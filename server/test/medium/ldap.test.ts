@@ -1,17 +1,17 @@
 // LDAP sign-in against a real OpenLDAP server started for this file.
 import { describe, expect, it } from 'vitest';
 import { createTestApp, signIn, type TestApp } from '../support/app.ts';
-import { slapdAvailable, startSlapd, type Slapd } from '../support/slapd.ts';
+import { slapdAvailable, startSlapd } from '../support/slapd.ts';
 
 const GROUPS = 'ou=groups,dc=example,dc=com';
 const PEOPLE = 'ou=people,dc=example,dc=com';
 
-let ldap: Slapd;
-let t: TestApp;
-
-if (slapdAvailable) {
-  ldap = await startSlapd();
-  await ldap.ldapadd(`dn: dc=example,dc=com
+// Never skipped: `make test` installs slapd first (scripts/test-prerequisites.sh) or stops.
+if (!slapdAvailable) {
+  throw new Error('slapd and ldap-utils are required: sudo apt-get install -y slapd ldap-utils');
+}
+const ldap = await startSlapd();
+await ldap.ldapadd(`dn: dc=example,dc=com
 objectClass: dcObject
 objectClass: organization
 o: Example
@@ -75,22 +75,21 @@ objectClass: groupOfNames
 cn: unrelated
 member: uid=carol,${PEOPLE}
 `);
-  t = await createTestApp({
-    LDAP_URL: ldap.url,
-    LDAP_BIND_DN: 'cn=parley-svc,dc=example,dc=com',
-    LDAP_BIND_PASSWORD: 'svc-password',
-    LDAP_USER_BASE: PEOPLE,
-    LDAP_USER_FILTER: '(uid={username})',
-    LDAP_GROUP_BASE: GROUPS,
-    LDAP_GROUP_FILTER: '(&(objectClass=groupOfNames)(member={dn}))',
-    LDAP_ROLE_MAP: JSON.stringify({
-      [`cn=cs-admins,${GROUPS}`]: 'admin',
-      [`CN=CS-Agents, ${GROUPS.toUpperCase()}`]: 'agent',
-    }),
-    LDAP_TEAM_MAP: JSON.stringify({ [`cn=billing,${GROUPS}`]: 'Billing' }),
-    LDAP_TIMEOUT_MS: '2000',
-  });
-}
+const t: TestApp = await createTestApp({
+  LDAP_URL: ldap.url,
+  LDAP_BIND_DN: 'cn=parley-svc,dc=example,dc=com',
+  LDAP_BIND_PASSWORD: 'svc-password',
+  LDAP_USER_BASE: PEOPLE,
+  LDAP_USER_FILTER: '(uid={username})',
+  LDAP_GROUP_BASE: GROUPS,
+  LDAP_GROUP_FILTER: '(&(objectClass=groupOfNames)(member={dn}))',
+  LDAP_ROLE_MAP: JSON.stringify({
+    [`cn=cs-admins,${GROUPS}`]: 'admin',
+    [`CN=CS-Agents, ${GROUPS.toUpperCase()}`]: 'agent',
+  }),
+  LDAP_TEAM_MAP: JSON.stringify({ [`cn=billing,${GROUPS}`]: 'Billing' }),
+  LDAP_TIMEOUT_MS: '2000',
+});
 
 const login = (username: string, password: string) =>
   t.app.inject({
@@ -100,12 +99,7 @@ const login = (username: string, password: string) =>
     remoteAddress: '10.80.0.1',
   });
 
-// Skipped on a developer machine without slapd; CI (.ci/run) installs it and requires it.
-if (!slapdAvailable && process.env.PARLEY_TEST_REQUIRE_SLAPD === '1') {
-  throw new Error('slapd and ldap-utils are required here (apt-get install slapd ldap-utils)');
-}
-
-describe.skipIf(!slapdAvailable)('LDAP / Active Directory sign-in (OpenLDAP)', () => {
+describe('LDAP / Active Directory sign-in (OpenLDAP)', () => {
   it('signs in a directory user, creates the account with the mapped role (most privileged wins)', async () => {
     const res = await login('alice', 'alice-password');
     expect(res.statusCode, res.body).toBe(200);

@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, signIn } from '../support/app.ts';
+import { CONSENT_NOTICE_VERSION } from '../../src/modules/widget/widget.service.ts';
+import { createTestApp, httpClient, signIn } from '../support/app.ts';
 
 const widgetDist = path.resolve(import.meta.dirname, '../../../web/widget/dist');
 const t = await createTestApp({ PARLEY_PUBLIC_URL: 'https://chat.example.test' });
@@ -177,6 +178,7 @@ describe('the pre-chat form', () => {
     expect(contact).toMatchObject({ name: '王小明', phone: '+86 138 0000 0000' });
     expect((contact.attributes as Record<string, unknown>).dataProcessingConsent).toMatchObject({
       channelId: site,
+      version: CONSENT_NOTICE_VERSION,
     });
     const audit = await t.container.db
       .selectFrom('audit_log')
@@ -187,6 +189,75 @@ describe('the pre-chat form', () => {
     expect(audit[0]!.action).toBe('contact.consent');
     // PII stays out of the audit details.
     expect(JSON.stringify(audit[0]!.details)).not.toContain('138');
+  });
+
+  it('shows the consent apart from the custom attributes, and nobody can edit or delete it', async () => {
+    const v = await visitor();
+    const inject = httpClient(t);
+    // This file's public URL is https://chat.example.test: the CSRF check wants that origin.
+    const http = (
+      method: string,
+      url: string,
+      opts: { cookie?: string; token?: string; body?: unknown } = {},
+    ) =>
+      opts.cookie
+        ? t.app.inject({
+            method: method as 'GET',
+            url,
+            headers: { cookie: opts.cookie, origin: 'https://chat.example.test' },
+            ...(opts.body !== undefined ? { payload: opts.body as object } : {}),
+          })
+        : inject(method, url, opts);
+    expect(
+      (
+        await http('POST', '/api/v1/widget/profile', {
+          token: v.token,
+          body: { name: '李雷', consent: true },
+        })
+      ).statusCode,
+    ).toBe(200);
+    // A conversation, so agents see this contact.
+    expect((await http('POST', '/api/v1/widget/conversations', { token: v.token })).statusCode).toBeLessThan(
+      300,
+    );
+    const url = `/api/v1/contacts/${v.contactId}`;
+    const storedConsent = async () =>
+      (
+        (
+          await t.container.db
+            .selectFrom('contacts')
+            .select('attributes')
+            .where('id', '=', v.contactId)
+            .executeTakeFirstOrThrow()
+        ).attributes as Record<string, unknown>
+      ).dataProcessingConsent;
+    const before = await storedConsent();
+    expect(before).toBeTruthy();
+
+    for (const role of ['agent', 'supervisor', 'admin'] as const) {
+      const { cookie } = await signIn(t, role);
+      const shown = (await http('GET', url, { cookie })).json<{
+        attributes: Record<string, unknown>;
+        consent: { at: string; channelId: string; version: string } | null;
+      }>();
+      expect(shown.attributes).not.toHaveProperty('dataProcessingConsent');
+      expect(shown.consent).toMatchObject({ channelId: site, version: CONSENT_NOTICE_VERSION });
+      for (const body of [
+        { setAttributes: { dataProcessingConsent: null } },
+        { setAttributes: { dataProcessingConsent: { at: '2020-01-01T00:00:00Z' } } },
+        { attributes: { dataProcessingConsent: false } },
+      ]) {
+        const res = await http('PATCH', url, { cookie, body });
+        expect(res.statusCode, `${role} ${JSON.stringify(body)}`).toBe(403);
+        expect(res.json().error.code).toBe('consent_read_only');
+        expect(res.json().error.message).toContain('dataProcessingConsent');
+      }
+      // Replacing the custom attributes (which do not show the consent) keeps it.
+      const replaced = await http('PATCH', url, { cookie, body: { attributes: { 会员等级: '金卡' } } });
+      expect(replaced.statusCode).toBe(200);
+      expect(replaced.json().consent).toMatchObject({ channelId: site });
+      expect(await storedConsent()).toEqual(before);
+    }
   });
 
   it('needs a visitor token and validates the phone', async () => {

@@ -1,7 +1,7 @@
 // Real headless Chromium for the browser tests (Debian `chromium`, driven by playwright-core),
 // and the page problems every browser test fails on: script errors, console errors and CSP
 // violations (which the page itself reports, so none goes unnoticed).
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
@@ -28,14 +28,28 @@ export async function recordProblems(context: BrowserContext, page: Page, proble
   });
 }
 
-export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../docs/screenshots');
+/**
+ * Where browser tests put their pictures: build/screenshots (ignored by git), so a test run never
+ * changes tracked files. `make screenshots` copies them into docs/screenshots on purpose.
+ */
+export const SCREENSHOTS = path.resolve(import.meta.dirname, '../../../build/screenshots');
 
-/** A still picture for the docs (docs/screenshots/FILE): transitions finished, toasts hidden. */
-export async function screenshot(page: Page, file: string) {
+/** A still picture for the docs (build/screenshots/FILE): transitions finished, toasts hidden. */
+export async function screenshot(
+  page: Page,
+  file: string,
+  clip?: { x: number; y: number; width: number; height: number },
+) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // Toasts are hidden through the CSSOM, not an injected <style>: the pages' CSP (style-src
+  // 'self') would refuse that and report a violation.
+  await page.evaluate(() => {
+    for (const el of document.querySelectorAll<HTMLElement>('.el-message')) el.style.display = 'none';
+  });
   await page.screenshot({
+    ...(clip ? { clip } : {}),
     path: path.join(SCREENSHOTS, file),
     animations: 'disabled',
     caret: 'hide',
-    style: '.el-message { display: none !important; }',
   });
 }

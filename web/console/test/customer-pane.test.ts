@@ -24,6 +24,7 @@ const contact = (patch: Partial<Contact>): Contact => ({
   email: 'w***@example.com',
   phone: '138****0000',
   attributes: { plan: 'gold', address: '北京***' },
+  consent: { at: '2026-01-01T08:00:00.000Z', channelId: null, version: '2026-12' },
   tags: ['回头客'],
   verifiedExternalId: null,
   createdAt: '2026-01-01T00:00:00.000Z',
@@ -62,6 +63,16 @@ async function mountPane(permissions: string[]) {
 }
 
 describe('the customer pane', () => {
+  it('shows the consent as a read-only line, not as a custom attribute', async () => {
+    const w = await mountPane(['contacts.read', 'contacts.manage']);
+    const line = w.find('[data-test="contact-consent"]');
+    expect(line.text()).toMatch(/^✓ Agreed to the privacy notice · .+ · version 2026-12$/);
+    expect(line.findAll('button')).toHaveLength(0);
+    const attributes = w.find('[data-test="contact-attributes"]').text();
+    expect(attributes).not.toContain('2026-12');
+    expect(attributes).not.toContain('Consent');
+  });
+
   it('shows masked details and no Reveal button without pii.reveal', async () => {
     const w = await mountPane(['contacts.read']);
     expect(w.find('[data-test="contact-name"]').text()).toBe('王小明');

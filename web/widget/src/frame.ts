@@ -6,6 +6,7 @@ import { ApiError, createApi, type WidgetConfig } from './api.ts';
 import { createConnection, type ConnectionState } from './connection.ts';
 import { isLocale, MESSAGES, type Locale } from './i18n.ts';
 import { createOutbox, mirroredStorage, nativeStorage, newClientId, type KeyValueStore } from './outbox.ts';
+import { createScrollPin } from '../../shared/scroll-pin.ts';
 import { renderItem } from './render.ts';
 import { createChatStore } from './store.ts';
 
@@ -58,6 +59,16 @@ const fileInput = $<HTMLInputElement>('.pw-file-input');
 const attachBtn = $<HTMLButtonElement>('.pw-attach');
 const sendBtn = $<HTMLButtonElement>('.pw-send');
 const counterEl = $('.pw-counter');
+const newBtn = $<HTMLButtonElement>('.pw-new');
+
+/** The thread follows the newest message unless the visitor scrolled up (then: the button). */
+const pin = createScrollPin(bodyEl, showNewMessages);
+function showNewMessages({ unseen }: { unseen: number }) {
+  newBtn.hidden = unseen === 0;
+  newBtn.textContent = (unseen === 1 ? t.newMessage : t.newMessages).replace('{n}', String(unseen));
+}
+newBtn.addEventListener('click', () => pin.toBottom());
+const images = new Map<string, HTMLImageElement>();
 
 const objectUrls = new Map<string, Promise<string>>();
 function attachmentUrl(id: string): Promise<string> {
@@ -88,11 +99,11 @@ function applyTexts() {
 }
 
 function render() {
-  const atBottom = bodyEl.scrollHeight - bodyEl.scrollTop - bodyEl.clientHeight < 40;
   const ctx = {
     doc: document,
     t,
     attachmentUrl,
+    images,
     onRetry: (clientId: string) => {
       store.markFailed(clientId, false);
       render();
@@ -103,7 +114,7 @@ function render() {
   typingEl.hidden = Date.now() >= agentTypingUntil;
   statusEl.hidden = connState === 'online' || !token;
   statusEl.textContent = connState === 'connecting' ? t.connecting : t.offline;
-  if (atBottom) bodyEl.scrollTop = bodyEl.scrollHeight;
+  showNewMessages(pin);
   markRead();
   post({ type: 'unread', count: store.unread() });
 }
@@ -128,6 +139,7 @@ window.addEventListener('message', (e: MessageEvent) => {
   } else if (d.type === 'open') {
     isOpen = true;
     render();
+    pin.toBottom();
     input.focus();
   } else if (d.type === 'close') {
     isOpen = false;
@@ -255,10 +267,12 @@ function handle(e: ServerEvent) {
     case 'message':
       if (e.message.conversationId !== conversationId) return;
       if (e.message.clientId) outbox.remove(e.message.clientId);
-      store.receive(e.message);
-      if (store.hasGap()) fillGapSoon();
-      if (e.message.senderType === 'agent') agentTypingUntil = 0;
-      render();
+      if (store.receive(e.message)) {
+        if (e.message.senderType === 'agent') agentTypingUntil = 0;
+        if (store.hasGap()) fillGapSoon();
+        render();
+        pin.added(e.message.senderType === 'visitor' ? 0 : 1);
+      } else render();
       return;
     case 'ack':
       outbox.remove(e.clientId);
@@ -364,8 +378,8 @@ function sendText() {
   outbox.add(item);
   store.addPending({ ...item, kind: 'text', failed: false });
   if (conversationId) connection.send({ type: 'typing', conversationId, typing: false });
-  bodyEl.scrollTop = bodyEl.scrollHeight;
   render();
+  pin.toBottom();
   flush();
 }
 
@@ -407,6 +421,7 @@ async function upload(file: File) {
     ...(image ? { localPreview: URL.createObjectURL(file) } : {}),
   });
   render();
+  pin.toBottom();
   try {
     await ensureConversation();
     const ack = await api.upload(token!, conversationId!, clientId, file);
@@ -492,6 +507,7 @@ async function boot() {
   applyTexts();
   for (const q of outbox.all()) store.addPending({ ...q, kind: 'text', failed: false });
   render();
+  pin.toBottom();
   // Standalone (not framed, e.g. opened directly): behave as open.
   if (window.parent === window) isOpen = true;
   void api.config(site).then(

@@ -33,6 +33,8 @@ const zh = {
   download: '下载',
   assigned: '{name} 为您服务',
   resolved: '对话已结束',
+  newMessages: '新消息 {n} ↓',
+  newMessage: '新消息 {n} ↓',
 } as const;
 
 export type Messages = { [K in keyof typeof zh]: string };
@@ -69,6 +71,8 @@ const en: Messages = {
   download: 'Download',
   assigned: '{name} is now helping you',
   resolved: 'The conversation was closed',
+  newMessages: '{n} new messages ↓',
+  newMessage: '{n} new message ↓',
 };
 
 export const MESSAGES: Record<Locale, Messages> = { 'zh-CN': zh, en };

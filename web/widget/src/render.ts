@@ -53,6 +53,8 @@ export interface RenderContext {
   /** Loads an attachment (the visitor token is a header, not a cookie) and gives an object URL. */
   attachmentUrl: (id: string) => Promise<string>;
   onRetry?: (clientId: string) => void;
+  /** Image elements kept across renders, so a re-render does not reload them or change heights. */
+  images?: Map<string, HTMLImageElement>;
 }
 
 function formatSize(bytes: number): string {
@@ -87,15 +89,21 @@ export function renderItem(item: ChatItem, ctx: RenderContext): HTMLElement {
     bubble.textContent = t.recalled;
   } else if (item.kind === 'image' && (item.attachment || item.localPreview)) {
     bubble.classList.add('pw-media');
-    const img = doc.createElement('img');
-    img.className = 'pw-image';
-    img.alt = item.attachment?.fileName ?? '';
-    if (item.localPreview) img.src = item.localPreview;
-    else if (item.attachment) {
-      void ctx.attachmentUrl(item.attachment.id).then(
-        (u) => (img.src = u),
-        () => undefined,
-      );
+    const imageKey = item.localPreview ?? item.attachment!.id;
+    let img = ctx.images?.get(imageKey);
+    if (!img) {
+      img = doc.createElement('img');
+      img.className = 'pw-image';
+      img.alt = item.attachment?.fileName ?? '';
+      ctx.images?.set(imageKey, img);
+      const target = img;
+      if (item.localPreview) target.src = item.localPreview;
+      else if (item.attachment) {
+        void ctx.attachmentUrl(item.attachment.id).then(
+          (u) => (target.src = u),
+          () => undefined,
+        );
+      }
     }
     bubble.appendChild(img);
   } else if (item.kind === 'file' || (item.kind === 'image' && !item.localPreview)) {

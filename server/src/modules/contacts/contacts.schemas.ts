@@ -5,7 +5,17 @@ export const ContactSchema = Type.Object({
   name: Type.Union([Type.String(), Type.Null()]),
   email: Type.Union([Type.String(), Type.Null()]),
   phone: Type.Union([Type.String(), Type.Null()]),
+  /** Custom attributes (the consent record is not one of them: see `consent`). */
   attributes: Type.Record(Type.String(), Type.Unknown()),
+  /** The visitor's consent from the pre-chat form; read-only. */
+  consent: Type.Union([
+    Type.Object({
+      at: Type.String(),
+      channelId: Type.Union([Type.String(), Type.Null()]),
+      version: Type.Union([Type.String(), Type.Null()]),
+    }),
+    Type.Null(),
+  ]),
   tags: Type.Array(Type.String()),
   verifiedExternalId: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),

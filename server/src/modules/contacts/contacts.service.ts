@@ -5,11 +5,38 @@ import type { AuditTrail } from '../../platform/audit.ts';
 import { createTar } from '../../platform/archive/tar.ts';
 import { maskEmail, maskName, maskPhone, maskAddress } from '../../platform/crypto/pii.ts';
 import type { Database, Executor } from '../../platform/db/database.ts';
-import { BadRequestError, NotFoundError } from '../../platform/errors.ts';
+import { BadRequestError, ForbiddenError, NotFoundError } from '../../platform/errors.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
 import type { AttachmentStore } from '../conversations/attachment-store.ts';
 import { canSee } from '../conversations/visibility.ts';
 import type { ContactPatch, ContactRow, ContactsRepository } from './contacts.repository.ts';
+
+/** What the visitor agreed to in the widget's pre-chat form: a compliance record, read-only. */
+export interface ConsentRecord {
+  at: string;
+  channelId: string | null;
+  /** The version of the consent notice shown (absent on records from before versions). */
+  version: string | null;
+}
+
+/** Where the consent lives (in the contact's attributes, apart from the custom ones). */
+export const CONSENT_ATTRIBUTE = 'dataProcessingConsent';
+
+function consentOf(attributes: Record<string, unknown>): ConsentRecord | null {
+  const c = attributes[CONSENT_ATTRIBUTE] as Record<string, unknown> | undefined;
+  if (!c || typeof c !== 'object' || typeof c.at !== 'string') return null;
+  return {
+    at: c.at,
+    channelId: typeof c.channelId === 'string' ? c.channelId : null,
+    version: typeof c.version === 'string' ? c.version : null,
+  };
+}
+
+/** The custom attributes agents see and edit: everything but the consent record. */
+function customAttributes(attributes: Record<string, unknown>): Record<string, unknown> {
+  const { [CONSENT_ATTRIBUTE]: _consent, ...rest } = attributes;
+  return rest;
+}
 
 export interface Contact {
   id: string;
@@ -17,6 +44,7 @@ export interface Contact {
   email: string | null;
   phone: string | null;
   attributes: Record<string, unknown>;
+  consent: ConsentRecord | null;
   tags: string[];
   verifiedExternalId: string | null;
   createdAt: string;
@@ -39,7 +67,8 @@ function toContact(r: ContactRow, view: { reveal: boolean; sensitive: ReadonlySe
     name: m(r.name, maskName),
     email: m(r.email, maskEmail),
     phone: m(r.phone, maskPhone),
-    attributes: view.reveal ? r.attributes : maskedAttributes(r.attributes, view.sensitive),
+    attributes: customAttributes(view.reveal ? r.attributes : maskedAttributes(r.attributes, view.sensitive)),
+    consent: consentOf(r.attributes),
     tags: r.tags,
     verifiedExternalId: r.external_id,
     createdAt: r.created_at.toISOString(),
@@ -266,6 +295,19 @@ export function createContactsService(deps: {
     ): Promise<Contact> {
       authorize(actor, 'contacts.manage');
       const { setAttributes, ...patch } = input;
+      // The consent record is the visitor's, as they gave it: nobody edits or deletes it here
+      // (erasure of the whole contact is the data-subject route).
+      for (const [field, attrs] of [
+        ['attributes', patch.attributes],
+        ['setAttributes', setAttributes],
+      ] as const) {
+        if (attrs && CONSENT_ATTRIBUTE in attrs) {
+          throw new ForbiddenError(
+            `${field}.${CONSENT_ATTRIBUTE}: the consent record is kept as the visitor gave it and cannot be changed`,
+            'consent_read_only',
+          );
+        }
+      }
       const row = await db.transaction().execute(async (trx) => {
         const current = await visibleContact(actor, id, trx);
         if (setAttributes) {
@@ -275,6 +317,13 @@ export function createContactsService(deps: {
             else merged[k] = v;
           }
           patch.attributes = merged;
+        }
+        // Replacing the custom attributes keeps the consent record.
+        if (patch.attributes && CONSENT_ATTRIBUTE in current.attributes) {
+          patch.attributes = {
+            ...patch.attributes,
+            [CONSENT_ATTRIBUTE]: current.attributes[CONSENT_ATTRIBUTE],
+          };
         }
         const updated = await repo.updateContact(trx, id, {
           ...patch,
@@ -312,12 +361,12 @@ export function createContactsService(deps: {
     async setVisitorProfile(
       trx: Executor,
       id: string,
-      input: { name?: string; phone?: string; consent: { at: string; channelId: string } },
+      input: { name?: string; phone?: string; consent: { at: string; channelId: string; version: string } },
     ) {
       const row = await repo.findContact(trx, id);
       if (!row) return null;
       const attributes = { ...((row.attributes ?? {}) as Record<string, unknown>) };
-      attributes.dataProcessingConsent = input.consent;
+      attributes[CONSENT_ATTRIBUTE] = input.consent;
       return repo.updateContact(trx, id, {
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.phone !== undefined ? { phone: input.phone } : {}),

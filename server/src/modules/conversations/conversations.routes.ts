@@ -21,6 +21,7 @@ import {
   EditBody,
   HistoryQuery,
   ListQuery,
+  InboxCountsResponse,
   ListResponse,
   MessageView,
   MessagesResponse,
@@ -81,6 +82,15 @@ export const conversationsRoutes: FastifyPluginAsyncTypebox<{ conversations: Con
       schema: { querystring: ListQuery, response: { 200: ListResponse, ...authErrors } },
     },
     async (request) => conversations.listConversations(actorOf(request), request.query),
+  );
+
+  app.get(
+    '/api/v1/conversations/counts',
+    {
+      config: { access: 'conversations.read' },
+      schema: { response: { 200: InboxCountsResponse, ...authErrors } },
+    },
+    async (request) => conversations.inboxCounts(actorOf(request)),
   );
 
   app.get(

@@ -37,6 +37,14 @@ export const ListQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** Per inbox tab: open conversations where work waits for the reader (inbox-counts.ts). */
+export const InboxCountsResponse = Type.Object({
+  mine: Type.Integer(),
+  unassigned: Type.Integer(),
+  team: Type.Integer(),
+  all: Type.Integer(),
+});
+
 export const ListResponse = Type.Object({
   conversations: Type.Array(AgentConversation),
   nextCursor: Type.Union([Type.String(), Type.Null()]),

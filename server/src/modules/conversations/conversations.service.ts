@@ -40,13 +40,15 @@ import type {
   PlainAppendRow,
 } from './conversations.repository.ts';
 import { createGroupCommit } from './group-commit.ts';
+import { createInboxCounts } from './inbox-counts.ts';
+import { MESSAGE_EDIT_WINDOW_MS } from '../../realtime/events.ts';
 import { toConversationView, toMessageView, toVisitorConversationView, toVisitorMessage } from './views.ts';
 import { NO_TRANSCRIPT_MASKING, type TranscriptMasking } from './transcript-masking.ts';
 import { canSee, scopeOf } from './visibility.ts';
 import { identityHashMatches, type VisitorIdentity, type VisitorTokens } from './visitor-tokens.ts';
 
 /** Recall and edit are allowed this long after sending. */
-export const EDIT_WINDOW_MS = 2 * 60 * 1000;
+export const EDIT_WINDOW_MS = MESSAGE_EDIT_WINDOW_MS;
 const PAGE_MAX = 200;
 
 export interface ConversationsSettings {
@@ -581,6 +583,9 @@ export function createConversationsService(deps: {
   }
 
   return {
+    /** Waiting work per inbox tab (inbox-counts.ts). */
+    ...createInboxCounts({ db }),
+
     // ---------------- visitors ----------------
 
     /** Starts or resumes a visitor: returns a (new) token. Verifies user_id + HMAC when given. */

@@ -35,6 +35,10 @@ export const PERMISSIONS = [
   'pii.reveal',
   /** Data-subject requests: export everything about a contact, erase a contact. */
   'privacy.manage',
+  /** See colleagues' availability (agents: their teams' members; with users.read: everyone). */
+  'availability.read',
+  /** Set one's own availability (online, busy, away, offline). */
+  'availability.set',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -54,6 +58,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'contacts.manage',
     'canned_replies.use',
     'canned_replies.manage_team',
+    'availability.read',
+    'availability.set',
   ],
   agent: [
     'teams.read',
@@ -63,6 +69,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'contacts.read',
     'contacts.manage',
     'canned_replies.use',
+    'availability.read',
+    'availability.set',
   ],
   auditor: ['audit.read', 'audit.export'],
 };

@@ -10,6 +10,12 @@ import { authorize, type Actor } from '../identity/permissions.ts';
 import type { WidgetRepository } from './widget.repository.ts';
 import type { WidgetSettings, WidgetSettingsPatch } from './widget.schemas.ts';
 
+/**
+ * The version of the consent notice the widget shows (web/widget/src/i18n.ts, `consent`),
+ * recorded with each consent. Raise it when that text changes.
+ */
+export const CONSENT_NOTICE_VERSION = '2026-12';
+
 export const DEFAULT_COLOR = '#2563eb';
 
 type ChannelRow = NonNullable<Awaited<ReturnType<WidgetRepository['findChannel']>>>;
@@ -148,7 +154,7 @@ export function createWidgetService(deps: {
         const out = await contacts.setVisitorProfile(trx, v.contactId, {
           ...(input.name !== undefined ? { name: input.name.trim() } : {}),
           ...(input.phone !== undefined ? { phone: input.phone.trim() } : {}),
-          consent: { at: consentAt, channelId: v.channelId },
+          consent: { at: consentAt, channelId: v.channelId, version: CONSENT_NOTICE_VERSION },
         });
         if (!out) throw new NotFoundError('contact');
         await auditTrail.record(

@@ -23,6 +23,12 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AgentAvailability {
+  status: string;
+  updated_at: Generated<Timestamp>;
+  user_id: string;
+}
+
 export interface AppSecrets {
   created_at: Generated<Timestamp>;
   name: string;
@@ -291,6 +297,7 @@ export interface Users {
 }
 
 export interface DB {
+  agent_availability: AgentAvailability;
   app_secrets: AppSecrets;
   attachments: Attachments;
   audit_archives: AuditArchives;

@@ -4,7 +4,9 @@
 // back to the login page from wherever they were.
 import type {
   UpdateContactInput,
+  AgentAvailabilityView,
   Conversation,
+  InboxCounts,
   ConversationQuery,
   Message,
   SendAck,
@@ -256,12 +258,19 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
     },
 
+    availability: {
+      list: () => request<{ agents: AgentAvailabilityView[] }>('GET', '/api/v1/availability'),
+      setOwn: (status: AgentAvailabilityView['status']) =>
+        request<AgentAvailabilityView>('PUT', '/api/v1/availability/me', { status }),
+    },
+
     conversations: {
       list: (q: ConversationQuery) =>
         request<{ conversations: Conversation[]; nextCursor: string | null }>(
           'GET',
           `/api/v1/conversations${query(q)}`,
         ),
+      counts: () => request<InboxCounts>('GET', '/api/v1/conversations/counts'),
       get: (conversationId: string) =>
         request<Conversation>('GET', `/api/v1/conversations/${id(conversationId)}`),
       messages: async (
@@ -301,6 +310,12 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         })}`,
       attachmentUrl: (attachmentId: string) => `${baseUrl}/api/v1/attachments/${id(attachmentId)}`,
       /** A masked message as typed (pii.reveal; audited on the server). */
+      recallMessage: (messageId: string) =>
+        request<Message>('POST', `/api/v1/messages/${id(messageId)}/recall`),
+      editMessage: (messageId: string, text: string) =>
+        request<Message>('PATCH', `/api/v1/messages/${id(messageId)}`, { text }),
+      setPriority: (conversationId: string, priority: Conversation['priority']) =>
+        request<Conversation>('POST', `/api/v1/conversations/${id(conversationId)}/priority`, { priority }),
       revealMessage: (messageId: string) =>
         request<{ id: string; text: string }>('POST', `/api/v1/messages/${id(messageId)}/reveal`),
     },

@@ -37,6 +37,7 @@ import type { BackupOverviewSchema } from '../../../../server/src/modules/backup
 import type {
   Ack,
   AgentConversation,
+  InboxCountsResponse,
   ListQuery,
   MessageView,
 } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
@@ -50,6 +51,7 @@ import type {
   WidgetSettingsPatch as WidgetSettingsPatchSchema,
   WidgetSettingsResponse,
 } from '../../../../server/src/modules/widget/widget.schemas.ts';
+import type { AvailabilityView } from '../../../../server/src/modules/availability/availability.schemas.ts';
 import type { ChannelsResponse } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
 import type { Permission } from '../../../../server/src/modules/identity/permissions.ts';
@@ -83,6 +85,10 @@ export type SecuritySettings = Static<typeof SettingsSchema>;
 export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
 export type BackupOverview = Static<typeof BackupOverviewSchema>;
 export type Conversation = Static<typeof AgentConversation>;
+/** Per inbox tab: open conversations where work waits for the reader. */
+export type InboxCounts = Static<typeof InboxCountsResponse>;
+/** A colleague's chosen availability and whether their console is connected. */
+export type AgentAvailabilityView = Static<typeof AvailabilityView>;
 export type ConversationQuery = Static<typeof ListQuery>;
 export type Message = Static<typeof MessageView>;
 export type SendAck = Static<typeof Ack>;

@@ -3,6 +3,7 @@
 // The conversations store (stores/conversations.ts) is the one consumer in the app.
 import type {
   ClientLimits,
+  AgentAvailability,
   ConversationView,
   MessageView,
   ServerEvent,
@@ -26,6 +27,10 @@ export interface RealtimeHandlers {
   reset(conversationId: string): void;
   /** The limits the server states on every `ready` (the composer's length counter). */
   limits(limits: ClientLimits): void;
+  /** A colleague chose a status (online, busy, away, offline). */
+  availability?(userId: string, status: AgentAvailability): void;
+  /** A colleague's console connected (online/away) or is gone (offline). */
+  agentPresence?(userId: string, connected: boolean): void;
 }
 
 function isAgentView(c: unknown): c is ConversationView {
@@ -61,10 +66,15 @@ export function dispatchEvent(event: ServerEvent, handlers: RealtimeHandlers): v
     case 'ready':
       handlers.limits(event.limits);
       return;
-    // The console sends over HTTP, so `ack`/`ok` never come; agents' presence is not shown;
-    // errors of frames we did not send are nothing to act on.
-    case 'ack':
+    case 'availability':
+      handlers.availability?.(event.userId, event.status);
+      return;
     case 'presence':
+      handlers.agentPresence?.(event.userId, event.status !== 'offline');
+      return;
+    // The console sends over HTTP, so `ack`/`ok` never come; errors of frames we did not send
+    // are nothing to act on.
+    case 'ack':
     case 'ok':
     case 'pong':
     case 'error':

@@ -26,19 +26,70 @@ declare module 'vue-router' {
   }
 }
 
-/** The pages shown in the navigation, in order; the first one the user may use is their home. */
-export const NAV_PAGES = [
-  { name: 'inbox', title: 'nav.inbox', permission: 'conversations.read' },
-  { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
-  { name: 'users', title: 'nav.users', permission: 'users.read' },
-  { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
-  { name: 'audit', title: 'nav.audit', permission: 'audit.read' },
-  { name: 'security', title: 'nav.security', permission: 'security.manage' },
-  { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
+/**
+ * The navigation, grouped the way agents and admins think: the daily work first, settings last.
+ * Groups for modules still to come (tickets, the knowledge base, reports and quality) take their
+ * pages here; a group shows only when the user may use one of its pages. The account is in the
+ * user menu. The first page the user may use is their home.
+ */
+export type NavPageName =
+  | 'inbox'
+  | 'contacts'
+  | 'canned-replies'
+  | 'users'
+  | 'teams'
+  | 'widget-settings'
+  | 'security'
+  | 'backups'
+  | 'audit'
+  | 'account';
+export interface NavPage {
+  name: NavPageName;
+  title: string;
+  permission: Permission | undefined;
+}
+export interface NavGroup {
+  key: 'workspace' | 'customers' | 'knowledge' | 'reports' | 'settings';
+  title: string;
+  pages: readonly NavPage[];
+}
+
+export const NAV_GROUPS: readonly NavGroup[] = [
+  {
+    key: 'workspace',
+    title: 'nav.groups.workspace',
+    pages: [{ name: 'inbox', title: 'nav.inbox', permission: 'conversations.read' }],
+  },
+  {
+    key: 'customers',
+    title: 'nav.groups.customers',
+    pages: [{ name: 'contacts', title: 'contacts.nav', permission: 'privacy.manage' }],
+  },
+  {
+    key: 'knowledge',
+    title: 'nav.groups.knowledge',
+    pages: [{ name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' }],
+  },
+  { key: 'reports', title: 'nav.groups.reports', pages: [] },
+  {
+    key: 'settings',
+    title: 'nav.groups.settings',
+    pages: [
+      { name: 'users', title: 'nav.users', permission: 'users.read' },
+      { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+      { name: 'widget-settings', title: 'widgetSettings.nav', permission: 'channels.manage' },
+      { name: 'security', title: 'nav.security', permission: 'security.manage' },
+      { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
+      { name: 'audit', title: 'nav.audit', permission: 'audit.read' },
+    ],
+  },
+];
+
+/** Every page reachable from the navigation or the user menu, in navigation order. */
+export const NAV_PAGES: readonly NavPage[] = [
+  ...NAV_GROUPS.flatMap((g) => g.pages),
   { name: 'account', title: 'nav.account', permission: undefined },
-  { name: 'widget-settings', title: 'widgetSettings.nav', permission: 'channels.manage' },
-  { name: 'contacts', title: 'contacts.nav', permission: 'privacy.manage' },
-] as const satisfies readonly { name: string; title: string; permission: Permission | undefined }[];
+];
 
 /** Only same-app paths are followed after sign-in (no "//evil.example" or absolute URLs). */
 export function safeRedirect(value: unknown): string | undefined {
