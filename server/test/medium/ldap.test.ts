@@ -102,14 +102,14 @@ const login = (username: string, password: string) =>
   });
 
 // Skipped (visibly) on a developer machine without slapd; CI (.ci/run) installs it and demands it.
-const ldap = requirement({
+const slapdNeeded = requirement({
   switch: 'PARLEY_TEST_REQUIRE_SLAPD',
   available: slapdAvailable,
   missing: 'slapd and ldap-utils are required here (apt-get install slapd ldap-utils)',
 });
-if (!ldap.skip) ldap.check();
+if (!slapdNeeded.skip) slapdNeeded.check();
 
-describe.skipIf(ldap.skip)('LDAP / Active Directory sign-in (OpenLDAP)', () => {
+describe.skipIf(slapdNeeded.skip)('LDAP / Active Directory sign-in (OpenLDAP)', () => {
   it('signs in a directory user, creates the account with the mapped role (most privileged wins)', async () => {
     const res = await login('alice', 'alice-password');
     expect(res.statusCode, res.body).toBe(200);
