@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
 import { createTestApp, httpClient } from '../support/app.ts';
-import { runParley } from '../support/process.ts';
+import { PROCESS_TEST_MS, runParley } from '../support/process.ts';
 
 function cookieOf(setCookie: string | string[] | undefined): string {
   const raw = Array.isArray(setCookie) ? setCookie[0] : setCookie;
@@ -16,7 +16,7 @@ async function run(args: string[], env: Record<string, string>) {
   return { code, out: p.output() };
 }
 
-describe('parley CLI', () => {
+describe('parley CLI', { timeout: PROCESS_TEST_MS }, () => {
   it('migrate --check fails on an empty database, migrate applies, then --status and --check pass', async () => {
     const db = await createEmptyDatabase();
     const env = { DATABASE_URL: db.url };

@@ -12,6 +12,7 @@ import { base32Decode, hotp, totpStep } from '../../src/platform/crypto/totp.ts'
 import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { launchChromium, recordProblems, screenshot as takeScreenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { PROCESS_START_MS } from '../support/process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
@@ -80,7 +81,7 @@ beforeAll(async () => {
   server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
   server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
   const launched = launchChromium();
-  await waitForReady(baseUrl, 30_000);
+  await waitForReady(baseUrl, PROCESS_START_MS);
   browser = await launched;
   context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { requirement } from '../support/environment.ts';
-import { getJson, runParley } from '../support/process.ts';
+import { getJson, PROCESS_TEST_MS, runParley } from '../support/process.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'parley-embedded-'));
 // As root, PostgreSQL runs as the "postgres" user, which must be able to enter the directory.
@@ -36,11 +36,11 @@ const asRoot = requirement({
   missing: 'this test must run as root',
 });
 
-describe('embedded PostgreSQL', () => {
+describe('embedded PostgreSQL', { timeout: PROCESS_TEST_MS }, () => {
   it('creates the database on first run, says it is embedded, serves, and stops it cleanly', async () => {
     const parley = runParley(['serve'], env);
     const port = await parley.port();
-    await parley.waitFor(/Parley is ready/, 90_000);
+    await parley.waitFor(/Parley is ready/);
     expect(parley.output()).toMatch(/running on the EMBEDDED PostgreSQL.*production must set DATABASE_URL/);
     expect((await getJson(port, '/readyz')).status).toBe(200);
     const password = /Password: (\S+)/.exec(parley.output())?.[1];
@@ -56,7 +56,7 @@ describe('embedded PostgreSQL', () => {
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
     expect(alive(pgPid!)).toBe(false);
-  }, 120_000);
+  });
 
   it('CLI commands use the same embedded database', async () => {
     const status = runParley(['migrate', '--status'], env);
@@ -64,24 +64,24 @@ describe('embedded PostgreSQL', () => {
     expect(code).toBe(0);
     expect(status.output()).toMatch(/applied\s+0001_foundation\.sql/);
     expect(status.output()).toMatch(/0 pending/);
-  }, 60_000);
+  });
 
   it('after kill -9, the next start takes over the orphaned PostgreSQL and keeps the data', async () => {
     const first = runParley(['serve'], env);
-    await first.waitFor(/Parley is ready/, 60_000);
+    await first.waitFor(/Parley is ready/);
     const orphan = postmasterPid();
     await first.stop('SIGKILL');
     expect(alive(orphan!)).toBe(true); // postgres outlived Parley
 
     const second = runParley(['serve'], env);
     const port = await second.port();
-    await second.waitFor(/Parley is ready/, 60_000);
+    await second.waitFor(/Parley is ready/);
     expect(second.output()).toMatch(/left running by an earlier Parley/);
     expect(second.output()).not.toContain('Password:'); // same database: the admin exists
     expect(alive(orphan!)).toBe(false);
     expect((await getJson(port, '/readyz')).status).toBe(200);
     expect((await second.stop()).code).toBe(0);
-  }, 120_000);
+  });
 
   it.skipIf(asRoot.skip)(
     'as root, refuses a data directory the postgres user cannot reach, saying what to do',

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { eventually, getJson, runParley } from '../support/process.ts';
+import { eventually, getJson, PROCESS_TEST_MS, runParley } from '../support/process.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 async function login(port: number, username: string, password: string) {
@@ -20,7 +20,7 @@ function bannerCredentials(output: string) {
   return { username, password };
 }
 
-describe('parley serve', () => {
+describe('parley serve', { timeout: PROCESS_TEST_MS }, () => {
   it('migrates, prints the first admin once, serves, and exits 0 within 10 s on SIGTERM', async () => {
     const db = await createTestDatabase({ dropAfterAll: true });
     const parley = runParley(['serve'], { DATABASE_URL: db.url, PARLEY_PORT: '0' });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll } from 'vitest';
 import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { PROCESS_START_MS } from './process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const running = new Set<ChildProcess>();
@@ -100,7 +101,7 @@ export async function startServer(
   await waitUntil(
     'readiness',
     async () => (await fetch(`${base}/readyz`)).status === 200,
-    workers > 1 ? 90_000 : 30_000,
+    workers > 1 ? 2 * PROCESS_START_MS : PROCESS_START_MS,
     output,
   );
   // Ready for fan-out once its LISTEN connection is up (with PARLEY_WORKERS: every worker's).
@@ -110,7 +111,7 @@ export async function startServer(
       workers > 1
         ? (await listenBackends(databaseUrl)).length >= workers
         : (await listenBackendPid(databaseUrl, child.pid!)) !== null,
-    workers > 1 ? 60_000 : 15_000,
+    PROCESS_START_MS,
     output,
   );
   return {
