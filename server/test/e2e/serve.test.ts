@@ -2,7 +2,7 @@
 import net from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { freePort } from '../support/ports.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { eventually, getJson, PROCESS_TEST_MS, runParley } from '../support/process.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';

@@ -11,7 +11,6 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { launchChromium } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
@@ -77,20 +76,18 @@ beforeAll(async () => {
   const database = await createTestDatabase();
   const launched = launchChromium();
   // Parley's public URL is on 127.0.0.1; the demo page is opened on localhost (another origin).
-  const port = await freePort();
-  server = await startServer(
-    database.url,
-    { PARLEY_WIDGET_DIR: widgetDist, PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` },
-    port,
-  );
-  demoUrl = `http://localhost:${port}/demo`;
+  server = await startServer(database.url, (port) => ({
+    PARLEY_WIDGET_DIR: widgetDist,
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+  }));
+  demoUrl = `http://localhost:${server.port}/demo`;
   cookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
   site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
   await api('PATCH', `/api/v1/channels/${site}/widget`, {
     name: '青禾茶舍客服',
     color: '#2f5d3a',
     greeting: '您好，欢迎来到青禾茶舍！有什么可以帮您？',
-    allowedOrigins: [`http://localhost:${port}`],
+    allowedOrigins: [`http://localhost:${server.port}`],
   });
   agentSocket = await TestSocket.open(`${server.wsBase}/api/v1/ws`, { cookie });
   agentSocket.send({ type: 'hello' });
