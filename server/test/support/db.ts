@@ -3,6 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import { databaseUrl, dropDatabase, withAdminClient } from './postgres.ts';
 
+/** parley_t_r<run id>_<random>: the run id tells other runs whose it is (global-setup.ts). */
+function testDatabaseName(): string {
+  return `parley_t_r${inject('runId')}_${randomBytes(6).toString('hex')}`;
+}
+
 export interface TestDatabase {
   url: string;
   name: string;
@@ -12,7 +17,7 @@ export interface TestDatabase {
 export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const template = inject('pgTemplate');
-  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   await withAdminClient(adminUrl, async (c) => {
     // Concurrent clones of one template can collide briefly; retry.
     for (let attempt = 0; ; attempt++) {
@@ -32,7 +37,7 @@ export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}):
 /** An empty database (no migrations), for migrator tests. */
 export async function createEmptyDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
-  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   await withAdminClient(adminUrl, (c) => c.query(`create database "${name}"`));
   afterAll(() => dropDatabase(adminUrl, name));
   return { url: databaseUrl(adminUrl, name), name, adminUrl };
