@@ -4,7 +4,7 @@
 // declarations or from roleHas(), so a route declared with too weak a permission, or a widget
 // route that forgets its visitor-token check, answers differently and fails here.
 // A route that the app registers but the table lacks fails too (add its row: docs/TESTING.md).
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -56,8 +56,10 @@ async function widgetCall(method: string, url: string, token: string, payload?: 
 }
 
 beforeAll(async () => {
-  for (const dist of [widgetDist, consoleDist]) {
-    if (readdirSync(dist, { withFileTypes: true }).length === 0) throw new Error(`${dist} is empty`);
+  // The console and widget files are routes too (200 from the table): they must be built.
+  for (const built of [path.join(widgetDist, 'frame.html'), path.join(consoleDist, 'index.html')]) {
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run "make build" (make test does it) first`);
   }
   const users = new Map<Staff, string>();
   for (const role of STAFF) users.set(role, (await signIn(t, role)).userId);
