@@ -20,8 +20,8 @@
 //
 // Statuses worth knowing: 401 not signed in (or no / bad visitor token), 403 the role lacks the
 // permission, 404 the object is not there or not visible to this caller, 400 the empty body was
-// refused after the access check passed; a WebSocket route called without an upgrade answers
-// 404 once the access check has passed.
+// refused after the access check passed, 101 a WebSocket upgrade accepted (WebSocket routes are
+// called with a real upgrade).
 //
 // Adding a route: add its row in the same change, deciding each cell from the permission table
 // in docs/SECURITY.md, not by copying what the test prints (docs/TESTING.md).
@@ -100,8 +100,7 @@ POST   /api/v1/contacts/:id/erase                          401   400   403   403
 
 # Conversations: admins, supervisors and agents read, reply and manage; assigning is for admins
 # and supervisors; deleting and revealing a masked message are admins' only; auditors never see
-# chats. GET /api/v1/ws is the agent socket (404 here: called without an upgrade, after the access
-# check)
+# chats. GET /api/v1/ws is the agent socket: it opens (101) for the roles that read chats
 GET    /api/v1/conversations                               401   200   200   200   403   401   401   -
 GET    /api/v1/conversations/:id                           401   404   404   404   403   401   401   -
 DELETE /api/v1/conversations/:id                           401   404   403   403   403   401   401   -
@@ -121,7 +120,7 @@ POST   /api/v1/conversations/:id/priority                  401   400   400   400
 POST   /api/v1/messages/:id/recall                         401   404   404   404   403   401   401   -
 PATCH  /api/v1/messages/:id                                401   400   400   400   403   401   401   -
 POST   /api/v1/messages/:id/reveal                         401   404   403   403   403   401   401   -
-GET    /api/v1/ws                                          401   404   404   404   403   401   401   -
+GET    /api/v1/ws                                          401   101   101   101   403   401   401   -
 
 # Canned replies: every role that chats uses them (team/global management is checked in the
 # service); auditors never
@@ -140,8 +139,8 @@ POST   /api/v1/channels                                    401   400   403   403
 # The visitor widget. Files and the public config are open. The visitor API wants the visitor's
 # own token: no token (and a staff cookie is no token) 401; another visitor's token 404 on the
 # first visitor's conversation, message and attachment, as if they did not exist.
-# /api/v1/widget/ws checks the token in its hello frame
-# (server/test/medium/conversations.test.ts), 404 here without an upgrade
+# /api/v1/widget/ws opens for anyone and checks the token in its hello frame
+# (server/test/medium/conversations.test.ts)
 POST   /api/v1/widget/session                              200   200   200   200   200   200   200   -
 GET    /api/v1/widget/conversations                        401   401   401   401   401   200   200   -
 POST   /api/v1/widget/conversations                        401   401   401   401   401   200   200   -
@@ -151,7 +150,7 @@ POST   /api/v1/widget/conversations/:id/attachments        401   401   401   401
 GET    /api/v1/widget/attachments/:id                      401   401   401   401   401   200   404   -
 POST   /api/v1/widget/conversations/:id/read               401   401   401   401   401   200   404   -
 POST   /api/v1/widget/messages/:id/recall                  401   401   401   401   401   200   404   -
-GET    /api/v1/widget/ws                                   404   404   404   404   404   404   404   -
+GET    /api/v1/widget/ws                                   101   101   101   101   101   101   101   -
 GET    /widget.js                                          200   200   200   200   200   200   200   -
 GET    /widget/assets/:file                                200   200   200   200   200   200   200   -
 GET    /widget/demo/:file                                  200   200   200   200   200   200   200   -

@@ -154,6 +154,21 @@ const defaultUrl = (pattern: string) => pattern.replace(/:[A-Za-z]+/g, () => ran
 
 let addressSeq = 0;
 
+/** WebSocket routes are called with a real upgrade: 101 when the socket opens. */
+const WEBSOCKET_ROUTES = new Set(['GET /api/v1/ws', 'GET /api/v1/widget/ws']);
+
+async function upgrade(url: string, headers: Record<string, string>) {
+  try {
+    const ws = await t.app.injectWS(url, { headers });
+    ws.terminate();
+    return { statusCode: 101, headers: {}, rawPayload: Buffer.alloc(0), body: '' };
+  } catch (err) {
+    const status = /Unexpected server response: (\d+)/.exec((err as Error).message);
+    if (!status) throw err;
+    return { statusCode: Number(status[1]), headers: {}, rawPayload: Buffer.alloc(0), body: '' };
+  }
+}
+
 async function callAs(method: string, pattern: string, caller: Caller) {
   const call = CALLS[`${method} ${pattern}`] ?? {};
   const headers: Record<string, string> = { origin: ORIGIN };
@@ -169,6 +184,8 @@ async function callAs(method: string, pattern: string, caller: Caller) {
   } else if (call.body) payload = call.body();
   else if (['POST', 'PUT', 'PATCH'].includes(method)) payload = {}; // never a valid body: changes nothing
   addressSeq++;
+  if (WEBSOCKET_ROUTES.has(`${method} ${pattern}`))
+    return upgrade(call.url?.() ?? defaultUrl(pattern), headers);
   return t.app.inject({
     method: method as 'GET',
     url: call.url?.() ?? defaultUrl(pattern),
