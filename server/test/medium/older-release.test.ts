@@ -175,7 +175,9 @@ describe(`the backup archive and data-subject export written by ${writtenBy.comm
 
   beforeAll(async () => {
     target = await emptyDatabase();
-    tool = containerFor((await createTestDatabase()).url);
+    const own = await createTestDatabase({ dropAfterAll: false }); // (made in a hook: dropped by cleanups)
+    cleanups.push(() => dropDatabase(own.adminUrl, own.name));
+    tool = containerFor(own.url);
   });
 
   it('verifies (restored into a scratch database, every table compared, audit chain intact)', async () => {
