@@ -113,7 +113,16 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     },
   );
 
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // A taken port (EADDRINUSE) or a bad address: close what was opened and fail with exit 1.
+    // Without uninstall, close-with-grace would run on 'beforeExit' and exit 0: a supervisor
+    // would read a failed start as a clean stop.
+    closer.uninstall();
+    await shutdown('listen failed', 1);
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const consoleUrl = config.port === 0 ? `http://localhost:${port}` : config.publicUrl;

@@ -9,7 +9,6 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { launchChromium, recordProblems, screenshot as takeScreenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { startServer, type ServerProcess } from '../support/server-process.ts';
@@ -51,19 +50,17 @@ beforeAll(async () => {
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const launched = launchChromium();
-  const port = await freePort();
-  server = await startServer(
-    database.url,
-    {
-      PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-      PARLEY_CONSOLE_DIR: consoleDist,
-      PARLEY_WIDGET_DIR: widgetDist,
-      // Contacts are encrypted at rest, so lookups go through the keyed-hash index.
-      PARLEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-      PARLEY_LOOKUP_KEY: randomBytes(32).toString('base64'),
-    },
-    port,
-  );
+  // (Keys made once, outside the function: a restart on another port keeps the same ones.)
+  const encryptionKeys = `k1:${randomBytes(32).toString('base64')}`;
+  const lookupKey = randomBytes(32).toString('base64');
+  server = await startServer(database.url, (port) => ({
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PARLEY_CONSOLE_DIR: consoleDist,
+    PARLEY_WIDGET_DIR: widgetDist,
+    // Contacts are encrypted at rest, so lookups go through the keyed-hash index.
+    PARLEY_ENCRYPTION_KEYS: encryptionKeys,
+    PARLEY_LOOKUP_KEY: lookupKey,
+  }));
   browser = await launched;
   context = await browser.newContext({
     viewport: { width: 1280, height: 800 },

@@ -8,7 +8,6 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { login, startServer, type ServerProcess } from '../support/server-process.ts';
@@ -82,12 +81,10 @@ beforeAll(async () => {
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const launched = launchChromium();
-  const port = await freePort();
-  server = await startServer(
-    database.url,
-    { PARLEY_CONSOLE_DIR: consoleDist, PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` },
-    port,
-  );
+  server = await startServer(database.url, (p) => ({
+    PARLEY_CONSOLE_DIR: consoleDist,
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
+  }));
   adminCookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
   const team = await api<{ id: string }>('POST', '/api/v1/teams', { name: '售前' });
   for (const who of [AGENT, COLLEAGUE]) {

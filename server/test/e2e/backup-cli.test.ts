@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
-import { runParley } from '../support/process.ts';
+import { PROCESS_TEST_MS, runParley } from '../support/process.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'parley-backup-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,7 +15,7 @@ async function run(args: string[], env: Record<string, string>) {
   return { code, out: p.output() };
 }
 
-describe('parley backup (CLI)', () => {
+describe('parley backup (CLI)', { timeout: PROCESS_TEST_MS }, () => {
   it('create → list → verify → restore, with a summary line each, and clear errors', async () => {
     const source = await createTestDatabase();
     const env = { DATABASE_URL: source.url };
@@ -55,7 +55,7 @@ describe('parley backup (CLI)', () => {
     const bad = await run(['backup', 'verify', damaged], env);
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/the archive is truncated .* \[truncated\]/);
-  }, 90_000);
+  });
 
   it('reports a usage error with exit code 2', async () => {
     const r = await run(['backup', 'restore'], {});

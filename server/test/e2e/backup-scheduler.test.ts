@@ -6,12 +6,12 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.ts';
-import { eventually, runParley } from '../support/process.ts';
+import { eventually, PROCESS_TEST_MS, runParley } from '../support/process.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'parley-backup-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('scheduled backup with two Parley processes', () => {
+describe('scheduled backup with two Parley processes', { timeout: PROCESS_TEST_MS }, () => {
   it('runs each slot once: one verified backup per slot, whichever process ran it', async () => {
     const db = await createTestDatabase();
     const env = {
@@ -63,5 +63,5 @@ describe('scheduled backup with two Parley processes', () => {
     } finally {
       await client.end();
     }
-  }, 90_000);
+  });
 });

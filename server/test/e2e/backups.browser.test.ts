@@ -1,19 +1,19 @@
 // The admin console's Backups page in a real browser, against a real `parley serve` and a
 // backup made and verified by the real CLI.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
 const CHROMIUM = '/usr/bin/chromium';
 const backupDir = mkdtempSync(path.join(tmpdir(), 'parley-backups-page-'));
-let server: ChildProcess | undefined;
+let server: ServerProcess | undefined;
 let browser: Browser | undefined;
 let baseUrl: string;
 let env: NodeJS.ProcessEnv;
@@ -34,15 +34,10 @@ beforeAll(async () => {
   }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
   env = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     DATABASE_URL: database.url,
-    PARLEY_HOST: '127.0.0.1',
-    PARLEY_PORT: String(port),
-    PARLEY_PUBLIC_URL: baseUrl,
     PARLEY_LOG_LEVEL: 'warn',
     PARLEY_CONSOLE_DIR: consoleDist,
     PARLEY_INITIAL_ADMIN_PASSWORD: 'initial-admin-password-1',
@@ -52,33 +47,23 @@ beforeAll(async () => {
   cli(['admin', 'create', '--username', 'ops', '--password-stdin'], 'ops-password-12345\n');
   cli(['backup', 'create']);
   cli(['backup', 'verify', '--latest']);
-  server = spawn(process.execPath, [path.join(root, 'server/src/cli/main.ts'), 'serve'], {
-    cwd: root,
-    env,
-    stdio: 'ignore',
-  });
   const launched = chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu'],
   });
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const ok = await fetch(`${baseUrl}/readyz`)
-      .then((r) => r.status === 200)
-      .catch(() => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // (Readiness is checked, not assumed: a start that fails stops here with the server's output.)
+  const { PATH: _path, HOME: _home, DATABASE_URL: _db, ...serverEnv } = env as Record<string, string>;
+  server = await startServer(database.url, (port) => ({
+    ...serverEnv,
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+  }));
+  baseUrl = server.base;
   browser = await launched;
 });
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   rmSync(backupDir, { recursive: true, force: true });
 });
 

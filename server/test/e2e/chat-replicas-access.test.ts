@@ -4,8 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.ts';
-import type { TestSocket } from '../support/realtime.ts';
-import { isType, openReady } from '../support/realtime.ts';
+import { isType, openReady, TestSocket } from '../support/realtime.ts';
 import { login, startServer, visitorOn } from '../support/server-process.ts';
 
 const database = await createTestDatabase();
@@ -70,12 +69,22 @@ describe('presence across replicas', () => {
     agentSocket.send({ type: 'presence', ref: 'away', status: 'away' });
     await agentSocket.waitFor(isType('ok', (o) => o.ref === 'away'));
     await watcher.waitFor(isType('presence', (p) => p.userId === agent.id && p.status === 'away'));
-    // A socket opened on A later learns the current state at once.
-    const late = await open(`${a.wsBase}/api/v1/ws`, { cookie: adminA }, {});
-    await late.waitFor(
-      isType('presence', (p) => p.userId === agent.id && p.status === 'away'),
-      { timeoutMs: 1000 },
+    // A socket opened on A later learns the current state at once: with its `ready`, before
+    // the answer to a ping sent right after hello (frames of one socket are handled in order).
+    // No time bound: changes are only announced when they happen, so a late socket has no
+    // other way to learn it.
+    const late = await TestSocket.open(`${a.wsBase}/api/v1/ws`, { cookie: adminA });
+    sockets.push(late);
+    late.send({ type: 'hello' });
+    late.send({ type: 'ping', ref: 'after-hello' });
+    await late.waitFor(isType('pong'), { timeoutMs: 15_000 });
+    const beforePong = late.frames.slice(
+      0,
+      late.frames.findIndex((f) => f.type === 'pong'),
     );
+    expect(beforePong.filter(isType('presence', (p) => p.userId === agent.id)).map((p) => p.status)).toEqual([
+      'away',
+    ]);
     late.send({ type: 'resume', conversations: [{ conversationId: v.conversationId, lastSeq: 0 }] });
     await late.waitFor(isType('visitor_presence', (p) => p.conversationId === v.conversationId && p.online));
 

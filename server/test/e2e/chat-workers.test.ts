@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/db.ts';
+import { PROCESS_START_MS, PROCESS_TEST_MS } from '../support/process.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 import { listenBackends, login, postJson, startServer } from '../support/server-process.ts';
 
@@ -31,7 +32,8 @@ async function visitor() {
 }
 
 async function waitForWorkers(n: number, except: number[] = []) {
-  const deadline = Date.now() + 20_000;
+  // (Workers are real processes starting on a loaded machine: a generous deadline.)
+  const deadline = Date.now() + PROCESS_START_MS;
   for (;;) {
     const pids = (await listenBackends(database.url)).map(([, serverPid]) => serverPid);
     if (pids.filter((p) => !except.includes(p)).length >= n) return pids;
@@ -40,7 +42,7 @@ async function waitForWorkers(n: number, except: number[] = []) {
   }
 }
 
-describe('PARLEY_WORKERS=2', () => {
+describe('PARLEY_WORKERS=2', { timeout: PROCESS_TEST_MS }, () => {
   it('runs two processes; visitors and agents on either one talk both ways; a dead worker is replaced', async () => {
     const pids = await waitForWorkers(2);
     expect(new Set(pids).size).toBe(2);

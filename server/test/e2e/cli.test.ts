@@ -1,7 +1,14 @@
 // The `parley` command against a real database.
 import { describe, expect, it } from 'vitest';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
-import { runParley } from '../support/process.ts';
+import { createTestApp, httpClient } from '../support/app.ts';
+import { PROCESS_TEST_MS, runParley } from '../support/process.ts';
+
+function cookieOf(setCookie: string | string[] | undefined): string {
+  const raw = Array.isArray(setCookie) ? setCookie[0] : setCookie;
+  if (!raw) throw new Error('no session cookie was set');
+  return raw.split(';')[0]!;
+}
 
 async function run(args: string[], env: Record<string, string>) {
   const p = runParley(args, env);
@@ -9,7 +16,7 @@ async function run(args: string[], env: Record<string, string>) {
   return { code, out: p.output() };
 }
 
-describe('parley CLI', () => {
+describe('parley CLI', { timeout: PROCESS_TEST_MS }, () => {
   it('migrate --check fails on an empty database, migrate applies, then --status and --check pass', async () => {
     const db = await createEmptyDatabase();
     const env = { DATABASE_URL: db.url };
@@ -79,10 +86,39 @@ describe('parley CLI', () => {
     const res = await run(['admin', 'create', '--username', 'ops-lead'], { DATABASE_URL: db.url });
     expect(res.code).toBe(0);
     expect(res.out).toMatch(/created admin "ops-lead"/);
-    expect(res.out).toMatch(/one-time password: [A-Za-z0-9]{20}/);
+    const oneTime = /one-time password: ([A-Za-z0-9]{20})/.exec(res.out)?.[1];
+    expect(oneTime).toBeDefined();
     const again = await run(['admin', 'create', '--username', 'ops-lead'], { DATABASE_URL: db.url });
     expect(again.code).toBe(1);
     expect(again.out).toMatch(/"ops-lead" is taken/);
+
+    // Signing in, on the app over the database the command wrote: with the one-time password,
+    // which must be changed first; then with the new one, as an admin.
+    const t = await createTestApp({}, { database: db });
+    const http = httpClient(t);
+    const first = await http('POST', '/api/v1/auth/login', {
+      body: { username: 'ops-lead', password: oneTime },
+    });
+    expect(first.statusCode, first.body).toBe(200);
+    expect(first.json()).toMatchObject({
+      user: { username: 'ops-lead', role: 'admin', mustChangePassword: true },
+    });
+    const cookie = cookieOf(first.headers['set-cookie']);
+    const changed = await http('POST', '/api/v1/auth/password', {
+      cookie,
+      body: { currentPassword: oneTime, newPassword: 'ops-lead-new-password-2026' },
+    });
+    expect(changed.statusCode, changed.body).toBeLessThan(300);
+    const second = await http('POST', '/api/v1/auth/login', {
+      body: { username: 'ops-lead', password: 'ops-lead-new-password-2026' },
+    });
+    expect(second.statusCode, second.body).toBe(200);
+    expect(second.json()).toMatchObject({ user: { role: 'admin', mustChangePassword: false } });
+    // An admin-only page answers: the account is an admin in fact, not only in name.
+    const adminOnly = await http('GET', '/api/v1/security/settings', {
+      cookie: cookieOf(second.headers['set-cookie']),
+    });
+    expect(adminOnly.statusCode, adminOnly.body).toBe(200);
   });
 
   it('unknown commands print the usage and exit 2', async () => {

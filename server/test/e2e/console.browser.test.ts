@@ -1,7 +1,6 @@
 // The console in a real browser against a real `parley serve` process and a real database:
 // sign-in (lockout, forced password change), admin pages, canned replies, language switch,
 // session expiry. Writes build/screenshots/login.png and admin-users.png.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -9,17 +8,19 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { base32Decode, hotp, totpStep } from '../../src/platform/crypto/totp.ts';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { launchChromium, recordProblems, screenshot as takeScreenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
+import { startServer, type ServerProcess } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
 const ADMIN_PASSWORD = 'first-admin-password-1';
 const NEW_ADMIN_PASSWORD = 'a-much-better-password-2';
 
-let server: ChildProcess | undefined;
-let serverLog = '';
+let server: ServerProcess | undefined;
+// (Made once: a start again on another port keeps them.)
+const encryptionKeys = `k1:${randomBytes(32).toString('base64')}`;
+const lookupKey = randomBytes(32).toString('base64');
 let browser: Browser | undefined;
 let context: BrowserContext;
 let page: Page;
@@ -34,52 +35,24 @@ function nextTotpCode(): string {
   return hotp(adminTotpSecret!, totpStep(Date.now()) + 1);
 }
 
-async function waitForReady(url: string, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (server?.exitCode !== null) throw new Error(`parley serve exited early:\n${serverLog}`);
-    try {
-      if ((await fetch(`${url}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`parley serve was not ready in ${timeoutMs} ms:\n${serverLog}`);
-}
-
 beforeAll(async () => {
   if (!existsSync(path.join(consoleDist, 'index.html'))) {
     throw new Error('web/console/dist is missing: run "make build" (make test does it) first');
   }
   const database = await createTestDatabase();
   databaseUrl = database.url;
-  const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  server = spawn(process.execPath, [path.join(root, 'server/src/cli/main.ts'), 'serve'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      DATABASE_URL: database.url,
-      PARLEY_HOST: '127.0.0.1',
-      PARLEY_PORT: String(port),
-      PARLEY_PUBLIC_URL: baseUrl,
-      PARLEY_LOG_LEVEL: 'warn',
-      PARLEY_INITIAL_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      PARLEY_CONSOLE_DIR: consoleDist,
-      LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3',
-      LOGIN_LOCKOUT_BASE_SECONDS: '30',
-      // Two-factor secrets are stored encrypted; without a key ring 2FA cannot be turned on.
-      PARLEY_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-      PARLEY_LOOKUP_KEY: randomBytes(32).toString('base64'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout?.on('data', (d: Buffer) => (serverLog += d.toString()));
-  server.stderr?.on('data', (d: Buffer) => (serverLog += d.toString()));
   const launched = launchChromium();
-  await waitForReady(baseUrl, 30_000);
+  server = await startServer(database.url, (port) => ({
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    PARLEY_INITIAL_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    PARLEY_CONSOLE_DIR: consoleDist,
+    LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '3',
+    LOGIN_LOCKOUT_BASE_SECONDS: '30',
+    // Two-factor secrets are stored encrypted; without a key ring 2FA cannot be turned on.
+    PARLEY_ENCRYPTION_KEYS: encryptionKeys,
+    PARLEY_LOOKUP_KEY: lookupKey,
+  }));
+  baseUrl = server.base;
   browser = await launched;
   context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl });
@@ -90,11 +63,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
 });
 
 const screenshot = (file: string) => takeScreenshot(page, file);

@@ -11,7 +11,6 @@ import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView } from '../../src/realtime/events.ts';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
 import { screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
@@ -101,16 +100,12 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
-  const port = await freePort();
-  server = await startServer(
-    database.url,
-    {
-      PARLEY_WIDGET_DIR: widgetDist,
-      PARLEY_CONSOLE_DIR: consoleDist,
-      PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    },
-    port,
-  );
+  server = await startServer(database.url, (p) => ({
+    PARLEY_WIDGET_DIR: widgetDist,
+    PARLEY_CONSOLE_DIR: consoleDist,
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
+  }));
+  const port = server.port;
   demoUrl = `http://localhost:${port}/demo`;
   adminCookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
   const site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;

@@ -1,9 +1,10 @@
 // The real `parley serve` process: start-up, first admin, readiness, database outages, shutdown.
+import net from 'node:net';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { freePort } from '../support/ports.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { eventually, getJson, runParley } from '../support/process.ts';
+import { eventually, getJson, PROCESS_TEST_MS, runParley } from '../support/process.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 async function login(port: number, username: string, password: string) {
@@ -20,7 +21,7 @@ function bannerCredentials(output: string) {
   return { username, password };
 }
 
-describe('parley serve', () => {
+describe('parley serve', { timeout: PROCESS_TEST_MS }, () => {
   it('migrates, prints the first admin once, serves, and exits 0 within 10 s on SIGTERM', async () => {
     const db = await createTestDatabase({ dropAfterAll: true });
     const parley = runParley(['serve'], { DATABASE_URL: db.url, PARLEY_PORT: '0' });
@@ -128,6 +129,26 @@ describe('parley serve', () => {
     expect(code).toBe(1);
     expect(parley.output()).toMatch(/0001_foundation.sql was changed after it was applied/);
     expect(parley.output()).toMatch(/restore the original file/);
+  });
+
+  it('stops with exit 1 when its port is taken, naming the port', async () => {
+    // (A supervisor restarts a failed service; an exit 0 here read as a clean stop.)
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      const db = await createTestDatabase();
+      const parley = runParley(['serve'], {
+        DATABASE_URL: db.url,
+        PARLEY_HOST: '127.0.0.1',
+        PARLEY_PORT: String(port),
+      });
+      const { code } = await parley.exited();
+      expect(parley.output()).toMatch(new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${port}`));
+      expect(code).toBe(1);
+    } finally {
+      taken.close();
+    }
   });
 
   it('stops at start-up on a bad setting, naming the variable', async () => {

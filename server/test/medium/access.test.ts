@@ -1,6 +1,6 @@
 // Access controls a user notices: 2FA enrolment and sign-in, recovery codes, the 2FA policy,
 // password reuse, the session list, the console IP allow-list, CSRF and rate limits.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
 import { base32Decode, totp } from '../../src/platform/crypto/totp.ts';
 import { createTestApp, signIn, type TestApp } from '../support/app.ts';
@@ -348,14 +348,29 @@ describe('request-level defences', () => {
   it('rate-limits public endpoints per IP address', async () => {
     const hit = (ip: string) =>
       req('POST', '/api/v1/auth/login', { payload: { username: 'nobody', password: 'x' }, ip, app: limited });
-    for (let i = 0; i < 3; i++) expect((await hit('10.70.0.1')).statusCode).toBe(401);
-    const over = await hit('10.70.0.1');
-    expect(over.statusCode).toBe(429);
-    expect(over.json<{ error: { code: string } }>().error.code).toBe('rate_limited');
-    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
-    expect((await hit('10.70.0.2')).statusCode).toBe(401);
-    // Non-public routes and health checks are not counted.
-    for (let i = 0; i < 5; i++)
-      expect((await req('GET', '/healthz', { ip: '10.70.0.1', app: limited })).statusCode).toBe(200);
+    // The window is a wall-clock minute: the clock is held 20 s into one, so a real minute
+    // boundary falling between two requests cannot reset the count.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(new Date('2026-12-07T10:00:20Z'));
+      for (let i = 0; i < 3; i++) expect((await hit('10.70.0.1')).statusCode).toBe(401);
+      const over = await hit('10.70.0.1');
+      expect(over.statusCode).toBe(429);
+      expect(over.json<{ error: { code: string } }>().error.code).toBe('rate_limited');
+      expect(Number(over.headers['retry-after'])).toBe(40);
+      expect((await hit('10.70.0.2')).statusCode).toBe(401);
+      // Non-public routes and health checks are not counted.
+      for (let i = 0; i < 5; i++)
+        expect((await req('GET', '/healthz', { ip: '10.70.0.1', app: limited })).statusCode).toBe(200);
+      // The next minute starts a new count (asked on another public route: the sign-in failures
+      // above have locked this address out of sign-in, which is not the rate limit).
+      const session = () =>
+        req('POST', '/api/v1/widget/session', { payload: {}, ip: '10.70.0.1', app: limited });
+      expect((await session()).statusCode).toBe(429);
+      vi.setSystemTime(new Date('2026-12-07T10:01:00Z'));
+      expect((await session()).statusCode).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -150,7 +150,7 @@ describe('attachments on a volume', () => {
             where not l.granted and a.datname = current_database()`,
         );
         if (rows[0]!.n > 0) break;
-        if (i > 200) throw new Error('the upload never waited on the row lock');
+        if (i > 1200) throw new Error('the upload never waited on the row lock (30 s)');
         await new Promise((r) => setTimeout(r, 25));
       }
       // The file is on the volume now, its row not committed.

@@ -90,7 +90,7 @@ describe('agent visibility under the conversation row lock', () => {
             where not l.granted and a.datname = current_database()`,
         );
         if (rows[0]!.n > 0) break;
-        if (i > 200) throw new Error('the send never waited on the row lock');
+        if (i > 1200) throw new Error('the send never waited on the row lock (30 s)');
         await new Promise((r) => setTimeout(r, 25));
       }
       await locker.query('commit');

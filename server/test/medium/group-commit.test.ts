@@ -4,6 +4,7 @@
 // does not fail the others (text the database cannot store is refused before the batch), and
 // one client id used by two senders is one message and one conflict.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   createConversationsRepository,
@@ -14,6 +15,7 @@ import { createGroupCommit } from '../../src/modules/conversations/group-commit.
 import type { VisitorIdentity } from '../../src/modules/conversations/visitor-tokens.ts';
 import type { Actor } from '../../src/modules/identity/permissions.ts';
 import { createTestApp, signIn } from '../support/app.ts';
+import { eventually } from '../support/process.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
 const t = await createTestApp();
@@ -225,8 +227,8 @@ describe('sends on one socket', () => {
     // Conversation A is locked by another transaction until `release`.
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
+    let locked!: (holderPid: number) => void;
+    const isLocked = new Promise<number>((r) => (locked = r));
     const holder = t.container.db.transaction().execute(async (trx) => {
       await trx
         .selectFrom('conversations')
@@ -234,27 +236,41 @@ describe('sends on one socket', () => {
         .where('id', '=', a.conversationId)
         .forUpdate()
         .execute();
-      locked();
+      locked((await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)).rows[0]!.pid);
       await held;
     });
-    await isLocked;
-    const send = (ref: string, conversationId: string) =>
-      agent.send({ type: 'send', ref, conversationId, clientId: `${ref}-${randomUUID()}`, text: ref });
-    send('a1', a.conversationId);
-    await new Promise((r) => setTimeout(r, 150)); // a1's statement is now waiting for the lock
-    send('b1', b.conversationId);
-    send('a2', a.conversationId);
-    agent.send({ type: 'ping', ref: 'p' });
-    // b1 is stored and acknowledged while a1 still waits: sends to other conversations overlap.
-    await agent.waitFor(isType('ack', (f) => f.ref === 'b1'));
-    await new Promise((r) => setTimeout(r, 150));
+    const holderPid = await isLocked;
     const refs = () =>
       agent.frames
         .filter((f) => f.type === 'ack' || f.type === 'pong')
         .map((f) => (f as { ref?: string }).ref);
-    expect(refs()).toEqual(['b1']);
-    release();
-    await holder;
+    // Released however the test ends, so a failure is reported instead of hanging the file.
+    try {
+      const send = (ref: string, conversationId: string) =>
+        agent.send({ type: 'send', ref, conversationId, clientId: `${ref}-${randomUUID()}`, text: ref });
+      send('a1', a.conversationId);
+      // a1's statement is waiting for the lock (seen in PostgreSQL, not guessed from a sleep).
+      await eventually(
+        async () =>
+          (
+            await sql<{ n: number | string }>`select count(*) as n from pg_stat_activity
+              where ${holderPid} = any(pg_blocking_pids(pid))`.execute(t.container.db)
+          ).rows[0]!.n,
+        (n) => Number(n) === 1,
+      );
+      send('b1', b.conversationId);
+      send('a2', a.conversationId);
+      agent.send({ type: 'ping', ref: 'p' });
+      // b1 is stored and acknowledged while a1 still waits: sends to other conversations overlap.
+      await agent.waitFor(isType('ack', (f) => f.ref === 'b1'));
+      // A moment for a wrongly early ack of a2 or pong to show. (On a slow machine this only
+      // gives a bug less time to show; it cannot fail a correct build.)
+      await new Promise((r) => setTimeout(r, 150));
+      expect(refs()).toEqual(['b1']);
+    } finally {
+      release();
+      await holder;
+    }
     await agent.waitFor(isType('pong'));
     // Same conversation: a1 then a2; the ping waited for every earlier send.
     expect(refs()).toEqual(['b1', 'a1', 'a2', 'p']);

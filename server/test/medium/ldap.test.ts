@@ -53,10 +53,19 @@ cn: Carol Outsider
 sn: Outsider
 userPassword: carol-password
 
+dn: uid=localuser,${PEOPLE}
+objectClass: inetOrgPerson
+uid: localuser
+cn: Mallory Directory
+sn: Directory
+displayName: 目录里的同名用户
+userPassword: directory-password
+
 dn: cn=cs-admins,${GROUPS}
 objectClass: groupOfNames
 cn: cs-admins
 member: uid=alice,${PEOPLE}
+member: uid=localuser,${PEOPLE}
 
 dn: cn=cs-agents,${GROUPS}
 objectClass: groupOfNames
@@ -182,8 +191,32 @@ member: uid=bob,${PEOPLE}
   });
 
   it('local accounts still sign in, and a local account is never taken over by the directory', async () => {
+    // The directory has an entry of the same name, in the admins' group, with another password.
     const local = await signIn(t, 'agent', { username: 'localuser' });
-    expect((await login('localuser', local.password)).statusCode).toBe(200);
+    const before = await t.container.db
+      .selectFrom('users')
+      .select(['role', 'auth_source', 'password_hash', 'display_name'])
+      .where('id', '=', local.userId)
+      .executeTakeFirstOrThrow();
+    const res = await login('localuser', local.password);
+    expect(res.statusCode).toBe(200);
+    expect(res.json<{ user: { role: string; authSource: string } }>().user).toMatchObject({
+      role: 'agent',
+      authSource: 'local',
+    });
+    // The directory's password does not open the local account, and changes nothing in it.
+    const takeover = await login('localuser', 'directory-password');
+    expect(takeover.statusCode).toBe(401);
+    expect(takeover.headers['set-cookie']).toBeUndefined();
+    const after = await t.container.db
+      .selectFrom('users')
+      .select(['role', 'auth_source', 'password_hash', 'display_name'])
+      .where('id', '=', local.userId)
+      .executeTakeFirstOrThrow();
+    expect(after).toEqual(before);
+    expect(
+      await t.container.db.selectFrom('users').select('id').where('username', '=', 'localuser').execute(),
+    ).toHaveLength(1);
   });
 
   it('an unreachable directory gives 503 for directory users, not a crash', async () => {

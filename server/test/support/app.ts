@@ -16,8 +16,12 @@ export interface TestApp {
   config: Readonly<Config>;
 }
 
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+/** The real app on a database of its own, or on `opts.database` (e.g. one a CLI process wrote). */
+export async function createTestApp(
+  env: Record<string, string> = {},
+  opts: { database?: TestDatabase } = {},
+): Promise<TestApp> {
+  const database = opts.database ?? (await createTestDatabase());
   const config = loadConfig({ DATABASE_URL: database.url, PARLEY_LOG_LEVEL: 'silent', ...env });
   const logger = createLogger(config.logLevel);
   const handle = openDatabase(database.url, { max: 5, connectTimeoutMs: 5000, logger });

@@ -3,6 +3,19 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, inject } from 'vitest';
 import { databaseUrl, dropDatabase, withAdminClient } from './postgres.ts';
 
+// The databases this test file made, dropped once its tests are done. One hook, registered when
+// the file loads: an afterAll registered later, from inside a beforeAll or a test (where many
+// files make their databases), was not run, and those databases were left behind.
+const created: { adminUrl: string; name: string }[] = [];
+afterAll(async () => {
+  for (const d of created.splice(0).reverse()) await dropDatabase(d.adminUrl, d.name);
+});
+
+/** parley_t_r<run id>_<random>: the run id tells other runs whose it is (global-setup.ts). */
+function testDatabaseName(): string {
+  return `parley_t_r${inject('runId')}_${randomBytes(6).toString('hex')}`;
+}
+
 export interface TestDatabase {
   url: string;
   name: string;
@@ -12,7 +25,7 @@ export interface TestDatabase {
 export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
   const template = inject('pgTemplate');
-  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   await withAdminClient(adminUrl, async (c) => {
     // Concurrent clones of one template can collide briefly; retry.
     for (let attempt = 0; ; attempt++) {
@@ -25,15 +38,15 @@ export async function createTestDatabase(opts: { dropAfterAll?: boolean } = {}):
       }
     }
   });
-  if (opts.dropAfterAll !== false) afterAll(() => dropDatabase(adminUrl, name));
+  if (opts.dropAfterAll !== false) created.push({ adminUrl, name });
   return { url: databaseUrl(adminUrl, name), name, adminUrl };
 }
 
 /** An empty database (no migrations), for migrator tests. */
 export async function createEmptyDatabase(): Promise<TestDatabase> {
   const adminUrl = inject('pgAdminUrl');
-  const name = `parley_t_${inject('runPid')}_${randomBytes(6).toString('hex')}`;
+  const name = testDatabaseName();
   await withAdminClient(adminUrl, (c) => c.query(`create database "${name}"`));
-  afterAll(() => dropDatabase(adminUrl, name));
+  created.push({ adminUrl, name });
   return { url: databaseUrl(adminUrl, name), name, adminUrl };
 }

@@ -5,6 +5,15 @@ import { afterAll } from 'vitest';
 
 export const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 
+/**
+ * How long a real Parley process may take to start and get ready. Generous: on a loaded 2-core
+ * machine a start takes several times what it takes on a quiet one, and a deadline only matters
+ * when something is wrong (then the wait ends with the process's output).
+ */
+export const PROCESS_START_MS = 90_000;
+/** The test timeout for a test that starts Parley processes: a few starts and the work between. */
+export const PROCESS_TEST_MS = 4 * PROCESS_START_MS;
+
 export interface ParleyProcess {
   proc: ChildProcess;
   output(): string;
@@ -53,7 +62,7 @@ export function runParley(args: string[], env: Record<string, string | undefined
   const self: ParleyProcess = {
     proc,
     output: () => text,
-    waitFor(pattern, timeoutMs = 20_000) {
+    waitFor(pattern, timeoutMs = PROCESS_START_MS) {
       const line = text.split('\n').find((l) => pattern.test(l));
       if (line !== undefined) return Promise.resolve(line);
       return new Promise((resolve, reject) => {

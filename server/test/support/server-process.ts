@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll } from 'vitest';
-import { freePort } from '../../src/platform/embedded-postgres.ts';
+import { startOnFreePort } from './ports.ts';
+import { PROCESS_START_MS } from './process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const running = new Set<ChildProcess>();
@@ -28,9 +29,13 @@ async function waitUntil(
   check: () => Promise<boolean>,
   timeoutMs: number,
   output: () => string,
+  exited: () => boolean,
 ) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    // (Checked first: another process that holds the port could answer the check.)
+    if (exited())
+      throw new Error(`the server exited before ${what}. Server output:\n${output().slice(-3000)}`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -67,12 +72,22 @@ export async function listenBackends(databaseUrl: string): Promise<[number, numb
   }
 }
 
+/**
+ * A `parley serve` on a free port (support/ports.ts), started again on another one if the port
+ * turns out taken, or on the port given. `env` may depend on the port (PARLEY_PUBLIC_URL names it).
+ */
 export async function startServer(
   databaseUrl: string,
-  env: Record<string, string> = {},
+  env: Record<string, string> | ((port: number) => Record<string, string>) = {},
+  /** A given port (a restart "on the same address", a URL already handed out): no retry elsewhere. */
   port?: number,
 ): Promise<ServerProcess> {
-  const p = port ?? (await freePort());
+  const envFor = (p: number) => (typeof env === 'function' ? env(p) : env);
+  if (port !== undefined) return startOn(databaseUrl, envFor(port), port);
+  return startOnFreePort((p) => startOn(databaseUrl, envFor(p), p));
+}
+
+async function startOn(databaseUrl: string, env: Record<string, string>, p: number): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['server/src/cli/main.ts', 'serve'], {
     cwd: ROOT,
     env: {
@@ -92,16 +107,25 @@ export async function startServer(
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
   child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-20000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let hasExited = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      hasExited = true;
+      running.delete(child);
+      resolve();
+    }),
+  );
   const output = () => out;
   const base = `http://127.0.0.1:${p}`;
   // Several workers (PARLEY_WORKERS) start one process each: give them longer.
   const workers = Number(env.PARLEY_WORKERS ?? 1);
   await waitUntil(
     'readiness',
-    async () => (await fetch(`${base}/readyz`)).status === 200,
-    workers > 1 ? 90_000 : 30_000,
+    // (A bounded request: whatever holds a taken port may never answer.)
+    async () => (await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200,
+    workers > 1 ? 2 * PROCESS_START_MS : PROCESS_START_MS,
     output,
+    () => hasExited,
   );
   // Ready for fan-out once its LISTEN connection is up (with PARLEY_WORKERS: every worker's).
   await waitUntil(
@@ -110,8 +134,9 @@ export async function startServer(
       workers > 1
         ? (await listenBackends(databaseUrl)).length >= workers
         : (await listenBackendPid(databaseUrl, child.pid!)) !== null,
-    workers > 1 ? 60_000 : 15_000,
+    PROCESS_START_MS,
     output,
+    () => hasExited,
   );
   return {
     port: p,

@@ -3,11 +3,12 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll } from 'vitest';
+import { startOnFreePort } from './ports.ts';
 
 const run = promisify(execFile);
 export const SLAPD = '/usr/sbin/slapd';
@@ -23,19 +24,10 @@ export interface Slapd {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, deadline: number): Promise<void> {
+async function waitForPort(port: number, deadline: number, exited: () => boolean): Promise<void> {
   for (;;) {
+    // (Checked first: slapd that could not bind exits; a connect could reach whoever holds the port.)
+    if (exited()) throw new Error(`slapd exited before listening on ${port}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => (s.destroy(), resolve(true)));
@@ -76,19 +68,26 @@ export async function startSlapd(): Promise<Slapd> {
       '',
     ].join('\n'),
   );
-  const port = await freePort();
-  const url = `ldap://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(SLAPD, ['-f', conf, '-h', `${url}/`, '-d', '0'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // slapd takes its port on the command line: a free one, and another if it was taken after all.
+  const { url, child } = await startOnFreePort(async (port) => {
+    const url = `ldap://127.0.0.1:${port}`;
+    const child: ChildProcess = spawn(SLAPD, ['-f', conf, '-h', `${url}/`, '-d', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await waitForPort(
+        port,
+        Date.now() + 10_000,
+        () => child.exitCode !== null || child.signalCode !== null,
+      );
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${stderr}`, { cause: err });
+    }
+    return { url, child };
   });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  try {
-    await waitForPort(port, Date.now() + 10_000);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${stderr}`, { cause: err });
-  }
   const tool = async (cmd: string, ldif: string) => {
     const file = path.join(dir, `in-${Date.now()}-${Math.random()}.ldif`);
     await writeFile(file, ldif);
