@@ -102,6 +102,7 @@ POST   /api/v1/contacts/:id/erase                          401   400   403   403
 # and supervisors; deleting and revealing a masked message are admins' only; auditors never see
 # chats. GET /api/v1/ws is the agent socket: it opens (101) for the roles that read chats
 GET    /api/v1/conversations                               401   200   200   200   403   401   401   -
+GET    /api/v1/conversations/counts                        401   200   200   200   403   401   401   -
 GET    /api/v1/conversations/:id                           401   404   404   404   403   401   401   -
 DELETE /api/v1/conversations/:id                           401   404   403   403   403   401   401   -
 GET    /api/v1/conversations/:id/messages                  401   404   404   404   403   401   401   -
@@ -167,6 +168,11 @@ GET    /api/v1/audit/export                                401   200   403   403
 GET    /api/v1/audit/verify                                401   200   403   403   200   401   401   -
 GET    /api/v1/security/settings                           401   200   403   403   403   401   401   -
 PATCH  /api/v1/security/settings                           401   200   403   403   403   401   401   -
+
+# Agent availability (online / busy / away / offline): staff who take chats read their colleagues'
+# and set their own; the auditor takes no chats
+GET    /api/v1/availability                                401   200   200   200   403   401   401   -
+PUT    /api/v1/availability/me                             401   400   400   400   403   401   401   -
 `;
 
 /** Parses the table above; a malformed line throws, naming it. */
