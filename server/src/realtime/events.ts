@@ -3,7 +3,7 @@
 // The Vue console and the widget `import type { ServerEvent, ClientFrame } from '…/events.ts'`
 // and dispatch on `type` with an exhaustive switch.
 import { Type, type Static } from 'typebox';
-import { MAX_RESUME_ENTRIES } from './text-rules.ts';
+import { MAX_RESUME_ENTRIES, SOURCE_TITLE_MAX_CHARS, SOURCE_URL_MAX_CHARS } from './text-rules.ts';
 
 const Uuid = Type.String({ format: 'uuid' });
 /** Client-generated message id (a UUID or any opaque string of 8–64 safe characters). */
@@ -21,6 +21,23 @@ export const AttachmentView = Type.Object({
   sizeBytes: Type.Integer(),
 });
 export type AttachmentView = Static<typeof AttachmentView>;
+
+/**
+ * The page a widget visitor was on when they started the conversation: the embedding page's
+ * URL (http/https only) and title. Agents see it; visitors are never sent it.
+ */
+export const SourcePage = Type.Object(
+  {
+    url: Type.String({
+      minLength: 1,
+      maxLength: SOURCE_URL_MAX_CHARS,
+      pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$',
+    }),
+    title: Type.Optional(Type.String({ maxLength: SOURCE_TITLE_MAX_CHARS })),
+  },
+  { additionalProperties: false },
+);
+export type SourcePage = Static<typeof SourcePage>;
 
 export const MessageView = Type.Object({
   id: Uuid,
@@ -110,6 +127,8 @@ export const ConversationView = Type.Object({
   firstResponseAt: Type.Union([Type.String(), Type.Null()]),
   resolvedAt: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
+  /** Where a widget visitor came from (null: not reported). Never in the visitor's view. */
+  sourcePage: Type.Union([SourcePage, Type.Null()]),
 });
 export type ConversationView = Static<typeof ConversationView>;
 

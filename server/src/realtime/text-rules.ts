@@ -10,6 +10,11 @@
 //   instead of a silently altered message being stored. (Uploaded file names are the exception:
 //   they are cleaned, see attachments.ts.)
 
+/** Longest page URL a widget visitor's conversation records as where it came from (code points). */
+export const SOURCE_URL_MAX_CHARS = 2000;
+/** Longest page title recorded with it (code points). */
+export const SOURCE_TITLE_MAX_CHARS = 300;
+
 /** Entries one `hello` or `resume` frame may carry. */
 export const MAX_RESUME_ENTRIES = 500;
 

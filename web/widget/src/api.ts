@@ -1,5 +1,9 @@
 // The visitor HTTP API (same origin as the frame). The visitor token is a bearer header.
-import type { MessageView, VisitorConversationView } from '../../../server/src/realtime/events.ts';
+import type {
+  MessageView,
+  SourcePage,
+  VisitorConversationView,
+} from '../../../server/src/realtime/events.ts';
 
 export interface WidgetConfig {
   siteKey: string;
@@ -59,8 +63,12 @@ export function createApi() {
         method: 'POST',
         body: JSON.stringify(body),
       }),
-    openConversation: (token: string) =>
-      call<VisitorConversationView>('/api/v1/widget/conversations', { method: 'POST', token }),
+    openConversation: (token: string, sourcePage?: SourcePage) =>
+      call<VisitorConversationView>('/api/v1/widget/conversations', {
+        method: 'POST',
+        token,
+        ...(sourcePage ? { body: JSON.stringify({ sourcePage }) } : {}),
+      }),
     profile: (token: string, body: { name?: string; phone?: string; consent: boolean }) =>
       call<unknown>('/api/v1/widget/profile', { method: 'POST', token, body: JSON.stringify(body) }),
     upload: (token: string, conversationId: string, clientId: string, file: File) => {

@@ -1,7 +1,13 @@
 // The chat inside the iframe. It talks to Parley (same origin) over the visitor API and socket,
 // and to the embedding page only by postMessage, only with the origin the server checked.
 import type { ServerEvent } from '../../../server/src/realtime/events.ts';
-import { textLength } from '../../../server/src/realtime/text-rules.ts';
+import {
+  SOURCE_TITLE_MAX_CHARS,
+  SOURCE_URL_MAX_CHARS,
+  textLength,
+  truncateText,
+  withoutUnstorable,
+} from '../../../server/src/realtime/text-rules.ts';
 import { ApiError, createApi, type WidgetConfig } from './api.ts';
 import { createConnection, type ConnectionState } from './connection.ts';
 import { isLocale, MESSAGES, type Locale } from './i18n.ts';
@@ -36,6 +42,8 @@ let isOpen = false;
 let connState: ConnectionState = 'offline';
 let resumed = false;
 let pendingUser: { id?: string; hash?: string; name?: string; phone?: string } | null = null;
+/** The embedding page as the loader last reported it; sent when a conversation starts. */
+let sourcePage: { url: string; title?: string } | undefined;
 let agentTypingUntil = 0;
 /** The conversation the current socket's hello asked to resume (null: none). */
 let resumeSentFor: string | null = null;
@@ -132,7 +140,14 @@ function post(msg: Record<string, unknown>) {
 
 window.addEventListener('message', (e: MessageEvent) => {
   if (e.source !== window.parent || e.origin !== parentOrigin) return;
-  const d = e.data as { parley?: string; type?: string; user?: unknown; data?: unknown } | null;
+  const d = e.data as {
+    parley?: string;
+    type?: string;
+    user?: unknown;
+    data?: unknown;
+    url?: unknown;
+    title?: unknown;
+  } | null;
   if (!d || d.parley !== 'loader') return;
   if (d.type === 'state') {
     receiveState?.(typeof d.data === 'object' && d.data !== null ? (d.data as Record<string, string>) : {});
@@ -145,6 +160,12 @@ window.addEventListener('message', (e: MessageEvent) => {
     isOpen = false;
   } else if (d.type === 'setUser' && typeof d.user === 'object' && d.user !== null) {
     void setUser(d.user as Record<string, unknown>);
+  } else if (d.type === 'page' && typeof d.url === 'string' && /^https?:\/\/\S+$/i.test(d.url)) {
+    const title = typeof d.title === 'string' ? withoutUnstorable(d.title).trim() : '';
+    sourcePage = {
+      url: truncateText(d.url, SOURCE_URL_MAX_CHARS),
+      ...(title ? { title: truncateText(title, SOURCE_TITLE_MAX_CHARS) } : {}),
+    };
   }
 });
 
@@ -184,7 +205,7 @@ function ensureConversation(): Promise<void> {
   ensuring ??= (async () => {
     if (!token) await startSession();
     if (!conversationId) {
-      const conv = await api.openConversation(token!);
+      const conv = await api.openConversation(token!, sourcePage);
       conversationId = conv.id;
       storage.setItem(key('conversation'), conv.id);
       store.agentRead(conv.agentReadSeq);

@@ -3,6 +3,12 @@
 // It adds a launcher bubble (with the unread count) and the chat in an iframe served by
 // Parley, so the page's CSS and scripts cannot reach the chat. The page talks to the chat
 // only through window.Parley, carried by postMessage with the origin checked on both ends.
+import {
+  SOURCE_TITLE_MAX_CHARS,
+  SOURCE_URL_MAX_CHARS,
+  truncateText,
+} from '../../../server/src/realtime/text-rules.ts';
+
 interface ParleyUser {
   id?: string;
   hash?: string;
@@ -141,10 +147,19 @@ interface ParleyApi {
     if (ready) frame.contentWindow?.postMessage({ parley: 'loader', ...msg }, parley);
     else queue.push(msg);
   };
+  // The page the visitor is on, recorded with a conversation they start so the agent sees where
+  // they came from. Sent again on every open: a single-page site changes its URL without a reload.
+  const page = () => ({
+    type: 'page',
+    url: truncateText(location.href, SOURCE_URL_MAX_CHARS),
+    title: truncateText(document.title, SOURCE_TITLE_MAX_CHARS),
+  });
+  toFrame(page());
   const setOpen = (open: boolean) => {
     isOpen = open;
     layout();
     showBadge();
+    if (open) toFrame(page());
     toFrame({ type: open ? 'open' : 'close' });
   };
   button.addEventListener('click', () => setOpen(!isOpen));

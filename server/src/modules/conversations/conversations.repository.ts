@@ -32,6 +32,8 @@ const conversationColumns = [
   'c.first_response_at',
   'c.resolved_at',
   'c.created_at',
+  'c.source_url',
+  'c.source_title',
   'ct.name as contact_name',
   'ct.email as contact_email',
   'ct.external_id as contact_external_id',
@@ -319,10 +321,24 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .limit(1)
         .executeTakeFirst();
     },
-    insertConversation(db: Executor, v: { channelId: string; contactId: string; teamId: string | null }) {
+    insertConversation(
+      db: Executor,
+      v: {
+        channelId: string;
+        contactId: string;
+        teamId: string | null;
+        sourcePage?: { url: string; title?: string } | undefined;
+      },
+    ) {
       return db
         .insertInto('conversations')
-        .values({ channel_id: v.channelId, contact_id: v.contactId, team_id: v.teamId })
+        .values({
+          channel_id: v.channelId,
+          contact_id: v.contactId,
+          team_id: v.teamId,
+          source_url: v.sourcePage?.url ?? null,
+          source_title: v.sourcePage?.title || null,
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
     },

@@ -5,6 +5,7 @@ import {
   ConversationView,
   MessageView,
   Priority,
+  SourcePage,
   VisitorConversationView,
 } from '../../realtime/events.ts';
 
@@ -125,6 +126,11 @@ export const VisitorSessionBody = Type.Object(
     name: Type.Optional(Type.String({ maxLength: 200 })),
     email: Type.Optional(Type.String({ maxLength: 320, format: 'email' })),
   },
+  { additionalProperties: false },
+);
+/** Opening a conversation from the widget: optionally, the page the visitor is on. */
+export const OpenConversationBody = Type.Object(
+  { sourcePage: Type.Optional(SourcePage) },
   { additionalProperties: false },
 );
 export const VisitorSessionResponse = Type.Object({

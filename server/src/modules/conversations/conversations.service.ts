@@ -25,6 +25,7 @@ import type {
   ConversationView,
   MessageView,
   Priority,
+  SourcePage,
   VisitorConversationView,
 } from '../../realtime/events.ts';
 import { textProblem, unstorableCharacter } from '../../realtime/text-rules.ts';
@@ -631,7 +632,14 @@ export function createConversationsService(deps: {
     },
 
     /** The visitor's latest unresolved conversation on this channel, or a new one. */
-    async openConversation(v: VisitorIdentity): Promise<VisitorConversationView> {
+    /**
+     * The visitor's unresolved conversation on this channel, or a new one. `sourcePage` (the page
+     * the widget is embedded in) is recorded only on a new conversation: it is where they came from.
+     */
+    async openConversation(
+      v: VisitorIdentity,
+      input: { sourcePage?: SourcePage | undefined } = {},
+    ): Promise<VisitorConversationView> {
       const id = await db.transaction().execute(async (trx) => {
         const contact = await contacts.exists(trx, v.contactId);
         if (!contact) throw new UnauthorizedError('This visitor no longer exists; start a new session.');
@@ -644,6 +652,7 @@ export function createConversationsService(deps: {
             channelId: v.channelId,
             contactId: v.contactId,
             teamId: channel.default_team_id,
+            sourcePage: input.sourcePage,
           })
         ).id;
       });

@@ -99,6 +99,9 @@ export function toConversationView(r: ConversationRow): ConversationView {
     firstResponseAt: iso(r.first_response_at),
     resolvedAt: iso(r.resolved_at),
     createdAt: r.created_at.toISOString(),
+    sourcePage: r.source_url
+      ? { url: r.source_url, ...(r.source_title ? { title: r.source_title } : {}) }
+      : null,
   };
 }
 

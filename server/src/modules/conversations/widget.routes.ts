@@ -11,6 +11,7 @@ import {
   HistoryQuery,
   MessageView,
   MessagesResponse,
+  OpenConversationBody,
   ReadBody,
   ReadResponse,
   UploadQuery,
@@ -62,9 +63,17 @@ export const widgetRoutes: FastifyPluginAsyncTypebox<{ conversations: Conversati
     '/api/v1/widget/conversations',
     {
       config: { access: 'public', rateLimit: 'public' },
-      schema: { response: { 200: VisitorConversationView, ...errors, 429: ErrorResponse } },
+      schema: {
+        body: OpenConversationBody,
+        response: { 200: VisitorConversationView, ...errors, 429: ErrorResponse },
+      },
+      // The body is optional (earlier widgets send none): no body is the empty object.
+      preValidation: async (request) => {
+        (request as { body: unknown }).body ??= {};
+      },
     },
-    async (request) => conversations.openConversation(await visitorOf(request)),
+    async (request) =>
+      conversations.openConversation(await visitorOf(request), { sourcePage: request.body.sourcePage }),
   );
 
   app.get(

@@ -170,6 +170,8 @@ export interface Conversations {
   priority: Generated<string>;
   resolved_at: Timestamp | null;
   snoozed_until: Timestamp | null;
+  source_title: string | null;
+  source_url: string | null;
   status: Generated<string>;
   team_id: string | null;
   updated_at: Generated<Timestamp>;

@@ -286,6 +286,7 @@ const en: typeof zhCN = {
     snoozedUntil: 'Snoozed until {time}',
     waiting: 'waiting {time}',
     customer: {
+      cameFrom: 'Came from',
       name: 'Name',
       phone: 'Phone',
       reveal: 'Reveal',

@@ -275,6 +275,7 @@ export default {
     snoozedUntil: '稍后处理至 {time}',
     waiting: '已等待 {time}',
     customer: {
+      cameFrom: '来源页面',
       name: '姓名',
       phone: '电话',
       reveal: '查看完整信息',

@@ -44,6 +44,7 @@ export function conversation(id: string, patch: Partial<Conversation> = {}): Con
     firstResponseAt: null,
     resolvedAt: null,
     createdAt: '2026-03-01T08:00:00.000Z',
+    sourcePage: null,
     unread: 0,
     readSeq: 0,
     ...patch,
