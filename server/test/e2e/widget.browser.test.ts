@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Frame, Page, WebSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MessageView, ServerEvent } from '../../src/realtime/events.ts';
+import type { ConversationView, MessageView, ServerEvent } from '../../src/realtime/events.ts';
 import { launchChromium, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
@@ -164,6 +164,12 @@ describe('the visitor widget in a real browser', () => {
     )) as Extract<ServerEvent, { type: 'message' }>;
     conversationId = live.message.conversationId;
     expect(live.message.senderType).toBe('visitor');
+    // The agent sees the page the visitor came from: the loader reported the demo page's URL and
+    // title to the frame, which sent them when it opened the conversation.
+    const title = await page.title();
+    expect(title).not.toBe('');
+    const view = await api<ConversationView>('GET', `/api/v1/conversations/${conversationId}`);
+    expect(view.sourcePage).toEqual({ url: demoUrl, title });
 
     await frame.setInputFiles('.pw-file-input', { name: 'tea<b>.png', mimeType: 'image/png', buffer: PNG });
     await poll(async () =>
