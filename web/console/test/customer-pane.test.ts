@@ -52,10 +52,10 @@ beforeEach(() => {
 });
 afterEach(() => vi.unstubAllGlobals());
 
-async function mountPane(permissions: string[]) {
+async function mountPane(permissions: string[], shown = current) {
   useSessionStore().$patch({ user: AGENT, permissions, status: 'signed-in' });
   const w = mount(CustomerPane, {
-    props: { conversation: current },
+    props: { conversation: shown },
     global: { plugins: [pinia, createConsoleI18n('en')] },
   });
   await flushPromises();
@@ -63,6 +63,30 @@ async function mountPane(permissions: string[]) {
 }
 
 describe('the customer pane', () => {
+  it('shows the page the visitor came from as text in a link opening apart, and nothing else', async () => {
+    const url = 'https://shop.example.com/tea?id=42&x=<b>';
+    const w = await mountPane(
+      ['contacts.read'],
+      conversation(C1, { sourcePage: { url, title: '<img src=x onerror=alert(1)> 龙井' } }),
+    );
+    const link = w.find('a[data-test="source-page"]');
+    expect(link.text()).toBe('<img src=x onerror=alert(1)> 龙井');
+    expect(link.find('img').exists()).toBe(false);
+    expect(link.attributes()).toMatchObject({ href: url, target: '_blank', rel: 'noopener noreferrer' });
+    expect(w.text()).toContain('Came from');
+
+    const untitled = await mountPane(['contacts.read'], conversation(C1, { sourcePage: { url } }));
+    expect(untitled.find('[data-test="source-page"]').text()).toBe(url);
+    const none = await mountPane(['contacts.read'], conversation(C1, { sourcePage: null }));
+    expect(none.find('[data-test="source-page"]').exists()).toBe(false);
+    expect(none.text()).not.toContain('Came from');
+    const script = await mountPane(
+      ['contacts.read'],
+      conversation(C1, { sourcePage: { url: 'javascript:alert(1)' } }),
+    );
+    expect(script.find('[data-test="source-page"]').exists()).toBe(false);
+  });
+
   it('shows the consent as a read-only line, not as a custom attribute', async () => {
     const w = await mountPane(['contacts.read', 'contacts.manage']);
     const line = w.find('[data-test="contact-consent"]');
