@@ -50,11 +50,23 @@ async function api<T = Record<string, unknown>>(
   return (await res.json()) as T;
 }
 
-/** A visitor (over the widget API) who writes, optionally with the pre-chat consent. */
-async function visitorWrites(text: string, profile?: { name: string }) {
+/**
+ * A visitor (over the widget API) who writes, optionally with the pre-chat consent and the page
+ * they came from (as the widget reports it).
+ */
+async function visitorWrites(
+  text: string,
+  profile?: { name: string },
+  sourcePage?: { url: string; title?: string },
+) {
   const { token } = await api<{ token: string }>('POST', '/api/v1/widget/session', {}, {});
   const bearer = { authorization: `Bearer ${token}` };
-  const { id } = await api<{ id: string }>('POST', '/api/v1/widget/conversations', undefined, bearer);
+  const { id } = await api<{ id: string }>(
+    'POST',
+    '/api/v1/widget/conversations',
+    sourcePage ? { sourcePage } : undefined,
+    bearer,
+  );
   if (profile) await api('POST', '/api/v1/widget/profile', { ...profile, consent: true }, bearer);
   await api('POST', `/api/v1/widget/conversations/${id}/messages`, { clientId: randomUUID(), text }, bearer);
   return { id, token };
@@ -224,7 +236,8 @@ describe('an agent’s first hour in the console', () => {
     await recordProblems(agentContext, page, problems);
     page.setDefaultTimeout(10_000);
     agent = page;
-    const anonymous = await visitorWrites('匿名访客的问题');
+    const cameFrom = { url: 'https://tea.example.com/longjing?from=<mail>', title: '明前龙井 <b>新茶</b>' };
+    const anonymous = await visitorWrites('匿名访客的问题', undefined, cameFrom);
     await page.goto(`${server.base}/inbox/${anonymous.id}`);
     // The status filter: "全部" shows as chosen, not the "请选择" placeholder.
     await page.click(`${byTest('status-filter')} .el-select__wrapper`);
@@ -239,6 +252,13 @@ describe('an agent’s first hour in the console', () => {
         .slice(-4)
         .toUpperCase();
     await poll(() => page.locator('.thread-header .name').textContent()).toContain(`访客 ${tag}`);
+    // The page the visitor came from, in the customer pane: its title as text, a link opening apart.
+    const source = page.locator(byTest('source-page'));
+    await poll(() => source.textContent()).toBe(cameFrom.title);
+    expect(await source.getAttribute('href')).toBe(cameFrom.url);
+    expect(await source.getAttribute('target')).toBe('_blank');
+    expect(await source.getAttribute('rel')).toBe('noopener noreferrer');
+    expect(await page.locator(byTest('customer-pane')).innerText()).toContain('来源页面');
     // Priority is set from the header.
     await page.click(byTest('claim'));
     await page.click(byTest('priority'));
