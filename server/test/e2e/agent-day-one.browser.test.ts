@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const consoleDist = path.join(root, 'web/console/dist');
@@ -31,24 +31,10 @@ const problems: string[] = [];
 const byTest = (id: string) => `[data-test="${id}"]`;
 const poll = <T>(fn: () => T | Promise<T>, timeout = 10_000) => expect.poll(fn, { timeout, interval: 50 });
 
-async function api<T = Record<string, unknown>>(
-  method: string,
-  url: string,
-  body?: unknown,
-  headers: Record<string, string> = { cookie: adminCookie },
-): Promise<T> {
-  const res = await fetch(`${server.base}${url}`, {
-    method,
-    headers: {
-      origin: server.base,
-      ...headers,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = consoleApi(
+  () => server.base,
+  () => adminCookie,
+);
 
 /**
  * A visitor (over the widget API) who writes, optionally with the pre-chat consent and the page

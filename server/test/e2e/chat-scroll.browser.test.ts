@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
-import { login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
@@ -37,19 +37,10 @@ const poll = <T>(fn: () => T | Promise<T>, opts: { message?: string } = {}) =>
   expect.poll(fn, { timeout: 10_000, interval: 50, ...opts });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function api<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${server.base}${url}`, {
-    method,
-    headers: {
-      cookie: adminCookie,
-      origin: server.base,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = consoleApi(
+  () => server.base,
+  () => adminCookie,
+);
 
 /** A reply from another agent (the admin, over the HTTP API). */
 const reply = (text: string) =>

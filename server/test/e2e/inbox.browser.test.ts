@@ -14,7 +14,7 @@ import type { MessageView } from '../../src/realtime/events.ts';
 import { screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
-import { login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
@@ -40,19 +40,10 @@ const dialogs: string[] = [];
 const byTest = (id: string) => `[data-test="${id}"]`;
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 15_000, interval: 100 });
 
-async function api<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${server.base}${url}`, {
-    method,
-    headers: {
-      cookie: adminCookie,
-      origin: server.base,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = consoleApi(
+  () => server.base,
+  () => adminCookie,
+);
 
 const serverMessages = async () =>
   (await api<{ messages: MessageView[] }>('GET', `/api/v1/conversations/${conversationId}/messages`))

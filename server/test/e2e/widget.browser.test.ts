@@ -15,7 +15,7 @@ import { launchChromium, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
 import { TestSocket } from '../support/realtime.ts';
-import { login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
 
 const root = path.resolve(import.meta.dirname, '../../..');
 const widgetDist = path.join(root, 'web/widget/dist');
@@ -34,15 +34,10 @@ let site: string;
 const problems: string[] = [];
 const dialogs: string[] = [];
 
-async function api<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${server.base}${url}`, {
-    method,
-    headers: { cookie, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
+const api = consoleApi(
+  () => server.base,
+  () => cookie,
+);
 
 async function serverMessages(): Promise<MessageView[]> {
   return (await api<{ messages: MessageView[] }>('GET', `/api/v1/conversations/${conversationId}/messages`))

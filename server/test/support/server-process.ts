@@ -167,6 +167,31 @@ export async function login(base: string, username: string, password: string): P
   return res.headers.getSetCookie()[0]!.split(';')[0]!;
 }
 
+/**
+ * A JSON caller of a server's HTTP API as a signed-in console user (same-origin, like the console):
+ * throws on any status from 300 up, naming the call and the answer.
+ */
+export function consoleApi(base: () => string, cookie: () => string) {
+  return async function api<T = Record<string, unknown>>(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = { cookie: cookie() },
+  ): Promise<T> {
+    const res = await fetch(`${base()}${url}`, {
+      method,
+      headers: {
+        origin: base(),
+        ...headers,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    if (res.status >= 300) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  };
+}
+
 export async function postJson(
   url: string,
   body: unknown,
