@@ -280,6 +280,49 @@ describe('recall and edit', () => {
     expect(edit.json().editedAt).not.toBeNull();
   });
 
+  it('keeps the list preview true after a recall or an edit of the latest message', async () => {
+    const v = await visitor();
+    const admin = await signIn(t, 'admin');
+    const preview = async () =>
+      (await http('GET', `/api/v1/conversations/${v.conversationId}`, { cookie: admin.cookie })).json()
+        .lastMessagePreview as string;
+    await http('POST', `/api/v1/widget/conversations/${v.conversationId}/messages`, {
+      token: v.token,
+      body: { clientId: randomUUID(), text: 'where is my parcel?' },
+    });
+    const reply = await http('POST', `/api/v1/conversations/${v.conversationId}/messages`, {
+      cookie: admin.cookie,
+      body: { clientId: randomUUID(), text: 'it ships tomorow' },
+    });
+    expect(await preview()).toBe('it ships tomorow');
+    await http('PATCH', `/api/v1/messages/${reply.json().messageId as string}`, {
+      cookie: admin.cookie,
+      body: { text: 'it ships tomorrow' },
+    });
+    expect(await preview()).toBe('it ships tomorrow');
+    await http('POST', `/api/v1/messages/${reply.json().messageId as string}/recall`, {
+      cookie: admin.cookie,
+    });
+    expect(await preview()).toBe('where is my parcel?');
+    // The system lines the agent's actions wrote name the agent to the console, and never show the
+    // visitor a staff user's id.
+    const staff = (
+      await http('GET', `/api/v1/conversations/${v.conversationId}/messages`, { cookie: admin.cookie })
+    ).json().messages as { kind: string; senderName: string | null }[];
+    const { display_name: name } = await t.container.db
+      .selectFrom('users')
+      .select('display_name')
+      .where('id', '=', admin.userId)
+      .executeTakeFirstOrThrow();
+    expect(staff.filter((m) => m.kind === 'system').map((m) => m.senderName)).toEqual([name, name]);
+    const seen = (
+      await http('GET', `/api/v1/widget/conversations/${v.conversationId}/messages`, { token: v.token })
+    ).json().messages as { senderType: string; senderId: string | null }[];
+    expect(seen.filter((m) => m.senderType !== 'visitor').map((m) => m.senderId)).toEqual(
+      seen.filter((m) => m.senderType !== 'visitor').map(() => null),
+    );
+  });
+
   it('lets a visitor recall only their own message', async () => {
     const v = await visitor();
     const other = await visitor();

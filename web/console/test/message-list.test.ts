@@ -181,3 +181,32 @@ describe('masked messages in the thread', () => {
     vi.unstubAllGlobals();
   });
 });
+
+describe('recalls and edits in the thread', () => {
+  it('name who changed the message: the visitor, or the agent by name, never a generic "agent" for either', () => {
+    const fromVisitor = message(C1, 1, { text: 'wrong order number' });
+    const fromAgent = message(C1, 2, { text: 'teh typo', senderType: 'agent', senderName: 'Ann' });
+    const system = (seq: number, type: string, target: string, extra: Record<string, unknown> = {}) =>
+      message(C1, seq, {
+        kind: 'system',
+        senderType: 'system',
+        text: '',
+        event: { type, messageId: target, ...extra },
+      });
+    const w = render({
+      messages: [
+        fromVisitor,
+        fromAgent,
+        system(3, 'message_recalled', fromVisitor.id),
+        system(4, 'message_edited', fromAgent.id, { text: 'the typo' }),
+        // The changed message is not loaded (older history): the system line's own agent name.
+        { ...system(5, 'message_recalled', '00000000-0000-4000-8000-999999999999'), senderName: 'Bo' },
+      ],
+    });
+    expect(w.findAll('[data-test="system-event"]').map((e) => e.text())).toEqual([
+      'Visitor recalled a message',
+      'Ann edited a message',
+      'Bo recalled a message',
+    ]);
+  });
+});

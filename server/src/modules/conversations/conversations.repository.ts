@@ -168,7 +168,7 @@ const ROUTING_AND_MESSAGE_COLUMNS = `c.contact_id as r_contact_id, c.team_id as 
     m.event, m.recalled_at, m.edited_at, m.created_at, su.display_name as sender_user_name,
     a.id as attachment_id, a.file_name as attachment_file_name, a.content_type as attachment_content_type,
     a.size_bytes as attachment_size_bytes`;
-const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_type = 'agent'
+const MESSAGE_JOINS = `left join users su on su.id = m.sender_id and m.sender_type in ('agent', 'system')
   left join attachments a on a.id = m.attachment_id`;
 /** routingAndMessagesAfter. */
 const ROUTING_AND_MESSAGES_SQL = prepared(`select ${ROUTING_AND_MESSAGE_COLUMNS}
@@ -268,7 +268,9 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
   function messageQuery(db: Executor) {
     return db
       .selectFrom('messages as m')
-      .leftJoin('users as su', (j) => j.onRef('su.id', '=', 'm.sender_id').on('m.sender_type', '=', 'agent'))
+      .leftJoin('users as su', (j) =>
+        j.onRef('su.id', '=', 'm.sender_id').on('m.sender_type', 'in', ['agent', 'system']),
+      )
       .leftJoin('attachments as a', 'a.id', 'm.attachment_id')
       .select(messageColumns);
   }
@@ -621,6 +623,18 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         .set({ recalled_at: sql<Date>`now()` })
         .where('id', '=', id)
         .execute();
+    },
+    /**
+     * The list preview after a recall or an edit: the latest message the visitor may see (not a
+     * system line, not recalled), as appendMessage writes it. Heap-only like every preview write.
+     */
+    async refreshPreview(db: Executor, conversationId: string) {
+      await sql`update conversations c set last_message_preview = coalesce((
+          select case when m.kind = 'text' then left(m.body, 140) else '[' || m.kind || ']' end
+          from messages m
+          where m.conversation_id = c.id and not m.private and m.kind <> 'system' and m.recalled_at is null
+          order by m.seq desc limit 1), '')
+        where c.id = ${conversationId}`.execute(db);
     },
     editBody(db: Executor, id: string, body: string) {
       return db

@@ -558,6 +558,9 @@ export function createConversationsService(deps: {
         ),
       );
       if (!r || r.duplicate) throw new Error('could not append the system message');
+      // The conversation list shows the latest visible message: a recall or an edit of it changes
+      // the preview (a private note never was the preview).
+      if (!msg.private) await repo.refreshPreview(trx, conv.id);
       // The audit history keeps what the message said before.
       await auditTrail.record(
         trx,
@@ -579,7 +582,11 @@ export function createConversationsService(deps: {
       repo.findMessage(db, messageId),
       repo.findMessage(db, out.systemId),
     ]);
-    bus.committed({ routing: out.routing, messages: [toMessageView(system!)] });
+    bus.committed({
+      routing: out.routing,
+      messages: [toMessageView(system!)],
+      conversation: await views(out.routing.conversationId),
+    });
     return toMessageView(updated!);
   }
 

@@ -63,7 +63,9 @@ export function toVisitorMessage(m: MessageView): MessageView | null {
   }
   return {
     ...m,
-    senderId: m.senderType === 'agent' ? null : m.senderId,
+    // A visitor sees their own id on their messages, never a staff user's id (agent messages and
+    // the system lines an agent's action wrote).
+    senderId: m.senderType === 'visitor' ? m.senderId : null,
     text: m.recalled ? '' : m.text,
     attachment: m.recalled ? null : m.attachment,
     event,
