@@ -278,9 +278,14 @@ function unpack(tar: Buffer): Map<string, Buffer> {
  *  - Issue 13: the visitor's consent is a read-only record of its own, `contact.consent`
  *    ({ at, channelId, version }, version null on records from before notice versions), no longer
  *    a custom attribute (`contact.attributes.dataProcessingConsent`).
+ *  - Each conversation carries `sourcePage` ({ url, title } or null) after `resolvedAt`: the page
+ *    the visitor started from is their data too (null for conversations of the older release).
  */
 function withDeclaredFormatChanges(olderText: string): string {
-  const doc = JSON.parse(olderText) as { contact: Record<string, unknown> };
+  const doc = JSON.parse(olderText) as {
+    contact: Record<string, unknown>;
+    conversations: Record<string, unknown>[];
+  };
   const layout = (d: unknown) => JSON.stringify(d, null, 2) + (olderText.endsWith('\n') ? '\n' : '');
   // The steps re-serialize: the older file must already be in that exact layout.
   if (layout(doc) !== olderText) throw new Error('the older contact.json is not in the canonical layout');
@@ -297,7 +302,17 @@ function withDeclaredFormatChanges(olderText: string): string {
       ? { at: consent.at, channelId: consent.channelId ?? null, version: consent.version ?? null }
       : null;
   }
-  return layout({ ...doc, contact });
+  // 0.2: each conversation names the page the visitor started from, after resolvedAt (the older
+  // release did not record it: null).
+  const conversations = doc.conversations.map((c) => {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(c)) {
+      out[key] = value;
+      if (key === 'resolvedAt') out.sourcePage = null;
+    }
+    return out;
+  });
+  return layout({ ...doc, contact, conversations });
 }
 
 /**

@@ -1,6 +1,10 @@
 // The page a widget visitor came from (issue 13): the widget sends it when it opens a
 // conversation, it is validated (http/https only, length-capped), stored with the conversation,
 // shown in the agent's conversation view and never in the visitor's.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SOURCE_TITLE_MAX_CHARS, SOURCE_URL_MAX_CHARS } from '../../src/realtime/text-rules.ts';
 import { createTestApp, httpClient, signIn } from '../support/app.ts';
@@ -108,5 +112,36 @@ describe('the page a visitor came from', () => {
       cookie: admin,
     });
     expect(view.json()).toMatchObject({ sourcePage: null });
+  });
+
+  it("is in the visitor's data-subject export: where they came from is their data too", async () => {
+    const token = await visitorToken();
+    const opened = await http('POST', '/api/v1/widget/conversations', {
+      token,
+      body: { sourcePage: { url: PAGE, title: '商品 42' } },
+    });
+    const id = opened.json<{ id: string }>().id;
+    const contactId = (
+      await t.container.db
+        .selectFrom('conversations')
+        .select('contact_id')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).contact_id;
+    const res = await http('GET', `/api/v1/contacts/${contactId}/export`, { cookie: admin });
+    expect(res.statusCode).toBe(200);
+    const dir = mkdtempSync(path.join(tmpdir(), 'parley-source-'));
+    try {
+      writeFileSync(path.join(dir, 'x.tar'), res.rawPayload);
+      execFileSync('tar', ['-xf', 'x.tar'], { cwd: dir });
+      const doc = JSON.parse(readFileSync(path.join(dir, 'contact.json'), 'utf8')) as {
+        conversations: { id: string; sourcePage: unknown }[];
+      };
+      expect(doc.conversations).toEqual([
+        expect.objectContaining({ id, sourcePage: { url: PAGE, title: '商品 42' } }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -219,7 +219,7 @@ export function createContactsRepository(deps: {
     async conversationsWithMessages(db: Executor, contactId: string) {
       const conversations = await db
         .selectFrom('conversations')
-        .select(['id', 'status', 'created_at', 'resolved_at', 'team_id'])
+        .select(['id', 'status', 'created_at', 'resolved_at', 'team_id', 'source_url', 'source_title'])
         .where('contact_id', '=', contactId)
         .orderBy('created_at')
         .execute();

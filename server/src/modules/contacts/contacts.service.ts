@@ -178,6 +178,8 @@ export function createContactsService(deps: {
             status: c.status,
             createdAt: c.created_at.toISOString(),
             resolvedAt: c.resolved_at?.toISOString() ?? null,
+            // The page the visitor started from (the widget reports it): their data too.
+            sourcePage: c.source_url ? { url: c.source_url, title: c.source_title } : null,
             messages: data.messages
               .filter((msg) => msg.conversation_id === c.id)
               .map((msg) => ({
