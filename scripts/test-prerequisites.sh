@@ -5,6 +5,13 @@
 # and apt-get exists; otherwise this stops at once with the exact command to run. Never a skip.
 set -euo pipefail
 
+# Two test runs started at once (two checkouts, `make test` twice) must not race for apt's lock:
+# they take turns here, and the second one finds what the first installed.
+if [ -z "${PARLEY_PREREQUISITES_LOCKED:-}" ] && command -v flock >/dev/null 2>&1; then
+  export PARLEY_PREREQUISITES_LOCKED=1
+  exec flock "${TMPDIR:-/tmp}/parley-test-prerequisites.lock" "$0" "$@"
+fi
+
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing+=(fonts-noto-cjk)
@@ -16,8 +23,9 @@ fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing+=(fonts-noto-cjk)
 command="apt-get update && apt-get install -y ${missing[*]}"
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "==> installing what the tests need: ${missing[*]} (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Anyone else using apt (an unattended upgrade) is waited for, not failed on.
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
   exit 0
 fi
 {

@@ -4,7 +4,7 @@
 // /widget.js and /demo, with npm set offline and pointed at no registry and without the
 // repository's node_modules on PATH; backup.sh and restore.sh run from it; and a different build
 // with the same version is installed in its place (said so), never silently skipped.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -21,7 +21,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyDatabase } from '../support/db.ts';
-import { startKubeApiStandIn } from '../support/kube-api.ts';
+import { seedHealthyCluster, startKubeApiStandIn } from '../support/kube-api.ts';
+import { runCommand } from '../support/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 /** The build's own version (build.json in the bundle; scripts/build-info.ts). */
@@ -35,17 +36,8 @@ const OFFLINE_ENV = {
   npm_config_registry: 'http://127.0.0.1:9/',
 };
 
-function sh(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env, timeout: 240_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const sh = (cmd: string, args: string[], env: NodeJS.ProcessEnv) =>
+  runCommand(cmd, args, { env, timeoutMs: 240_000 });
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -296,26 +288,7 @@ describe('offline bundle', () => {
   it('runs the kubernetes preflight from the installed bundle with its own helm and chart', async () => {
     const api = await startKubeApiStandIn();
     try {
-      api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'parley' } });
-      api.put({
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: 'node-1' },
-        spec: {},
-        status: {
-          allocatable: { cpu: '4', memory: '16Gi' },
-          conditions: [{ type: 'Ready', status: 'True' }],
-        },
-      });
-      api.put({
-        apiVersion: 'storage.k8s.io/v1',
-        kind: 'StorageClass',
-        metadata: {
-          name: 'standard',
-          annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
-        },
-        provisioner: 'example.com/disk',
-      });
+      seedHealthyCluster(api, 'parley');
       const db = await createEmptyDatabase();
       // With --offline, as an air-gapped Kubernetes install runs it: the scratch copy it unpacks
       // into TMPDIR is removed when the installer ends (it was left behind, ~450 MiB each time).

@@ -1,6 +1,6 @@
 // The installer's cluster work (server/src/installer), run as the real CLI process against the
 // Kubernetes API stand-in (no API server can run here) and the local PostgreSQL.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,27 +8,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.ts';
 import { connect, createJobFromCronJob, ensureSecret } from '../../src/installer/kube.ts';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
-import { startKubeApiStandIn, type KubeApiStandIn, type StandInOptions } from '../support/kube-api.ts';
+import {
+  seedHealthyCluster,
+  startKubeApiStandIn,
+  type KubeApiStandIn,
+  type StandInOptions,
+} from '../support/kube-api.ts';
+import { runCommand, type CommandRun } from '../support/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const INSTALLER = path.join(ROOT, 'server/src/installer/main.ts');
 const NS = 'support';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function installer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [INSTALLER, ...args],
-      { cwd: ROOT, timeout: 90_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function installer(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CommandRun> {
+  return runCommand(process.execPath, [INSTALLER, ...args], { env: { ...process.env, ...env } });
 }
 
 let tmp: string;
@@ -45,28 +38,13 @@ afterEach(async () => {
 
 /** A small healthy cluster: a ready node, a default StorageClass, the namespace. */
 async function cluster(opts: StandInOptions = {}, storageClass = true): Promise<KubeApiStandIn> {
-  api = await startKubeApiStandIn(opts);
-  api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  api.put({
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: 'node-1' },
-    spec: {},
-    status: {
-      allocatable: { cpu: '4', memory: '16Gi' },
-      conditions: [{ type: 'Ready', status: 'True' }],
-    },
-  });
-  if (storageClass) {
-    api.put({
-      apiVersion: 'storage.k8s.io/v1',
-      kind: 'StorageClass',
-      metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-      provisioner: 'example.com/disk',
-    });
-  }
+  api = seedHealthyCluster(await startKubeApiStandIn(opts), NS, { storageClass });
   return api;
 }
+
+/** `status`: follows the rollout of the Deployment, polling the stand-in every 20 ms. */
+const rolloutStatus = (a: KubeApiStandIn) =>
+  installer(['status', '--kubeconfig', a.writeKubeconfig(tmp, NS), '--namespace', NS, '--poll-ms', '20']);
 
 const writes = (a: KubeApiStandIn) =>
   a.requests.filter((r) => !r.startsWith('GET') && !r.includes('selfsubjectaccessreviews'));
@@ -219,15 +197,7 @@ describe('rollout (kubectl rollout status logic)', () => {
       },
     });
     rollingDeployment(a);
-    const run = await installer([
-      'status',
-      '--kubeconfig',
-      a.writeKubeconfig(tmp, NS),
-      '--namespace',
-      NS,
-      '--poll-ms',
-      '20',
-    ]);
+    const run = await rolloutStatus(a);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Waiting for deployment spec update to be observed');
     expect(run.stdout).toContain('1 out of 2 new replicas have been updated');
@@ -316,15 +286,7 @@ describe('rollout (kubectl rollout status logic)', () => {
       'schema is behind: 1 pending (0002_conversations.sql)\n',
     );
 
-    const run = await installer([
-      'status',
-      '--kubeconfig',
-      a.writeKubeconfig(tmp, NS),
-      '--namespace',
-      NS,
-      '--poll-ms',
-      '20',
-    ]);
+    const run = await rolloutStatus(a);
     expect(run.code).toBe(5);
     expect(run.stderr).toContain('deployment "parley" exceeded its progress deadline');
     expect(run.stderr).toContain('pod parley-7d9-abcde (Pending)');
@@ -365,15 +327,7 @@ describe('rollout (kubectl rollout status logic)', () => {
         },
       ],
     };
-    const run = await installer([
-      'status',
-      '--kubeconfig',
-      a.writeKubeconfig(tmp, NS),
-      '--namespace',
-      NS,
-      '--poll-ms',
-      '20',
-    ]);
+    const run = await rolloutStatus(a);
     expect(run.code).toBe(5);
     expect(run.stderr).toContain('job "parley-migrate-2" failed: BackoffLimitExceeded');
     expect(a.requests.some((r) => r.includes('/deployments/parley'))).toBe(false);

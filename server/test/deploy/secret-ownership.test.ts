@@ -4,7 +4,7 @@
 // the Kubernetes API stand-in; Helm keeps its release records in PostgreSQL (HELM_DRIVER=sql)
 // because it writes its Secret records as protobuf, which the stand-in does not decode. After
 // every step the keys the Deployment actually reads (through its secretKeyRefs) are compared.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +14,13 @@ import { MIGRATIONS_DIR, migrate } from '../../src/platform/db/migrator.ts';
 import { createEmptyDatabase, createTestDatabase } from '../support/db.ts';
 import { checkoutPreviousRelease } from '../support/previous-release.ts';
 import { serveAt } from '../support/serve-at.ts';
-import { startKubeApiStandIn, type KubeApiStandIn, type KubeObject } from '../support/kube-api.ts';
+import {
+  seedHealthyCluster,
+  startKubeApiStandIn,
+  type KubeApiStandIn,
+  type KubeObject,
+} from '../support/kube-api.ts';
+import { runCommand, type CommandRun } from '../support/process.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const INSTALLER = path.join(ROOT, 'server/src/installer/main.ts');
@@ -30,22 +36,8 @@ const KEYS = [
   'PARLEY_METRICS_TOKEN',
 ] as const;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { cwd: ROOT, timeout: 90_000, env: { ...process.env, ...env } },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<CommandRun> =>
+  runCommand(cmd, args, { env: { ...process.env, ...env } });
 
 let tmp: string;
 let api: KubeApiStandIn | undefined;
@@ -80,20 +72,7 @@ async function cluster(): Promise<KubeApiStandIn> {
       }
     },
   });
-  api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  api.put({
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: 'node-1' },
-    spec: {},
-    status: { allocatable: { cpu: '8', memory: '32Gi' }, conditions: [{ type: 'Ready', status: 'True' }] },
-  });
-  api.put({
-    apiVersion: 'storage.k8s.io/v1',
-    kind: 'StorageClass',
-    metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-    provisioner: 'example.com/disk',
-  });
+  seedHealthyCluster(api, NS);
   return api;
 }
 

@@ -3,24 +3,24 @@
 // a colleague in the transfer dialog within a second; the visitor's consent is one read-only line;
 // the navigation is grouped and each role sees only what it may use.
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import pg from 'pg';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
+import { launchChromium, openPage, recordProblems, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
-
-const root = path.resolve(import.meta.dirname, '../../..');
-const consoleDist = path.join(root, 'web/console/dist');
+import {
+  consoleApi,
+  createStaff,
+  login,
+  signInConsole as signIn,
+  startWebServer,
+  type ServerProcess,
+} from '../support/server-process.ts';
 const AGENT = { username: 'sun.agent', displayName: '孙客服', password: 'sun-agent-password-0123' };
 const COLLEAGUE = { username: 'zhou.agent', displayName: '周客服', password: 'zhou-agent-password-0123' };
 
 let server: ServerProcess;
 let browser: Browser | undefined;
 let agentContext: BrowserContext;
-let colleagueContext: BrowserContext;
 let agent: Page;
 let colleague: Page;
 let adminCookie: string;
@@ -58,13 +58,8 @@ async function visitorWrites(
   return { id, token };
 }
 
-async function signInConsole(page: Page, who: { username: string; password: string }) {
-  await page.goto(`${server.base}/login`);
-  await page.fill('input[name="username"]', who.username);
-  await page.fill('input[name="password"]', who.password);
-  await page.click(byTest('login-submit'));
-  await page.waitForURL(`${server.base}/inbox`);
-}
+const signInConsole = (page: Page, who: { username: string; password: string }) =>
+  signIn(page, server.base, who);
 
 const tabCount = (page: Page, tab: string) =>
   page
@@ -73,47 +68,22 @@ const tabCount = (page: Page, tab: string) =>
     .catch(() => null);
 
 beforeAll(async () => {
-  if (!existsSync(path.join(consoleDist, 'index.html'))) {
-    throw new Error('web/console/dist is missing: run "make build" (make test does it) first');
-  }
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const launched = launchChromium();
-  server = await startServer(database.url, (p) => ({
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
-  }));
+  server = await startWebServer(database.url);
   adminCookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
   const team = await api<{ id: string }>('POST', '/api/v1/teams', { name: '售前' });
-  for (const who of [AGENT, COLLEAGUE]) {
-    const { user } = await api<{ user: { id: string } }>('POST', '/api/v1/users', {
-      username: who.username,
-      displayName: who.displayName,
-      role: 'agent',
-      password: who.password,
-    });
-    if (who === AGENT) agentId = user.id;
-    await api('PUT', `/api/v1/teams/${team.id}/members/${user.id}`);
-  }
-  const db = new pg.Client({ connectionString: database.url });
-  await db.connect();
-  await db.query('update users set must_change_password = false where username = any($1)', [
-    [AGENT.username, COLLEAGUE.username],
-  ]);
-  await db.end();
+  const ids = await createStaff(
+    api,
+    databaseUrl,
+    [AGENT, COLLEAGUE].map((who) => ({ ...who, role: 'agent', teamIds: [team.id] })),
+  );
+  agentId = ids[0]!;
 
   browser = await launched;
-  agentContext = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  colleagueContext = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  agent = await agentContext.newPage();
-  colleague = await colleagueContext.newPage();
-  for (const [c, p] of [
-    [agentContext, agent],
-    [colleagueContext, colleague],
-  ] as const) {
-    p.setDefaultTimeout(10_000);
-    await recordProblems(c, p, problems);
-  }
+  ({ context: agentContext, page: agent } = await openPage(browser, problems));
+  ({ page: colleague } = await openPage(browser, problems));
 });
 
 afterAll(async () => {
@@ -199,21 +169,15 @@ describe('an agent’s first hour in the console', () => {
       supervisor: ['workspace', 'knowledge', 'settings'],
       admin: ['workspace', 'customers', 'knowledge', 'settings'],
     };
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
     for (const role of ['supervisor', 'admin'] as const) {
       const who = { username: `nav.${role}`, password: `nav-${role}-password-0123` };
-      await api('POST', '/api/v1/users', { ...who, displayName: role, role });
-      await db.query('update users set must_change_password = false where username = $1', [who.username]);
-      const context = await browser!.newContext({ viewport: { width: 1440, height: 900 }, locale: 'en' });
-      const page = await context.newPage();
-      await recordProblems(context, page, problems);
+      await createStaff(api, databaseUrl, [{ ...who, displayName: role, role }]);
+      const { context, page } = await openPage(browser!, problems, { locale: 'en' });
       await signInConsole(page, who);
       expect(await groupsOf(page), role).toEqual(expected[role]);
       if (role === 'admin') await screenshot(page, 'nav-admin.png');
       await context.close();
     }
-    await db.end();
     expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
   });
 
@@ -271,15 +235,8 @@ describe('an agent’s first hour in the console', () => {
 
   it('polish for admins: canned-reply errors in Chinese without overlap, English plurals, the site selector follows a rename', async () => {
     const who = { username: 'polish.admin', password: 'polish-admin-password-0123' };
-    await api('POST', '/api/v1/users', { ...who, displayName: '管理员', role: 'admin' });
-    const db = new pg.Client({ connectionString: databaseUrl });
-    await db.connect();
-    await db.query('update users set must_change_password = false where username = $1', [who.username]);
-    await db.end();
-    const context = await browser!.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    await recordProblems(context, page, problems);
+    await createStaff(api, databaseUrl, [{ ...who, displayName: '管理员', role: 'admin' }]);
+    const { context, page } = await openPage(browser!, problems);
     await signInConsole(page, who);
 
     await page.goto(`${server.base}/canned-replies`);

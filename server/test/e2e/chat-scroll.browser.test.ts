@@ -4,19 +4,19 @@
 // "新消息 N ↓" button that brings them down; one's own message always comes into view.
 // (Issue 13, points 1 and 2; these tests failed on the code before web/shared/scroll-pin.ts.)
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import pg from 'pg';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
+import { LAPTOP, launchChromium, openPage, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
-import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
+import {
+  consoleApi,
+  createStaff,
+  login,
+  startWebServer,
+  type ServerProcess,
+} from '../support/server-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const widgetDist = path.join(root, 'web/widget/dist');
-const consoleDist = path.join(root, 'web/console/dist');
 const AGENT = { username: 'zhao.agent', displayName: '赵客服', password: 'zhao-agent-password-0123' };
 /** Still "at the bottom": sub-pixel rounding only. */
 const AT_BOTTOM_PX = 4;
@@ -99,46 +99,20 @@ async function visitorSays(text: string) {
 }
 
 beforeAll(async () => {
-  for (const dist of [path.join(widgetDist, 'frame.html'), path.join(consoleDist, 'index.html')]) {
-    if (!existsSync(dist)) throw new Error(`${dist} is missing: run "make build" (make test does it) first`);
-  }
   const database = await createTestDatabase();
   const launched = launchChromium();
-  server = await startServer(database.url, (p) => ({
-    PARLEY_WIDGET_DIR: widgetDist,
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
-  }));
+  server = await startWebServer(database.url);
   const port = server.port;
   demoUrl = `http://localhost:${port}/demo`;
   adminCookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
   const site = /data-parley-site="([\w-]+)"/.exec(await (await fetch(`${server.base}/demo`)).text())![1]!;
   await api('PATCH', `/api/v1/channels/${site}/widget`, { allowedOrigins: [`http://localhost:${port}`] });
   const team = await api<{ id: string }>('POST', '/api/v1/teams', { name: '售后' });
-  const { user } = await api<{ user: { id: string } }>('POST', '/api/v1/users', {
-    username: AGENT.username,
-    displayName: AGENT.displayName,
-    role: 'agent',
-    password: AGENT.password,
-  });
-  await api('PUT', `/api/v1/teams/${team.id}/members/${user.id}`);
-  const db = new pg.Client({ connectionString: database.url });
-  await db.connect();
-  await db.query('update users set must_change_password = false where username = $1', [AGENT.username]);
-  await db.end();
+  await createStaff(api, database.url, [{ ...AGENT, role: 'agent', teamIds: [team.id] }]);
 
   browser = await launched;
-  visitorContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
-  agentContext = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  visitor = await visitorContext.newPage();
-  agent = await agentContext.newPage();
-  for (const [c, p] of [
-    [visitorContext, visitor],
-    [agentContext, agent],
-  ] as const) {
-    p.setDefaultTimeout(10_000);
-    await recordProblems(c, p, problems);
-  }
+  ({ context: visitorContext, page: visitor } = await openPage(browser, problems, { viewport: LAPTOP }));
+  ({ context: agentContext, page: agent } = await openPage(browser, problems));
 });
 
 afterAll(async () => {

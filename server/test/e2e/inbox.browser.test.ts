@@ -5,21 +5,21 @@
 // typed meanwhile, comes back, and the reply lands exactly once while nothing the visitor sent
 // is lost; HTML stays text on both sides; the agent snoozes and transfers with a note that the
 // next agent sees; the next agent resolves from the keyboard. Writes build/screenshots/inbox-*.png.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import pg from 'pg';
-import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MessageView } from '../../src/realtime/events.ts';
-import { screenshot } from '../support/browser.ts';
+import { LAPTOP, launchChromium, openPage, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
 import { png } from '../support/png.ts';
-import { login, startServer, type ServerProcess, consoleApi } from '../support/server-process.ts';
+import {
+  consoleApi,
+  createStaff,
+  login,
+  signInConsole as signIn,
+  startWebServer,
+  type ServerProcess,
+} from '../support/server-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const widgetDist = path.join(root, 'web/widget/dist');
-const consoleDist = path.join(root, 'web/console/dist');
-const CHROMIUM = '/usr/bin/chromium';
 const XSS = '<img src=x onerror=alert(1)>';
 const AGENT = { username: 'li.agent', displayName: '李客服', password: 'li-agent-password-0123' };
 const COLLEAGUE = { username: 'wang.agent', displayName: '王客服', password: 'wang-agent-password-0123' };
@@ -27,7 +27,6 @@ const COLLEAGUE = { username: 'wang.agent', displayName: '王客服', password: 
 let server: ServerProcess;
 let databaseUrl: string;
 let browser: Browser | undefined;
-let visitorContext: BrowserContext;
 let agentContext: BrowserContext;
 let visitor: Page;
 let agent: Page;
@@ -59,43 +58,24 @@ async function chatFrame(): Promise<Frame> {
 const visitorBubbles = async () =>
   (await chatFrame()).$$eval('.pw-bubble', (els) => els.map((e) => e.textContent ?? ''));
 
-function watch(page: Page) {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(msg.text());
-  });
-  page.on('pageerror', (err) => problems.push(String(err)));
+/** A native dialog (alert, confirm) would be a defect of the console: recorded and dismissed. */
+function watchDialogs(page: Page) {
   page.on('dialog', (d) => {
     dialogs.push(d.message());
     void d.dismiss();
   });
 }
 
-async function signInConsole(page: Page, who: { username: string; password: string }, to = '/inbox') {
-  await page.goto(`${server.base}/login?redirect=${encodeURIComponent(to)}`);
-  await page.fill('input[name="username"]', who.username);
-  await page.fill('input[name="password"]', who.password);
-  await page.click(byTest('login-submit'));
-  await page.waitForURL(`${server.base}${to}`);
-}
+const signInConsole = (page: Page, who: { username: string; password: string }, to = '/inbox') =>
+  signIn(page, server.base, who, to);
 
 const shot = (page: Page, file: string) => screenshot(page, file);
 
 beforeAll(async () => {
-  for (const dist of [path.join(widgetDist, 'frame.html'), path.join(consoleDist, 'index.html')]) {
-    if (!existsSync(dist)) throw new Error(`${dist} is missing: run "make build" (make test does it) first`);
-  }
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
   const database = await createTestDatabase();
   databaseUrl = database.url;
-  const launched = chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  server = await startServer(database.url, (p) => ({
-    PARLEY_WIDGET_DIR: widgetDist,
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
-  }));
+  const launched = launchChromium();
+  server = await startWebServer(database.url);
   const port = server.port;
   demoUrl = `http://localhost:${port}/demo`;
   adminCookie = await login(server.base, 'admin', 'e2e-admin-password-0123');
@@ -106,21 +86,11 @@ beforeAll(async () => {
   });
   // Two agents in one team (so each may pick the other when transferring), ready to sign in.
   const team = await api<{ id: string }>('POST', '/api/v1/teams', { name: '售前' });
-  for (const who of [AGENT, COLLEAGUE]) {
-    const { user } = await api<{ user: { id: string } }>('POST', '/api/v1/users', {
-      username: who.username,
-      displayName: who.displayName,
-      role: 'agent',
-      password: who.password,
-    });
-    await api('PUT', `/api/v1/teams/${team.id}/members/${user.id}`);
-  }
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  await db.query('update users set must_change_password = false where username = any($1)', [
-    [AGENT.username, COLLEAGUE.username],
-  ]);
-  await db.end();
+  await createStaff(
+    api,
+    databaseUrl,
+    [AGENT, COLLEAGUE].map((who) => ({ ...who, role: 'agent', teamIds: [team.id] })),
+  );
   await api('POST', '/api/v1/canned-replies', {
     scope: 'global',
     shortcut: 'hello',
@@ -129,14 +99,9 @@ beforeAll(async () => {
   });
 
   browser = await launched;
-  visitorContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
-  agentContext = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' });
-  visitor = await visitorContext.newPage();
-  agent = await agentContext.newPage();
-  for (const p of [visitor, agent]) {
-    p.setDefaultTimeout(10_000);
-    watch(p);
-  }
+  ({ page: visitor } = await openPage(browser, problems, { viewport: LAPTOP }));
+  ({ context: agentContext, page: agent } = await openPage(browser, problems));
+  for (const p of [visitor, agent]) watchDialogs(p);
 });
 
 afterAll(async () => {
@@ -313,10 +278,8 @@ describe('the agent inbox with a visitor, in a real browser', () => {
     await agent.click(byTest('transfer-confirm'));
     await poll(() => agent.textContent(byTest('thread-status'))).toContain(COLLEAGUE.displayName);
 
-    const colleague = await (
-      await browser!.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
-    ).newPage();
-    watch(colleague);
+    const { page: colleague } = await openPage(browser!, problems);
+    watchDialogs(colleague);
     // The transferred conversation is the colleague's now (snoozed, so opened by its link).
     await signInConsole(colleague, COLLEAGUE, `/inbox/${conversationId}`);
     const note = colleague.locator('.bubble.note', { hasText: '客户要半斤明前龙井，今天发顺丰' });

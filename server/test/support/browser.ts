@@ -53,3 +53,26 @@ export async function screenshot(
     caret: 'hide',
   });
 }
+
+/** The two window sizes the browser tests use: an agent's desktop and a visitor's laptop. */
+export const DESKTOP = { width: 1440, height: 900 } as const;
+export const LAPTOP = { width: 1280, height: 800 } as const;
+
+/**
+ * A page in a context of its own (its own cookies: one signed-in person or one visitor), with the
+ * page problems recorded into `problems` and a default timeout for every wait.
+ */
+export async function openPage(
+  browser: Browser,
+  problems: string[],
+  opts: { viewport?: { width: number; height: number }; locale?: string; timeoutMs?: number } = {},
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({
+    viewport: opts.viewport ?? DESKTOP,
+    ...(opts.locale !== undefined ? { locale: opts.locale } : { locale: 'zh-CN' }),
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(opts.timeoutMs ?? 10_000);
+  await recordProblems(context, page, problems);
+  return { context, page };
+}

@@ -332,3 +332,34 @@ export async function startKubeApiStandIn(opts: StandInOptions = {}): Promise<Ku
   api.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return api;
 }
+
+/**
+ * What a small healthy cluster answers before anything is installed: the namespace, one ready
+ * node (4 CPUs, 16 GiB) and, unless told otherwise, a default StorageClass.
+ */
+export function seedHealthyCluster(
+  api: KubeApiStandIn,
+  namespace: string,
+  opts: { storageClass?: boolean } = {},
+): KubeApiStandIn {
+  api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  api.put({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: 'node-1' },
+    spec: {},
+    status: {
+      allocatable: { cpu: '4', memory: '16Gi' },
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  });
+  if (opts.storageClass ?? true) {
+    api.put({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+      provisioner: 'example.com/disk',
+    });
+  }
+  return api;
+}

@@ -1,8 +1,9 @@
 // Runs real `parley` processes for end-to-end tests and reads what they print.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll } from 'vitest';
 
+const ROOT = path.resolve(import.meta.dirname, '../../..');
 export const CLI = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
 
 /**
@@ -125,4 +126,35 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+}
+
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end (never throws on its exit status): the deploy tests run the installer,
+ * helm and scripts as real processes and check what they print and how they exit.
+ */
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      {
+        cwd: opts.cwd ?? ROOT,
+        env: opts.env ?? process.env,
+        timeout: opts.timeoutMs ?? 90_000,
+        maxBuffer: 16 << 20,
+      },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }

@@ -1,8 +1,10 @@
 // Real Parley server processes for end-to-end tests: `node server/src/cli/main.ts serve`
 // against a test database, on a free loopback port.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
+import type { Page } from 'playwright-core';
 import { afterAll } from 'vitest';
 import { startOnFreePort } from './ports.ts';
 import { PROCESS_START_MS } from './process.ts';
@@ -215,4 +217,71 @@ export async function visitorOn(base: string): Promise<{ token: string; conversa
     { authorization: `Bearer ${token}` },
   );
   return { token, conversationId: conv.json.id as string };
+}
+
+/** The built console and widget that the browser tests serve (make build / make test build them). */
+export const CONSOLE_DIST = path.join(ROOT, 'web/console/dist');
+export const WIDGET_DIST = path.join(ROOT, 'web/widget/dist');
+
+/**
+ * A server that serves the built console and the widget (the demo page included), its public URL
+ * being its own address. Fails at once, saying what to run, when a build is missing.
+ */
+export async function startWebServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  for (const built of [path.join(CONSOLE_DIST, 'index.html'), path.join(WIDGET_DIST, 'frame.html')]) {
+    if (!existsSync(built))
+      throw new Error(`${built} is missing: run "make build" (make test does it) first`);
+  }
+  return startServer(databaseUrl, (p) => ({
+    PARLEY_CONSOLE_DIR: CONSOLE_DIST,
+    PARLEY_WIDGET_DIR: WIDGET_DIST,
+    PARLEY_PUBLIC_URL: `http://127.0.0.1:${p}`,
+    ...env,
+  }));
+}
+
+/**
+ * Staff accounts ready to sign in to the console: created through the admin API (audited like any),
+ * put in the given teams, then marked as having chosen their password (the first sign-in's forced
+ * change is the first-run test's business). Returns each user's id.
+ */
+export async function createStaff(
+  api: ReturnType<typeof consoleApi>,
+  databaseUrl: string,
+  people: { username: string; displayName: string; password: string; role: string; teamIds?: string[] }[],
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (const { teamIds = [], ...who } of people) {
+    const { user } = await api<{ user: { id: string } }>('POST', '/api/v1/users', who);
+    for (const teamId of teamIds) await api('PUT', `/api/v1/teams/${teamId}/members/${user.id}`);
+    ids.push(user.id);
+  }
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    await db.query('update users set must_change_password = false where id = any($1)', [ids]);
+  } finally {
+    await db.end();
+  }
+  return ids;
+}
+
+/**
+ * Signs a console page in through the login form and waits for the page it lands on: `to`, or
+ * without it wherever the console sends a user after sign-in (the inbox).
+ */
+export async function signInConsole(
+  page: Page,
+  base: string,
+  who: { username: string; password: string },
+  to?: string,
+): Promise<void> {
+  await page.goto(to === undefined ? `${base}/login` : `${base}/login?redirect=${encodeURIComponent(to)}`);
+  await page.fill('input[name="username"]', who.username);
+  await page.fill('input[name="password"]', who.password);
+  await page.click('[data-test="login-submit"]');
+  await page.waitForURL(`${base}${to ?? '/inbox'}`);
 }
