@@ -14,7 +14,9 @@ fi
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
-fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || missing+=(fonts-noto-cjk)
+# Not `grep -q`: it stops reading at the first match, fc-list dies of SIGPIPE, and under pipefail
+# an installed font looked missing (every run went to apt-get).
+fc-list : family 2>/dev/null | grep -i 'Noto Sans CJK' >/dev/null || missing+=(fonts-noto-cjk)
 [ -x /usr/sbin/slapd ] || missing+=(slapd)
 [ -x /usr/bin/ldapadd ] || missing+=(ldap-utils)
 
