@@ -56,34 +56,52 @@ describe('business hours in Asia/Shanghai with the 2026 PRC schedule', () => {
 
   it('adds business time across a weekend, a public holiday and a make-up Saturday', () => {
     // Friday 17:00 + 2 h: one hour on Friday, one on Monday.
-    expect(iso(addBusinessTime(shanghai, cst('2026-12-04T17:00:00'), 2 * H))).toBe(iso(cst('2026-12-07T10:00:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-12-04T17:00:00'), 2 * H))).toBe(
+      iso(cst('2026-12-07T10:00:00')),
+    );
     // The day before National Day, 17:00 + 2 h: the holiday week (1–7 Oct) is skipped.
-    expect(iso(addBusinessTime(shanghai, cst('2026-09-30T17:00:00'), 2 * H))).toBe(iso(cst('2026-10-08T10:00:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-09-30T17:00:00'), 2 * H))).toBe(
+      iso(cst('2026-10-08T10:00:00')),
+    );
     // Friday 9 Oct 17:00 + 2 h: Saturday 10 Oct is a working day.
-    expect(iso(addBusinessTime(shanghai, cst('2026-10-09T17:00:00'), 2 * H))).toBe(iso(cst('2026-10-10T10:00:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-10-09T17:00:00'), 2 * H))).toBe(
+      iso(cst('2026-10-10T10:00:00')),
+    );
     // A 24-business-hour SLA from a Wednesday noon before the holiday: 6 h + 9 h (8 Oct) + 9 h (9 Oct).
-    expect(iso(addBusinessTime(shanghai, cst('2026-09-30T12:00:00'), 24 * H))).toBe(iso(cst('2026-10-09T18:00:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-09-30T12:00:00'), 24 * H))).toBe(
+      iso(cst('2026-10-09T18:00:00')),
+    );
     // Starting while closed counts from the next opening.
-    expect(iso(addBusinessTime(shanghai, cst('2026-12-05T11:00:00'), 30 * 60_000))).toBe(iso(cst('2026-12-07T09:30:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-12-05T11:00:00'), 30 * 60_000))).toBe(
+      iso(cst('2026-12-07T09:30:00')),
+    );
     // Exactly the rest of the day ends at closing time, not at the next opening.
-    expect(iso(addBusinessTime(shanghai, cst('2026-12-07T17:00:00'), H))).toBe(iso(cst('2026-12-07T18:00:00')));
+    expect(iso(addBusinessTime(shanghai, cst('2026-12-07T17:00:00'), H))).toBe(
+      iso(cst('2026-12-07T18:00:00')),
+    );
     expect(addBusinessTime(shanghai, cst('2026-12-05T11:00:00'), 0)).toBe(cst('2026-12-05T11:00:00'));
   });
 
   it('measures business time between two instants', () => {
     expect(businessTimeBetween(shanghai, cst('2026-12-04T17:00:00'), cst('2026-12-07T10:00:00'))).toBe(2 * H);
     // Friday 9 Oct 17:00 → Monday 12 Oct 10:00: 1 h + 9 h (make-up Saturday) + 1 h.
-    expect(businessTimeBetween(shanghai, cst('2026-10-09T17:00:00'), cst('2026-10-12T10:00:00'))).toBe(11 * H);
+    expect(businessTimeBetween(shanghai, cst('2026-10-09T17:00:00'), cst('2026-10-12T10:00:00'))).toBe(
+      11 * H,
+    );
     // The whole National Day week is closed.
     expect(businessTimeBetween(shanghai, cst('2026-10-01T00:00:00'), cst('2026-10-08T00:00:00'))).toBe(0);
-    expect(businessTimeBetween(shanghai, cst('2026-12-07T10:00:00'), cst('2026-12-04T17:00:00'))).toBe(-2 * H);
+    expect(businessTimeBetween(shanghai, cst('2026-12-07T10:00:00'), cst('2026-12-04T17:00:00'))).toBe(
+      -2 * H,
+    );
     // A year: 2026 has 248 working days in China (365 − 104 weekend days − 19 holiday weekdays + 6 make-up days).
-    expect(businessTimeBetween(shanghai, cst('2026-01-01T00:00:00'), cst('2027-01-01T00:00:00'))).toBe(248 * 9 * H);
+    expect(businessTimeBetween(shanghai, cst('2026-01-01T00:00:00'), cst('2027-01-01T00:00:00'))).toBe(
+      248 * 9 * H,
+    );
   });
 
   it('addBusinessTime and businessTimeBetween agree on random inputs', () => {
     let seed = 20261207;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const base = cst('2026-01-01T00:00:00');
     for (let i = 0; i < 500; i++) {
       const start = base + Math.floor(rand() * 360 * 24) * 60_000 * 60 + Math.floor(rand() * 60) * 60_000;
@@ -97,7 +115,13 @@ describe('business hours in Asia/Shanghai with the 2026 PRC schedule', () => {
   it('a make-up day without stated hours has the normal weekday hours; stated hours win', () => {
     const cal = compileCalendar({
       timeZone: 'Asia/Shanghai',
-      weekly: { ...officeWeek, mon: [{ start: '08:30', end: '12:00' }, { start: '13:00', end: '17:30' }] },
+      weekly: {
+        ...officeWeek,
+        mon: [
+          { start: '08:30', end: '12:00' },
+          { start: '13:00', end: '17:30' },
+        ],
+      },
       holidays: [],
       workdays: [
         { name: '补班', date: '2026-10-10', hours: null },
@@ -129,7 +153,12 @@ describe('business hours in Europe/Berlin across daylight-saving changes', () =>
     holidays: [],
     workdays: [],
   });
-  const office = compileCalendar({ timeZone: 'Europe/Berlin', weekly: officeWeek, holidays: [], workdays: [] });
+  const office = compileCalendar({
+    timeZone: 'Europe/Berlin',
+    weekly: officeWeek,
+    holidays: [],
+    workdays: [],
+  });
 
   it('a local day lasts 23 h in spring and 25 h in autumn', () => {
     // 2026: summer time starts Sunday 29 March, ends Sunday 25 October.
@@ -140,12 +169,16 @@ describe('business hours in Europe/Berlin across daylight-saving changes', () =>
     expect(dayLength('2026-03-28')).toBe(24 * H);
     expect(dayLength('2026-03-29')).toBe(23 * H);
     expect(dayLength('2026-10-25')).toBe(25 * H);
-    expect(businessTimeBetween(always, Date.parse('2026-03-28T23:00:00Z'), Date.parse('2026-03-29T22:00:00Z'))).toBe(23 * H);
+    expect(
+      businessTimeBetween(always, Date.parse('2026-03-28T23:00:00Z'), Date.parse('2026-03-29T22:00:00Z')),
+    ).toBe(23 * H);
   });
 
   it('office hours follow the wall clock on both sides of a change', () => {
     // Friday 27 March 17:00 CET (16:00Z) + 2 h → Monday 30 March 10:00 CEST (08:00Z).
-    expect(iso(addBusinessTime(office, Date.parse('2026-03-27T16:00:00Z'), 2 * H))).toBe('2026-03-30T08:00:00.000Z');
+    expect(iso(addBusinessTime(office, Date.parse('2026-03-27T16:00:00Z'), 2 * H))).toBe(
+      '2026-03-30T08:00:00.000Z',
+    );
     expect(isOpen(office, Date.parse('2026-03-30T07:00:00Z'))).toBe(true); // 09:00 CEST
     expect(isOpen(office, Date.parse('2026-03-27T07:30:00Z'))).toBe(false); // 08:30 CET
     expect(iso(nextOpening(office, Date.parse('2026-10-24T12:00:00Z')))).toBe('2026-10-26T08:00:00.000Z'); // 09:00 CET
@@ -163,7 +196,9 @@ describe('business hours in Europe/Berlin across daylight-saving changes', () =>
       [Date.parse('2026-03-29T00:00:00Z'), Date.parse('2026-03-29T02:00:00Z')],
     ]);
     // 01:00 CEST = 23:00Z the day before; 04:00 CET = 03:00Z: four real hours.
-    expect(businessTimeBetween(spring, Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T12:00:00Z'))).toBe(4 * H);
+    expect(
+      businessTimeBetween(spring, Date.parse('2026-10-24T22:00:00Z'), Date.parse('2026-10-25T12:00:00Z')),
+    ).toBe(4 * H);
     const gap = compileCalendar({
       timeZone: 'Europe/Berlin',
       weekly: { ...officeWeek, sun: [{ start: '02:15', end: '02:45' }] },
@@ -179,7 +214,8 @@ describe('business hours in Europe/Berlin across daylight-saving changes', () =>
 
 describe('calendar validation names the field', () => {
   const base: CalendarSpec = { timeZone: 'Asia/Shanghai', weekly: officeWeek, holidays: [], workdays: [] };
-  const fields = (spec: Partial<CalendarSpec>) => validateCalendarSpec({ ...base, ...spec }).map((p) => p.field);
+  const fields = (spec: Partial<CalendarSpec>) =>
+    validateCalendarSpec({ ...base, ...spec }).map((p) => p.field);
 
   it('accepts a valid calendar', () => {
     expect(validateCalendarSpec(base)).toEqual([]);
@@ -188,7 +224,9 @@ describe('calendar validation names the field', () => {
 
   it('refuses an unknown time zone, inverted or overlapping intervals, bad dates and conflicts', () => {
     expect(fields({ timeZone: 'Mars/Olympus_Mons' })).toEqual(['timeZone']);
-    expect(fields({ weekly: { ...officeWeek, tue: [{ start: '18:00', end: '09:00' }] } })).toEqual(['weekly.tue[0].end']);
+    expect(fields({ weekly: { ...officeWeek, tue: [{ start: '18:00', end: '09:00' }] } })).toEqual([
+      'weekly.tue[0].end',
+    ]);
     expect(
       fields({
         weekly: {
@@ -200,9 +238,15 @@ describe('calendar validation names the field', () => {
         },
       }),
     ).toEqual(['weekly.wed[1]']);
-    expect(fields({ weekly: { ...officeWeek, thu: [{ start: '25:00', end: '26:00' }] } })).toEqual(['weekly.thu[0].start']);
-    expect(fields({ holidays: [{ name: 'x', from: '2026-02-30', to: '2026-03-01' }] })).toEqual(['holidays[0].from']);
-    expect(fields({ holidays: [{ name: 'x', from: '2026-03-05', to: '2026-03-01' }] })).toEqual(['holidays[0].to']);
+    expect(fields({ weekly: { ...officeWeek, thu: [{ start: '25:00', end: '26:00' }] } })).toEqual([
+      'weekly.thu[0].start',
+    ]);
+    expect(fields({ holidays: [{ name: 'x', from: '2026-02-30', to: '2026-03-01' }] })).toEqual([
+      'holidays[0].from',
+    ]);
+    expect(fields({ holidays: [{ name: 'x', from: '2026-03-05', to: '2026-03-01' }] })).toEqual([
+      'holidays[0].to',
+    ]);
     expect(
       fields({
         holidays: [{ name: '国庆节', from: '2026-10-01', to: '2026-10-07' }],

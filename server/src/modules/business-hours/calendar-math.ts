@@ -114,7 +114,10 @@ function checkIntervals(list: HoursInterval[], field: string, out: SpecProblem[]
     const s = minutesOf(iv.start);
     const e = minutesOf(iv.end);
     if (e <= s) {
-      out.push({ field: `${f}.end`, message: `must be after start (${iv.start}); an interval cannot cross midnight` });
+      out.push({
+        field: `${f}.end`,
+        message: `must be after start (${iv.start}); an interval cannot cross midnight`,
+      });
       return;
     }
     parsed.push([s, e, i]);
@@ -136,7 +139,10 @@ function checkIntervals(list: HoursInterval[], field: string, out: SpecProblem[]
 export function validateCalendarSpec(spec: CalendarSpec): SpecProblem[] {
   const out: SpecProblem[] = [];
   if (!isValidTimeZone(spec.timeZone)) {
-    out.push({ field: 'timeZone', message: `unknown time zone "${spec.timeZone}" (an IANA name such as Asia/Shanghai)` });
+    out.push({
+      field: 'timeZone',
+      message: `unknown time zone "${spec.timeZone}" (an IANA name such as Asia/Shanghai)`,
+    });
   }
   for (const wd of WEEKDAYS) checkIntervals(spec.weekly[wd] ?? [], `weekly.${wd}`, out);
   const holidayDays = new Map<number, number>();
@@ -147,7 +153,8 @@ export function validateCalendarSpec(spec: CalendarSpec): SpecProblem[] {
     if (to === null) out.push({ field: `holidays[${i}].to`, message: 'a date YYYY-MM-DD' });
     if (from === null || to === null) return;
     if (to < from) out.push({ field: `holidays[${i}].to`, message: `must not be before from (${h.from})` });
-    else if (to - from > 366) out.push({ field: `holidays[${i}].to`, message: 'a holiday range spans at most a year' });
+    else if (to - from > 366)
+      out.push({ field: `holidays[${i}].to`, message: 'a holiday range spans at most a year' });
     else for (let d = from; d <= to; d++) holidayDays.set(d, i);
   });
   const seen = new Map<number, number>();
@@ -159,10 +166,14 @@ export function validateCalendarSpec(spec: CalendarSpec): SpecProblem[] {
     }
     const h = holidayDays.get(d);
     if (h !== undefined) {
-      out.push({ field: `workdays[${i}].date`, message: `${w.date} is inside holidays[${h}] (${spec.holidays[h]!.name})` });
+      out.push({
+        field: `workdays[${i}].date`,
+        message: `${w.date} is inside holidays[${h}] (${spec.holidays[h]!.name})`,
+      });
     }
     const dup = seen.get(d);
-    if (dup !== undefined) out.push({ field: `workdays[${i}].date`, message: `${w.date} is also workdays[${dup}]` });
+    if (dup !== undefined)
+      out.push({ field: `workdays[${i}].date`, message: `${w.date} is also workdays[${dup}]` });
     seen.set(d, i);
     if (w.hours !== null) checkIntervals(w.hours, `workdays[${i}].hours`, out);
   });
@@ -203,7 +214,7 @@ function zoneOf(timeZone: string): Zone {
       for (const part of fmt.formatToParts(probe)) {
         if (part.type !== 'literal') p[part.type] = Number(part.value);
       }
-      const local = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!);
+      const local = Date.UTC(p.year!, p.month! - 1, p.day, p.hour, p.minute, p.second);
       const offset = local - probe;
       if (cache.size > 50_000) cache.clear();
       cache.set(hour, offset);
@@ -245,9 +256,7 @@ export interface Calendar {
 type Minutes = ReadonlyArray<readonly [number, number]>;
 
 function toMinutes(list: HoursInterval[]): Minutes {
-  return list
-    .map((iv) => [minutesOf(iv.start), minutesOf(iv.end)] as const)
-    .sort((a, b) => a[0] - b[0]);
+  return list.map((iv) => [minutesOf(iv.start), minutesOf(iv.end)] as const).sort((a, b) => a[0] - b[0]);
 }
 
 /** The hours a make-up working day has when it states none: Monday's, else the first of Tue–Fri with hours. */
