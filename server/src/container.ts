@@ -152,7 +152,7 @@ export function createContainer(deps: {
     holidayData: loadHolidayData(),
     requireTeam: async (actor, teamId) => void (await teams.getTeam(actor, teamId)),
     // Which team a widget visitor's chat goes to: the website's default team until routing rules decide.
-    teamOfVisitor: (v) => conversations.defaultTeamOfChannel(v.channelId),
+    teamOfVisit: (visit) => conversations.defaultTeamOfChannel(visit.channelId),
     contacts,
     conversations,
   });

@@ -159,8 +159,9 @@ GET    /widget/frame                                       200   200   200   200
 GET    /demo                                               200   200   200   200   200   200   200   -
 GET    /api/v1/widget/config                               200   200   200   200   200   200   200   -
 POST   /api/v1/widget/profile                              401   401   401   401   401   200   200   -
-# Off hours: each visitor asks about their own site's team and leaves a message as themselves
-GET    /api/v1/widget/hours                                401   401   401   401   401   200   200   -
+# Off hours: anyone may ask when a site's team is open (like the config); a visitor leaves a
+# message as themselves
+GET    /api/v1/widget/hours                                200   200   200   200   200   200   200   -
 POST   /api/v1/widget/leave-message                        401   401   401   401   401   200   200   -
 
 # Business hours: admins manage calendars and team links; supervisors read them (their teams'

@@ -314,7 +314,7 @@ describe('off hours in the widget', () => {
       .execute();
 
     const token = (await http('POST', '/api/v1/widget/session', { body: {} })).json().token as string;
-    const hours = await http('GET', '/api/v1/widget/hours', { token });
+    const hours = await http('GET', `/api/v1/widget/hours?site=${channel.id}`);
     expect(hours.json()).toEqual({ open: false, nextOpening: opensAt, timeZone: 'Asia/Shanghai' });
 
     const leave = (body: object) => http('POST', '/api/v1/widget/leave-message', { token, body });
@@ -372,7 +372,7 @@ describe('off hours in the widget', () => {
 
     // No calendar: always open.
     await http('PUT', `${BASE}/teams/${teamId}`, { cookie: admin.cookie, body: { calendarId: null } });
-    expect((await http('GET', '/api/v1/widget/hours', { token })).json()).toMatchObject({
+    expect((await http('GET', `/api/v1/widget/hours?site=${channel.id}`)).json()).toMatchObject({
       open: true,
       nextOpening: null,
     });

@@ -17,6 +17,7 @@ import {
   TeamCalendarSchema,
   TeamParams,
   UpdateCalendarBody,
+  WidgetHoursQuery,
   WidgetHoursResponse,
   YearParams,
 } from './business-hours.schemas.ts';
@@ -168,13 +169,14 @@ export const businessHoursRoutes: FastifyPluginAsyncTypebox<{
   };
   const visitorErrors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse } as const;
 
+  // Open like the widget's config: the frame asks before any visitor session exists.
   app.get(
     '/api/v1/widget/hours',
     {
       config: { access: 'public' },
-      schema: { response: { 200: WidgetHoursResponse, ...visitorErrors } },
+      schema: { querystring: WidgetHoursQuery, response: { 200: WidgetHoursResponse, ...visitorErrors } },
     },
-    async (request) => businessHours.visitorHours(await visitorOf(request)),
+    async (request) => businessHours.siteHours(request.query.site),
   );
 
   app.post(

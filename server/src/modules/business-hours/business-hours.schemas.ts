@@ -129,6 +129,8 @@ export const SetTeamCalendarBody = Type.Object(
 
 // ---------------------------------------------------------------- the widget's off-hours
 
+export const WidgetHoursQuery = Type.Object({ site: Uuid }, { additionalProperties: false });
+
 export const WidgetHoursResponse = Type.Object({
   /** Is the site's team open now (no calendar: always). */
   open: Type.Boolean(),

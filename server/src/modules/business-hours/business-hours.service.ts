@@ -85,7 +85,7 @@ export function createBusinessHoursService(deps: {
    * Which team a visitor's chat goes to. For now the website's default team; routing rules
    * decide later: rewire this one function in container.ts.
    */
-  teamOfVisitor: (v: VisitorIdentity) => Promise<string | null>;
+  teamOfVisit: (visit: { channelId: string; contactId: string | null }) => Promise<string | null>;
   contacts: Pick<ContactsService, 'setVisitorProfile'>;
   conversations: {
     openConversation(v: VisitorIdentity): Promise<{ id: string }>;
@@ -248,8 +248,8 @@ export function createBusinessHoursService(deps: {
     return row ? compile(row) : null;
   }
 
-  async function hoursOfVisitor(v: VisitorIdentity) {
-    const teamId = await deps.teamOfVisitor(v);
+  async function hoursOf(visit: { channelId: string; contactId: string | null }) {
+    const teamId = await deps.teamOfVisit(visit);
     const cal = teamId ? await calendarOfTeam(teamId) : null;
     if (!cal) return { open: true, nextOpening: null, timeZone: DEFAULT_TIME_ZONE };
     const t = now();
@@ -525,8 +525,8 @@ export function createBusinessHoursService(deps: {
 
     // ---------------------------------------------------------------- the widget (visitors)
 
-    /** Is the visitor's team open now, and when does it open next. */
-    visitorHours: hoursOfVisitor,
+    /** Is the site's team open now, and when does it open next (the widget asks before a chat starts). */
+    siteHours: (channelId: string) => hoursOf({ channelId, contactId: null }),
 
     /**
      * The leave-a-message form outside hours: the contact's name and phone or email (with the
@@ -588,7 +588,7 @@ export function createBusinessHoursService(deps: {
       });
       const conversation = await deps.conversations.openConversation(v);
       await deps.conversations.visitorSend(v, conversation.id, { clientId: input.clientId, text: question });
-      const hours = await hoursOfVisitor(v);
+      const hours = await hoursOf(v);
       return { conversationId: conversation.id, nextOpening: hours.open ? null : hours.nextOpening };
     },
   };
