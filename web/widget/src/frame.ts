@@ -509,7 +509,7 @@ closeBtn.addEventListener('click', () => {
 // ---------- off hours (off-hours.ts) ----------
 const offHours = createOffHours({
   doc: document,
-  noticeHost: bodyEl,
+  noticeBefore: bodyEl,
   formBefore: composer,
   texts: () => t,
   locale: () => locale,

@@ -27,21 +27,25 @@ export function formatOpening(iso: string, timeZone: string, locale: Locale, now
   const at = new Date(iso);
   const far = at.getTime() - now >= 6 * 86_400_000;
   const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return new Intl.DateTimeFormat(locale, {
+  const day = new Intl.DateTimeFormat(locale, {
     timeZone,
     ...(far ? { month: 'short', day: 'numeric' } : {}),
     weekday: 'short',
+  }).format(at);
+  const time = new Intl.DateTimeFormat(locale, {
+    timeZone,
     hour: '2-digit',
     minute: '2-digit',
     hourCycle: 'h23',
     ...(viewerZone !== timeZone ? { timeZoneName: 'short' } : {}),
   }).format(at);
+  return `${day} ${time}`;
 }
 
 export function createOffHours(opts: {
   doc: Document;
-  /** The notice goes first in here (the thread area). */
-  noticeHost: HTMLElement;
+  /** The notice goes right before this element (the thread area), always in view. */
+  noticeBefore: HTMLElement;
   /** The form goes right before this element (the composer). */
   formBefore: HTMLElement;
   texts: () => Messages;
@@ -60,7 +64,7 @@ export function createOffHours(opts: {
   notice.setAttribute('role', 'status');
   notice.dataset.test = 'off-hours-notice';
   notice.hidden = true;
-  opts.noticeHost.prepend(notice);
+  opts.noticeBefore.before(notice);
 
   const form = el('form', 'pw-prechat pw-offhours');
   form.noValidate = true;
@@ -120,6 +124,7 @@ export function createOffHours(opts: {
     error.hidden = false;
   }
 
+  form.addEventListener('input', () => (error.hidden = true));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const t = opts.texts();
