@@ -212,6 +212,33 @@ describe('business hours in Europe/Berlin across daylight-saving changes', () =>
   });
 });
 
+describe('zones that change on a half hour', () => {
+  const allDay = [{ start: '00:00', end: '24:00' }];
+  const week = { sun: allDay, mon: allDay, tue: allDay, wed: allDay, thu: allDay, fri: allDay, sat: allDay };
+  const length = (timeZone: string, date: string) => {
+    const cal = compileCalendar({ timeZone, weekly: week, holidays: [], workdays: [] });
+    return cal
+      .intervalsOfDay(cal.localDay(Date.parse(`${date}T12:00:00Z`)))
+      .reduce((sum, [s, e]) => sum + (e - s), 0);
+  };
+
+  it('Newfoundland (UTC−3:30) springs forward at 05:30 UTC; Lord Howe moves by half an hour', () => {
+    expect(length('America/St_Johns', '2026-03-08')).toBe(23 * H);
+    expect(length('America/St_Johns', '2026-03-09')).toBe(24 * H);
+    expect(length('Australia/Lord_Howe', '2026-10-04')).toBe(23.5 * H);
+    const stJohns = compileCalendar({
+      timeZone: 'America/St_Johns',
+      weekly: week,
+      holidays: [],
+      workdays: [],
+    });
+    // 05:29 UTC is 01:59 NST (still Sunday 8 March), 05:30 UTC is 03:00 NDT.
+    expect(stJohns.localDay(Date.parse('2026-03-08T05:29:00Z'))).toBe(
+      stJohns.localDay(Date.parse('2026-03-08T05:30:00Z')),
+    );
+  });
+});
+
 describe('calendar validation names the field', () => {
   const base: CalendarSpec = { timeZone: 'Asia/Shanghai', weekly: officeWeek, holidays: [], workdays: [] };
   const fields = (spec: Partial<CalendarSpec>) =>

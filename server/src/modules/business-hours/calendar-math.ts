@@ -202,23 +202,46 @@ function zoneOf(timeZone: string): Zone {
     minute: 'numeric',
     second: 'numeric',
   });
-  // Offsets change at most a few times a year and only on whole minutes here: cache per hour.
-  const cache = new Map<number, number>();
+  function fromIntl(t: number): number {
+    const probe = Math.floor(t / 1000) * 1000;
+    const p: Record<string, number> = {};
+    for (const part of fmt.formatToParts(probe)) {
+      if (part.type !== 'literal') p[part.type] = Number(part.value);
+    }
+    return Date.UTC(p.year!, p.month! - 1, p.day, p.hour, p.minute, p.second) - probe;
+  }
+  // The exact offset of an instant, cached per UTC hour when it is the same all that hour; an
+  // hour with a change (some zones change on a half hour, e.g. America/St_Johns) asks Intl.
+  const hourly = new Map<number, number>();
+  function exact(t: number): number {
+    const hour = Math.floor(t / 3_600_000);
+    const hit = hourly.get(hour);
+    if (hit !== undefined) return hit;
+    const first = fromIntl(hour * 3_600_000);
+    if (first !== fromIntl(hour * 3_600_000 + 3_599_999)) return fromIntl(t);
+    if (hourly.size > 50_000) hourly.clear();
+    hourly.set(hour, first);
+    return first;
+  }
+  // Fast path: per UTC day (1970 – 2328), the offsets at its first and last millisecond; when they
+  // are equal (every day but the few with a change) that is the offset all day.
+  const DAYS = 131_072;
+  let dayStart: Float64Array | null = null;
+  let dayEnd: Float64Array | null = null;
   z = {
     offsetAt(t: number): number {
-      const hour = Math.floor(t / 3_600_000);
-      const hit = cache.get(hour);
-      if (hit !== undefined) return hit;
-      const probe = hour * 3_600_000;
-      const p: Record<string, number> = {};
-      for (const part of fmt.formatToParts(probe)) {
-        if (part.type !== 'literal') p[part.type] = Number(part.value);
+      const d = Math.floor(t / DAY_MS);
+      if (d < 0 || d >= DAYS) return exact(t);
+      if (dayStart === null || dayEnd === null) {
+        dayStart = new Float64Array(DAYS).fill(NaN);
+        dayEnd = new Float64Array(DAYS).fill(NaN);
       }
-      const local = Date.UTC(p.year!, p.month! - 1, p.day, p.hour, p.minute, p.second);
-      const offset = local - probe;
-      if (cache.size > 50_000) cache.clear();
-      cache.set(hour, offset);
-      return offset;
+      let a = dayStart[d]!;
+      if (Number.isNaN(a)) {
+        a = dayStart[d] = exact(d * DAY_MS);
+        dayEnd[d] = exact(d * DAY_MS + DAY_MS - 1);
+      }
+      return a === dayEnd[d] ? a : exact(t);
     },
   };
   zones.set(timeZone, z);
@@ -249,8 +272,13 @@ export interface Calendar {
   readonly spec: CalendarSpec;
   /** The local day number (days since 1970-01-01 in the calendar's zone) of an instant. */
   localDay(t: number): number;
-  /** The open intervals of a local day, as sorted, disjoint [startMs, endMs) UTC instants. */
-  intervalsOfDay(day: number): ReadonlyArray<readonly [number, number]>;
+  /**
+   * One local day, flat for speed: [total open ms, start0, end0, start1, end1, …] with sorted,
+   * disjoint [start, end) UTC instants. Computed once per day and kept.
+   */
+  day(day: number): Float64Array;
+  /** The open intervals of a local day as [startMs, endMs) pairs (for reading, not hot paths). */
+  intervalsOfDay(day: number): Array<[number, number]>;
 }
 
 type Minutes = ReadonlyArray<readonly [number, number]>;
@@ -284,7 +312,9 @@ export function compileCalendar(spec: CalendarSpec): Calendar {
     const d = dayNumberOf(w.date);
     if (d !== null) workdays.set(d, w.hours === null ? normal : toMinutes(w.hours));
   }
-  const cache = new Map<number, ReadonlyArray<readonly [number, number]>>();
+  // Days 0 … 2^17 (1970 – 2328) in a dense array; others (before 1970) in a map.
+  const dense: Array<Float64Array | undefined> = [];
+  const sparse = new Map<number, Float64Array>();
 
   function minutesOfDay(day: number): Minutes {
     const made = workdays.get(day);
@@ -294,25 +324,44 @@ export function compileCalendar(spec: CalendarSpec): Calendar {
     return weekly[(((day + 4) % 7) + 7) % 7]!;
   }
 
+  function build(day: number): Float64Array {
+    const out: number[] = [0];
+    for (const [s, e] of minutesOfDay(day)) {
+      const start = instantOfWallTime(zone, day * DAY_MS + s * MINUTE_MS);
+      const end = instantOfWallTime(zone, day * DAY_MS + e * MINUTE_MS);
+      if (end <= start) continue; // cannot happen with valid intervals; kept for safety
+      if (out.length > 1 && start <= out[out.length - 1]!)
+        out[out.length - 1] = Math.max(out[out.length - 1]!, end);
+      else out.push(start, end);
+    }
+    for (let i = 1; i < out.length; i += 2) out[0]! += out[i + 1]! - out[i]!;
+    return Float64Array.from(out);
+  }
+
+  function dayOf(day: number): Float64Array {
+    if (day >= 0 && day < 131_072) {
+      let hit = dense[day];
+      if (hit === undefined) dense[day] = hit = build(day);
+      return hit;
+    }
+    let hit = sparse.get(day);
+    if (hit === undefined) {
+      if (sparse.size > 4096) sparse.clear();
+      sparse.set(day, (hit = build(day)));
+    }
+    return hit;
+  }
+
   return {
     spec,
     localDay(t: number): number {
       return Math.floor((t + zone.offsetAt(t)) / DAY_MS);
     },
+    day: dayOf,
     intervalsOfDay(day: number) {
-      const hit = cache.get(day);
-      if (hit) return hit;
-      const out: Array<readonly [number, number]> = [];
-      for (const [s, e] of minutesOfDay(day)) {
-        const start = instantOfWallTime(zone, day * DAY_MS + s * MINUTE_MS);
-        const end = instantOfWallTime(zone, day * DAY_MS + e * MINUTE_MS);
-        if (end <= start) continue; // wholly inside a DST gap
-        const last = out[out.length - 1];
-        if (last && start <= last[1]) out[out.length - 1] = [last[0], Math.max(last[1], end)];
-        else out.push([start, end]);
-      }
-      if (cache.size > 4096) cache.clear();
-      cache.set(day, out);
+      const d = dayOf(day);
+      const out: Array<[number, number]> = [];
+      for (let i = 1; i < d.length; i += 2) out.push([d[i]!, d[i + 1]!]);
       return out;
     },
   };
@@ -322,8 +371,9 @@ export function compileCalendar(spec: CalendarSpec): Calendar {
 
 /** Is the calendar open at instant t? */
 export function isOpen(cal: Calendar, t: number): boolean {
-  for (const [s, e] of cal.intervalsOfDay(cal.localDay(t))) {
-    if (t >= s && t < e) return true;
+  const d = cal.day(cal.localDay(t));
+  for (let i = 1; i < d.length; i += 2) {
+    if (t >= d[i]! && t < d[i + 1]!) return true;
   }
   return false;
 }
@@ -335,8 +385,9 @@ export function isOpen(cal: Calendar, t: number): boolean {
 export function nextOpening(cal: Calendar, t: number): number | null {
   const first = cal.localDay(t);
   for (let day = first; day < first + MAX_SEARCH_DAYS; day++) {
-    for (const [s, e] of cal.intervalsOfDay(day)) {
-      if (e > t) return Math.max(s, t);
+    const d = cal.day(day);
+    for (let i = 1; i < d.length; i += 2) {
+      if (d[i + 1]! > t) return Math.max(d[i]!, t);
     }
   }
   return null;
@@ -344,24 +395,32 @@ export function nextOpening(cal: Calendar, t: number): number | null {
 
 /** The first instant after t when an open period ends (t itself when closed at t). */
 export function nextClosing(cal: Calendar, t: number): number {
-  for (const [s, e] of cal.intervalsOfDay(cal.localDay(t))) {
-    if (t >= s && t < e) return e;
+  const d = cal.day(cal.localDay(t));
+  for (let i = 1; i < d.length; i += 2) {
+    if (t >= d[i]! && t < d[i + 1]!) return d[i + 1]!;
   }
   return t;
+}
+
+/** Open time of day record `d` inside [a, b). */
+function openWithin(d: Float64Array, a: number, b: number): number {
+  let total = 0;
+  for (let i = 1; i < d.length; i += 2) {
+    const from = d[i]! > a ? d[i]! : a;
+    const to = d[i + 1]! < b ? d[i + 1]! : b;
+    if (to > from) total += to - from;
+  }
+  return total;
 }
 
 /** Open time (ms) between instants a and b; negative when b is before a. */
 export function businessTimeBetween(cal: Calendar, a: number, b: number): number {
   if (b < a) return -businessTimeBetween(cal, b, a);
-  let total = 0;
+  const first = cal.localDay(a);
   const last = cal.localDay(b);
-  for (let day = cal.localDay(a); day <= last; day++) {
-    for (const [s, e] of cal.intervalsOfDay(day)) {
-      const from = Math.max(s, a);
-      const to = Math.min(e, b);
-      if (to > from) total += to - from;
-    }
-  }
+  if (first === last) return openWithin(cal.day(first), a, b);
+  let total = openWithin(cal.day(first), a, b) + openWithin(cal.day(last), a, b);
+  for (let day = first + 1; day < last; day++) total += cal.day(day)[0]!; // whole days
   return total;
 }
 
@@ -377,17 +436,32 @@ export function addBusinessTime(cal: Calendar, start: number, durationMs: number
   let left = durationMs;
   let day = cal.localDay(start);
   let idle = 0;
+  let d = cal.day(day);
+  // The first day: only what is after `start`.
+  for (let i = 1; i < d.length; i += 2) {
+    const from = d[i]! > start ? d[i]! : start;
+    const e = d[i + 1]!;
+    if (e <= from) continue;
+    if (e - from >= left) return from + left;
+    left -= e - from;
+  }
   while (idle < MAX_SEARCH_DAYS) {
-    let any = false;
-    for (const [s, e] of cal.intervalsOfDay(day)) {
-      const from = Math.max(s, start);
-      if (e <= from) continue;
-      any = true;
-      if (e - from >= left) return from + left;
-      left -= e - from;
+    d = cal.day(++day);
+    const total = d[0]!;
+    if (total === 0) {
+      idle++;
+      continue;
     }
-    idle = any ? 0 : idle + 1;
-    day++;
+    idle = 0;
+    if (total < left) {
+      left -= total; // the whole day
+      continue;
+    }
+    for (let i = 1; i < d.length; i += 2) {
+      const len = d[i + 1]! - d[i]!;
+      if (len >= left) return d[i]! + left;
+      left -= len;
+    }
   }
   return null;
 }
