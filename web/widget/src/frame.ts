@@ -154,6 +154,7 @@ window.addEventListener('message', (e: MessageEvent) => {
     receiveState?.(typeof d.data === 'object' && d.data !== null ? (d.data as Record<string, string>) : {});
   } else if (d.type === 'open') {
     isOpen = true;
+    if (config) checkHours();
     render();
     pin.toBottom();
     input.focus();
@@ -536,7 +537,10 @@ function checkHours() {
     () => undefined, // unknown: behave as open
   );
 }
-setInterval(checkHours, 60_000);
+// Again every minute while the chat is open (not from every closed page that embeds the widget).
+setInterval(() => {
+  if (isOpen && config) checkHours();
+}, 60_000);
 
 // ---------- start ----------
 let receiveState: ((data: Record<string, string>) => void) | null = null;
