@@ -348,19 +348,9 @@ describe('off hours in the widget', () => {
     ).json().messages as Array<{ text: string; senderType: string }>;
     expect(messages.filter((m) => m.senderType === 'visitor').map((m) => m.text)).toEqual(['我的发票还没开']);
 
-    const contactId = (await http('GET', '/api/v1/widget/conversations', { token })).json().conversations[0]
-      .contactId as string | undefined;
-    const contact = await t.container.contacts.revealContact(
-      actorOf(admin),
-      contactId ??
-        (
-          await t.container.db
-            .selectFrom('conversations')
-            .select('contact_id')
-            .where('id', '=', conversationId)
-            .executeTakeFirstOrThrow()
-        ).contact_id,
-    );
+    // The contact's details, unmasked by an admin (the session's contact is the visitor's).
+    const session = (await http('POST', '/api/v1/widget/session', { body: { token } })).json();
+    const contact = await t.container.contacts.revealContact(actorOf(admin), session.contactId as string);
     expect(contact).toMatchObject({ name: '李雷', phone: '13800138000', email: 'lilei@example.com' });
 
     // Coming back later: the same conversation, with a second message.
