@@ -37,6 +37,18 @@ import { exportIcs, importIcs } from './ics.ts';
 
 export const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
 
+/** Two admins saving the same name at once: the unique index decides, the loser gets a 409. */
+async function uniqueName<T>(name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === '23505') {
+      throw new ConflictError(`name: a calendar called "${name}" exists`, { field: 'name' });
+    }
+    throw err;
+  }
+}
+
 /** Monday to Friday 09:00–18:00: what a new calendar starts with when no hours are given. */
 export function defaultWeekly(): WeeklyHours {
   const day = [{ start: '09:00', end: '18:00' }];
@@ -206,13 +218,15 @@ export function createBusinessHoursService(deps: {
     if (next.name !== before.name && (await repo.nameTaken(trx, next.name, id))) {
       throw new ConflictError(`name: a calendar called "${next.name}" exists`, { field: 'name' });
     }
-    await repo.updateCalendar(trx, id, {
-      name: next.name,
-      time_zone: next.timeZone,
-      weekly: next.weekly,
-      holidays: next.holidays,
-      workdays: next.workdays,
-    });
+    await uniqueName(next.name, () =>
+      repo.updateCalendar(trx, id, {
+        name: next.name,
+        time_zone: next.timeZone,
+        weekly: next.weekly,
+        holidays: next.holidays,
+        workdays: next.workdays,
+      }),
+    );
     await auditTrail.record(trx, who(actor), {
       action,
       targetType: 'business_calendar',
@@ -293,7 +307,9 @@ export function createBusinessHoursService(deps: {
         if (await repo.nameTaken(trx, name, null)) {
           throw new ConflictError(`name: a calendar called "${name}" exists`, { field: 'name' });
         }
-        const row = await repo.insertCalendar(trx, { name, time_zone: timeZone, weekly, holidays, workdays });
+        const row = await uniqueName(name, () =>
+          repo.insertCalendar(trx, { name, time_zone: timeZone, weekly, holidays, workdays }),
+        );
         await auditTrail.record(trx, who(actor), {
           action: 'business_calendar.create',
           targetType: 'business_calendar',
