@@ -80,6 +80,7 @@ for (const rel of [
   'parley.env.example',
   'server/bin',
   'server/src',
+  'server/data',
   'migrations',
   'docs',
   'scripts/install.sh',

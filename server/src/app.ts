@@ -30,6 +30,7 @@ import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
 import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
+import { businessHoursRoutes } from './modules/business-hours/business-hours.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -129,6 +130,10 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     widget: container.widget,
     conversations: container.conversations,
     root: config.widgetDir,
+  });
+  await app.register(businessHoursRoutes, {
+    businessHours: container.businessHours,
+    authenticateVisitor: (token) => container.conversations.authenticateVisitor(token),
   });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
   await app.register(backupRoutes, { backup: container.backup });

@@ -47,6 +47,9 @@ import { createAvailabilityService } from './modules/availability/availability.s
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
 import { sql } from 'kysely';
+import { createBusinessHoursRepository } from './modules/business-hours/business-hours.repository.ts';
+import { createBusinessHoursService } from './modules/business-hours/business-hours.service.ts';
+import { loadHolidayData } from './modules/business-hours/holiday-data.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -142,6 +145,17 @@ export function createContainer(deps: {
     auditTrail,
     publicUrl: config.publicUrl,
   });
+  const businessHours = createBusinessHoursService({
+    db,
+    repo: createBusinessHoursRepository(),
+    auditTrail,
+    holidayData: loadHolidayData(),
+    requireTeam: async (actor, teamId) => void (await teams.getTeam(actor, teamId)),
+    // Which team a widget visitor's chat goes to: the website's default team until routing rules decide.
+    teamOfVisit: (visit) => conversations.defaultTeamOfChannel(visit.channelId),
+    contacts,
+    conversations,
+  });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -205,6 +219,7 @@ export function createContainer(deps: {
     audit,
     cannedReplies,
     widget,
+    businessHours,
   };
 }
 

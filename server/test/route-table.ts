@@ -159,6 +159,24 @@ GET    /widget/frame                                       200   200   200   200
 GET    /demo                                               200   200   200   200   200   200   200   -
 GET    /api/v1/widget/config                               200   200   200   200   200   200   200   -
 POST   /api/v1/widget/profile                              401   401   401   401   401   200   200   -
+# Off hours: anyone may ask when a site's team is open (like the config); a visitor leaves a
+# message as themselves
+GET    /api/v1/widget/hours                                200   200   200   200   200   200   200   -
+POST   /api/v1/widget/leave-message                        401   401   401   401   401   200   200   -
+
+# Business hours: admins manage calendars and team links; supervisors read them (their teams'
+# hours and holidays); agents and auditors do not (docs/SECURITY.md)
+GET    /api/v1/business-hours/calendars                    401   200   200   403   403   401   401   -
+POST   /api/v1/business-hours/calendars                    401   400   403   403   403   401   401   -
+GET    /api/v1/business-hours/calendars/:id                401   404   404   403   403   401   401   -
+PATCH  /api/v1/business-hours/calendars/:id                401   400   403   403   403   401   401   -
+DELETE /api/v1/business-hours/calendars/:id                401   404   403   403   403   401   401   -
+POST   /api/v1/business-hours/calendars/:id/prc-years/:year 401  400   403   403   403   401   401   -
+GET    /api/v1/business-hours/calendars/:id/ics            401   404   404   403   403   401   401   -
+POST   /api/v1/business-hours/calendars/:id/ics            401   400   403   403   403   401   401   -
+GET    /api/v1/business-hours/holiday-data                 401   200   200   403   403   401   401   -
+GET    /api/v1/business-hours/teams                        401   200   200   403   403   401   401   -
+PUT    /api/v1/business-hours/teams/:teamId                401   400   403   403   403   401   401   -
 
 # Backups, audit trail, security settings: backups and security settings are admins'; the audit
 # trail is for admins and auditors

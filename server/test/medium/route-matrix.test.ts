@@ -114,6 +114,16 @@ const CALLS: Record<string, Call> = {
   'GET /api/v1/audit/export': { url: () => '/api/v1/audit/export?format=jsonl' },
   'GET /api/v1/widget/config': { url: () => `/api/v1/widget/config?site=${f.site}` },
   'POST /api/v1/widget/profile': { body: () => ({ consent: true, name: '王小明' }) },
+  'GET /api/v1/widget/hours': { url: () => `/api/v1/widget/hours?site=${f.site}` },
+  'POST /api/v1/widget/leave-message': {
+    body: () => ({
+      name: '王小明',
+      phone: '13800000000',
+      question: '发票怎么开',
+      consent: true,
+      clientId: randomUUID(),
+    }),
+  },
   'GET /api/v1/widget/conversations/:id/messages': {
     url: () => `/api/v1/widget/conversations/${f.visitor.conversationId}/messages`,
   },

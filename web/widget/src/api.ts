@@ -4,6 +4,7 @@ import type {
   SourcePage,
   VisitorConversationView,
 } from '../../../server/src/realtime/events.ts';
+import type { LeaveMessageInput, SiteHours } from './off-hours.ts';
 
 export interface WidgetConfig {
   siteKey: string;
@@ -71,6 +72,13 @@ export function createApi() {
       }),
     profile: (token: string, body: { name?: string; phone?: string; consent: boolean }) =>
       call<unknown>('/api/v1/widget/profile', { method: 'POST', token, body: JSON.stringify(body) }),
+    hours: (site: string) => call<SiteHours>(`/api/v1/widget/hours?site=${encodeURIComponent(site)}`),
+    leaveMessage: (token: string, body: LeaveMessageInput & { clientId: string }) =>
+      call<{ conversationId: string; nextOpening: string | null }>('/api/v1/widget/leave-message', {
+        method: 'POST',
+        token,
+        body: JSON.stringify(body),
+      }),
     upload: (token: string, conversationId: string, clientId: string, file: File) => {
       const form = new FormData();
       form.append('file', file, file.name);

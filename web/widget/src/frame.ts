@@ -14,6 +14,7 @@ import { isLocale, MESSAGES, type Locale } from './i18n.ts';
 import { createOutbox, mirroredStorage, nativeStorage, newClientId, type KeyValueStore } from './outbox.ts';
 import { createScrollPin } from '../../shared/scroll-pin.ts';
 import { renderItem } from './render.ts';
+import { createOffHours } from './off-hours.ts';
 import { createChatStore } from './store.ts';
 
 const params = new URLSearchParams(location.search);
@@ -153,6 +154,7 @@ window.addEventListener('message', (e: MessageEvent) => {
     receiveState?.(typeof d.data === 'object' && d.data !== null ? (d.data as Record<string, string>) : {});
   } else if (d.type === 'open') {
     isOpen = true;
+    if (config) checkHours();
     render();
     pin.toBottom();
     input.focus();
@@ -206,20 +208,22 @@ function ensureConversation(): Promise<void> {
     if (!token) await startSession();
     if (!conversationId) {
       const conv = await api.openConversation(token!, sourcePage);
-      conversationId = conv.id;
-      storage.setItem(key('conversation'), conv.id);
       store.agentRead(conv.agentReadSeq);
-      resumed = false;
-      if (connection.ready) {
-        resumeSentFor = conv.id;
-        connection.send({
-          type: 'resume',
-          conversations: [{ conversationId: conv.id, lastSeq: store.lastSeq }],
-        });
-      } else connection.start();
+      adoptConversation(conv.id);
     }
   })().finally(() => (ensuring = null));
   return ensuring;
+}
+
+/** Makes `id` the frame's conversation and resumes it on the socket (its messages arrive there). */
+function adoptConversation(id: string) {
+  conversationId = id;
+  storage.setItem(key('conversation'), id);
+  resumed = false;
+  if (connection.ready) {
+    resumeSentFor = id;
+    connection.send({ type: 'resume', conversations: [{ conversationId: id, lastSeq: store.lastSeq }] });
+  } else connection.start();
 }
 
 const connection = createConnection({
@@ -495,12 +499,48 @@ langBtn.addEventListener('click', () => {
   storage.setItem('parley:lang', locale);
   t = MESSAGES[locale];
   applyTexts();
+  offHours.applyTexts();
   render();
 });
 closeBtn.addEventListener('click', () => {
   isOpen = false;
   post({ type: 'close' });
 });
+
+// ---------- off hours (off-hours.ts) ----------
+const offHours = createOffHours({
+  doc: document,
+  noticeBefore: bodyEl,
+  formBefore: composer,
+  texts: () => t,
+  locale: () => locale,
+  submit: async (input) => {
+    if (!token) await startSession();
+    const res = await api.leaveMessage(token!, { ...input, clientId: newClientId() });
+    storage.setItem(key('prechat'), 'done');
+    if (res.conversationId !== conversationId) adoptConversation(res.conversationId);
+    else if (connection.ready)
+      connection.send({ type: 'resume', conversations: [{ conversationId, lastSeq: store.lastSeq }] });
+    composer.hidden = false;
+  },
+});
+
+/** Asks the site's hours; closed and no conversation yet: the leave-a-message form replaces the chat. */
+function checkHours() {
+  void api.hours(site).then(
+    (h) => {
+      if (offHours.update(h, conversationId !== null)) {
+        prechat.hidden = true;
+        composer.hidden = true;
+      } else if (composer.hidden && prechat.hidden) composer.hidden = false;
+    },
+    () => undefined, // unknown: behave as open
+  );
+}
+// Again every minute while the chat is open (not from every closed page that embeds the widget).
+setInterval(() => {
+  if (isOpen && config) checkHours();
+}, 60_000);
 
 // ---------- start ----------
 let receiveState: ((data: Record<string, string>) => void) | null = null;
@@ -537,6 +577,7 @@ async function boot() {
       document.documentElement.style.setProperty('--pw-color', c.color);
       applyTexts();
       showPrechat(c.preChatForm && !storage.getItem(key('prechat')) && !conversationId);
+      checkHours();
       post({ type: 'ready', color: c.color, title: c.name });
     },
     // No configuration (unknown site, Parley unreachable): the page shows no bubble.

@@ -35,6 +35,18 @@ const zh = {
   resolved: '对话已结束',
   newMessages: '新消息 {n} ↓',
   newMessage: '新消息 {n} ↓',
+  opensAt: '客服将于 {when} 上线，您可以先留言',
+  closedNow: '客服暂时不在线，您可以先留言',
+  leaveTitle: '留言给我们',
+  email: '邮箱',
+  question: '您的问题',
+  leaveConsent: '我同意为处理本次咨询而处理我的个人信息（姓名、电话、邮箱）。',
+  leaveSend: '提交留言',
+  nameRequired: '请填写姓名',
+  contactRequired: '请填写电话或邮箱',
+  phoneInvalid: '电话格式不正确',
+  emailInvalid: '邮箱格式不正确',
+  questionRequired: '请填写您的问题',
 } as const;
 
 export type Messages = { [K in keyof typeof zh]: string };
@@ -73,6 +85,18 @@ const en: Messages = {
   resolved: 'The conversation was closed',
   newMessages: '{n} new messages ↓',
   newMessage: '{n} new message ↓',
+  opensAt: 'We are back {when}. Leave us a message',
+  closedNow: 'We are away right now. Leave us a message',
+  leaveTitle: 'Leave a message',
+  email: 'Email',
+  question: 'Your question',
+  leaveConsent: 'I agree to the processing of my personal data (name, phone, email) to handle this request.',
+  leaveSend: 'Send message',
+  nameRequired: 'Please enter your name',
+  contactRequired: 'Please enter a phone number or an email address',
+  phoneInvalid: 'That phone number does not look right',
+  emailInvalid: 'That email address does not look right',
+  questionRequired: 'Please write your question',
 };
 
 export const MESSAGES: Record<Locale, Messages> = { 'zh-CN': zh, en };

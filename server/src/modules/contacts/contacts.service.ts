@@ -363,7 +363,12 @@ export function createContactsService(deps: {
     async setVisitorProfile(
       trx: Executor,
       id: string,
-      input: { name?: string; phone?: string; consent: { at: string; channelId: string; version: string } },
+      input: {
+        name?: string;
+        phone?: string;
+        email?: string;
+        consent: { at: string; channelId: string; version: string };
+      },
     ) {
       const row = await repo.findContact(trx, id);
       if (!row) return null;
@@ -372,6 +377,7 @@ export function createContactsService(deps: {
       return repo.updateContact(trx, id, {
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.phone !== undefined ? { phone: input.phone } : {}),
+        ...(input.email !== undefined ? { email: input.email } : {}),
         attributes,
       });
     },

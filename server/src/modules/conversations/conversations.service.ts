@@ -668,6 +668,11 @@ export function createConversationsService(deps: {
       return toVisitorConversationView(row!, read?.seq ?? 0);
     },
 
+    /** The team a channel's new conversations go to (its default team), or null. */
+    async defaultTeamOfChannel(channelId: string): Promise<string | null> {
+      return (await repo.findChannel(db, channelId))?.default_team_id ?? null;
+    },
+
     async listVisitorConversations(v: VisitorIdentity): Promise<VisitorConversationView[]> {
       const rows = await repo.conversationsOfContact(db, v.contactId);
       return Promise.all(

@@ -39,6 +39,10 @@ export const PERMISSIONS = [
   'availability.read',
   /** Set one's own availability (online, busy, away, offline). */
   'availability.set',
+  /** See business-hours calendars (weekly hours, holidays, make-up days) and which team uses which. */
+  'business_hours.read',
+  /** Create, change and delete calendars, apply the PRC schedule, import .ics, link teams. */
+  'business_hours.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -60,6 +64,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.manage_team',
     'availability.read',
     'availability.set',
+    'business_hours.read',
   ],
   agent: [
     'teams.read',

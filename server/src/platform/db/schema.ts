@@ -103,6 +103,17 @@ export interface BackupRuns {
   started_at: Timestamp;
 }
 
+export interface BusinessCalendars {
+  created_at: Generated<Timestamp>;
+  holidays: Generated<Json>;
+  id: Generated<string>;
+  name: string;
+  time_zone: Generated<string>;
+  updated_at: Generated<Timestamp>;
+  weekly: Json;
+  workdays: Generated<Json>;
+}
+
 export interface CannedReplies {
   body: string;
   category: Generated<string>;
@@ -261,6 +272,12 @@ export interface Sessions {
   user_id: string;
 }
 
+export interface TeamCalendars {
+  calendar_id: string;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface TeamMembers {
   added_at: Generated<Timestamp>;
   team_id: string;
@@ -306,6 +323,7 @@ export interface DB {
   audit_checkpoints: AuditCheckpoints;
   audit_log: AuditLog;
   backup_runs: BackupRuns;
+  business_calendars: BusinessCalendars;
   canned_replies: CannedReplies;
   channels: Channels;
   contact_erasure_requests: ContactErasureRequests;
@@ -321,6 +339,7 @@ export interface DB {
   password_history: PasswordHistory;
   security_settings: SecuritySettings;
   sessions: Sessions;
+  team_calendars: TeamCalendars;
   team_members: TeamMembers;
   teams: Teams;
   user_recovery_codes: UserRecoveryCodes;

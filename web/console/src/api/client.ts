@@ -42,6 +42,7 @@ import type {
   WidgetSettings,
   WidgetSettingsPatch,
 } from './types.ts';
+import { businessHoursApi } from './business-hours.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -374,6 +375,8 @@ export function createApiClient(opts: ApiClientOptions = {}) {
       erase: (contactId: string, confirmation: string) =>
         request<ErasureResult>('POST', `/api/v1/contacts/${id(contactId)}/erase`, { confirmation }),
     },
+
+    businessHours: businessHoursApi(request, id),
   };
 }
 
