@@ -120,7 +120,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe('the visitor widget follows the newest message', () => {
+// Each test sends 30+ messages through the real server and waits for two browsers to show them:
+// a minute on a loaded machine. The bound only matters when something hangs.
+const SCROLL_TEST_MS = 120_000;
+
+describe('the visitor widget follows the newest message', { timeout: SCROLL_TEST_MS }, () => {
   it('stays pinned to the bottom through 30 agent messages, one of them an image that loads late', async () => {
     await visitor.goto(demoUrl);
     await visitor.waitForFunction(() => 'Parley' in window);
@@ -192,7 +196,7 @@ describe('the visitor widget follows the newest message', () => {
   });
 });
 
-describe('the agent’s thread follows the newest message', () => {
+describe('the agent’s thread follows the newest message', { timeout: SCROLL_TEST_MS }, () => {
   it('opens a long conversation at the newest message and follows the visitor through 30 more, one a late image', async () => {
     await agent.goto(`${server.base}/login?redirect=${encodeURIComponent(`/inbox/${conversationId}`)}`);
     await agent.fill('input[name="username"]', AGENT.username);

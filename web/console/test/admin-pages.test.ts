@@ -10,6 +10,7 @@ import App from '../src/App.vue';
 import { createConsoleI18n } from '../src/i18n/index.ts';
 import { createConsoleRouter } from '../src/router/index.ts';
 import { errorBody, fakeNetwork, type Reply } from './fake-network.ts';
+import { until } from './support/wait.ts';
 
 let network: ReturnType<typeof fakeNetwork>;
 const answer = (method: string, url: string, ...r: Reply[]) => network.answer(method, url, ...r);
@@ -76,7 +77,7 @@ const input = (w: VueWrapper, id: string) => {
 };
 /** The Element Plus confirmation box (rendered into <body>). */
 async function confirmBox() {
-  await vi.waitFor(() =>
+  await until(() =>
     expect(document.querySelector('.el-message-box__btns .el-button--primary')).not.toBeNull(),
   );
   (document.querySelector('.el-message-box__btns .el-button--primary') as HTMLButtonElement).click();
@@ -176,7 +177,7 @@ describe('the widget settings page', () => {
     await byTest(wrapper, 'widget-form').trigger('submit');
     await flushPromises();
     const item = byTest(wrapper, 'widget-origins').element.closest('.el-form-item')!;
-    await vi.waitFor(() =>
+    await until(() =>
       expect(item.querySelector('.el-form-item__error')?.textContent).toContain(
         'allowedOrigins.1: must match',
       ),
@@ -206,7 +207,7 @@ describe('the widget settings page', () => {
     await byTest(wrapper, 'widget-create-submit').trigger('click');
     await flushPromises();
     expect(requestsMade().find((r) => r.method === 'POST')).toMatchObject({ body: { name: '官网商城' } });
-    await vi.waitFor(() =>
+    await until(() =>
       expect((input(wrapper, 'widget-name').element as HTMLInputElement).value).toBe('官网商城'),
     );
     wrapper.unmount();
@@ -266,7 +267,7 @@ describe('the Contacts & privacy page', () => {
       method: 'POST',
       url: `/api/v1/contacts/${CONTACT.id}/reveal`,
     });
-    await vi.waitFor(() => expect(byTest(wrapper, 'contact-email').text()).toBe('meimei.han@example.com'));
+    await until(() => expect(byTest(wrapper, 'contact-email').text()).toBe('meimei.han@example.com'));
     expect(byTest(wrapper, 'contact-revealed').exists()).toBe(true);
     await byTest(wrapper, 'contact-hide').trigger('click');
     expect(byTest(wrapper, 'contact-email').text()).toBe('m***@example.com');
@@ -304,10 +305,10 @@ describe('the Contacts & privacy page', () => {
 
     await byTest(wrapper, 'contact-export').trigger('click');
     push.enqueue(new Uint8Array(1024));
-    await vi.waitFor(() => expect(byTest(wrapper, 'export-progress').text()).toContain('50%'));
+    await until(() => expect(byTest(wrapper, 'export-progress').text()).toContain('50%'));
     push.enqueue(new Uint8Array(1024));
     push.close();
-    await vi.waitFor(() => expect(byTest(wrapper, 'export-done').exists()).toBe(true));
+    await until(() => expect(byTest(wrapper, 'export-done').exists()).toBe(true));
     expect(byTest(wrapper, 'export-done').text()).toBe(`Downloaded contact-${CONTACT.id}.tar (2.0 KB)`);
     expect(saved.map((b) => b.size)).toEqual([2048]);
     expect(clicked).toEqual([`contact-${CONTACT.id}.tar`]);
@@ -382,7 +383,7 @@ describe('the Contacts & privacy page', () => {
       url: `/api/v1/contacts/${CONTACT.id}/erase`,
       body: { confirmation: 'token-from-the-server-0002' },
     });
-    await vi.waitFor(() => expect(byTest(wrapper, 'contact-detail').exists()).toBe(false));
+    await until(() => expect(byTest(wrapper, 'contact-detail').exists()).toBe(false));
     expect(wrapper.text()).not.toContain('韩**');
     wrapper.unmount();
   });

@@ -9,6 +9,7 @@ import App from '../src/App.vue';
 import { createConsoleI18n } from '../src/i18n/index.ts';
 import { createConsoleRouter } from '../src/router/index.ts';
 import { errorBody, fakeNetwork, type Reply } from './fake-network.ts';
+import { until } from './support/wait.ts';
 
 let network: ReturnType<typeof fakeNetwork>;
 const answer = (method: string, url: string, ...r: Reply[]) => network.answer(method, url, ...r);
@@ -80,7 +81,7 @@ describe('the login page', () => {
     await wrapper.find('form').trigger('submit');
     await flushPromises();
     // Element Plus shows field errors after a short debounce.
-    await vi.waitFor(() => expect(wrapper.text()).toContain('请输入用户名'));
+    await until(() => expect(wrapper.text()).toContain('请输入用户名'));
     expect(wrapper.text()).toContain('请输入密码');
     expect(network.requests.filter((r) => r.url === '/api/v1/auth/login')).toHaveLength(0);
     wrapper.unmount();
@@ -146,7 +147,7 @@ describe('the login page', () => {
     });
     answer('GET', '/api/v1/auth/me', me(true));
     await submit(wrapper, 'ann', 'one-time-password');
-    await vi.waitFor(() => expect(router.currentRoute.value.name).toBe('password'));
+    await until(() => expect(router.currentRoute.value.name).toBe('password'));
     await flushPromises();
     expect(router.currentRoute.value.query.redirect).toBe('/admin/users');
     expect(wrapper.text()).toContain('请设置新密码');
@@ -162,7 +163,7 @@ describe('the login page', () => {
     answer('GET', '/api/v1/auth/me', me(false));
     answer('GET', '/api/v1/canned-replies', { status: 200, body: { cannedReplies: [] } });
     await submit(wrapper, 'ann', 'password-123');
-    await vi.waitFor(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
+    await until(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
     wrapper.unmount();
   });
 
@@ -192,7 +193,7 @@ describe('the login page', () => {
     answer('GET', '/api/v1/canned-replies', { status: 200, body: { cannedReplies: [] } });
     await wrapper.find('input[name="code"]').setValue('654321');
     await wrapper.find('[data-test="mfa-step"]').trigger('submit');
-    await vi.waitFor(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
+    await until(() => expect(router.currentRoute.value.fullPath).toBe('/canned-replies'));
     wrapper.unmount();
   });
 
@@ -223,7 +224,7 @@ describe('the login page', () => {
     });
     answer('GET', '/api/v1/auth/me', me(false, true));
     await submit(wrapper, 'ann', 'right-password');
-    await vi.waitFor(() => expect(router.currentRoute.value.name).toBe('two-factor'));
+    await until(() => expect(router.currentRoute.value.name).toBe('two-factor'));
     expect(router.currentRoute.value.query.redirect).toBe('/canned-replies');
     await flushPromises();
     expect(wrapper.text()).toContain('请开启两步验证');
