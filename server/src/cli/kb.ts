@@ -132,7 +132,9 @@ export async function kbEval(options: KbEvalOptions, source?: EntrySource): Prom
   out.push('');
   out.push('ranking (in-scope queries, no thresholds)');
   out.push(`  cold        top-1 ${pct(coldAt.top1)}   top-3 ${pct(coldAt.top3)}`);
-  out.push(`  baseline    top-1 ${pct(baseline.top1)}   top-3 ${pct(baseline.top3)}   (character uni+bigram TF-IDF cosine)`);
+  out.push(
+    `  baseline    top-1 ${pct(baseline.top1)}   top-3 ${pct(baseline.top3)}   (character uni+bigram TF-IDF cosine)`,
+  );
   if (learning)
     out.push(
       `  learning    top-1 ${pct(learning.at.top1)}   top-3 ${pct(learning.at.top3)}   (${folds}-fold: other folds' queries added as similar questions)`,
@@ -143,11 +145,21 @@ export async function kbEval(options: KbEvalOptions, source?: EntrySource): Prom
     `precision ${pct(f.answerPrecision)}, coverage ${pct(f.answerCoverage)}, out-of-scope safety ${pct(f.oosSafety)}`;
   out.push('bot behaviour');
   out.push(behaviour('cold, thresholds in force', coldAt, t));
-  out.push(behaviour(`cold, suggested${coldSuggested.met ? '' : ' (targets not met)'}`, coldAtSuggested, coldSuggested));
+  out.push(
+    behaviour(
+      `cold, suggested${coldSuggested.met ? '' : ' (targets not met)'}`,
+      coldAtSuggested,
+      coldSuggested,
+    ),
+  );
   if (learning) {
     out.push(behaviour('learning, thresholds in force', learning.at, t));
     out.push(
-      behaviour(`learning, suggested${learning.suggested.met ? '' : ' (targets not met)'}`, learning.atSuggested, learning.suggested),
+      behaviour(
+        `learning, suggested${learning.suggested.met ? '' : ' (targets not met)'}`,
+        learning.atSuggested,
+        learning.suggested,
+      ),
     );
   }
   out.push('');
@@ -158,7 +170,9 @@ export async function kbEval(options: KbEvalOptions, source?: EntrySource): Prom
   out.push('');
   out.push('most confused (expected → returned first, count)');
   for (const p of confusionPairs(cold, 10))
-    out.push(`  ${p.count}×  ${p.expected} ${questionOf.get(p.expected) ?? ''}  →  ${p.got} ${questionOf.get(p.got) ?? ''}`);
+    out.push(
+      `  ${p.count}×  ${p.expected} ${questionOf.get(p.expected) ?? ''}  →  ${p.got} ${questionOf.get(p.got) ?? ''}`,
+    );
   out.push('');
   out.push('worst misses (most confident first)');
   for (const m of worstMisses(cold, options.misses ?? 15)) out.push(`  ${describeMiss(m, questionOf)}`);
@@ -166,10 +180,7 @@ export async function kbEval(options: KbEvalOptions, source?: EntrySource): Prom
   return 0;
 }
 
-function describeMiss(
-  m: ReturnType<typeof worstMisses>[number],
-  questionOf: Map<string, string>,
-): string {
+function describeMiss(m: ReturnType<typeof worstMisses>[number], questionOf: Map<string, string>): string {
   const expected = m.expected === null ? 'out of scope' : `${m.expected} ${questionOf.get(m.expected) ?? ''}`;
   const got = m.got === undefined ? 'nothing' : `${m.got} ${questionOf.get(m.got) ?? ''}`;
   return `${m.confidence.toFixed(3)}  "${m.query}"  expected ${expected}; got ${got}${m.inTop3 ? ' (expected in top 3)' : ''}`;

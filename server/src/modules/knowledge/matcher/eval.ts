@@ -205,7 +205,10 @@ export function learningPredictions(
       if (i % k === fold) test.push(q);
       else extra.set(q.expected!, [...(extra.get(q.expected!) ?? []), q.query]);
     });
-    const entries = input.entries.map((e) => ({ ...e, similar: [...e.similar, ...(extra.get(keyOf(e)) ?? [])] }));
+    const entries = input.entries.map((e) => ({
+      ...e,
+      similar: [...e.similar, ...(extra.get(keyOf(e)) ?? [])],
+    }));
     out.push(...predict({ ...input, entries }, [...test, ...oos], params));
   }
   return out;
@@ -231,7 +234,9 @@ export function baselinePredictions(
     }
     return m;
   };
-  const docs = entries.flatMap((e) => [e.question, ...e.similar].map((s) => ({ key: keyOf(e), g: grams(s) })));
+  const docs = entries.flatMap((e) =>
+    [e.question, ...e.similar].map((s) => ({ key: keyOf(e), g: grams(s) })),
+  );
   const df = new Map<string, number>();
   for (const d of docs) for (const t of d.g.keys()) df.set(t, (df.get(t) ?? 0) + 1);
   const n = docs.length;

@@ -1,12 +1,17 @@
 // The in-memory FAQ matcher: an inverted index over every sentence of every entry (standard
-// question, similar questions, answer), ranked with BM25 per token channel (see features.ts), an
-// entry taking the score of its best sentence plus a share of its answer's. The confidence of a
-// result compares its score with the score the query would get against itself (what a perfect
-// paraphrase would reach, under the same weights): words the knowledge base has never seen lower
-// it, which is what keeps questions about other products out of the direct-answer band.
-// Updates are incremental: upsert/remove touch only that entry's postings.
+// question, similar questions) and its answer, ranked with BM25 per token channel (see
+// features.ts). An entry scores its best sentence, plus a share of its second best (several
+// paraphrases agreeing) and of its answer. The confidence of a result compares its score with the
+// score the query would get against itself (what a perfect paraphrase would reach, under the same
+// weights): words the knowledge base has never seen lower it, which is what keeps questions about
+// other products out of the direct-answer band. Updates are incremental: upsert/remove touch only
+// that entry's postings, synonyms expand the query, a dictionary change re-segments only the
+// entries that contain a changed word.
+//
+// Memory: tokens are interned to integers and postings are packed in growable Int32Arrays
+// (doc << 4 | tf); query accumulators are typed arrays reused between calls.
 import { normalizeText } from '../../../platform/text/normalize.ts';
-import { createSegmenter, type Segmenter } from '../../../platform/text/segment.ts';
+import { createSegmenter } from '../../../platform/text/segment.ts';
 import { channelIndex, extractFeatures, type Features } from './features.ts';
 import { BUILTIN_SYNONYMS } from './lexicon.ts';
 import type {
@@ -26,19 +31,19 @@ export interface RankingParams {
   b: number;
   /** Weight per channel, in the order of CHANNELS (w, b, u, p). */
   weights: readonly number[];
-  /** Share of the answer's score added to the best sentence's. */
+  /** Share of the answer's score added to the best sentence's (answers index words only). */
   answerWeight: number;
   /** Weight of a synonym of a query word, relative to the word itself. */
   synonymWeight: number;
   /** Share of the second-best sentence of the same entry added (several paraphrases agree). */
   secondSentenceWeight: number;
-  /** 'canonical': rewrite synonyms to one representative in the index and the query (every
-   * channel sees it); 'expand': add the synonyms of query words as extra word tokens. */
-  synonymMode: 'canonical' | 'expand';
-  /** Exponent of the document's own score dividing its match score (0: plain BM25, 0.5: cosine-like). */
-  docNorm: number;
-  /** confidence = sigmoid(ratio·a + margin·m + c) */
-  confidence: { a: number; m: number; c: number };
+  /** Query tokens found in more than this share of the sentences are skipped (speed). */
+  maxDocShare: number;
+  /** confidence = sigmoid(ratio·a + support·s + margin·m + ln(1 + self)·i + c): how much of the
+   * query the entry's best sentence covers, how much its second best does (paraphrases agree),
+   * how far ahead of the next entry it is, and how much the query says at all. Fitted by
+   * logistic regression on labelled queries (cold and learning). */
+  confidence: { a: number; s: number; m: number; i: number; c: number };
 }
 
 export const DEFAULT_PARAMS: RankingParams = {
@@ -48,28 +53,12 @@ export const DEFAULT_PARAMS: RankingParams = {
   answerWeight: 0.3,
   synonymWeight: 0.8,
   secondSentenceWeight: 0.4,
-  docNorm: 0,
-  synonymMode: 'expand',
-  confidence: { a: 6, m: 8, c: -5 },
+  maxDocShare: 1,
+  confidence: { a: 6.6, s: 0.4, m: 2.4, i: -0.2, c: -2.6 },
 };
 
 /** Conservative defaults (measured with `kb eval`: see docs/KNOWLEDGE.md); set per website. */
 export const DEFAULT_THRESHOLDS: Thresholds = { answer: 0.95, suggest: 0.1 };
-
-interface Doc {
-  entry: string;
-  answer: boolean;
-  lengths: number[];
-  tokens: Map<string, number>;
-  /** The document's score against itself, computed at corpus `version` (lazy). */
-  self: number;
-  version: number;
-}
-
-interface IndexedEntry {
-  entry: MatchEntry;
-  docs: number[];
-}
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
@@ -80,70 +69,145 @@ export function bandFor(confidence: number | undefined, t: Thresholds): Band {
   return 'handoff';
 }
 
+/** A growable list of packed postings (doc << 4 | min(tf, 15)). */
+interface Postings {
+  a: Int32Array;
+  n: number;
+}
+
+interface IndexedEntry {
+  entry: MatchEntry;
+  slot: number;
+  docs: number[];
+}
+
+const TF_BITS = 4;
+const TF_MAX = (1 << TF_BITS) - 1;
+
 export function createMatcher(input: MatcherInput = {}, params: RankingParams = DEFAULT_PARAMS): Matcher {
-  const segmenter: Segmenter = createSegmenter(input.dictionary ?? []);
-  const postings = new Map<string, Map<number, number>>();
-  const docs = new Map<number, Doc>();
-  const entries = new Map<string, IndexedEntry>();
-  // Length sums per channel, separately for sentences and answers (answers are much longer).
-  const sumLen = { sentence: [0, 0, 0, 0], answer: [0, 0, 0, 0] };
-  const count = { sentence: 0, answer: 0 };
-  let nextDoc = 1;
-  // Bumped by every change of the corpus: IDF and average lengths move, so cached self scores
-  // are recomputed when next needed.
-  let version = 0;
-  let synonyms = new Map<string, string[]>();
-  let canonical = new Map<string, string>();
+  const segmenter = createSegmenter(input.dictionary ?? []);
+  let dictionary = [...new Set(input.dictionary ?? [])];
   const builtin = input.builtinSynonyms ?? true;
 
-  function addDoc(entryId: string, text: string, answer: boolean): number | undefined {
-    if (!text.trim()) return undefined;
-    const f = extractFeatures(text, segmenter, canonical);
-    if (f.tokens.size === 0) return undefined;
-    const id = nextDoc++;
-    for (const [t, n] of f.tokens) {
-      let p = postings.get(t);
-      if (!p) postings.set(t, (p = new Map()));
-      p.set(id, n);
+  // Tokens, interned.
+  const tokenId = new Map<string, number>();
+  const tokenChannel: number[] = [];
+  const postings: Array<Postings | undefined> = [];
+  // Documents (sentences and answers), by doc id; ids of removed docs are reused.
+  const docSlot: number[] = []; // entry slot, -1 when free
+  const docAnswer: boolean[] = [];
+  const docLen: number[][] = [[], [], [], []];
+  const docTokens: Array<Int32Array | undefined> = [];
+  const freeDocs: number[] = [];
+  // Entries, by slot; slots of removed entries are reused.
+  const entries = new Map<string, IndexedEntry>();
+  const slotId: Array<string | undefined> = [];
+  const freeSlots: number[] = [];
+  // Length sums per channel, separately for sentences and answers.
+  const sumLen = { sentence: [0, 0, 0, 0], answer: [0, 0, 0, 0] };
+  const count = { sentence: 0, answer: 0 };
+  let synonyms = new Map<string, string[]>();
+
+  // Query scratch space, grown on demand.
+  let acc = new Float64Array(1024);
+  let touched = new Int32Array(1024);
+  let best1 = new Float64Array(256);
+  let best2 = new Float64Array(256);
+  let ans = new Float64Array(256);
+  let entryTouched = new Int32Array(256);
+  let entryMark = new Uint8Array(256);
+
+  function internToken(t: string): number {
+    let id = tokenId.get(t);
+    if (id === undefined) {
+      id = tokenChannel.length;
+      tokenId.set(t, id);
+      tokenChannel.push(channelIndex(t));
+      postings.push(undefined);
     }
-    docs.set(id, { entry: entryId, answer, lengths: f.lengths, tokens: f.tokens, self: 0, version: -1 });
-    version++;
-    const kind = answer ? 'answer' : 'sentence';
-    count[kind]++;
-    for (let c = 0; c < 4; c++) sumLen[kind][c]! += f.lengths[c]!;
     return id;
   }
 
-  function removeDoc(id: number): void {
-    const d = docs.get(id);
-    if (!d) return;
-    version++;
-    for (const t of d.tokens.keys()) {
-      const p = postings.get(t);
-      if (!p) continue;
-      p.delete(id);
-      if (p.size === 0) postings.delete(t);
+  function addPosting(token: number, doc: number, tf: number): void {
+    let p = postings[token];
+    if (!p) postings[token] = p = { a: new Int32Array(4), n: 0 };
+    if (p.n === p.a.length) {
+      const grown = new Int32Array(p.a.length * 2);
+      grown.set(p.a);
+      p.a = grown;
     }
-    const kind = d.answer ? 'answer' : 'sentence';
+    p.a[p.n++] = (doc << TF_BITS) | Math.min(tf, TF_MAX);
+  }
+
+  function removePosting(token: number, doc: number): void {
+    const p = postings[token];
+    if (!p) return;
+    for (let i = 0; i < p.n; i++) {
+      if (p.a[i]! >>> TF_BITS === doc) {
+        p.a[i] = p.a[--p.n]!;
+        break;
+      }
+    }
+    if (p.n === 0) postings[token] = undefined;
+    else if (p.a.length > 16 && p.n < p.a.length / 4) p.a = p.a.slice(0, p.a.length / 2);
+  }
+
+  function addDoc(slot: number, text: string, answer: boolean): number | undefined {
+    if (!text.trim()) return undefined;
+    const f = extractFeatures(text, segmenter);
+    if (answer) {
+      // Answers are long: their words are enough to add a share of evidence, and indexing
+      // every character channel of them would double the index.
+      for (const t of [...f.tokens.keys()]) if (!t.startsWith('w:')) f.tokens.delete(t);
+      f.lengths[1] = f.lengths[2] = f.lengths[3] = 0;
+    }
+    if (f.tokens.size === 0) return undefined;
+    const doc = freeDocs.pop() ?? docSlot.length;
+    const ids = new Int32Array(f.tokens.size);
+    let i = 0;
+    for (const [t, n] of f.tokens) {
+      const id = internToken(t);
+      ids[i++] = id;
+      addPosting(id, doc, n);
+    }
+    docSlot[doc] = slot;
+    docAnswer[doc] = answer;
+    for (let c = 0; c < 4; c++) docLen[c]![doc] = f.lengths[c]!;
+    docTokens[doc] = ids;
+    const kind = answer ? 'answer' : 'sentence';
+    count[kind]++;
+    for (let c = 0; c < 4; c++) sumLen[kind][c]! += f.lengths[c]!;
+    return doc;
+  }
+
+  function removeDoc(doc: number): void {
+    const ids = docTokens[doc];
+    if (!ids) return;
+    for (const t of ids) removePosting(t, doc);
+    const kind = docAnswer[doc] ? 'answer' : 'sentence';
     count[kind]--;
-    for (let c = 0; c < 4; c++) sumLen[kind][c]! -= d.lengths[c]!;
-    docs.delete(id);
+    for (let c = 0; c < 4; c++) sumLen[kind][c]! -= docLen[c]![doc]!;
+    docTokens[doc] = undefined;
+    docSlot[doc] = -1;
+    freeDocs.push(doc);
   }
 
   function upsert(entry: MatchEntry): void {
     remove(entry.id);
-    const ids: number[] = [];
+    const slot = freeSlots.pop() ?? slotId.length;
+    slotId[slot] = entry.id;
+    const docs: number[] = [];
     const seen = new Set<string>();
     for (const s of [entry.question, ...entry.similar]) {
       const key = s.trim();
       if (!key || seen.has(key)) continue;
       seen.add(key);
-      const id = addDoc(entry.id, s, false);
-      if (id !== undefined) ids.push(id);
+      const d = addDoc(slot, s, false);
+      if (d !== undefined) docs.push(d);
     }
-    const a = addDoc(entry.id, entry.answer, true);
-    if (a !== undefined) ids.push(a);
-    entries.set(entry.id, { entry, docs: ids });
+    const a = addDoc(slot, entry.answer, true);
+    if (a !== undefined) docs.push(a);
+    entries.set(entry.id, { entry, slot, docs });
   }
 
   function remove(id: string): void {
@@ -151,6 +215,8 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     if (!e) return;
     for (const d of e.docs) removeDoc(d);
     entries.delete(id);
+    slotId[e.slot] = undefined;
+    freeSlots.push(e.slot);
   }
 
   function setSynonyms(groups: readonly SynonymGroup[]): void {
@@ -163,24 +229,24 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
         map.set(m, [...new Set([...(map.get(m) ?? []), ...others])]);
       }
     }
-    synonyms = params.synonymMode === 'expand' ? map : new Map();
-    if (params.synonymMode === 'canonical') {
-      const canon = new Map<string, string>();
-      for (const g of [...(builtin ? BUILTIN_SYNONYMS : []), ...groups]) {
-        const members = g.map((w) => normalizeText(w).replace(/ /gu, '')).filter(Boolean);
-        const rep = members.map((m) => canon.get(m)).find((r) => r !== undefined) ?? members[0];
-        for (const m of members) if (rep !== undefined && !canon.has(m)) canon.set(m, rep);
-      }
-      const changed = canon.size !== canonical.size || [...canon].some(([k, v]) => canonical.get(k) !== v);
-      canonical = canon;
-      if (changed) for (const e of [...entries.values()].map((x) => x.entry)) upsert(e);
-    }
+    synonyms = map;
   }
 
   function setDictionary(words: readonly string[]): void {
-    segmenter.setDictionary(words);
-    const all = [...entries.values()].map((e) => e.entry);
-    for (const e of all) upsert(e);
+    const next = [...new Set(words.map((w) => w.trim()).filter(Boolean))];
+    const before = new Set(dictionary);
+    const after = new Set(next);
+    const changed = [...next.filter((w) => !before.has(w)), ...dictionary.filter((w) => !after.has(w))].map(
+      (w) => normalizeText(w).replace(/ /gu, ''),
+    );
+    dictionary = next;
+    segmenter.setDictionary(next);
+    if (changed.length === 0) return;
+    // Only texts containing a changed word can segment differently.
+    for (const e of [...entries.values()].map((x) => x.entry)) {
+      const texts = [e.question, ...e.similar, e.answer].map((t) => normalizeText(t).replace(/ /gu, ''));
+      if (texts.some((t) => changed.some((w) => w && t.includes(w)))) upsert(e);
+    }
   }
 
   function idf(df: number): number {
@@ -219,79 +285,103 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     return out;
   }
 
+  function ensureScratch(): void {
+    if (acc.length < docSlot.length) {
+      acc = new Float64Array(docSlot.length * 2);
+      touched = new Int32Array(docSlot.length * 2);
+    }
+    if (best1.length < slotId.length) {
+      const n = slotId.length * 2;
+      best1 = new Float64Array(n);
+      best2 = new Float64Array(n);
+      ans = new Float64Array(n);
+      entryTouched = new Int32Array(n);
+      entryMark = new Uint8Array(n);
+    }
+  }
+
   function match(query: string, options: MatchOptions = {}): MatchOutcome {
     const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
     const limit = options.limit ?? 3;
-    const f = extractFeatures(query, segmenter, canonical);
+    const f = extractFeatures(query, segmenter);
     if (f.tokens.size === 0 || entries.size === 0) return { results: [], band: 'handoff' };
-    const avg = {
-      sentence: sumLen.sentence.map((s) => s / Math.max(1, count.sentence)),
-      answer: sumLen.answer.map((s) => s / Math.max(1, count.answer)),
-    };
+    ensureScratch();
+    const avgS = sumLen.sentence.map((s) => s / Math.max(1, count.sentence));
+    const avgA = sumLen.answer.map((s) => s / Math.max(1, count.answer));
     const w = params.weights;
     // What the query scores against itself: the ceiling a perfect paraphrase would reach.
     let self = 0;
     for (const [t, n] of f.tokens) {
       const c = channelIndex(t);
-      self += w[c]! * idf(postings.get(t)?.size ?? 0) * tfNorm(n, f.lengths[c]!, avg.sentence[c]!);
+      const id = tokenId.get(t);
+      const df = id === undefined ? 0 : (postings[id]?.n ?? 0);
+      self += w[c]! * idf(df) * tfNorm(n, f.lengths[c]!, avgS[c]!);
     }
-    const docScore = new Map<number, number>();
+    const maxDf = params.maxDocShare * (count.sentence + count.answer);
+    let nTouched = 0;
     for (const [t, n, mult] of queryTokens(f)) {
-      const p = postings.get(t);
-      if (!p) continue;
-      const c = channelIndex(t);
-      const weight = w[c]! * idf(p.size) * mult * n;
+      const id = tokenId.get(t);
+      if (id === undefined) continue;
+      const p = postings[id];
+      if (!p || p.n > maxDf) continue;
+      const c = tokenChannel[id]!;
+      const weight = w[c]! * idf(p.n) * mult * n;
       if (weight === 0) continue;
-      for (const [doc, tf] of p) {
-        const d = docs.get(doc)!;
-        const s = weight * tfNorm(tf, d.lengths[c]!, (d.answer ? avg.answer : avg.sentence)[c]!);
-        docScore.set(doc, (docScore.get(doc) ?? 0) + s);
+      const lens = docLen[c]!;
+      const avgSc = avgS[c]!;
+      const avgAc = avgA[c]!;
+      for (let i = 0; i < p.n; i++) {
+        const v = p.a[i]!;
+        const doc = v >>> TF_BITS;
+        const s = weight * tfNorm(v & TF_MAX, lens[doc]!, docAnswer[doc] ? avgAc : avgSc);
+        if (acc[doc] === 0) touched[nTouched++] = doc;
+        acc[doc]! += s;
       }
     }
-    // Entry score: best sentence (+ a share of the second best) + a share of the answer.
-    const best = new Map<string, [number, number, number]>();
-    const avgOf = (d: Doc): number[] => (d.answer ? avg.answer : avg.sentence);
-    const selfOf = (d: Doc): number => {
-      if (d.version !== version) {
-        let s = 0;
-        const a = avgOf(d);
-        for (const [t, n] of d.tokens) {
-          const c = channelIndex(t);
-          s += w[c]! * idf(postings.get(t)?.size ?? 0) * tfNorm(n, d.lengths[c]!, a[c]!);
-        }
-        d.self = s;
-        d.version = version;
+    // Entry score: best sentence + a share of the second best + a share of the answer.
+    let nEntries = 0;
+    for (let i = 0; i < nTouched; i++) {
+      const doc = touched[i]!;
+      const s = acc[doc]!;
+      acc[doc] = 0;
+      const slot = docSlot[doc]!;
+      if (!entryMark[slot]) {
+        entryMark[slot] = 1;
+        best1[slot] = best2[slot] = ans[slot] = 0;
+        entryTouched[nEntries++] = slot;
       }
-      return d.self;
-    };
-    const g = params.docNorm;
-    for (const [doc, raw] of docScore) {
-      const d = docs.get(doc)!;
-      const s = g > 0 ? raw / Math.pow(Math.max(selfOf(d), 1e-9), g) : raw;
-      let b = best.get(d.entry);
-      if (!b) best.set(d.entry, (b = [0, 0, 0]));
-      if (d.answer) b[2] = s;
-      else if (s > b[0]) {
-        b[1] = b[0];
-        b[0] = s;
-      } else if (s > b[1]) b[1] = s;
+      if (docAnswer[doc]) ans[slot] = s;
+      else if (s > best1[slot]!) {
+        best2[slot] = best1[slot]!;
+        best1[slot] = s;
+      } else if (s > best2[slot]!) best2[slot] = s;
     }
     const now = options.now ?? new Date();
-    const ranked: Array<[string, number]> = [];
-    for (const [id, [s1, s2, a]] of best) {
+    const ranked: Array<[string, number, number, number]> = [];
+    for (let i = 0; i < nEntries; i++) {
+      const slot = entryTouched[i]!;
+      entryMark[slot] = 0;
+      const id = slotId[slot]!;
       const e = entries.get(id)!.entry;
       if (!eligible(e, options, now)) continue;
-      ranked.push([id, s1 + params.secondSentenceWeight * s2 + params.answerWeight * a]);
+      const s1 = best1[slot]!;
+      const s2 = best2[slot]!;
+      ranked.push([id, s1 + params.secondSentenceWeight * s2 + params.answerWeight * ans[slot]!, s1, s2]);
     }
     ranked.sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1));
     const top = ranked.slice(0, Math.max(limit, 2));
-    const s1 = top[0]?.[1] ?? 0;
-    const s2 = top[1]?.[1] ?? 0;
-    const { a, m, c } = params.confidence;
-    const results: MatchResult[] = top.slice(0, limit).map(([id, score], i) => {
-      const ratio = self > 0 ? Math.min(1, score / Math.pow(self, 1 - g)) : 0;
-      const margin = i === 0 ? (s1 > 0 ? (s1 - s2) / s1 : 0) : s1 > 0 ? (score - s1) / s1 : 0;
-      return { id, score, confidence: sigmoid(a * ratio + m * margin + c) };
+    const first = top[0]?.[1] ?? 0;
+    const second = top[1]?.[1] ?? 0;
+    const { a, s: sp, m, i: wi, c } = params.confidence;
+    const info = Math.log(1 + self);
+    const results: MatchResult[] = top.slice(0, limit).map(([id, score, s1, s2], i) => {
+      const ratio = self > 0 ? Math.min(1, s1 / self) : 0;
+      const support = self > 0 ? Math.min(1, s2 / self) : 0;
+      const margin = first <= 0 ? 0 : i === 0 ? (first - second) / first : (score - first) / first;
+      const confidence = sigmoid(a * ratio + sp * support + m * margin + wi * info + c);
+      return options.explain
+        ? { id, score, confidence, features: { ratio, support, margin, info } }
+        : { id, score, confidence };
     });
     return { results, band: bandFor(results[0]?.confidence, thresholds) };
   }

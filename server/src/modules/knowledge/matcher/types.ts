@@ -46,6 +46,8 @@ export interface MatchResult {
   score: number;
   /** Calibrated confidence in 0..1 that this entry answers the query. */
   confidence: number;
+  /** With `explain`: what the confidence was computed from. */
+  features?: { ratio: number; support: number; margin: number; info: number };
 }
 
 export interface MatchOutcome {
@@ -60,6 +62,8 @@ export interface MatchOptions {
   scope?: string;
   thresholds?: Thresholds;
   limit?: number;
+  /** Return the confidence features of each result (diagnostics, calibration). */
+  explain?: boolean;
   /** For validFrom/validUntil; default: the current time. */
   now?: Date;
 }
