@@ -161,10 +161,15 @@ const BRACKET_NAMES = new Set(sortedNames.map((n) => n.toLowerCase()));
 const LIST_MARKER = /^\s*[(（]?\d{1,2}\s*(?:#|:|：|、|\.|\)|）)\s*/u;
 const PUNCTUATION_OR_SYMBOL = /[\p{P}\p{S}\p{Z}\p{Cc}\p{Cf}]+/gu;
 
+// The package's type declarations use extensionless relative imports that type-aware lint cannot
+// resolve; this is the one function used, typed here.
+type ConverterFactory = (options: { from: string; to: string }) => (s: string) => string;
+const makeConverter = (OpenCC as unknown as { Converter: ConverterFactory }).Converter;
+
 let toSimplified: ((s: string) => string) | undefined;
 function simplify(s: string): string {
   // Taiwan variants (and the common Hong Kong ones) fold to mainland simplified characters.
-  const convert = (toSimplified ??= OpenCC.Converter({ from: 'tw', to: 'cn' }));
+  const convert = (toSimplified ??= makeConverter({ from: 'tw', to: 'cn' }));
   return convert(s);
 }
 

@@ -303,8 +303,8 @@ export function parseFaqLine(line: string, lineNo: number): MatchEntry {
     id: o.id,
     externalId: o.id,
     question: o.question,
-    similar: (o.similar as string[] | undefined) ?? [],
-    answer: (o.answer as string | undefined) ?? '',
+    similar: o.similar ?? [],
+    answer: o.answer ?? '',
     ...(typeof o.category === 'string' ? { category: o.category } : {}),
     enabled: true,
   };
