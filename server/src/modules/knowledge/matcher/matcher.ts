@@ -33,8 +33,11 @@ export interface RankingParams {
   weights: readonly number[];
   /** Share of the answer's score added to the best sentence's (answers index words only). */
   answerWeight: number;
-  /** Weight of a synonym of a query word, relative to the word itself. */
+  /** Weight of a built-in synonym of a query word, relative to the word itself (the admin's
+   * synonyms count in full). */
   synonymWeight: number;
+  /** Weight of a built-in synonym's character, bigram and pinyin tokens, relative to its word. */
+  synonymCharWeight: number;
   /** Share of the second-best sentence of the same entry added (several paraphrases agree). */
   secondSentenceWeight: number;
   /** Query tokens found in more than this share of the sentences are skipped (speed). */
@@ -52,6 +55,7 @@ export const DEFAULT_PARAMS: RankingParams = {
   weights: [1, 0.5, 1, 0.3],
   answerWeight: 0.3,
   synonymWeight: 0.8,
+  synonymCharWeight: 0.3,
   secondSentenceWeight: 0.4,
   maxDocShare: 1,
   confidence: { a: 6.6, s: 0.4, m: 2.4, i: -0.2, c: -2.6 },
@@ -85,8 +89,10 @@ const TF_BITS = 4;
 const TF_MAX = (1 << TF_BITS) - 1;
 
 export function createMatcher(input: MatcherInput = {}, params: RankingParams = DEFAULT_PARAMS): Matcher {
-  const segmenter = createSegmenter(input.dictionary ?? []);
-  let dictionary = [...new Set(input.dictionary ?? [])];
+  const segmenter = createSegmenter([]);
+  let dictionary: string[] = [];
+  let synonymWords: string[] = [];
+  let effectiveDictionary: string[] = [];
   const builtin = input.builtinSynonyms ?? true;
 
   // Tokens, interned.
@@ -106,7 +112,8 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
   // Length sums per channel, separately for sentences and answers.
   const sumLen = { sentence: [0, 0, 0, 0], answer: [0, 0, 0, 0] };
   const count = { sentence: 0, answer: 0 };
-  let synonyms = new Map<string, string[]>();
+  let synonyms = new Map<string, Map<string, boolean>>();
+  const synonymTokens = new Map<string, string[]>();
 
   // Query scratch space, grown on demand.
   let acc = new Float64Array(1024);
@@ -220,28 +227,49 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
   }
 
   function setSynonyms(groups: readonly SynonymGroup[]): void {
-    const map = new Map<string, string[]>();
-    for (const g of [...(builtin ? BUILTIN_SYNONYMS : []), ...groups]) {
+    // word → [synonym, is it from the admin's groups]. The admin's groups are declared
+    // equivalences and count in full; the built-in everyday groups count at a discount.
+    const map = new Map<string, Map<string, boolean>>();
+    const adminWords: string[] = [];
+    const all = [
+      ...(builtin ? BUILTIN_SYNONYMS.map((g) => [g, false] as const) : []),
+      ...groups.map((g) => [g, true] as const),
+    ];
+    for (const [g, admin] of all) {
       // Members are compared with segmented query words, so they go through the same folding.
       const members = [...new Set(g.map((w) => normalizeText(w).replace(/ /gu, '')).filter(Boolean))];
+      if (admin) adminWords.push(...members.filter((m) => m.length > 1));
       for (const m of members) {
-        const others = members.filter((o) => o !== m);
-        map.set(m, [...new Set([...(map.get(m) ?? []), ...others])]);
+        let to = map.get(m);
+        if (!to) map.set(m, (to = new Map()));
+        for (const o of members) if (o !== m) to.set(o, admin || (to.get(o) ?? false));
       }
     }
     synonyms = map;
+    synonymTokens.clear();
+    // A synonym must be one word to the segmenter, or the query never holds it whole.
+    synonymWords = adminWords;
+    applyDictionary();
   }
 
   function setDictionary(words: readonly string[]): void {
-    const next = [...new Set(words.map((w) => w.trim()).filter(Boolean))];
-    const before = new Set(dictionary);
+    dictionary = words.map((w) => w.trim()).filter(Boolean);
+    applyDictionary();
+  }
+
+  /** Segmenter dictionary = domain words + admin synonym members; re-segments what changed. */
+  function applyDictionary(): void {
+    const next = [...new Set([...dictionary, ...synonymWords])];
+    const before = new Set(effectiveDictionary);
     const after = new Set(next);
-    const changed = [...next.filter((w) => !before.has(w)), ...dictionary.filter((w) => !after.has(w))].map(
-      (w) => normalizeText(w).replace(/ /gu, ''),
-    );
-    dictionary = next;
-    segmenter.setDictionary(next);
+    const changed = [
+      ...next.filter((w) => !before.has(w)),
+      ...effectiveDictionary.filter((w) => !after.has(w)),
+    ].map((w) => normalizeText(w).replace(/ /gu, ''));
+    effectiveDictionary = next;
     if (changed.length === 0) return;
+    segmenter.setDictionary(next);
+    synonymTokens.clear();
     // Only texts containing a changed word can segment differently.
     for (const e of [...entries.values()].map((x) => x.entry)) {
       const texts = [e.question, ...e.similar, e.answer].map((t) => normalizeText(t).replace(/ /gu, ''));
@@ -274,11 +302,24 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     if (synonyms.size > 0) {
       const have = new Set(f.tokens.keys());
       for (const w of f.words) {
-        for (const s of synonyms.get(w) ?? []) {
-          const t = `w:${s}`;
-          if (have.has(t)) continue;
-          have.add(t);
-          out.push([t, 1, params.synonymWeight]);
+        for (const [s, admin] of synonyms.get(w) ?? []) {
+          // The synonym's own tokens in every channel (its characters, bigrams, pinyin), so it
+          // meets the entry wherever the original word would have.
+          let tokens = synonymTokens.get(s);
+          if (!tokens) {
+            tokens = [...extractFeatures(s, segmenter).tokens.keys()];
+            synonymTokens.set(s, tokens);
+          }
+          for (const t of [`w:${s}`, ...tokens]) {
+            if (have.has(t)) continue;
+            have.add(t);
+            const mult = admin
+              ? 1
+              : t.startsWith('w:')
+                ? params.synonymWeight
+                : params.synonymWeight * params.synonymCharWeight;
+            if (mult > 0) out.push([t, 1, mult]);
+          }
         }
       }
     }
@@ -386,6 +427,7 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     return { results, band: bandFor(results[0]?.confidence, thresholds) };
   }
 
+  dictionary = (input.dictionary ?? []).map((w) => w.trim()).filter(Boolean);
   setSynonyms(input.synonyms ?? []);
   for (const e of input.entries ?? []) upsert(e);
 

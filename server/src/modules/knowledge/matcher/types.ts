@@ -82,9 +82,10 @@ export interface Matcher {
   /** Add or replace one entry (by id). Applies to the next match. */
   upsert(entry: MatchEntry): void;
   remove(id: string): void;
-  /** Replace every synonym group. Cheap: synonyms expand the query, not the index. */
+  /** Replace every synonym group. Synonyms expand the query; their members also become
+   * dictionary words, so the entries containing a new member are re-segmented. */
   setSynonyms(groups: readonly SynonymGroup[]): void;
-  /** Replace the domain dictionary. Re-segments the indexed texts (about 1 s per 10,000 entries). */
+  /** Replace the domain dictionary. Re-segments the entries that contain a changed word. */
   setDictionary(words: readonly string[]): void;
   /** Number of entries indexed (enabled or not). */
   readonly size: number;
