@@ -241,7 +241,7 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
       if (admin) adminWords.push(...members.filter((m) => m.length > 1));
       for (const m of members) {
         let to = map.get(m);
-        if (!to) map.set(m, (to = new Map()));
+        if (!to) map.set(m, (to = new Map<string, boolean>()));
         for (const o of members) if (o !== m) to.set(o, admin || (to.get(o) ?? false));
       }
     }
