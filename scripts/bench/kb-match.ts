@@ -38,8 +38,7 @@ interface RunFigures {
   rssAddedMb: number;
   heapAddedMb: number;
   externalAddedMb: number;
-  youngGenAddedMb: number;
-  netAddedMb: number;
+  v8CommittedAddedMb: number;
   upsertMs: number;
 }
 
@@ -77,9 +76,8 @@ if (opt.child) {
     rows.push(
       `${n} entries: match p50 ${med('p50')} ms, p95 ${med('p95')} ms${limit ? ` (limit ${limit} ms)` : ''}, ` +
         `p99 ${med('p99')} ms; build ${med('buildMs')} ms; one upsert ${med('upsertMs')} ms; ` +
-        `RSS added ${med('rssAddedMb')} MB, of which V8's young generation ${med('youngGenAddedMb')} MB; ` +
-        `RSS added net of it ${med('netAddedMb')} MB (limit ${MEMORY_LIMIT_MB} MB); ` +
-        `JS heap used ${med('heapAddedMb')} MB, typed arrays ${med('externalAddedMb')} MB`,
+        `RSS added ${med('rssAddedMb')} MB (limit ${MEMORY_LIMIT_MB} MB); of it JS heap used ` +
+        `${med('heapAddedMb')} MB, V8 heap committed ${med('v8CommittedAddedMb')} MB, array buffers ${med('externalAddedMb')} MB`,
     );
   }
   console.log(`kb-match: median of ${runs} run(s) [each run], ${opt.queries} queries per run`);
@@ -88,6 +86,12 @@ if (opt.child) {
 
 /** Committed size of V8's young generation: it grows with any allocation-heavy work (here the
  * build), up to a size V8 picks from the machine's memory, and is shared by the whole process. */
+function spaces(): Record<string, number> {
+  return Object.fromEntries(
+    v8.getHeapSpaceStatistics().map((s) => [s.space_name, Math.round(s.space_size / 1e6)]),
+  );
+}
+
 function newSpace(): number {
   return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
 }
@@ -183,7 +187,7 @@ async function measure(n: number, queryCount: number, seed: number): Promise<Run
   await new Promise((r) => setTimeout(r, 500));
   gc();
   const before = process.memoryUsage();
-  const newSpaceBefore = newSpace();
+  const spacesBefore = spaces();
   const t0 = performance.now();
   const matcher = createMatcher({ entries, synonyms: [['快递', '物流', '包裹']], dictionary: [] });
   const buildMs = performance.now() - t0;
@@ -209,7 +213,7 @@ async function measure(n: number, queryCount: number, seed: number): Promise<Run
     if (m.rss < after.rss) after = m;
   }
   if (matcher.size !== n) throw new Error('index size mismatch');
-  const youngGrowth = Math.max(0, newSpace() - newSpaceBefore);
+  const spacesAfter = spaces();
   return {
     entries: n,
     buildMs,
@@ -219,8 +223,7 @@ async function measure(n: number, queryCount: number, seed: number): Promise<Run
     rssAddedMb: (after.rss - before.rss) / 1e6,
     heapAddedMb: (after.heapUsed - before.heapUsed) / 1e6,
     externalAddedMb: (after.external - before.external) / 1e6,
-    youngGenAddedMb: youngGrowth / 1e6,
-    netAddedMb: (after.rss - before.rss - youngGrowth) / 1e6,
+    v8CommittedAddedMb: (spacesAfter - spacesBefore) / 1e6,
     upsertMs,
   };
 }

@@ -8,8 +8,8 @@
 // that entry's postings, synonyms expand the query, a dictionary change re-segments only the
 // entries that contain a changed word.
 //
-// Memory: tokens are interned to integers and postings are packed in growable Int32Arrays
-// (doc << 4 | tf); query accumulators are typed arrays reused between calls.
+// Memory: tokens are interned to integers and postings are packed small integers (doc << 4 | tf)
+// in plain arrays; query accumulators are typed arrays reused between calls.
 import { normalizeText } from '../../../platform/text/normalize.ts';
 import { createSegmenter } from '../../../platform/text/segment.ts';
 import { channelIndex, extractFeatures, type Features } from './features.ts';
@@ -73,11 +73,9 @@ export function bandFor(confidence: number | undefined, t: Thresholds): Band {
   return 'handoff';
 }
 
-/** A growable list of packed postings (doc << 4 | min(tf, 15)). */
-interface Postings {
-  a: Int32Array;
-  n: number;
-}
+/** Packed postings (doc << 4 | min(tf, 15)): small integers, which V8 stores unboxed in a plain
+ * array on its own compacting heap (many small typed arrays fragment the native heap instead). */
+type Postings = number[];
 
 interface IndexedEntry {
   entry: MatchEntry;
@@ -103,7 +101,7 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
   const docSlot: number[] = []; // entry slot, -1 when free
   const docAnswer: boolean[] = [];
   const docLen: number[][] = [[], [], [], []];
-  const docTokens: Array<Int32Array | undefined> = [];
+  const docTokens: Array<number[] | undefined> = [];
   const freeDocs: number[] = [];
   // Entries, by slot; slots of removed entries are reused.
   const entries = new Map<string, IndexedEntry>();
@@ -137,26 +135,21 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
 
   function addPosting(token: number, doc: number, tf: number): void {
     let p = postings[token];
-    if (!p) postings[token] = p = { a: new Int32Array(4), n: 0 };
-    if (p.n === p.a.length) {
-      const grown = new Int32Array(p.a.length * 2);
-      grown.set(p.a);
-      p.a = grown;
-    }
-    p.a[p.n++] = (doc << TF_BITS) | Math.min(tf, TF_MAX);
+    if (!p) postings[token] = p = [];
+    p.push((doc << TF_BITS) | Math.min(tf, TF_MAX));
   }
 
   function removePosting(token: number, doc: number): void {
     const p = postings[token];
     if (!p) return;
-    for (let i = 0; i < p.n; i++) {
-      if (p.a[i]! >>> TF_BITS === doc) {
-        p.a[i] = p.a[--p.n]!;
+    for (let i = 0; i < p.length; i++) {
+      if (p[i]! >>> TF_BITS === doc) {
+        p[i] = p[p.length - 1]!;
+        p.pop();
         break;
       }
     }
-    if (p.n === 0) postings[token] = undefined;
-    else if (p.a.length > 16 && p.n < p.a.length / 4) p.a = p.a.slice(0, p.a.length / 2);
+    if (p.length === 0) postings[token] = undefined;
   }
 
   function addDoc(slot: number, text: string, answer: boolean): number | undefined {
@@ -170,11 +163,10 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     }
     if (f.tokens.size === 0) return undefined;
     const doc = freeDocs.pop() ?? docSlot.length;
-    const ids = new Int32Array(f.tokens.size);
-    let i = 0;
+    const ids: number[] = [];
     for (const [t, n] of f.tokens) {
       const id = internToken(t);
-      ids[i++] = id;
+      ids.push(id);
       addPosting(id, doc, n);
     }
     docSlot[doc] = slot;
@@ -355,7 +347,7 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
     for (const [t, n] of f.tokens) {
       const c = channelIndex(t);
       const id = tokenId.get(t);
-      const df = id === undefined ? 0 : (postings[id]?.n ?? 0);
+      const df = id === undefined ? 0 : (postings[id]?.length ?? 0);
       self += w[c]! * idf(df) * tfNorm(n, f.lengths[c]!, avgS[c]!);
     }
     const maxDf = params.maxDocShare * (count.sentence + count.answer);
@@ -364,15 +356,15 @@ export function createMatcher(input: MatcherInput = {}, params: RankingParams = 
       const id = tokenId.get(t);
       if (id === undefined) continue;
       const p = postings[id];
-      if (!p || p.n > maxDf) continue;
+      if (!p || p.length > maxDf) continue;
       const c = tokenChannel[id]!;
-      const weight = w[c]! * idf(p.n) * mult * n;
+      const weight = w[c]! * idf(p.length) * mult * n;
       if (weight === 0) continue;
       const lens = docLen[c]!;
       const avgSc = avgS[c]!;
       const avgAc = avgA[c]!;
-      for (let i = 0; i < p.n; i++) {
-        const v = p.a[i]!;
+      for (let i = 0; i < p.length; i++) {
+        const v = p[i]!;
         const doc = v >>> TF_BITS;
         const s = weight * tfNorm(v & TF_MAX, lens[doc]!, docAnswer[doc] ? avgAc : avgSc);
         if (acc[doc] === 0) touched[nTouched++] = doc;
