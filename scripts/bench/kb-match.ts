@@ -84,16 +84,9 @@ if (opt.child) {
   for (const r of rows) console.log(r);
 }
 
-/** Committed size of V8's young generation: it grows with any allocation-heavy work (here the
- * build), up to a size V8 picks from the machine's memory, and is shared by the whole process. */
-function spaces(): Record<string, number> {
-  return Object.fromEntries(
-    v8.getHeapSpaceStatistics().map((s) => [s.space_name, Math.round(s.space_size / 1e6)]),
-  );
-}
-
-function newSpace(): number {
-  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+/** Memory V8 has committed for its heap, all spaces. */
+function spaces(): number {
+  return v8.getHeapSpaceStatistics().reduce((sum, s) => sum + s.space_size, 0);
 }
 
 async function measure(n: number, queryCount: number, seed: number): Promise<RunFigures> {
