@@ -62,7 +62,7 @@ export const DEFAULT_PARAMS: RankingParams = {
 };
 
 /** Conservative defaults (measured with `kb eval`: see docs/KNOWLEDGE.md); set per website. */
-export const DEFAULT_THRESHOLDS: Thresholds = { answer: 0.95, suggest: 0.1 };
+export const DEFAULT_THRESHOLDS: Thresholds = { answer: 0.96, suggest: 0.1 };
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
