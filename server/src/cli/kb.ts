@@ -15,7 +15,6 @@ import {
   suggestThresholds,
   worstMisses,
   type Figures,
-  type Prediction,
 } from '../modules/knowledge/matcher/eval.ts';
 import { DEFAULT_THRESHOLDS } from '../modules/knowledge/matcher/matcher.ts';
 import type { MatchEntry, MatcherInput, Thresholds } from '../modules/knowledge/matcher/types.ts';
@@ -185,5 +184,3 @@ function describeMiss(m: ReturnType<typeof worstMisses>[number], questionOf: Map
   const got = m.got === undefined ? 'nothing' : `${m.got} ${questionOf.get(m.got) ?? ''}`;
   return `${m.confidence.toFixed(3)}  "${m.query}"  expected ${expected}; got ${got}${m.inTop3 ? ' (expected in top 3)' : ''}`;
 }
-
-export type { Prediction };

@@ -2,7 +2,6 @@
 // domain words (product names, terms) that can be replaced at run time.
 import { Jieba } from '@node-rs/jieba';
 import { dict as defaultDict } from '@node-rs/jieba/dict.js';
-import { isHan } from './normalize.ts';
 
 /** Particles, pronouns and courtesy words that carry no topic in a short chat message. */
 const STOPWORDS = new Set(
@@ -74,9 +73,4 @@ export function createSegmenter(dictionary: readonly string[] = []): Segmenter {
 
 function clean(words: readonly string[]): Set<string> {
   return new Set(words.map((w) => w.trim()).filter((w) => w && !/\s/u.test(w)));
-}
-
-/** The ideographs of a text, in order (letters and digits dropped). */
-export function hanChars(text: string): string[] {
-  return [...text].filter(isHan);
 }
