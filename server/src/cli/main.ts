@@ -44,6 +44,11 @@ Commands:
   keys status                   Count encrypted values per key id
   keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
   retention report              What the conversation retention policy would erase now (dry run)
+  kb eval QUERIES.jsonl --faq FAQ.jsonl [--folds 5] [--json] [--answer-threshold X]
+          [--suggest-threshold Y]
+                                Measure FAQ matching against labelled queries ({"query",
+                                "expected": id|null}): top-1/top-3, answer precision and
+                                coverage, out-of-scope safety, suggested thresholds, worst misses
   config example                Print parley.env.example (every setting, documented)
   version                       Print the Parley version
 
@@ -179,6 +184,42 @@ async function run(argv: string[]): Promise<number> {
       const { retentionReport } = await import('./retention.ts');
       return retentionReport(config());
     }
+    case 'kb': {
+      const [sub, ...args] = rest;
+      if (sub !== 'eval') throw new UsageError('parley kb eval QUERIES.jsonl --faq FAQ.jsonl');
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          faq: { type: 'string' },
+          folds: { type: 'string' },
+          json: { type: 'boolean' },
+          'answer-threshold': { type: 'string' },
+          'suggest-threshold': { type: 'string' },
+        },
+      });
+      if (positionals.length !== 1) throw new UsageError('parley kb eval QUERIES.jsonl --faq FAQ.jsonl');
+      const num = (v: string | undefined, name: string): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} takes a number in 0..1`);
+        return n;
+      };
+      const folds = values.folds === undefined ? undefined : Number(values.folds);
+      if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2 && folds <= 20))
+        throw new UsageError('--folds takes a whole number from 2 to 20');
+      const { kbEval } = await import('./kb.ts');
+      return kbEval({
+        queries: positionals[0]!,
+        faq: values.faq,
+        folds,
+        json: values.json ?? false,
+        thresholds: {
+          answer: num(values['answer-threshold'], 'answer-threshold'),
+          suggest: num(values['suggest-threshold'], 'suggest-threshold'),
+        },
+      });
+    }
     case 'config': {
       if (rest[0] !== 'example') throw new UsageError('parley config example');
       process.stdout.write(renderEnvExample());
@@ -214,6 +255,7 @@ try {
   } else if (
     err instanceof UsageError ||
     err instanceof BackupUsageError ||
+    (err as Error).name === 'KbUsageError' ||
     (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
   ) {
     console.error(`parley: ${(err as Error).message}\n\n${USAGE}`);
