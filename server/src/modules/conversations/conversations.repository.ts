@@ -1,4 +1,6 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
+import type { MessageMatch } from '../search/search.service.ts';
+import { likePattern } from '../search/tokenizer.ts';
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
@@ -265,6 +267,18 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
 
   const names = createNameMatcher(pii);
 
+  /** The message side of a list search, as modules/search decided it. */
+  function messageCondition(match: MessageMatch): Expression<SqlBool>[] {
+    if (match.kind === 'conversations')
+      return match.ids.length > 0 ? [sql<SqlBool>`c.id = any(${match.ids}::uuid[])`] : [];
+    // A substring match on the normalised text (full-width → half-width, case): finds a word
+    // inside Chinese text (no spaces between words).
+    return [
+      sql<SqlBool>`exists (select 1 from messages sm where sm.conversation_id = c.id
+        and sm.recalled_at is null and lower(normalize(sm.body, NFKC)) like ${match.like})`,
+    ];
+  }
+
   function messageQuery(db: Executor) {
     return db
       .selectFrom('messages as m')
@@ -369,6 +383,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         teamIds?: readonly string[] | undefined;
         contactId?: string | undefined;
         search?: string | undefined;
+        /** How `search` matches messages (modules/search): given conversations, or a scan. */
+        messageMatch?: MessageMatch | undefined;
         after?: { at: Date; id: string } | undefined;
         limit: number;
       },
@@ -421,15 +437,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
                   ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
                 ]
               : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
-            eb.exists(
-              eb
-                .selectFrom('messages as sm')
-                .select(sql`1`.as('one'))
-                .whereRef('sm.conversation_id', '=', 'c.id')
-                .where('sm.recalled_at', 'is', null)
-                // A substring match: finds a word inside Chinese text (no spaces between words).
-                .where('sm.body', 'ilike', like),
-            ),
+            ...messageCondition(q.messageMatch ?? { kind: 'scan', like: likePattern(search) }),
           ]),
         );
       }
