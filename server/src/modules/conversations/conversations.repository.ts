@@ -1,6 +1,6 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
 import type { MessageMatch } from '../search/search.service.ts';
-import { likePattern } from '../search/tokenizer.ts';
+import { likePattern, rawLikePattern } from '../search/tokenizer.ts';
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
@@ -66,6 +66,8 @@ const messageColumns = [
 ] as const;
 
 const NAME_SEARCH_MAX_MATCHES = 500;
+/** Contacts matched by a list search beyond which the list tests each contact instead. */
+const CONTACT_MATCH_MAX = 5000;
 
 /** Which conversations a reader may see; null = all (admins). */
 export interface Scope {
@@ -273,9 +275,12 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
       return match.ids.length > 0 ? [sql<SqlBool>`c.id = any(${match.ids}::uuid[])`] : [];
     // A substring match on the normalised text (full-width → half-width, case): finds a word
     // inside Chinese text (no spaces between words).
+    // A scalar subquery with LIMIT, not EXISTS: it cannot become a hashed subplan over every
+    // message, so the list is walked in its order and stops when the page is full.
     return [
-      sql<SqlBool>`exists (select 1 from messages sm where sm.conversation_id = c.id
-        and sm.recalled_at is null and lower(normalize(sm.body, NFKC)) like ${match.like})`,
+      sql<SqlBool>`coalesce((select true from messages sm where sm.conversation_id = c.id
+        and sm.recalled_at is null
+          and (sm.body ilike ${match.raw} or lower(normalize(sm.body, NFKC)) like ${match.like}) limit 1), false)`,
     ];
   }
 
@@ -428,16 +433,37 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         const emailHash = pii.enabled ? pii.lookup('email', search) : null;
         const phoneHash = pii.enabled ? pii.lookup('phone', search) : null;
         const byName = pii.enabled ? await conversationsWithNameLike(query, search) : [];
-        query = query.where((eb) =>
-          eb.or([
-            ...(pii.enabled
-              ? [
+        // The contacts that match, found first (a lookup or one pass over contacts), so the list
+        // reads only their conversations instead of testing every conversation's contact.
+        const contacts = await db
+          .selectFrom('contacts as ct')
+          .select('ct.id')
+          .where((eb) =>
+            pii.enabled
+              ? eb.or([
                   eb('ct.email_lookup', '=', emailHash ?? ''),
                   eb('ct.phone_lookup', '=', phoneHash ?? ''),
-                  ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
-                ]
-              : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
-            ...messageCondition(q.messageMatch ?? { kind: 'scan', like: likePattern(search) }),
+                ])
+              : eb.or([
+                  eb('ct.name', 'ilike', like),
+                  eb('ct.email', 'ilike', like),
+                  eb('ct.phone', 'ilike', like),
+                ]),
+          )
+          .limit(CONTACT_MATCH_MAX + 1)
+          .execute();
+        const contactIds = contacts.map((r) => r.id);
+        query = query.where((eb) =>
+          eb.or([
+            ...(contactIds.length > CONTACT_MATCH_MAX
+              ? [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]
+              : contactIds.length > 0
+                ? [sql<SqlBool>`c.contact_id = any(${contactIds}::uuid[])`]
+                : []),
+            ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
+            ...messageCondition(
+              q.messageMatch ?? { kind: 'scan', like: likePattern(search), raw: rawLikePattern(search) },
+            ),
           ]),
         );
       }

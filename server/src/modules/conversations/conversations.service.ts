@@ -7,7 +7,7 @@
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
 import type { MessageSearch } from '../search/search.service.ts';
-import { likePattern } from '../search/tokenizer.ts';
+import { likePattern, rawLikePattern } from '../search/tokenizer.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
@@ -788,7 +788,7 @@ export function createConversationsService(deps: {
       const messageMatch = search
         ? deps.search
           ? await deps.search.matchMessages(search, { includePrivate: true })
-          : { kind: 'scan' as const, like: likePattern(search) }
+          : { kind: 'scan' as const, like: likePattern(search), raw: rawLikePattern(search) }
         : undefined;
       const rows = await repo.listConversations(db, {
         scope: scopeOf(actor),

@@ -5,7 +5,7 @@
 // private flag and recall mark of given messages, to index them and to check candidates exactly.
 // It never writes messages.
 import { sql } from 'kysely';
-import type { Executor } from '../../platform/db/database.ts';
+import type { Database, Executor } from '../../platform/db/database.ts';
 
 /** Advisory lock key of index maintenance (indexer batches and the build): one at a time. */
 const INDEX_LOCK = 7_230_023;
@@ -84,6 +84,14 @@ export function createSearchRepository() {
       );
     },
 
+    /**
+     * Moves the GIN index's pending list (fastupdate: cheap batched inserts) into the index, so
+     * searches never scan a long pending list; done at the end of every batch.
+     */
+    async flushPending(db: Executor): Promise<void> {
+      await sql`select gin_clean_pending_list('search_entries_tokens_idx'::regclass)`.execute(db);
+    },
+
     async deleteEntries(db: Executor, ids: readonly string[]): Promise<void> {
       if (ids.length === 0) return;
       await db
@@ -126,34 +134,36 @@ export function createSearchRepository() {
 
     /**
      * Candidate messages for an indexed query, checked exactly, as their conversations: the
-     * first `limit` index hits plus every message still in the change log (the unindexed tail).
-     * One statement, so one snapshot: a batch the indexer commits meanwhile moves messages from
-     * the tail to the index atomically. `hits` = limit means the query is too common for this
-     * plan (the caller scans instead).
+     * index hits plus every message still in the change log (the unindexed tail). Both reads run
+     * in one snapshot (repeatable read), so a batch the indexer commits meanwhile cannot move a
+     * message from the tail to the index unseen. More than `limit` hits: null (the query is too
+     * common for this plan; the caller walks the list instead).
      */
     async matchIndexed(
-      db: Executor,
-      q: { tsquery: string; like: string; includePrivate: boolean; limit: number },
-    ): Promise<{ hits: number; conversationIds: string[] }> {
-      const { rows } = await sql<{ hits: number; ids: string[] }>`
-        with hits as materialized (
-          select e.message_id from search_entries e
-          where e.tokens @@ ${q.tsquery}::tsquery ${q.includePrivate ? sql`` : sql`and not e.private`}
-          limit ${q.limit}
-        ),
-        candidates as (
-          select message_id from hits
-          union
-          select message_id from search_changes
-        )
-        select (select count(*) from hits)::int as hits,
-          array(
-            select distinct m.conversation_id from candidates k join messages m on m.id = k.message_id
-            where m.recalled_at is null ${q.includePrivate ? sql`` : sql`and not m.private`}
-              and lower(normalize(m.body, NFKC)) like ${q.like}
-          )::text[] as ids`.execute(db);
-      const row = rows[0]!;
-      return { hits: row.hits, conversationIds: row.ids };
+      db: Database,
+      q: { tsquery: string; like: string; raw: string; includePrivate: boolean; limit: number },
+    ): Promise<string[] | null> {
+      return db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (tx) => {
+          const hits = await sql<{ message_id: string }>`
+            select e.message_id from search_entries e
+            where e.tokens @@ ${q.tsquery}::tsquery ${q.includePrivate ? sql`` : sql`and not e.private`}
+            limit ${q.limit + 1}`.execute(tx);
+          if (hits.rows.length > q.limit) return null;
+          // One primary-key lookup per candidate (a scalar subquery: never a scan of messages).
+          const { rows } = await sql<{ conversation_id: string }>`
+            select distinct k.conversation_id from (
+              select (select m.conversation_id from messages m where m.id = c.message_id
+                and m.recalled_at is null ${q.includePrivate ? sql`` : sql`and not m.private`}
+                and (m.body ilike ${q.raw} or lower(normalize(m.body, NFKC)) like ${q.like})) as conversation_id
+              from (select unnest(${hits.rows.map((r) => r.message_id)}::uuid[]) as message_id
+                union select message_id from search_changes) c
+            ) k where k.conversation_id is not null`.execute(tx);
+          return rows.map((r) => r.conversation_id);
+        });
     },
 
     /** Figures for /metrics and `parley doctor`. */

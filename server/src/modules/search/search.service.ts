@@ -3,7 +3,14 @@
 // on the message's current text, so results are what a substring match would give.
 import type { Database } from '../../platform/db/database.ts';
 import type { SearchRepository, SourceMessage } from './search.repository.ts';
-import { documentTokens, likePattern, queryTerms, tsqueryText, tsvectorText } from './tokenizer.ts';
+import {
+  documentTokens,
+  likePattern,
+  rawLikePattern,
+  queryTerms,
+  tsqueryText,
+  tsvectorText,
+} from './tokenizer.ts';
 
 /**
  * Index hits read for one query. Above this the query is common enough that walking the list in
@@ -15,8 +22,11 @@ export const MAX_INDEX_HITS = 5000;
 export type MessageMatch =
   /** Exactly these conversations have a matching message. */
   | { kind: 'conversations'; ids: string[] }
-  /** Check each listed conversation's messages: `lower(normalize(body, NFKC)) like pattern`. */
-  | { kind: 'scan'; like: string };
+  /**
+   * Check each listed conversation's messages: `body ilike raw or lower(normalize(body, NFKC))
+   * like like` (the raw test first: cheaper, and true for most hits).
+   */
+  | { kind: 'scan'; like: string; raw: string };
 
 /** The interface an external engine (OpenSearch) would also implement; only PostgreSQL exists. */
 export interface MessageSearch {
@@ -46,19 +56,20 @@ export function createSearchService(deps: { db: Database; repo: SearchRepository
   return {
     async matchMessages(text: string, opts: { includePrivate: boolean }): Promise<MessageMatch> {
       const like = likePattern(text);
+      const raw = rawLikePattern(text);
       const tsquery = tsqueryText(queryTerms(text));
-      if (tsquery === null) return { kind: 'scan', like };
+      if (tsquery === null) return { kind: 'scan', like, raw };
       const state = await repo.state(db);
       // Before the first build finishes, messages outside the index and the change log exist.
-      if (!state.complete) return { kind: 'scan', like };
-      const r = await repo.matchIndexed(db, {
+      if (!state.complete) return { kind: 'scan', like, raw };
+      const ids = await repo.matchIndexed(db, {
         tsquery,
         like,
+        raw,
         includePrivate: opts.includePrivate,
         limit: maxHits,
       });
-      if (r.hits >= maxHits) return { kind: 'scan', like };
-      return { kind: 'conversations', ids: r.conversationIds };
+      return ids === null ? { kind: 'scan', like, raw } : { kind: 'conversations', ids };
     },
 
     /** Indexes the oldest `limit` queued changes in one transaction (and removes them). */
@@ -76,6 +87,7 @@ export function createSearchService(deps: { db: Database; repo: SearchRepository
           ids.filter((id) => !keep.has(id)),
         );
         await repo.upsertEntries(tx, entries);
+        await repo.flushPending(tx);
         return { locked: true, messages: ids.length };
       });
     },
@@ -91,6 +103,7 @@ export function createSearchService(deps: { db: Database; repo: SearchRepository
         if (state.complete && state.cursor === null) return { locked: true, messages: 0, done: true };
         const rows = await repo.sourceAfter(tx, state.cursor, limit);
         await repo.upsertEntries(tx, entriesOf(rows));
+        await repo.flushPending(tx);
         const done = rows.length < limit;
         await repo.advanceBuild(tx, rows.at(-1)?.id ?? state.cursor, rows.length, done);
         return { locked: true, messages: rows.length, done };

@@ -99,3 +99,8 @@ export function tsqueryText(terms: readonly QueryTerm[]): string | null {
 export function likePattern(query: string): string {
   return `%${normaliseText(query).replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
 }
+
+/** The ILIKE pattern of `query` as typed (escape character \): a cheap first test before normalising. */
+export function rawLikePattern(query: string): string {
+  return `%${query.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+}
