@@ -29,11 +29,22 @@ interface Run {
   n: number;
 }
 
+/** Class of a character: 2 (CJK), 3 (word) or 0 (separator); memoised, the regexes are slow. */
+const classes = new Map<string, number>();
+function classOf(ch: string): number {
+  let n = classes.get(ch);
+  if (n === undefined) {
+    n = CJK.test(ch) ? 2 : WORD.test(ch) ? 3 : 0;
+    if (classes.size < 100_000) classes.set(ch, n);
+  }
+  return n;
+}
+
 function runsOf(normalised: string): Run[] {
   const runs: Run[] = [];
   let current: Run | null = null;
   for (const ch of normalised) {
-    const n = CJK.test(ch) ? 2 : WORD.test(ch) ? 3 : 0;
+    const n = classOf(ch);
     if (n === 0) {
       current = null;
       continue;
@@ -52,7 +63,12 @@ export function documentTokens(text: string): string[] {
   const out = new Set<string>();
   for (const run of runsOf(normaliseText(text))) {
     const { text: c, n } = run;
-    for (let i = 0; i < c.length; i++) out.add(c.slice(i, i + n).join(''));
+    const L = c.length;
+    for (let i = 0; i < L; i++) {
+      let token = c[i]!;
+      for (let k = 1; k < n && i + k < L; k++) token += c[i + k]!;
+      out.add(token);
+    }
   }
   return [...out];
 }
