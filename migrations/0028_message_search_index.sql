@@ -24,6 +24,8 @@ create table search_entries (
   tokens tsvector not null
 );
 create index search_entries_tokens_idx on search_entries using gin (tokens);
+-- A common word is checked conversation by conversation, in list order, through its entries.
+create index search_entries_conversation_idx on search_entries (conversation_id);
 
 -- The build of the index over messages that existed before it (`parley search reindex`):
 -- messages are walked in id order; `cursor` is the last id done, committed with each batch, so a

@@ -1,6 +1,5 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
-import type { MessageMatch } from '../search/search.service.ts';
-import { likePattern, rawLikePattern } from '../search/tokenizer.ts';
+import { scanCondition, type MessageMatch } from '../search/search.service.ts';
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
@@ -273,15 +272,7 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
   function messageCondition(match: MessageMatch): Expression<SqlBool>[] {
     if (match.kind === 'conversations')
       return match.ids.length > 0 ? [sql<SqlBool>`c.id = any(${match.ids}::uuid[])`] : [];
-    // A substring match on the normalised text (full-width → half-width, case): finds a word
-    // inside Chinese text (no spaces between words).
-    // A scalar subquery with LIMIT, not EXISTS: it cannot become a hashed subplan over every
-    // message, so the list is walked in its order and stops when the page is full.
-    return [
-      sql<SqlBool>`coalesce((select true from messages sm where sm.conversation_id = c.id
-        and sm.recalled_at is null
-          and (sm.body ilike ${match.raw} or lower(normalize(sm.body, NFKC)) like ${match.like}) limit 1), false)`,
-    ];
+    return [match.condition(sql.ref<string>('c.id'))];
   }
 
   function messageQuery(db: Executor) {
@@ -462,7 +453,10 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
                 : []),
             ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
             ...messageCondition(
-              q.messageMatch ?? { kind: 'scan', like: likePattern(search), raw: rawLikePattern(search) },
+              q.messageMatch ?? {
+                kind: 'condition',
+                condition: scanCondition(search, { includePrivate: true }),
+              },
             ),
           ]),
         );

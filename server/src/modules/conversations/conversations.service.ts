@@ -6,8 +6,7 @@
 // - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
-import type { MessageSearch } from '../search/search.service.ts';
-import { likePattern, rawLikePattern } from '../search/tokenizer.ts';
+import { scanCondition, type MessageSearch } from '../search/search.service.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
@@ -788,7 +787,7 @@ export function createConversationsService(deps: {
       const messageMatch = search
         ? deps.search
           ? await deps.search.matchMessages(search, { includePrivate: true })
-          : { kind: 'scan' as const, like: likePattern(search), raw: rawLikePattern(search) }
+          : { kind: 'condition' as const, condition: scanCondition(search, { includePrivate: true }) }
         : undefined;
       const rows = await repo.listConversations(db, {
         scope: scopeOf(actor),

@@ -136,13 +136,13 @@ export function createSearchRepository() {
      * Candidate messages for an indexed query, checked exactly, as their conversations: the
      * index hits plus every message still in the change log (the unindexed tail). Both reads run
      * in one snapshot (repeatable read), so a batch the indexer commits meanwhile cannot move a
-     * message from the tail to the index unseen. More than `limit` hits: null (the query is too
-     * common for this plan; the caller walks the list instead).
+     * message from the tail to the index unseen. More than `limit` hits: the query is too common
+     * for this plan (the caller walks the list instead); only the tail's matches are returned.
      */
     async matchIndexed(
       db: Database,
       q: { tsquery: string; like: string; raw: string; includePrivate: boolean; limit: number },
-    ): Promise<string[] | null> {
+    ): Promise<{ ids: string[] } | { tooMany: true; tail: string[] }> {
       return db
         .transaction()
         .setIsolationLevel('repeatable read')
@@ -152,17 +152,18 @@ export function createSearchRepository() {
             select e.message_id from search_entries e
             where e.tokens @@ ${q.tsquery}::tsquery ${q.includePrivate ? sql`` : sql`and not e.private`}
             limit ${q.limit + 1}`.execute(tx);
-          if (hits.rows.length > q.limit) return null;
+          const tooMany = hits.rows.length > q.limit;
           // One primary-key lookup per candidate (a scalar subquery: never a scan of messages).
           const { rows } = await sql<{ conversation_id: string }>`
             select distinct k.conversation_id from (
               select (select m.conversation_id from messages m where m.id = c.message_id
                 and m.recalled_at is null ${q.includePrivate ? sql`` : sql`and not m.private`}
                 and (m.body ilike ${q.raw} or lower(normalize(m.body, NFKC)) like ${q.like})) as conversation_id
-              from (select unnest(${hits.rows.map((r) => r.message_id)}::uuid[]) as message_id
+              from (select unnest(${tooMany ? [] : hits.rows.map((r) => r.message_id)}::uuid[]) as message_id
                 union select message_id from search_changes) c
             ) k where k.conversation_id is not null`.execute(tx);
-          return rows.map((r) => r.conversation_id);
+          const ids = rows.map((r) => r.conversation_id);
+          return tooMany ? { tooMany: true as const, tail: ids } : { ids };
         });
     },
 

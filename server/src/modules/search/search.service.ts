@@ -1,6 +1,7 @@
 // Message search (docs/SEARCH.md): index maintenance (the change log → entries, the build) and
 // the query the conversation list calls. The index only narrows; every hit is checked exactly
 // on the message's current text, so results are what a substring match would give.
+import { sql, type Expression, type SqlBool } from 'kysely';
 import type { Database } from '../../platform/db/database.ts';
 import type { SearchRepository, SourceMessage } from './search.repository.ts';
 import {
@@ -23,10 +24,43 @@ export type MessageMatch =
   /** Exactly these conversations have a matching message. */
   | { kind: 'conversations'; ids: string[] }
   /**
-   * Check each listed conversation's messages: `body ilike raw or lower(normalize(body, NFKC))
-   * like like` (the raw test first: cheaper, and true for most hits).
+   * Too many to list: the list is walked in its order and this condition, on the conversation's
+   * id, is checked per conversation until the page is full.
    */
-  | { kind: 'scan'; like: string; raw: string };
+  | { kind: 'condition'; condition: (conversationId: Expression<string>) => Expression<SqlBool> };
+
+/**
+ * The exact check on a conversation's messages, scanning them: `body ilike raw`, else the
+ * normalised text (full-width → half-width, case). A scalar subquery with LIMIT, not EXISTS: it
+ * cannot become a hashed subplan over every message, so the list stops when its page is full.
+ */
+export function scanCondition(text: string, opts: { includePrivate: boolean }) {
+  const like = likePattern(text);
+  const raw = rawLikePattern(text);
+  return (conv: Expression<string>): Expression<SqlBool> =>
+    sql<SqlBool>`coalesce((select true from messages sm where sm.conversation_id = ${conv}
+      and sm.recalled_at is null ${opts.includePrivate ? sql`` : sql`and not sm.private`}
+      and (sm.body ilike ${raw} or lower(normalize(sm.body, NFKC)) like ${like}) limit 1), false)`;
+}
+
+/**
+ * The same check through the index: only the conversation's messages whose tokens match are
+ * read and checked exactly; `tail` are conversations matched among the not yet indexed messages.
+ */
+function indexedCondition(q: {
+  tsquery: string;
+  like: string;
+  raw: string;
+  includePrivate: boolean;
+  tail: string[];
+}) {
+  return (conv: Expression<string>): Expression<SqlBool> =>
+    sql<SqlBool>`(coalesce((select true from search_entries e join messages m on m.id = e.message_id
+      where e.conversation_id = ${conv} and e.tokens @@ ${q.tsquery}::tsquery
+        ${q.includePrivate ? sql`` : sql`and not e.private and not m.private`}
+        and m.recalled_at is null and (m.body ilike ${q.raw} or lower(normalize(m.body, NFKC)) like ${q.like})
+      limit 1), false) or ${conv} = any(${q.tail}::uuid[]))`;
+}
 
 /** The interface an external engine (OpenSearch) would also implement; only PostgreSQL exists. */
 export interface MessageSearch {
@@ -58,18 +92,15 @@ export function createSearchService(deps: { db: Database; repo: SearchRepository
       const like = likePattern(text);
       const raw = rawLikePattern(text);
       const tsquery = tsqueryText(queryTerms(text));
-      if (tsquery === null) return { kind: 'scan', like, raw };
+      const scan = { kind: 'condition' as const, condition: scanCondition(text, opts) };
+      if (tsquery === null) return scan;
       const state = await repo.state(db);
       // Before the first build finishes, messages outside the index and the change log exist.
-      if (!state.complete) return { kind: 'scan', like, raw };
-      const ids = await repo.matchIndexed(db, {
-        tsquery,
-        like,
-        raw,
-        includePrivate: opts.includePrivate,
-        limit: maxHits,
-      });
-      return ids === null ? { kind: 'scan', like, raw } : { kind: 'conversations', ids };
+      if (!state.complete) return scan;
+      const q = { tsquery, like, raw, includePrivate: opts.includePrivate };
+      const r = await repo.matchIndexed(db, { ...q, limit: maxHits });
+      if ('ids' in r) return { kind: 'conversations', ids: r.ids };
+      return { kind: 'condition', condition: indexedCondition({ ...q, tail: r.tail }) };
     },
 
     /** Indexes the oldest `limit` queued changes in one transaction (and removes them). */
