@@ -6,13 +6,14 @@
 -- The durable change log: one row per message to (re)index. The indexer deletes the rows it
 -- handles in the transaction that writes their index entries, so a change committed late (ids
 -- and seqs do not commit in order) is still there when the indexer next looks: nothing is missed,
--- whatever the commit order. No foreign key: the write path must not pay a lookup for it.
+-- whatever the commit order. No index and no foreign key: a message pays one heap insert here,
+-- nothing more. The table is a queue, small while the indexer keeps up: the indexer, the tail
+-- read of a search and the delete trigger read it whole (the indexer takes the lowest ids first).
 create table search_changes (
-  id bigint generated always as identity primary key,
+  id bigint generated always as identity,
   message_id uuid not null,
   created_at timestamptz not null default now()
 );
-create index search_changes_message_idx on search_changes (message_id);
 
 -- One row per indexed message: its tokens (CJK bigrams, Latin/digit trigrams, run tails; see
 -- modules/search/tokenizer.ts). Rows leave with their message (erasure, retention, deletion) by
@@ -59,7 +60,7 @@ begin
 end $$;
 
 -- A deleted message (erasure, retention, conversation deletion) leaves no id in the change log,
--- in the same transaction. Statement-level: one lookup per deleting statement.
+-- in the same transaction. Statement-level: one pass over the (small) queue per deleting statement.
 create function parley_search_messages_deleted() returns trigger language plpgsql as $$
 begin
   delete from search_changes where message_id in (select id from deleted);

@@ -40,7 +40,8 @@ export function createSearchRepository() {
     /** Removes the oldest `limit` changes and returns their message ids (committed with the batch). */
     async takeChanges(db: Executor, limit: number): Promise<string[]> {
       const { rows } = await sql<{ message_id: string }>`
-        delete from search_changes where id in (select id from search_changes order by id limit ${limit})
+        delete from search_changes where ctid = any(array(
+          select ctid from search_changes order by id limit ${limit}))
         returning message_id`.execute(db);
       return [...new Set(rows.map((r) => r.message_id))];
     },
@@ -178,7 +179,7 @@ export function createSearchRepository() {
       }>`
         select
           (select count(*) from (select 1 from search_changes limit 1000000) p)::int as pending,
-          (select created_at from search_changes order by id limit 1) as oldest,
+          (select min(created_at) from search_changes) as oldest,
           now() as now,
           pg_total_relation_size('search_entries')::text as index_bytes,
           pg_total_relation_size('messages')::text as messages_bytes`.execute(db);
