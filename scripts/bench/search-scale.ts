@@ -31,6 +31,8 @@ const { values: opt } = parseArgs({
     rounds: { type: 'string', default: '3' },
     batch: { type: 'string', default: '5000' },
     'keep-db': { type: 'boolean', default: false },
+    /** Query an existing benchmark database (kept with --keep-db) instead of loading one. */
+    db: { type: 'string' },
   },
 });
 const CONVS = Number(opt.conversations);
@@ -41,7 +43,7 @@ const ROUNDS = Number(opt.rounds);
 const LIMIT_MS = 200;
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const DB_NAME = `parley_search_bench_${process.pid}`;
+const DB_NAME = opt.db ?? `parley_search_bench_${process.pid}`;
 const dbUrl = (() => {
   const u = new URL(ADMIN_URL);
   u.pathname = `/${DB_NAME}`;
@@ -203,16 +205,19 @@ const KINDS: Kind[] = [
 
 async function main(): Promise<void> {
   log(`database ${DB_NAME}: ${CONVS} conversations × ${PER} messages`);
-  await admin((c) => c.query(`create database "${DB_NAME}"`));
+  if (!opt.db) await admin((c) => c.query(`create database "${DB_NAME}"`));
   let server: ChildProcess | null = null;
   try {
-    await migrate(dbUrl);
-    const loadStart = performance.now();
-    await admin(load, dbUrl);
-    const loadSeconds = (performance.now() - loadStart) / 1000;
-    log(`loaded in ${loadSeconds.toFixed(0)} s`);
-
-    const built = await reindex();
+    let loadSeconds = NaN;
+    let built = { seconds: NaN };
+    if (!opt.db) {
+      await migrate(dbUrl);
+      const loadStart = performance.now();
+      await admin(load, dbUrl);
+      loadSeconds = (performance.now() - loadStart) / 1000;
+      log(`loaded in ${loadSeconds.toFixed(0)} s`);
+      built = await reindex();
+    }
     const sizes = await admin(
       (c) =>
         c.query<{ messages: string; entries: string; gin: string; n: string }>(`
@@ -236,6 +241,15 @@ async function main(): Promise<void> {
     while ((await fetch(`${base}/readyz`).catch(() => null))?.status !== 200) {
       if (server.exitCode !== null || Date.now() > deadline) throw new Error(`server not ready:\n${out}`);
       await sleep(200);
+    }
+    // A reused database keeps its admin: set the password of this run.
+    if (opt.db) {
+      const { hashPassword } = await import('../../server/src/modules/identity/passwords.ts');
+      const hash = await hashPassword(ADMIN_PASSWORD);
+      await admin(
+        (c) => c.query(`update users set password_hash = $1 where username = 'admin'`, [hash]),
+        dbUrl,
+      );
     }
     const login = await fetch(`${base}/api/v1/auth/login`, {
       method: 'POST',

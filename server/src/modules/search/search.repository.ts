@@ -93,6 +93,10 @@ export function createSearchRepository() {
       await sql`select gin_clean_pending_list('search_entries_tokens_idx'::regclass)`.execute(db);
     },
 
+    async analyze(db: Executor): Promise<void> {
+      await sql`analyze search_entries`.execute(db);
+    },
+
     async deleteEntries(db: Executor, ids: readonly string[]): Promise<void> {
       if (ids.length === 0) return;
       await db

@@ -55,8 +55,11 @@ function indexedCondition(q: {
   tail: string[];
 }) {
   return (conv: Expression<string>): Expression<SqlBool> =>
-    sql<SqlBool>`(coalesce((select true from search_entries e join messages m on m.id = e.message_id
-      where e.conversation_id = ${conv} and e.tokens @@ ${q.tsquery}::tsquery
+    // OFFSET 0 keeps the entries' read to the conversation's index: without the fence the
+    // planner may AND it with the GIN scan of the (common) word, read once per conversation.
+    sql<SqlBool>`(coalesce((select true from (select e.message_id, e.tokens, e.private from search_entries e
+        where e.conversation_id = ${conv} offset 0) e join messages m on m.id = e.message_id
+      where e.tokens @@ ${q.tsquery}::tsquery
         ${q.includePrivate ? sql`` : sql`and not e.private and not m.private`}
         and m.recalled_at is null and (m.body ilike ${q.raw} or lower(normalize(m.body, NFKC)) like ${q.like})
       limit 1), false) or ${conv} = any(${q.tail}::uuid[]))`;
@@ -137,6 +140,8 @@ export function createSearchService(deps: { db: Database; repo: SearchRepository
         await repo.flushPending(tx);
         const done = rows.length < limit;
         await repo.advanceBuild(tx, rows.at(-1)?.id ?? state.cursor, rows.length, done);
+        // Fresh statistics for the planner once the table is full (autovacuum would, later).
+        if (done) await repo.analyze(tx);
         return { locked: true, messages: rows.length, done };
       });
     },
