@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { createConversationsRepository } from '../../src/modules/conversations/conversations.repository.ts';
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
 import { createPiiProtector } from '../../src/platform/crypto/pii-protector.ts';
+import { createSearchIndexer } from '../../src/modules/search/search.indexer.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { createSearchRepository } from '../../src/modules/search/search.repository.ts';
 import { createSearchService } from '../../src/modules/search/search.service.ts';
 import { createTestApp, httpClient, signIn } from '../support/app.ts';
@@ -326,6 +328,36 @@ describe('message search', () => {
       const other = createSearchService({ db, repo: createSearchRepository() });
       expect(await other.indexChanges(10)).toEqual({ locked: false, messages: 0 });
     });
+  });
+
+  it('the background indexer indexes a new message within 5 s of its commit', async () => {
+    const indexer = createSearchIndexer({ search, logger: createLogger('silent') });
+    indexer.start();
+    try {
+      const word = `新鲜${randomUUID().slice(0, 6)}`;
+      const v = await visitorSays(`刚到的${word}`);
+      const sent = Date.now();
+      const entry = () =>
+        db
+          .selectFrom('search_entries')
+          .select('message_id')
+          .where('message_id', '=', v.messageIds[0]!)
+          .execute();
+      while ((await entry()).length === 0) {
+        expect(Date.now() - sent).toBeLessThan(5000);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(
+        await db
+          .selectFrom('search_changes')
+          .select('id')
+          .where('message_id', '=', v.messageIds[0]!)
+          .execute(),
+      ).toEqual([]);
+      expect(await indexed(word)).toEqual([v.conversationId]);
+    } finally {
+      await indexer.stop();
+    }
   });
 
   it('reports size and lag on /metrics', async () => {
