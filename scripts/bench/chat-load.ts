@@ -50,6 +50,8 @@ const { values: opt } = parseArgs({
     /** NODE_OPTIONS for the server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
     'server-node-options': { type: 'string' },
     'keep-db': { type: 'boolean', default: false },
+    /** off: disable the message search triggers (no change log, nothing to index), to compare. */
+    search: { type: 'string', default: 'on' },
     out: { type: 'string' },
     /** Run the whole benchmark this many times (one after another) and print the medians. */
     repeat: { type: 'string', default: '1' },
@@ -727,6 +729,15 @@ async function main() {
   const server = await startServer();
   log(`server pid ${server.pid} at ${server.base}`);
   report.serverRssMbAtStart = procSample(server.pid).rssKb / 1024;
+  if (opt.search === 'off') {
+    await sql(
+      dbUrl,
+      `alter table messages disable trigger messages_search_insert, disable trigger messages_search_update,
+         disable trigger messages_search_delete`,
+    );
+    log('message search triggers disabled (--search off)');
+  }
+  report.search = opt.search;
   const workers = Array.from({ length: W }, startWorker);
 
   if (RAW_S > 0) {
@@ -975,6 +986,16 @@ async function main() {
     );
   }
   report.phases = phases;
+  // The search indexer's backlog when the load stops (--search on): queued changes and the age
+  // of the oldest, i.e. the indexing lag at the end of the run.
+  const backlog = await sql<{ n: number; lag: number | null }>(
+    dbUrl,
+    `select count(*)::int as n, extract(epoch from now() - min(created_at))::float8 as lag from search_changes`,
+  );
+  report.searchBacklog = backlog.rows[0];
+  log(
+    `search backlog at the end: ${backlog.rows[0]!.n} changes, lag ${(backlog.rows[0]!.lag ?? 0).toFixed(1)} s`,
+  );
   report.database = await databaseCheck(workers);
   report.serverExited = server.child.exitCode;
   report.serverLogTail = server.output().slice(-2000);

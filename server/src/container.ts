@@ -46,6 +46,10 @@ import { createAvailabilityRepository } from './modules/availability/availabilit
 import { createAvailabilityService } from './modules/availability/availability.service.ts';
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
+import { createSearchRepository } from './modules/search/search.repository.ts';
+import { createSearchService } from './modules/search/search.service.ts';
+import { createSearchIndexer } from './modules/search/search.indexer.ts';
+import { registerSearchMetrics } from './modules/search/search.metrics.ts';
 import { sql } from 'kysely';
 import { createBusinessHoursRepository } from './modules/business-hours/business-hours.repository.ts';
 import { createBusinessHoursService } from './modules/business-hours/business-hours.service.ts';
@@ -94,6 +98,7 @@ export function createContainer(deps: {
     auditTrail,
     sensitiveAttributes: config.piiSensitiveAttributes,
   });
+  const search = createSearchService({ db, repo: createSearchRepository() });
   const conversations = createConversationsService({
     db,
     repo: createConversationsRepository({ pii }),
@@ -104,6 +109,7 @@ export function createContainer(deps: {
     settings: config,
     masking: createTranscriptMasking({ enabled: () => security.transcriptMaskingOn() }),
     attachments,
+    search,
   });
   const hub = createHub({
     loadCommitted: (...args) => conversations.loadCommitted(...args),
@@ -183,6 +189,7 @@ export function createContainer(deps: {
     appendStats: () => conversations.appendStats(),
     resumeStats: () => conversations.resumeStats(),
   });
+  registerSearchMetrics(metrics.registry, search);
   scheduler.register(pruneSessionsJob(identity));
   if (config.backupCron) {
     scheduler.register(backupJob(backup, { schedule: config.backupCron, verify: config.backupVerify }));
@@ -213,6 +220,9 @@ export function createContainer(deps: {
     contacts,
     conversations,
     availability,
+    search,
+    /** The background search indexer; `serve` starts it with the scheduler. */
+    searchIndexer: createSearchIndexer({ search, logger }),
     hub,
     /** Cross-replica fan-out; `serve` starts it once the database is ready. */
     bridge,

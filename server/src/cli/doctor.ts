@@ -13,6 +13,8 @@ import { createKeyRing } from '../platform/crypto/keyring.ts';
 import type { Database } from '../platform/db/database.ts';
 import { describeDatabaseUrl } from '../platform/logger.ts';
 import { withDatabase } from './database.ts';
+import { createSearchRepository } from '../modules/search/search.repository.ts';
+import { createSearchService, searchCheck } from '../modules/search/search.service.ts';
 
 const run = promisify(execFile);
 
@@ -217,6 +219,10 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
               : { name: 'migrations', verdict: 'pass', detail: `current (${status.applied.length} applied)` },
       );
       if (verdict.state !== 'behind') checks.push(await canaryCheck(handle.db, config));
+      if (verdict.state === 'current' || verdict.state === 'newer')
+        checks.push(
+          searchCheck(await createSearchService({ db: handle.db, repo: createSearchRepository() }).status()),
+        );
     });
   } catch (err) {
     checks.push({

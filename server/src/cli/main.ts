@@ -49,6 +49,9 @@ Commands:
                                 Measure FAQ matching against labelled queries ({"query",
                                 "expected": id|null}): top-1/top-3, answer precision and
                                 coverage, out-of-scope safety, suggested thresholds, worst misses
+  search reindex [--batch N]    Build the message search index over every message (progress;
+                                resumes after an interruption; Parley keeps serving)
+  search status [--json]        Search index size, lag and build state
   config example                Print parley.env.example (every setting, documented)
   version                       Print the Parley version
 
@@ -219,6 +222,20 @@ async function run(argv: string[]): Promise<number> {
           suggest: num(values['suggest-threshold'], 'suggest-threshold'),
         },
       });
+    }
+    case 'search': {
+      const { values } = parseArgs({
+        args: rest.slice(1),
+        options: { batch: { type: 'string' }, json: { type: 'boolean' } },
+      });
+      const { searchReindex, searchStatus } = await import('./search.ts');
+      if (rest[0] === 'status') return searchStatus(config(), { json: values.json ?? false });
+      if (rest[0] !== 'reindex')
+        throw new UsageError('parley search reindex [--batch N] | parley search status');
+      const batch = values.batch === undefined ? 5000 : Number(values.batch);
+      if (!Number.isInteger(batch) || batch < 1)
+        throw new UsageError('--batch takes a positive whole number');
+      return searchReindex(config(), { batch });
     }
     case 'config': {
       if (rest[0] !== 'example') throw new UsageError('parley config example');

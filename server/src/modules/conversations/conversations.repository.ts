@@ -1,4 +1,5 @@
 // Every SQL statement about channels, conversations, messages, read state and attachments.
+import { scanCondition, type MessageMatch } from '../search/search.service.ts';
 import { CompiledQuery, sql, type Expression, type SqlBool } from 'kysely';
 import { createPiiProtector, type PiiProtector } from '../../platform/crypto/pii-protector.ts';
 import { contactContext } from '../contacts/contacts.repository.ts';
@@ -64,6 +65,8 @@ const messageColumns = [
 ] as const;
 
 const NAME_SEARCH_MAX_MATCHES = 500;
+/** Contacts matched by a list search beyond which the list tests each contact instead. */
+const CONTACT_MATCH_MAX = 5000;
 
 /** Which conversations a reader may see; null = all (admins). */
 export interface Scope {
@@ -265,6 +268,13 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
 
   const names = createNameMatcher(pii);
 
+  /** The message side of a list search, as modules/search decided it. */
+  function messageCondition(match: MessageMatch): Expression<SqlBool>[] {
+    if (match.kind === 'conversations')
+      return match.ids.length > 0 ? [sql<SqlBool>`c.id = any(${match.ids}::uuid[])`] : [];
+    return [match.condition(sql.ref<string>('c.id'))];
+  }
+
   function messageQuery(db: Executor) {
     return db
       .selectFrom('messages as m')
@@ -371,6 +381,8 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         teamIds?: readonly string[] | undefined;
         contactId?: string | undefined;
         search?: string | undefined;
+        /** How `search` matches messages (modules/search): given conversations, or a scan. */
+        messageMatch?: MessageMatch | undefined;
         after?: { at: Date; id: string } | undefined;
         limit: number;
       },
@@ -414,23 +426,39 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
         const emailHash = pii.enabled ? pii.lookup('email', search) : null;
         const phoneHash = pii.enabled ? pii.lookup('phone', search) : null;
         const byName = pii.enabled ? await conversationsWithNameLike(query, search) : [];
-        query = query.where((eb) =>
-          eb.or([
-            ...(pii.enabled
-              ? [
+        // The contacts that match, found first (a lookup or one pass over contacts), so the list
+        // reads only their conversations instead of testing every conversation's contact.
+        const contacts = await db
+          .selectFrom('contacts as ct')
+          .select('ct.id')
+          .where((eb) =>
+            pii.enabled
+              ? eb.or([
                   eb('ct.email_lookup', '=', emailHash ?? ''),
                   eb('ct.phone_lookup', '=', phoneHash ?? ''),
-                  ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
-                ]
-              : [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]),
-            eb.exists(
-              eb
-                .selectFrom('messages as sm')
-                .select(sql`1`.as('one'))
-                .whereRef('sm.conversation_id', '=', 'c.id')
-                .where('sm.recalled_at', 'is', null)
-                // A substring match: finds a word inside Chinese text (no spaces between words).
-                .where('sm.body', 'ilike', like),
+                ])
+              : eb.or([
+                  eb('ct.name', 'ilike', like),
+                  eb('ct.email', 'ilike', like),
+                  eb('ct.phone', 'ilike', like),
+                ]),
+          )
+          .limit(CONTACT_MATCH_MAX + 1)
+          .execute();
+        const contactIds = contacts.map((r) => r.id);
+        query = query.where((eb) =>
+          eb.or([
+            ...(contactIds.length > CONTACT_MATCH_MAX
+              ? [eb('ct.name', 'ilike', like), eb('ct.email', 'ilike', like), eb('ct.phone', 'ilike', like)]
+              : contactIds.length > 0
+                ? [sql<SqlBool>`c.contact_id = any(${contactIds}::uuid[])`]
+                : []),
+            ...(byName.length > 0 ? [eb('c.id', 'in', byName)] : []),
+            ...messageCondition(
+              q.messageMatch ?? {
+                kind: 'condition',
+                condition: scanCondition(search, { includePrivate: true }),
+              },
             ),
           ]),
         );

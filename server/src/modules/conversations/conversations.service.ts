@@ -6,6 +6,7 @@
 // - idempotent sends: (conversation, client id) is unique; a resend returns the stored row;
 // - gap-free per-conversation seq, assigned under the conversation's row lock;
 // - not visible == does not exist (404), for agents and visitors alike.
+import { scanCondition, type MessageSearch } from '../search/search.service.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import type { AuditActor, AuditTrail } from '../../platform/audit.ts';
 import type { Transaction } from 'kysely';
@@ -124,6 +125,8 @@ export function createConversationsService(deps: {
   /** Transcript masking (security setting); off when not given. */
   masking?: TranscriptMasking;
   attachments: AttachmentStore;
+  /** Message search (modules/search); without it, a plain substring scan of the messages. */
+  search?: MessageSearch;
 }) {
   const { db, repo, contacts, auditTrail, tokens, bus, settings, attachments: store } = deps;
   const masking = deps.masking ?? NO_TRANSCRIPT_MASKING;
@@ -791,6 +794,13 @@ export function createConversationsService(deps: {
           break;
       }
       if (f.teamId && f.view !== 'team') teamIds = [f.teamId];
+      const search = f.q?.trim() || undefined;
+      // Agents see private notes, so a note's words find its conversation (within their scope).
+      const messageMatch = search
+        ? deps.search
+          ? await deps.search.matchMessages(search, { includePrivate: true })
+          : { kind: 'condition' as const, condition: scanCondition(search, { includePrivate: true }) }
+        : undefined;
       const rows = await repo.listConversations(db, {
         scope: scopeOf(actor),
         userId: actor.userId,
@@ -798,7 +808,8 @@ export function createConversationsService(deps: {
         assignee,
         teamIds,
         contactId: f.contactId,
-        search: f.q?.trim() || undefined,
+        search,
+        messageMatch,
         after: f.cursor ? decodeCursor(f.cursor) : undefined,
         limit: limit + 1,
       });

@@ -253,6 +253,29 @@ export interface PasswordHistory {
   user_id: string;
 }
 
+export interface SearchChanges {
+  created_at: Generated<Timestamp>;
+  id: Generated<number>;
+  message_id: string;
+}
+
+export interface SearchEntries {
+  conversation_id: string;
+  message_id: string;
+  private: boolean;
+  tokens: string;
+}
+
+export interface SearchState {
+  built: Generated<number>;
+  complete: boolean;
+  cursor: string | null;
+  finished_at: Timestamp | null;
+  id: Generated<number>;
+  started_at: Timestamp | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface SecuritySettings {
   key: string;
   updated_at: Generated<Timestamp>;
@@ -337,6 +360,9 @@ export interface DB {
   message_originals: MessageOriginals;
   messages: Messages;
   password_history: PasswordHistory;
+  search_changes: SearchChanges;
+  search_entries: SearchEntries;
+  search_state: SearchState;
   security_settings: SecuritySettings;
   sessions: Sessions;
   team_calendars: TeamCalendars;
