@@ -53,6 +53,12 @@ export function createAvailabilityService(deps: {
       return rows.map(view);
     },
 
+    /** Chosen status and presence of these agents, for routing (no actor: the engine is the system). */
+    async statusesOf(userIds: readonly string[]): Promise<Map<string, AgentAvailabilityView>> {
+      const rows = await repo.listAgents(db, userIds);
+      return new Map(rows.map((r) => [r.user_id, view(r)]));
+    },
+
     /** The actor sets their own status; every colleague's console hears it at once. */
     async setOwn(actor: Actor, status: AgentAvailability): Promise<AgentAvailabilityView> {
       authorize(actor, 'availability.set');
