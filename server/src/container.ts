@@ -47,6 +47,10 @@ import { createAvailabilityService } from './modules/availability/availability.s
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
 import { sql } from 'kysely';
+import { createRoutingQueueRepository } from './modules/routing/routing-queue.repository.ts';
+import { createRoutingEngine } from './modules/routing/assignment.ts';
+import { createRoutingQueueService } from './modules/routing/routing-queue.service.ts';
+import { createDefaultTarget } from './modules/routing/default-target.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -116,6 +120,32 @@ export function createContainer(deps: {
     repo: createAvailabilityRepository(),
     bus,
     connected: (userId) => hub.agentStatus(userId) !== 'offline',
+  });
+  const routingRepo = createRoutingQueueRepository();
+  const routingEngine = createRoutingEngine({
+    db,
+    repo: routingRepo,
+    conversations,
+    contacts,
+    teams,
+    availability,
+    // Replaced by the routing rules (routing-rules.*) when they are wired in.
+    decide: createDefaultTarget({ defaultTeamOf: (id) => conversations.channelDefaultTeam(id) }),
+    logger,
+    settings: {
+      tickMs: config.routingTickMs,
+      offlineGraceSeconds: config.routingOfflineGraceSeconds,
+      sweepSeconds: config.routingSweepSeconds,
+    },
+  });
+  if (config.routingEnabled) routingEngine.listen(bus);
+  const routingQueue = createRoutingQueueService({
+    db,
+    repo: routingRepo,
+    auditTrail,
+    teams,
+    availability,
+    engine: routingEngine,
   });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
@@ -205,6 +235,9 @@ export function createContainer(deps: {
     audit,
     cannedReplies,
     widget,
+    /** The routing engine (listening when enabled); `serve` starts its tick. */
+    routing: routingEngine,
+    routingQueue,
   };
 }
 

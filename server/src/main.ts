@@ -98,6 +98,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     logger.info({ reason }, 'Parley stopping');
     await container.bridge?.stop();
     await container.scheduler.stop();
+    await container.routing.stop();
     await app.close();
     await database.close();
     if (embedded) await embedded.stop();
@@ -165,6 +166,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
         await container.bridge?.start();
         container.health.markPrepared();
         container.scheduler.start();
+        if (config.routingEnabled) container.routing.startTicking();
         logger.info({ url: consoleUrl }, 'Parley is ready');
         if (admin?.generated) printWelcome(out, consoleUrl, admin);
         else if (format === 'pretty') printWelcome(out, consoleUrl, null);

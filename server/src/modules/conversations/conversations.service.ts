@@ -1187,6 +1187,9 @@ export function createConversationsService(deps: {
 
     // ---------------- routing support (modules/routing; the engine acts as the system) ----------------
 
+    async channelDefaultTeam(channelId: string): Promise<string | null> {
+      return (await repo.findChannel(db, channelId))?.default_team_id ?? null;
+    },
     routingFacts(ids: readonly string[]) {
       return repo.routingFacts(db, ids);
     },

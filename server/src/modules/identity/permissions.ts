@@ -39,6 +39,10 @@ export const PERMISSIONS = [
   'availability.read',
   /** Set one's own availability (online, busy, away, offline). */
   'availability.set',
+  /** See a team's queue, routing settings and agents' load (supervisors: their teams; admins: all). */
+  'routing.read',
+  /** Change a team's routing settings, its members' capacity and status (supervisors: their teams). */
+  'routing.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -60,6 +64,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.manage_team',
     'availability.read',
     'availability.set',
+    'routing.read',
+    'routing.manage',
   ],
   agent: [
     'teams.read',
