@@ -233,7 +233,7 @@ export function createConversationsService(deps: {
   ): Promise<SendResult[]> {
     const first = inputs[0]!;
     let batch: CommittedBatch;
-    let stateChanged = false;
+    let stateChanged: boolean;
     try {
       ({ batch, stateChanged } = await db.transaction().execute((trx) => appendIn(trx, inputs, opts)));
     } catch (err) {
@@ -1245,18 +1245,22 @@ export function createConversationsService(deps: {
         ],
         { senderName: null },
       );
-      await auditTrail.record(trx, { id: null, name: 'routing', ip: null, userAgent: null }, {
-        action: input.assigneeId ? 'conversation.route' : 'conversation.requeue',
-        targetType: 'conversation',
-        targetId: conversationId,
-        details: {
-          fromAssigneeId: c.assignee_id,
-          toAssigneeId: input.assigneeId,
-          fromTeamId: c.team_id,
-          toTeamId: input.teamId,
-          reason: input.reason,
+      await auditTrail.record(
+        trx,
+        { id: null, name: 'routing', ip: null, userAgent: null },
+        {
+          action: input.assigneeId ? 'conversation.route' : 'conversation.requeue',
+          targetType: 'conversation',
+          targetId: conversationId,
+          details: {
+            fromAssigneeId: c.assignee_id,
+            toAssigneeId: input.assigneeId,
+            fromTeamId: c.team_id,
+            toTeamId: input.teamId,
+            reason: input.reason,
+          },
         },
-      });
+      );
       return async () => {
         if (stateChanged) batch.conversation = await views(conversationId);
         bus.committed(batch);

@@ -301,7 +301,7 @@ export function createRoutingEngine(deps: {
       contact: {
         id: contact.id,
         tags: contact.tags,
-        attributes: (contact.attributes ?? {}) as Record<string, unknown>,
+        attributes: contact.attributes,
       },
       firstMessage: opts.firstMessage ?? facts.first_visitor_text ?? '',
     });

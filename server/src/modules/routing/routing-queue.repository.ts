@@ -4,7 +4,13 @@ import { sql } from 'kysely';
 import type { Executor } from '../../platform/db/database.ts';
 import type { RoutingPriority } from './routing-target.ts';
 
-export const PRIORITY_RANK: Record<RoutingPriority, number> = { urgent: 0, vip: 1, high: 2, normal: 3, low: 4 };
+export const PRIORITY_RANK: Record<RoutingPriority, number> = {
+  urgent: 0,
+  vip: 1,
+  high: 2,
+  normal: 3,
+  low: 4,
+};
 
 export interface TeamRoutingSettings {
   strategy: 'least_loaded' | 'round_robin';
@@ -124,7 +130,9 @@ export function createRoutingQueueRepository() {
       await db
         .insertInto('routing_member_capacity')
         .values({ team_id: teamId, user_id: userId, capacity })
-        .onConflict((oc) => oc.columns(['team_id', 'user_id']).doUpdateSet({ capacity, updated_at: new Date() }))
+        .onConflict((oc) =>
+          oc.columns(['team_id', 'user_id']).doUpdateSet({ capacity, updated_at: new Date() }),
+        )
         .execute();
     },
 
@@ -160,7 +168,11 @@ export function createRoutingQueueRepository() {
     },
 
     touchAgent(db: Executor, userId: string, at: Date) {
-      return db.updateTable('routing_agents').set({ last_assigned_at: at }).where('user_id', '=', userId).execute();
+      return db
+        .updateTable('routing_agents')
+        .set({ last_assigned_at: at })
+        .where('user_id', '=', userId)
+        .execute();
     },
 
     findQueued(db: Executor, conversationId: string) {
@@ -286,7 +298,12 @@ export function createRoutingQueueRepository() {
     },
 
     teamsWithWaiting(db: Executor) {
-      return db.selectFrom('routing_queue').select('team_id').distinct().where('state', '=', 'waiting').execute();
+      return db
+        .selectFrom('routing_queue')
+        .select('team_id')
+        .distinct()
+        .where('state', '=', 'waiting')
+        .execute();
     },
 
     dueAssigned(db: Executor, now: Date, limit: number) {

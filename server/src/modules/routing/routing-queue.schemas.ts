@@ -35,16 +35,23 @@ export const UpdateTeamRoutingBody = Type.Object(
     firstResponseSeconds: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400 })),
     stickyWindowMinutes: Type.Optional(Type.Integer({ minimum: 0, maximum: 525600 })),
     overflowTeamId: Type.Optional(Type.Union([Uuid, Type.Null()])),
-    overflowWaitSeconds: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 86400 }), Type.Null()])),
-    overflowMaxWaiting: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 100000 }), Type.Null()])),
+    overflowWaitSeconds: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 86400 }), Type.Null()]),
+    ),
+    overflowMaxWaiting: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 100000 }), Type.Null()]),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
 
-/** Capacity null: back to the next default (team default, or the agent's own). */
+/**
+ * Capacity "default": back to the next default (the agent's own, then the team's). Not null:
+ * request coercion would turn a 0 into null, and 0 must be refused.
+ */
 export const UpdateAgentRoutingBody = Type.Object(
   {
-    capacity: Type.Optional(Type.Union([Capacity, Type.Null()])),
+    capacity: Type.Optional(Type.Union([Capacity, Type.Literal('default')])),
     status: Type.Optional(AgentAvailabilitySchema),
   },
   { additionalProperties: false, minProperties: 1 },

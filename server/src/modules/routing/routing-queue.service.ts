@@ -13,6 +13,8 @@ import type { RoutingEngine } from './assignment.ts';
 import type { RoutingQueueRepository, TeamRoutingSettings } from './routing-queue.repository.ts';
 import type { RoutingPriority } from './routing-target.ts';
 
+const capacityOrNull = (c: number | 'default'): number | null => (c === 'default' ? null : c);
+
 function auditActorOf(actor: Actor): AuditActor {
   return { id: actor.userId, name: actor.username, ip: actor.ip, userAgent: actor.userAgent };
 }
@@ -86,13 +88,14 @@ export function createRoutingQueueService(deps: {
       actor: Actor,
       teamId: string,
       userId: string,
-      input: { capacity?: number | null | undefined; status?: AgentAvailability | undefined },
+      input: { capacity?: number | 'default' | undefined; status?: AgentAvailability | undefined },
     ) {
       authorize(actor, 'routing.manage');
       await teamInScope(actor, teamId);
       if (!(await isMember(teamId, userId))) throw new NotFoundError('team member');
       await db.transaction().execute(async (trx) => {
-        if (input.capacity !== undefined) await repo.setMemberCapacity(trx, teamId, userId, input.capacity);
+        if (input.capacity !== undefined)
+          await repo.setMemberCapacity(trx, teamId, userId, capacityOrNull(input.capacity));
         if (input.status !== undefined) await deps.availability.setFor(trx, userId, input.status);
         await auditTrail.record(trx, auditActorOf(actor), {
           action: 'routing.member_update',
@@ -113,29 +116,37 @@ export function createRoutingQueueService(deps: {
     async updateAgent(
       actor: Actor,
       userId: string,
-      input: { capacity?: number | null | undefined; status?: AgentAvailability | undefined },
+      input: { capacity?: number | 'default' | undefined; status?: AgentAvailability | undefined },
     ) {
       authorize(actor, 'routing.manage');
       const memberships = (await deps.teams.membersForRouting(actor.role === 'admin' ? [] : actor.teamIds))
         .filter((m) => m.userId === userId)
         .map((m) => m.teamId);
       if (actor.role !== 'admin' && memberships.length === 0) throw new NotFoundError('agent');
-      await db.transaction().execute(async (trx) => {
-        if (input.capacity !== undefined) await repo.setAgentCapacity(trx, userId, input.capacity);
-        if (input.status !== undefined) await deps.availability.setFor(trx, userId, input.status);
-        await auditTrail.record(trx, auditActorOf(actor), {
-          action: 'routing.agent_update',
-          targetType: 'user',
-          targetId: userId,
-          details: { ...input },
+      await db
+        .transaction()
+        .execute(async (trx) => {
+          if (input.capacity !== undefined)
+            await repo.setAgentCapacity(trx, userId, capacityOrNull(input.capacity));
+          if (input.status !== undefined) await deps.availability.setFor(trx, userId, input.status);
+          await auditTrail.record(trx, auditActorOf(actor), {
+            action: 'routing.agent_update',
+            targetType: 'user',
+            targetId: userId,
+            details: { ...input },
+          });
+        })
+        .catch((err: unknown) => {
+          // The user does not exist (foreign key): the same 404 as out of scope.
+          if (err instanceof Error && 'code' in err && err.code === '23503') throw new NotFoundError('agent');
+          throw err;
         });
-      }).catch((err: unknown) => {
-        // The user does not exist (foreign key): the same 404 as out of scope.
-        if (err instanceof Error && 'code' in err && err.code === '23503') throw new NotFoundError('agent');
-        throw err;
-      });
       if (input.status !== undefined) deps.availability.announce(userId, input.status);
-      return { userId, capacity: input.capacity ?? null, status: input.status ?? null };
+      return {
+        userId,
+        capacity: input.capacity === undefined ? null : capacityOrNull(input.capacity),
+        status: input.status ?? null,
+      };
     },
 
     /** The team's queue in order, the unanswered assignments and the agents (live view). */

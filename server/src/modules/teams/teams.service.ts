@@ -71,7 +71,12 @@ export function createTeamsService(deps: {
     async membersForRouting(teamIds: readonly string[]) {
       if (teamIds.length === 0) return [];
       const rows = await repo.membersOf(db, teamIds);
-      return rows.map((m) => ({ teamId: m.team_id, userId: m.id, displayName: m.display_name, role: m.role }));
+      return rows.map((m) => ({
+        teamId: m.team_id,
+        userId: m.id,
+        displayName: m.display_name,
+        role: m.role,
+      }));
     },
     /** Whether the team exists (routing settings name teams). */
     async teamExists(id: string): Promise<boolean> {
