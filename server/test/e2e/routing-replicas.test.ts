@@ -83,7 +83,9 @@ describe('routing under two replicas', () => {
     async () => {
       const adminCookie = await login(a.base, 'admin', 'e2e-admin-password-0123');
       const admin = { cookie: adminCookie, origin: a.base };
-      const team = await json('POST', `${a.base}/api/v1/teams`, admin, { name: `r-${randomUUID().slice(0, 6)}` });
+      const team = await json('POST', `${a.base}/api/v1/teams`, admin, {
+        name: `r-${randomUUID().slice(0, 6)}`,
+      });
       expect(team.status, team.text).toBe(201);
       const teamId = team.json.id as string;
       const settings = await json('PATCH', `${a.base}/api/v1/routing/teams/${teamId}/settings`, admin, {
@@ -125,7 +127,9 @@ describe('routing under two replicas', () => {
       for (const r of replicas) {
         const deadline = Date.now() + 30_000;
         for (;;) {
-          const q = await json('GET', `${r.base}/api/v1/routing/teams/${teamId}/queue`, { cookie: adminCookie });
+          const q = await json('GET', `${r.base}/api/v1/routing/teams/${teamId}/queue`, {
+            cookie: adminCookie,
+          });
           if ((q.json.summary as { agentsOnline: number } | undefined)?.agentsOnline === AGENTS) break;
           if (Date.now() > deadline) throw new Error(`replica did not see ${AGENTS} agents: ${q.text}`);
           await new Promise((res) => setTimeout(res, 100));
