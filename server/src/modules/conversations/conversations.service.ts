@@ -1218,18 +1218,30 @@ export function createConversationsService(deps: {
     async routeInTransaction(
       trx: Transaction<DB>,
       conversationId: string,
-      input: { assigneeId: string | null; teamId: string; expectAssigneeId: string | null; reason: string },
+      input: {
+        assigneeId: string | null;
+        /** The assignee's display name when the caller knows it (saves a read). */
+        assigneeName?: string;
+        teamId: string;
+        expectAssigneeId: string | null;
+        reason: string;
+      },
     ): Promise<(() => Promise<void>) | null> {
       const c = await repo.findConversationForUpdate(trx, conversationId);
       if (!c || (c.status !== 'open' && c.status !== 'pending') || c.assignee_id !== input.expectAssigneeId) {
         return null;
       }
       if (c.assignee_id === input.assigneeId && c.team_id === input.teamId) return null;
-      const target = input.assigneeId ? await repo.userForAssignment(trx, input.assigneeId) : undefined;
+      const assigneeName =
+        input.assigneeId === null
+          ? null
+          : (input.assigneeName ??
+            (await repo.userForAssignment(trx, input.assigneeId))?.display_name ??
+            null);
       const event = {
         type: 'assigned',
         assigneeId: input.assigneeId,
-        assigneeName: target?.display_name ?? null,
+        assigneeName,
         fromAssigneeId: c.assignee_id,
         fromTeamId: c.team_id,
         teamId: input.teamId,

@@ -135,6 +135,7 @@ export function createRoutingEngine(deps: {
   async function rankCandidates(
     row: QueueRow,
     free: AgentState[],
+    last: Map<string, number>,
     settings: TeamRoutingSettings,
     now: Date,
   ): Promise<AgentState[]> {
@@ -142,10 +143,6 @@ export function createRoutingEngine(deps: {
     if (row.excluded_agent_id && pool.some((a) => a.userId !== row.excluded_agent_id)) {
       pool = pool.filter((a) => a.userId !== row.excluded_agent_id);
     }
-    const last = await repo.lastAssigned(
-      db,
-      pool.map((a) => a.userId),
-    );
     const lastOf = (id: string) => last.get(id) ?? -Infinity;
     const ordered = [...pool].sort((a, b) =>
       settings.strategy === 'round_robin'
@@ -177,18 +174,20 @@ export function createRoutingEngine(deps: {
     teamId: string,
     settings: TeamRoutingSettings,
     free: AgentState[],
+    last: Map<string, number>,
     skip: string[],
     now: Date,
   ): Promise<Attempt> {
     return db.transaction().execute(async (trx): Promise<Attempt> => {
       const head = await repo.lockHead(trx, teamId, skip);
       if (!head) return { kind: 'empty' };
-      for (const agent of await rankCandidates(head, free, settings, now)) {
+      for (const agent of await rankCandidates(head, free, last, settings, now)) {
         if (!(await repo.lockAgent(trx, agent.userId))) continue;
         const load = (await conversations.loadOf(trx, [agent.userId])).get(agent.userId) ?? 0;
         if (load >= agent.capacity) continue;
         const announce = await conversations.routeInTransaction(trx, head.conversation_id, {
           assigneeId: agent.userId,
+          assigneeName: agent.displayName,
           teamId,
           expectAssigneeId: null,
           reason: head.reason,
@@ -207,22 +206,50 @@ export function createRoutingEngine(deps: {
     });
   }
 
-  /** Places waiting conversations of a team while it has free agents. */
+  /**
+   * Places waiting conversations of a team while it has free agents. The agents' state is read
+   * once and kept up to date locally between assignments (re-read every 25 rounds and whenever
+   * it looks exhausted or wrong): the transaction's recount under the agent's lock is what
+   * guarantees capacity, this only saves queries.
+   */
   async function fillTeamNow(teamId: string, now: Date): Promise<number> {
     const settings = await repo.teamSettings(db, teamId);
     const skip: string[] = [];
     let assigned = 0;
+    let agents: AgentState[] = [];
+    let last = new Map<string, number>();
+    let fresh = false;
+    const refresh = async () => {
+      agents = await agentsOf(teamId, settings);
+      const ids = agents.map((a) => a.userId);
+      await repo.ensureAgents(db, ids);
+      last = await repo.lastAssigned(db, ids);
+      fresh = true;
+    };
+    await refresh();
     for (let round = 0; round < 500; round++) {
-      const free = (await agentsOf(teamId, settings)).filter((a) => a.available);
-      if (free.length === 0) break;
-      const r = await assignHead(teamId, settings, free, skip, now);
+      if (round > 0 && round % 25 === 0 && !fresh) await refresh();
+      let free = agents.filter((a) => a.available);
+      if (free.length === 0) {
+        if (fresh) break;
+        await refresh();
+        free = agents.filter((a) => a.available);
+        if (free.length === 0) break;
+      }
+      fresh = false;
+      const r = await assignHead(teamId, settings, free, last, skip, now);
       if (r.kind === 'empty') break;
       if (r.kind === 'assigned') {
         assigned++;
+        const a = agents.find((x) => x.userId === r.agentId)!;
+        a.load++;
+        a.available = a.load < a.capacity;
+        last.set(r.agentId, now.getTime() / 1000 + assigned / 1e6);
         await r.announce();
       } else if (r.kind === 'no_agent') {
         skip.push(r.conversationId);
         if (skip.length > 50) break;
+        await refresh();
       }
     }
     return assigned;

@@ -147,16 +147,21 @@ export function createRoutingQueueRepository() {
       return new Map(rows.map((r) => [r.user_id, Number(r.at)]));
     },
 
-    /**
-     * Locks the agent's row (created on first use) without waiting: null when another
-     * transaction holds it (another replica is assigning to this agent right now).
-     */
-    async lockAgent(db: Executor, userId: string): Promise<boolean> {
+    /** Creates the agents' rows (the lock an assignment takes) where missing. */
+    async ensureAgents(db: Executor, userIds: readonly string[]): Promise<void> {
+      if (userIds.length === 0) return;
       await db
         .insertInto('routing_agents')
-        .values({ user_id: userId })
+        .values(userIds.map((user_id) => ({ user_id })))
         .onConflict((oc) => oc.column('user_id').doNothing())
         .execute();
+    },
+
+    /**
+     * Locks the agent's row (ensureAgents made it) without waiting: false when another
+     * transaction holds it (another replica is assigning to this agent right now) or it is gone.
+     */
+    async lockAgent(db: Executor, userId: string): Promise<boolean> {
       const row = await db
         .selectFrom('routing_agents')
         .select('user_id')
