@@ -81,7 +81,6 @@ describe('routing under two replicas', () => {
   it(
     `${CONVERSATIONS} arrivals, ${AGENTS} agents: never assigned twice, never over capacity`,
     async () => {
-      const T0 = Date.now();
       const adminCookie = await login(a.base, 'admin', 'e2e-admin-password-0123');
       const admin = { cookie: adminCookie, origin: a.base };
       const team = await json('POST', `${a.base}/api/v1/teams`, admin, {
@@ -136,8 +135,6 @@ describe('routing under two replicas', () => {
           await new Promise((res) => setTimeout(res, 100));
         }
       }
-
-      console.log('T agents ready', Date.now() - T0);
       // The capacity sampler runs for the whole test.
       const breaches: unknown[] = [];
       let sampling = true;
@@ -169,7 +166,6 @@ describe('routing under two replicas', () => {
           conversations.push(id);
         },
       );
-      console.log('T arrived', Date.now() - T0);
       // Every slot fills (50 × 3), the rest waits; loads only grew so far: exact check.
       const full = AGENTS * CAPACITY;
       const deadline1 = Date.now() + 60_000;
@@ -183,8 +179,6 @@ describe('routing under two replicas', () => {
       );
       expect(loads.rows).toHaveLength(AGENTS);
       for (const row of loads.rows) expect(Number(row.n)).toBe(CAPACITY);
-
-      console.log('T filled', Date.now() - T0);
       // Phase 2: agents resolve what they hold, in waves, through either replica; freed slots
       // are taken by both replicas' engines concurrently, until every conversation had an agent.
       const deadline2 = Date.now() + 180_000;
@@ -204,8 +198,6 @@ describe('routing under two replicas', () => {
           expect([200, 409]).toContain(res.status);
         });
         wave++;
-        console.log('T wave', wave, held.rows.length, Date.now() - T0);
-        if (wave === 3) console.log('OUT-A', a.output().slice(-4000), 'OUT-B', b.output().slice(-2000));
         await new Promise((res) => setTimeout(res, 300));
       }
       sampling = false;

@@ -35,6 +35,11 @@ import type { TeamsService } from '../teams/teams.service.ts';
 import type { QueueRow, RoutingQueueRepository, TeamRoutingSettings } from './routing-queue.repository.ts';
 import type { DecideTarget, RoutingPriority } from './routing-target.ts';
 
+class GoneError extends Error {}
+
+/** Assignment transactions one replica runs at once for one team. */
+const FILL_WORKERS = 3;
+
 export interface RoutingEngineSettings {
   /** Every this many ms each replica runs the tick (placing, timeouts, overflow, grace). */
   tickMs: number;
@@ -167,9 +172,13 @@ export function createRoutingEngine(deps: {
     | { kind: 'empty' }
     | { kind: 'assigned'; announce: () => Promise<void>; agentId: string }
     | { kind: 'gone' }
-    | { kind: 'no_agent'; conversationId: string };
+    | { kind: 'no_agent'; conversationId: string; locked: boolean };
 
-  /** One transaction: the head of the queue to the best free agent (see the header). */
+  /**
+   * One transaction: the head of the queue to the best free agent (see the header). The
+   * conversation's part (system message, then the audit record, whose chain lock every audited
+   * write in Parley shares) comes last, so that lock is held for as short a time as possible.
+   */
   async function assignHead(
     teamId: string,
     settings: TeamRoutingSettings,
@@ -178,32 +187,44 @@ export function createRoutingEngine(deps: {
     skip: string[],
     now: Date,
   ): Promise<Attempt> {
-    return db.transaction().execute(async (trx): Promise<Attempt> => {
-      const head = await repo.lockHead(trx, teamId, skip);
-      if (!head) return { kind: 'empty' };
-      for (const agent of await rankCandidates(head, free, last, settings, now)) {
-        if (!(await repo.lockAgent(trx, agent.userId))) continue;
-        const load = (await conversations.loadOf(trx, [agent.userId])).get(agent.userId) ?? 0;
-        if (load >= agent.capacity) continue;
-        const announce = await conversations.routeInTransaction(trx, head.conversation_id, {
-          assigneeId: agent.userId,
-          assigneeName: agent.displayName,
-          teamId,
-          expectAssigneeId: null,
-          reason: head.reason,
-        });
-        if (!announce) {
-          await repo.remove(trx, head.conversation_id);
-          return { kind: 'gone' };
+    let gone: string | null = null;
+    try {
+      return await db.transaction().execute(async (trx): Promise<Attempt> => {
+        const head = await repo.lockHead(trx, teamId, skip);
+        if (!head) return { kind: 'empty' };
+        let locked = false;
+        for (const agent of await rankCandidates(head, free, last, settings, now)) {
+          if (!(await repo.lockAgent(trx, agent.userId))) {
+            locked = true;
+            continue;
+          }
+          const load = (await conversations.loadOf(trx, [agent.userId])).get(agent.userId) ?? 0;
+          if (load >= agent.capacity) continue;
+          const due = new Date(now.getTime() + settings.firstResponseSeconds * 1000);
+          await repo.markAssigned(trx, head.conversation_id, agent.userId, now, due);
+          await repo.touchAgent(trx, agent.userId, now);
+          await repo.setLastAgent(trx, head.contact_id, agent.userId, now);
+          const announce = await conversations.routeInTransaction(trx, head.conversation_id, {
+            assigneeId: agent.userId,
+            assigneeName: agent.displayName,
+            teamId,
+            expectAssigneeId: null,
+            reason: head.reason,
+          });
+          if (!announce) {
+            // Claimed by hand, resolved…: roll all of this back, then drop the row.
+            gone = head.conversation_id;
+            throw new GoneError();
+          }
+          return { kind: 'assigned', announce, agentId: agent.userId };
         }
-        const due = new Date(now.getTime() + settings.firstResponseSeconds * 1000);
-        await repo.markAssigned(trx, head.conversation_id, agent.userId, now, due);
-        await repo.touchAgent(trx, agent.userId, now);
-        await repo.setLastAgent(trx, head.contact_id, agent.userId, now);
-        return { kind: 'assigned', announce, agentId: agent.userId };
-      }
-      return { kind: 'no_agent', conversationId: head.conversation_id };
-    });
+        return { kind: 'no_agent', conversationId: head.conversation_id, locked };
+      });
+    } catch (err) {
+      if (!(err instanceof GoneError) || gone === null) throw err;
+      await repo.removeWaiting(db, gone);
+      return { kind: 'gone' };
+    }
   }
 
   /**
@@ -212,46 +233,73 @@ export function createRoutingEngine(deps: {
    * it looks exhausted or wrong): the transaction's recount under the agent's lock is what
    * guarantees capacity, this only saves queries.
    */
-  async function fillTeamNow(teamId: string, now: Date): Promise<number> {
+  async function fillTeamNow(teamId: string, fixedNow?: Date): Promise<number> {
     const settings = await repo.teamSettings(db, teamId);
     const skip: string[] = [];
     let assigned = 0;
     let agents: AgentState[] = [];
     let last = new Map<string, number>();
     let fresh = false;
-    const refresh = async () => {
-      agents = await agentsOf(teamId, settings);
-      const ids = agents.map((a) => a.userId);
-      await repo.ensureAgents(db, ids);
-      last = await repo.lastAssigned(db, ids);
-      fresh = true;
-    };
+    let refreshing: Promise<void> | null = null;
+    const refresh = () =>
+      (refreshing ??= (async () => {
+        agents = await agentsOf(teamId, settings);
+        const ids = agents.map((a) => a.userId);
+        await repo.ensureAgents(db, ids);
+        last = await repo.lastAssigned(db, ids);
+        fresh = true;
+      })().finally(() => (refreshing = null)));
     await refresh();
-    for (let round = 0; round < 500; round++) {
-      if (round > 0 && round % 25 === 0 && !fresh) await refresh();
-      let free = agents.filter((a) => a.available);
-      if (free.length === 0) {
-        if (fresh) break;
-        await refresh();
-        free = agents.filter((a) => a.available);
-        if (free.length === 0) break;
+    let rounds = 0;
+    let stop = false;
+    let inHand = 0;
+    // A few assignments in flight at once (each its own transaction, as on another replica):
+    // the round trips of one overlap the others'.
+    const worker = async () => {
+      while (!stop && rounds++ < 500) {
+        if (rounds % 25 === 0 && !fresh) await refresh();
+        let free = agents.filter((a) => a.available);
+        if (free.length === 0) {
+          if (!fresh) await refresh();
+          free = agents.filter((a) => a.available);
+          if (free.length === 0) {
+            stop = true;
+            return;
+          }
+        }
+        // Never more heads in hand than free slots: with one slot left, two workers holding the
+        // first and second head could give it to the second (priority order first).
+        const slots = free.reduce((n, a) => n + a.capacity - a.load, 0);
+        if (inHand >= slots) return;
+        fresh = false;
+        inHand++;
+        const r = await assignHead(teamId, settings, free, last, skip, fixedNow ?? new Date()).finally(
+          () => inHand--,
+        );
+        // Empty for this worker (the rest, if any, is in the other workers' hands).
+        if (r.kind === 'empty') return;
+        if (r.kind === 'assigned') {
+          assigned++;
+          const a = agents.find((x) => x.userId === r.agentId);
+          if (a) {
+            a.load++;
+            a.available = a.load < a.capacity;
+          }
+          last.set(r.agentId, Date.now() / 1000 + assigned / 1e6);
+          await r.announce();
+        } else if (r.kind === 'no_agent') {
+          // Every candidate was full: this one waits for a later pass. Candidates locked by a
+          // sibling or another replica: try again with fresh state (keeps the queue's order).
+          if (!r.locked) skip.push(r.conversationId);
+          if (skip.length > 50) {
+            stop = true;
+            return;
+          }
+          await refresh();
+        }
       }
-      fresh = false;
-      const r = await assignHead(teamId, settings, free, last, skip, now);
-      if (r.kind === 'empty') break;
-      if (r.kind === 'assigned') {
-        assigned++;
-        const a = agents.find((x) => x.userId === r.agentId)!;
-        a.load++;
-        a.available = a.load < a.capacity;
-        last.set(r.agentId, now.getTime() / 1000 + assigned / 1e6);
-        await r.announce();
-      } else if (r.kind === 'no_agent') {
-        skip.push(r.conversationId);
-        if (skip.length > 50) break;
-        await refresh();
-      }
-    }
+    };
+    await Promise.all(Array.from({ length: FILL_WORKERS }, worker));
     return assigned;
   }
 
@@ -267,7 +315,7 @@ export function createRoutingEngine(deps: {
       try {
         do {
           state.dirty = false;
-          await fillTeamNow(teamId, now ?? new Date());
+          await fillTeamNow(teamId, now);
         } while (state.dirty);
       } finally {
         filling.delete(teamId);
@@ -309,7 +357,13 @@ export function createRoutingEngine(deps: {
   async function enqueue(
     conversationId: string,
     reason: string,
-    opts: { teamId?: string; firstMessage?: string; now?: Date } = {},
+    opts: {
+      teamId?: string;
+      firstMessage?: string;
+      now?: Date;
+      /** When the need arose (the message's time): the queue's order is arrival, not our pace. */
+      since?: Date;
+    } = {},
   ): Promise<string | null> {
     const now = opts.now ?? new Date();
     if (await repo.findQueued(db, conversationId)) return null;
@@ -352,6 +406,7 @@ export function createRoutingEngine(deps: {
       priority,
       reason: overflow ? 'overflow' : reason,
       preferredAgentId: preferred,
+      ...(opts.since ? { waitingSince: opts.since } : {}),
     });
     return inserted ? (overflow ?? teamId) : null;
   }
@@ -511,7 +566,7 @@ export function createRoutingEngine(deps: {
     for (const m of batch.messages) {
       if (m.senderType === 'visitor' && routing.assigneeId === null) {
         background('enqueue', async () => {
-          const team = await enqueue(id, 'new', { firstMessage: m.text });
+          const team = await enqueue(id, 'new', { firstMessage: m.text, since: new Date(m.createdAt) });
           if (team) await fillTeam(team);
         });
       } else if (m.senderType === 'agent' && !m.private && m.senderId && routing.assigneeId === m.senderId) {
@@ -521,7 +576,7 @@ export function createRoutingEngine(deps: {
         if (e.type === 'status_changed') {
           if (e.status === 'open' && routing.assigneeId === null) {
             background('enqueue reopened', async () => {
-              const team = await enqueue(id, 'reopened');
+              const team = await enqueue(id, 'reopened', { since: new Date(m.createdAt) });
               if (team) await fillTeam(team);
             });
           } else if (e.status !== 'open') {
@@ -539,7 +594,10 @@ export function createRoutingEngine(deps: {
             if (!byRouting) {
               if (to) await repo.remove(db, id);
               else if (routing.teamId) {
-                const team = await enqueue(id, 'transferred', { teamId: routing.teamId });
+                const team = await enqueue(id, 'transferred', {
+                  teamId: routing.teamId,
+                  since: new Date(m.createdAt),
+                });
                 if (team) await fillTeam(team);
               }
             }

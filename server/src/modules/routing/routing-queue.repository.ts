@@ -292,6 +292,14 @@ export function createRoutingQueueRepository() {
       return db.deleteFrom('routing_queue').where('conversation_id', '=', conversationId).execute();
     },
 
+    removeWaiting(db: Executor, conversationId: string) {
+      return db
+        .deleteFrom('routing_queue')
+        .where('conversation_id', '=', conversationId)
+        .where('state', '=', 'waiting')
+        .execute();
+    },
+
     /** The engine's row is done once the agent it was given to answered. */
     removeAnswered(db: Executor, conversationId: string, agentId: string) {
       return db
