@@ -460,6 +460,8 @@ export function createRoutingEngine(deps: {
     });
     if (!announce) return false;
     await announce();
+    // Its team's free agents take it at once (the agent it came from may belong to no team now).
+    await fillTeam(teamId);
     return true;
   }
 
