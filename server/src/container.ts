@@ -54,6 +54,10 @@ import { sql } from 'kysely';
 import { createBusinessHoursRepository } from './modules/business-hours/business-hours.repository.ts';
 import { createBusinessHoursService } from './modules/business-hours/business-hours.service.ts';
 import { loadHolidayData } from './modules/business-hours/holiday-data.ts';
+import { createRoutingQueueRepository } from './modules/routing/routing-queue.repository.ts';
+import { createRoutingEngine } from './modules/routing/assignment.ts';
+import { createRoutingQueueService } from './modules/routing/routing-queue.service.ts';
+import { createDefaultTarget } from './modules/routing/default-target.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -125,6 +129,32 @@ export function createContainer(deps: {
     repo: createAvailabilityRepository(),
     bus,
     connected: (userId) => hub.agentStatus(userId) !== 'offline',
+  });
+  const routingRepo = createRoutingQueueRepository();
+  const routingEngine = createRoutingEngine({
+    db,
+    repo: routingRepo,
+    conversations,
+    contacts,
+    teams,
+    availability,
+    // Replaced by the routing rules (routing-rules.*) when they are wired in.
+    decide: createDefaultTarget({ defaultTeamOf: (id) => conversations.channelDefaultTeam(id) }),
+    logger,
+    settings: {
+      tickMs: config.routingTickMs,
+      offlineGraceSeconds: config.routingOfflineGraceSeconds,
+      sweepSeconds: config.routingSweepSeconds,
+    },
+  });
+  if (config.routingEnabled) routingEngine.listen(bus);
+  const routingQueue = createRoutingQueueService({
+    db,
+    repo: routingRepo,
+    auditTrail,
+    teams,
+    availability,
+    engine: routingEngine,
   });
   bus.onCommitted((batch) => void hub.offerLocal(batch));
   bus.onEphemeral((event) => hub.ephemeral(event));
@@ -230,6 +260,9 @@ export function createContainer(deps: {
     cannedReplies,
     widget,
     businessHours,
+    /** The routing engine (listening when enabled); `serve` starts its tick. */
+    routing: routingEngine,
+    routingQueue,
   };
 }
 

@@ -99,6 +99,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     await container.bridge?.stop();
     await container.scheduler.stop();
     await container.searchIndexer.stop();
+    await container.routing.stop();
     await app.close();
     await database.close();
     if (embedded) await embedded.stop();
@@ -167,6 +168,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
         container.health.markPrepared();
         container.scheduler.start();
         container.searchIndexer.start();
+        if (config.routingEnabled) container.routing.startTicking();
         logger.info({ url: consoleUrl }, 'Parley is ready');
         if (admin?.generated) printWelcome(out, consoleUrl, admin);
         else if (format === 'pretty') printWelcome(out, consoleUrl, null);

@@ -191,6 +191,15 @@ PATCH  /api/v1/security/settings                           401   200   403   403
 # and set their own; the auditor takes no chats
 GET    /api/v1/availability                                401   200   200   200   403   401   401   -
 PUT    /api/v1/availability/me                             401   400   400   400   403   401   401   -
+
+# Routing engine (docs/ROUTING.md): a team's queue and settings, its members' capacity and status.
+# Supervisors and admins (supervisors only for their own teams: a random team is not found);
+# agents and the auditor do not manage routing
+GET    /api/v1/routing/teams/:teamId/settings              401   404   404   403   403   401   401   -
+PATCH  /api/v1/routing/teams/:teamId/settings              401   400   400   403   403   401   401   -
+GET    /api/v1/routing/teams/:teamId/queue                 401   404   404   403   403   401   401   -
+PATCH  /api/v1/routing/teams/:teamId/members/:userId       401   400   400   403   403   401   401   -
+PATCH  /api/v1/routing/agents/:userId                      401   400   400   403   403   401   401   -
 `;
 
 /** Parses the table above; a malformed line throws, naming it. */

@@ -50,6 +50,11 @@ export interface Config {
   realtimeForgetSeconds: number;
   /** Where attachment bytes live: in PostgreSQL (default) or as files under attachmentDir. */
   presenceTtlSeconds: number;
+  /** Automatic assignment by the routing engine (modules/routing); off = manual claims only. */
+  routingEnabled: boolean;
+  routingTickMs: number;
+  routingOfflineGraceSeconds: number;
+  routingSweepSeconds: number;
   attachmentStorage: 'database' | 'volume';
   attachmentDir: string;
   /** Server processes on this machine (node:cluster); 1 = no cluster. */
@@ -570,6 +575,38 @@ export const SETTINGS = [
       'Presence (agent online/away, visitor online) is repeated between replicas every third of this and forgotten this long after a replica stops repeating it (e.g. it crashed).',
     default: '45',
     parse: integer(3, 3600),
+  }),
+  setting({
+    key: 'routingEnabled',
+    env: 'PARLEY_ROUTING_ENABLED',
+    describe:
+      'Assign conversations that need an agent automatically (queue, capacity, strategies: docs/ROUTING.md). Off: conversations wait until an agent claims them.',
+    default: 'true',
+    parse: boolean,
+  }),
+  setting({
+    key: 'routingTickMs',
+    env: 'PARLEY_ROUTING_TICK_MS',
+    describe:
+      'Every this many milliseconds each replica places waiting conversations, applies first-response timeouts, overflow and the offline grace (events make most of it happen at once; this is the safety net).',
+    default: '1000',
+    parse: integer(100, 60000),
+  }),
+  setting({
+    key: 'routingOfflineGraceSeconds',
+    env: 'PARLEY_ROUTING_OFFLINE_GRACE_SECONDS',
+    describe:
+      'An agent without a console connection this long counts as offline: conversations they were given and have not answered go back to the queue.',
+    default: '60',
+    parse: integer(0, 3600),
+  }),
+  setting({
+    key: 'routingSweepSeconds',
+    env: 'PARLEY_ROUTING_SWEEP_SECONDS',
+    describe:
+      'Every this many seconds the routing tick also queues open, unassigned conversations that have a visitor message but no queue entry (after a crash between a message and its queueing).',
+    default: '10',
+    parse: integer(1, 3600),
   }),
   setting({
     key: 'attachmentStorage',

@@ -4,7 +4,7 @@
 // agent sockets ('availability' event). Whether an agent is connected at all is presence
 // (realtime/presence.ts, never stored): the console shows "offline" for a chosen status whose
 // agent has no socket. Routing (a later issue) will read `availableAgents`-style data from here.
-import type { Database } from '../../platform/db/database.ts';
+import type { Database, Executor } from '../../platform/db/database.ts';
 import type { EventBus } from '../../platform/events.ts';
 import type { AgentAvailability } from '../../realtime/events.ts';
 import { authorize, roleHas, type Actor } from '../identity/permissions.ts';
@@ -51,6 +51,23 @@ export function createAvailabilityService(deps: {
             ...new Set([actor.userId, ...(await repo.teammatesOf(db, actor.userId)).map((r) => r.user_id)]),
           ]);
       return rows.map(view);
+    },
+
+    /** Chosen status and presence of these agents, for routing (no actor: the engine is the system). */
+    async statusesOf(userIds: readonly string[]): Promise<Map<string, AgentAvailabilityView>> {
+      const rows = await repo.listAgents(db, userIds);
+      return new Map(rows.map((r) => [r.user_id, view(r)]));
+    },
+
+    /**
+     * Another agent's status, set by routing (a supervisor for their team's member) in the
+     * caller's transaction; `announce` after the commit.
+     */
+    setFor(trx: Executor, userId: string, status: AgentAvailability) {
+      return repo.upsert(trx, userId, status);
+    },
+    announce(userId: string, status: AgentAvailability) {
+      bus.ephemeral({ kind: 'availability', userId, status });
     },
 
     /** The actor sets their own status; every colleague's console hears it at once. */

@@ -923,6 +923,88 @@ export function createConversationsRepository(deps: { pii?: PiiProtector } = {})
     teamExists(db: Executor, teamId: string) {
       return db.selectFrom('teams').select('id').where('id', '=', teamId).executeTakeFirst();
     },
+    // ---- routing support (modules/routing reads these through the service) ----
+    /** Facts routing decides on: state, routing, channel default team, the first visitor text. */
+    routingFacts(db: Executor, ids: readonly string[]) {
+      if (ids.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('conversations as c')
+        .innerJoin('channels as ch', 'ch.id', 'c.channel_id')
+        .select([
+          'c.id',
+          'c.channel_id',
+          'c.contact_id',
+          'c.team_id',
+          'c.assignee_id',
+          'c.status',
+          'c.source_url',
+          'c.created_at',
+          'ch.default_team_id',
+        ])
+        .select((eb) =>
+          eb
+            .selectFrom('messages as m')
+            .select('m.body')
+            .whereRef('m.conversation_id', '=', 'c.id')
+            .where('m.sender_type', '=', 'visitor')
+            .orderBy('m.seq')
+            .limit(1)
+            .as('first_visitor_text'),
+        )
+        .where('c.id', 'in', ids)
+        .execute();
+    },
+    /** Open and pending conversations held by each agent (their load). */
+    loadOf(db: Executor, agentIds: readonly string[]) {
+      if (agentIds.length === 0) return Promise.resolve([]);
+      return db
+        .selectFrom('conversations')
+        .select(['assignee_id', (eb) => eb.fn.countAll<string>().as('n')])
+        .where('assignee_id', 'in', agentIds)
+        .where('status', 'in', ['open', 'pending'])
+        .groupBy('assignee_id')
+        .execute();
+    },
+    /** Open conversations without an assignee in which the visitor wrote (the routing sweep). */
+    unassignedWithVisitorMessage(db: Executor, limit: number) {
+      return db
+        .selectFrom('conversations as c')
+        .select('c.id')
+        .where('c.status', '=', 'open')
+        .where('c.assignee_id', 'is', null)
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('messages as m')
+              .select('m.id')
+              .whereRef('m.conversation_id', '=', 'c.id')
+              .where('m.sender_type', '=', 'visitor'),
+          ),
+        )
+        .limit(limit)
+        .execute();
+    },
+    /** Open or pending conversations an agent holds, with their team. */
+    heldBy(db: Executor, agentId: string) {
+      return db
+        .selectFrom('conversations')
+        .select(['id', 'team_id'])
+        .where('assignee_id', '=', agentId)
+        .where('status', 'in', ['open', 'pending'])
+        .execute();
+    },
+    agentAnsweredSince(db: Executor, conversationId: string, agentId: string, since: Date) {
+      return db
+        .selectFrom('messages')
+        .select('id')
+        .where('conversation_id', '=', conversationId)
+        .where('sender_type', '=', 'agent')
+        .where('sender_id', '=', agentId)
+        .where('private', '=', false)
+        .where('created_at', '>=', since)
+        .limit(1)
+        .executeTakeFirst();
+    },
     wakeDueSnoozed(db: Executor, limit: number) {
       return db
         .selectFrom('conversations')

@@ -236,76 +236,9 @@ export function createConversationsService(deps: {
   ): Promise<SendResult[]> {
     const first = inputs[0]!;
     let batch: CommittedBatch;
-    let stateChanged = false;
+    let stateChanged: boolean;
     try {
-      batch = await db.transaction().execute(async (trx) => {
-        await opts.check?.(trx);
-        const messages: MessageView[] = [];
-        let routing: ConversationRouting | undefined;
-        let former: CommittedBatch['formerRouting'];
-        for (const input of inputs) {
-          const r = await repo.appendMessage(trx, input);
-          if (!r) throw new NotFoundError('conversation');
-          if (r.duplicate) throw new Duplicate();
-          if (input.original !== undefined) await repo.setMessageOriginal(trx, r.messageId, input.original);
-          const c = r.conversation;
-          routing = routingOf(c);
-          if (c.status !== c.previous_status || input.patch) stateChanged = true;
-          if (c.team_id !== c.previous_team_id || c.assignee_id !== c.previous_assignee_id) {
-            former ??= { teamId: c.previous_team_id, assigneeId: c.previous_assignee_id };
-          }
-          const reopened = input.reopen && c.previous_status !== c.status;
-          messages.push({
-            id: r.messageId,
-            conversationId: input.conversationId,
-            seq: c.last_seq,
-            clientId: input.clientId,
-            senderType: input.senderType,
-            senderId: input.senderId,
-            senderName: input.senderType === 'agent' ? opts.senderName : null,
-            kind: input.kind,
-            text: input.body,
-            private: input.private,
-            attachment: input.attachmentId ? (opts.attachment ?? null) : null,
-            event: input.event,
-            recalled: false,
-            editedAt: null,
-            createdAt: r.createdAt.toISOString(),
-            masked: input.original !== undefined,
-          });
-          if (reopened) {
-            // A customer message reopens the conversation; the system message tells every replica.
-            const event = {
-              type: 'status_changed',
-              status: 'open',
-              previousStatus: c.previous_status,
-              reason: 'visitor_message',
-            };
-            const sys = await repo.appendMessage(trx, systemInput(input.conversationId, null, event));
-            if (!sys || sys.duplicate) throw new Error('could not append the reopen event');
-            messages.push({
-              id: sys.messageId,
-              conversationId: input.conversationId,
-              seq: sys.conversation.last_seq,
-              clientId: null,
-              senderType: 'system',
-              senderId: null,
-              senderName: null,
-              kind: 'system',
-              text: '',
-              private: false,
-              attachment: null,
-              event,
-              recalled: false,
-              editedAt: null,
-              createdAt: sys.createdAt.toISOString(),
-              masked: false,
-            });
-          }
-        }
-        await opts.more?.(trx, routing!);
-        return { routing: routing!, messages, formerRouting: former };
-      });
+      ({ batch, stateChanged } = await db.transaction().execute((trx) => appendIn(trx, inputs, opts)));
     } catch (err) {
       if (!(err instanceof Duplicate)) throw err;
       const stored = await repo.findMessageByClientId(db, first.conversationId, first.clientId!);
@@ -321,6 +254,86 @@ export function createConversationsService(deps: {
     if (stateChanged) batch.conversation = await views(first.conversationId);
     bus.committed(batch);
     return batch.messages.map((message) => ({ message, duplicate: false }));
+  }
+
+  /** The body of `append`, inside a transaction the caller opened (routing runs it in its own). */
+  async function appendIn(
+    trx: Transaction<DB>,
+    inputs: AppendInput[],
+    opts: {
+      senderName: string | null;
+      attachment?: MessageView['attachment'];
+      more?: (trx: Transaction<DB>, routing: ConversationRouting) => Promise<void>;
+      check?: (trx: Transaction<DB>) => Promise<void>;
+    },
+  ): Promise<{ batch: CommittedBatch; stateChanged: boolean }> {
+    let stateChanged = false;
+    await opts.check?.(trx);
+    const messages: MessageView[] = [];
+    let routing: ConversationRouting | undefined;
+    let former: CommittedBatch['formerRouting'];
+    for (const input of inputs) {
+      const r = await repo.appendMessage(trx, input);
+      if (!r) throw new NotFoundError('conversation');
+      if (r.duplicate) throw new Duplicate();
+      if (input.original !== undefined) await repo.setMessageOriginal(trx, r.messageId, input.original);
+      const c = r.conversation;
+      routing = routingOf(c);
+      if (c.status !== c.previous_status || input.patch) stateChanged = true;
+      if (c.team_id !== c.previous_team_id || c.assignee_id !== c.previous_assignee_id) {
+        former ??= { teamId: c.previous_team_id, assigneeId: c.previous_assignee_id };
+      }
+      const reopened = input.reopen && c.previous_status !== c.status;
+      messages.push({
+        id: r.messageId,
+        conversationId: input.conversationId,
+        seq: c.last_seq,
+        clientId: input.clientId,
+        senderType: input.senderType,
+        senderId: input.senderId,
+        senderName: input.senderType === 'agent' ? opts.senderName : null,
+        kind: input.kind,
+        text: input.body,
+        private: input.private,
+        attachment: input.attachmentId ? (opts.attachment ?? null) : null,
+        event: input.event,
+        recalled: false,
+        editedAt: null,
+        createdAt: r.createdAt.toISOString(),
+        masked: input.original !== undefined,
+      });
+      if (reopened) {
+        // A customer message reopens the conversation; the system message tells every replica.
+        const event = {
+          type: 'status_changed',
+          status: 'open',
+          previousStatus: c.previous_status,
+          reason: 'visitor_message',
+        };
+        const sys = await repo.appendMessage(trx, systemInput(input.conversationId, null, event));
+        if (!sys || sys.duplicate) throw new Error('could not append the reopen event');
+        messages.push({
+          id: sys.messageId,
+          conversationId: input.conversationId,
+          seq: sys.conversation.last_seq,
+          clientId: null,
+          senderType: 'system',
+          senderId: null,
+          senderName: null,
+          kind: 'system',
+          text: '',
+          private: false,
+          attachment: null,
+          event,
+          recalled: false,
+          editedAt: null,
+          createdAt: sys.createdAt.toISOString(),
+          masked: false,
+        });
+      }
+    }
+    await opts.more?.(trx, routing!);
+    return { batch: { routing: routing!, messages, formerRouting: former }, stateChanged };
   }
 
   /**
@@ -1193,6 +1206,100 @@ export function createConversationsService(deps: {
 
     activitySince(since: Date) {
       return repo.activitySince(db, since);
+    },
+
+    // ---------------- routing support (modules/routing; the engine acts as the system) ----------------
+
+    async channelDefaultTeam(channelId: string): Promise<string | null> {
+      return (await repo.findChannel(db, channelId))?.default_team_id ?? null;
+    },
+    routingFacts(ids: readonly string[]) {
+      return repo.routingFacts(db, ids);
+    },
+    /** Each agent's load: open and pending conversations they hold. Read inside routing's lock. */
+    async loadOf(dbx: Executor, agentIds: readonly string[]): Promise<Map<string, number>> {
+      const rows = await repo.loadOf(dbx, agentIds);
+      return new Map(rows.map((r) => [r.assignee_id!, Number(r.n)]));
+    },
+    unassignedWithVisitorMessage(limit: number) {
+      return repo.unassignedWithVisitorMessage(db, limit);
+    },
+    heldBy(agentId: string) {
+      return repo.heldBy(db, agentId);
+    },
+    async agentAnsweredSince(conversationId: string, agentId: string, since: Date): Promise<boolean> {
+      return (await repo.agentAnsweredSince(db, conversationId, agentId, since)) !== undefined;
+    },
+
+    /**
+     * The routing engine assigns (assigneeId) or returns to the queue (null) inside the
+     * transaction it opened after taking its own locks: the conversation's row lock, the same
+     * system message and audit record as a manual assignment. Null when the conversation is no
+     * longer what routing expects (not open/pending, or its assignee changed meanwhile); else the
+     * function that announces the commit (call it after COMMIT).
+     */
+    async routeInTransaction(
+      trx: Transaction<DB>,
+      conversationId: string,
+      input: {
+        assigneeId: string | null;
+        /** The assignee's display name when the caller knows it (saves a read). */
+        assigneeName?: string;
+        teamId: string;
+        expectAssigneeId: string | null;
+        reason: string;
+      },
+    ): Promise<(() => Promise<void>) | null> {
+      const c = await repo.findConversationForUpdate(trx, conversationId);
+      if (!c || (c.status !== 'open' && c.status !== 'pending') || c.assignee_id !== input.expectAssigneeId) {
+        return null;
+      }
+      if (c.assignee_id === input.assigneeId && c.team_id === input.teamId) return null;
+      const assigneeName =
+        input.assigneeId === null
+          ? null
+          : (input.assigneeName ??
+            (await repo.userForAssignment(trx, input.assigneeId))?.display_name ??
+            null);
+      const event = {
+        type: 'assigned',
+        assigneeId: input.assigneeId,
+        assigneeName,
+        fromAssigneeId: c.assignee_id,
+        fromTeamId: c.team_id,
+        teamId: input.teamId,
+        by: 'routing',
+        reason: input.reason,
+      };
+      const { batch, stateChanged } = await appendIn(
+        trx,
+        [
+          systemInput(conversationId, null, event, {
+            patch: { assigneeId: input.assigneeId, teamId: input.teamId },
+          }),
+        ],
+        { senderName: null },
+      );
+      await auditTrail.record(
+        trx,
+        { id: null, name: 'routing', ip: null, userAgent: null },
+        {
+          action: input.assigneeId ? 'conversation.route' : 'conversation.requeue',
+          targetType: 'conversation',
+          targetId: conversationId,
+          details: {
+            fromAssigneeId: c.assignee_id,
+            toAssigneeId: input.assigneeId,
+            fromTeamId: c.team_id,
+            toTeamId: input.teamId,
+            reason: input.reason,
+          },
+        },
+      );
+      return async () => {
+        if (stateChanged) batch.conversation = await views(conversationId);
+        bus.committed(batch);
+      };
     },
 
     /** Reopens snoozed conversations whose time has come (run periodically). */

@@ -43,6 +43,10 @@ export const PERMISSIONS = [
   'business_hours.read',
   /** Create, change and delete calendars, apply the PRC schedule, import .ics, link teams. */
   'business_hours.manage',
+  /** See a team's queue, routing settings and agents' load (supervisors: their teams; admins: all). */
+  'routing.read',
+  /** Change a team's routing settings, its members' capacity and status (supervisors: their teams). */
+  'routing.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -65,6 +69,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'availability.read',
     'availability.set',
     'business_hours.read',
+    'routing.read',
+    'routing.manage',
   ],
   agent: [
     'teams.read',

@@ -67,6 +67,22 @@ export function createTeamsService(deps: {
   }
 
   return {
+    /** Members of these teams, for routing (no actor: the engine acts as the system). */
+    async membersForRouting(teamIds: readonly string[]) {
+      if (teamIds.length === 0) return [];
+      const rows = await repo.membersOf(db, teamIds);
+      return rows.map((m) => ({
+        teamId: m.team_id,
+        userId: m.id,
+        displayName: m.display_name,
+        role: m.role,
+      }));
+    },
+    /** Whether the team exists (routing settings name teams). */
+    async teamExists(id: string): Promise<boolean> {
+      return (await repo.findTeam(db, id)) !== undefined;
+    },
+
     async listTeams(actor: Actor): Promise<Team[]> {
       authorize(actor, 'teams.read');
       return withMembers(await repo.listTeams(db));

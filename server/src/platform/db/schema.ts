@@ -253,6 +253,55 @@ export interface PasswordHistory {
   user_id: string;
 }
 
+export interface RoutingAgents {
+  capacity: number | null;
+  last_assigned_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+  user_id: string;
+}
+
+export interface RoutingLastAgent {
+  agent_id: string;
+  at: Generated<Timestamp>;
+  contact_id: string;
+}
+
+export interface RoutingMemberCapacity {
+  capacity: number;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+  user_id: string;
+}
+
+export interface RoutingQueue {
+  assigned_at: Timestamp | null;
+  assignee_id: string | null;
+  contact_id: string;
+  conversation_id: string;
+  excluded_agent_id: string | null;
+  first_response_due: Timestamp | null;
+  preferred_agent_id: string | null;
+  priority: string;
+  priority_rank: number;
+  reason: string;
+  state: Generated<string>;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+  waiting_since: Generated<Timestamp>;
+}
+
+export interface RoutingTeamSettings {
+  default_capacity: Generated<number>;
+  first_response_seconds: Generated<number>;
+  overflow_max_waiting: number | null;
+  overflow_team_id: string | null;
+  overflow_wait_seconds: number | null;
+  sticky_window_minutes: Generated<number>;
+  strategy: Generated<string>;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface SearchChanges {
   created_at: Generated<Timestamp>;
   id: Generated<number>;
@@ -360,6 +409,11 @@ export interface DB {
   message_originals: MessageOriginals;
   messages: Messages;
   password_history: PasswordHistory;
+  routing_agents: RoutingAgents;
+  routing_last_agent: RoutingLastAgent;
+  routing_member_capacity: RoutingMemberCapacity;
+  routing_queue: RoutingQueue;
+  routing_team_settings: RoutingTeamSettings;
   search_changes: SearchChanges;
   search_entries: SearchEntries;
   search_state: SearchState;
