@@ -26,6 +26,7 @@ import websocket from '@fastify/websocket';
 import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
 import { availabilityRoutes } from './modules/availability/availability.routes.ts';
+import { routingRulesRoutes } from './modules/routing/routing-rules.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
@@ -112,6 +113,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   await app.register(contactsRoutes, { contacts: container.contacts });
   await app.register(conversationsRoutes, { conversations: container.conversations });
   await app.register(availabilityRoutes, { availability: container.availability });
+  await app.register(routingRulesRoutes, { routingRules: container.routingRules });
   await app.register(widgetRoutes, { conversations: container.conversations });
   await app.register(async (scope) =>
     realtimeRoutes(scope, {

@@ -46,6 +46,8 @@ import { createAvailabilityRepository } from './modules/availability/availabilit
 import { createAvailabilityService } from './modules/availability/availability.service.ts';
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
+import { createRoutingRulesRepository } from './modules/routing/routing-rules.repository.ts';
+import { createRoutingRulesService } from './modules/routing/routing-rules.service.ts';
 import { sql } from 'kysely';
 
 export function createContainer(deps: {
@@ -101,6 +103,7 @@ export function createContainer(deps: {
     settings: config,
     masking: createTranscriptMasking({ enabled: () => security.transcriptMaskingOn() }),
     attachments,
+    rememberVisitor: (trx, id, context) => routingRules.rememberVisitor(trx, id, context),
   });
   const hub = createHub({
     loadCommitted: (...args) => conversations.loadCommitted(...args),
@@ -132,6 +135,9 @@ export function createContainer(deps: {
         catchUpSeconds: config.realtimeCatchUpSeconds,
         logger,
         periodic: () => conversations.wakeSnoozed(),
+        onRemoteEphemeral: (event) => {
+          if (event.kind === 'routing_rules') routingRules.invalidate();
+        },
       })
     : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
@@ -142,6 +148,16 @@ export function createContainer(deps: {
     auditTrail,
     publicUrl: config.publicUrl,
   });
+  const routingRules = createRoutingRulesService({
+    db,
+    repo: createRoutingRulesRepository(),
+    auditTrail,
+    teams,
+    websites: widget,
+    bus,
+    onReloadError: (err) => logger.warn({ err }, 'routing rules: cache reload failed; will retry'),
+  });
+  teams.registerUsage((trx, teamId) => routingRules.usesOfTeam(trx, teamId));
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -205,6 +221,7 @@ export function createContainer(deps: {
     audit,
     cannedReplies,
     widget,
+    routingRules,
   };
 }
 

@@ -39,6 +39,10 @@ export const PERMISSIONS = [
   'availability.read',
   /** Set one's own availability (online, busy, away, offline). */
   'availability.set',
+  /** See routing rules and websites' default teams; try the "test this rule" box. */
+  'routing.read',
+  /** Create, edit, reorder and delete routing rules; set a website's default team. */
+  'routing.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -60,6 +64,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.manage_team',
     'availability.read',
     'availability.set',
+    'routing.read',
   ],
   agent: [
     'teams.read',

@@ -242,6 +242,26 @@ export interface PasswordHistory {
   user_id: string;
 }
 
+export interface RoutingRules {
+  channel_id: string;
+  conditions: Generated<Json>;
+  created_at: Generated<Timestamp>;
+  enabled: Generated<boolean>;
+  id: Generated<string>;
+  name: string;
+  position: number;
+  preferred_agent_id: string | null;
+  priority: string;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface RoutingVisitorContext {
+  conversation_id: string;
+  created_at: Generated<Timestamp>;
+  language: string | null;
+}
+
 export interface SecuritySettings {
   key: string;
   updated_at: Generated<Timestamp>;
@@ -319,6 +339,8 @@ export interface DB {
   message_originals: MessageOriginals;
   messages: Messages;
   password_history: PasswordHistory;
+  routing_rules: RoutingRules;
+  routing_visitor_context: RoutingVisitorContext;
   security_settings: SecuritySettings;
   sessions: Sessions;
   team_members: TeamMembers;
