@@ -38,6 +38,7 @@ export type NavPageName =
   | 'canned-replies'
   | 'users'
   | 'teams'
+  | 'routing-rules'
   | 'widget-settings'
   | 'security'
   | 'backups'
@@ -77,6 +78,7 @@ export const NAV_GROUPS: readonly NavGroup[] = [
     pages: [
       { name: 'users', title: 'nav.users', permission: 'users.read' },
       { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
+      { name: 'routing-rules', title: 'routing.nav', permission: 'routing.read' },
       { name: 'widget-settings', title: 'widgetSettings.nav', permission: 'channels.manage' },
       { name: 'security', title: 'nav.security', permission: 'security.manage' },
       { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
@@ -151,6 +153,12 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'teams',
             component: () => import('../views/admin/TeamsView.vue'),
             meta: { permission: 'teams.manage', title: 'nav.teams' },
+          },
+          {
+            path: 'admin/routing',
+            name: 'routing-rules',
+            component: () => import('../views/admin/RoutingRulesView.vue'),
+            meta: { permission: 'routing.read', title: 'routing.nav' },
           },
           {
             path: 'admin/audit',
