@@ -576,7 +576,6 @@ export function createHub(deps: HubDeps) {
         }
         case 'routing_rules':
           return; // for the routing module's cache (pg-bridge onRemoteEphemeral), not for sockets
-
       }
     },
 

@@ -379,13 +379,13 @@ describe('routing rules: bad input', () => {
       [{ ...base, channelId: randomUUID() }, 'channelId'],
       [{ ...base, priority: 'asap' }, 'priority'],
       [{ ...base, colour: 'red' }, 'colour'],
-      [{ ...base, conditions: [{ type: 'keywords' }] }, 'conditions[0].values'],
-      [{ ...base, conditions: [{ type: 'keywords', values: ['退款'], key: 'x' }] }, 'conditions[0].key'],
-      [{ ...base, conditions: [{ type: 'pageUrl', value: '/a' }] }, 'conditions[0].op'],
+      [{ ...base, conditions: [{ type: 'keywords' }] }, 'conditions.0.values'],
+      [{ ...base, conditions: [{ type: 'keywords', values: ['退款'], key: 'x' }] }, 'conditions.0.key'],
+      [{ ...base, conditions: [{ type: 'pageUrl', value: '/a' }] }, 'conditions.0.op'],
       [{ ...base, conditions: [{ type: 'pageUrl', op: 'regex', value: '/a' }] }, 'conditions.0.op'],
-      [{ ...base, conditions: [{ type: 'language', values: ['zh_CN!'] }] }, 'conditions[0].values[0]'],
-      [{ ...base, conditions: [{ type: 'tags', values: ['  '] }] }, 'conditions[0].values[0]'],
-      [{ ...base, conditions: [{ type: 'attribute', value: true }] }, 'conditions[0].key'],
+      [{ ...base, conditions: [{ type: 'language', values: ['zh_CN!'] }] }, 'conditions.0.values.0'],
+      [{ ...base, conditions: [{ type: 'tags', values: ['  '] }] }, 'conditions.0.values.0'],
+      [{ ...base, conditions: [{ type: 'attribute', value: true }] }, 'conditions.0.key'],
       [{ ...base, conditions: [{ type: 'weather', values: ['sunny'] }] }, 'conditions.0.type'],
       [{ ...base, conditions: [{ type: 'tags', values: ['a'], extra: 1 }] }, 'conditions.0.extra'],
     ];
@@ -394,6 +394,7 @@ describe('routing rules: bad input', () => {
       expect(res.statusCode, `${field}: ${res.body}`).toBe(400);
       const err = res.json<ErrorBody>().error;
       expect(err.message, field).toContain(field);
+      expect(err.field, err.message).toBe(field);
     }
     expect(
       (await http('GET', `/api/v1/routing/rules?channelId=${site}`, { cookie: admin.cookie })).json(),

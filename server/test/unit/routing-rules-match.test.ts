@@ -45,11 +45,11 @@ describe('validateConditions', () => {
         return (err as { details?: { field?: string } }).details?.field ?? null;
       }
     };
-    expect(field({ type: 'keywords' })).toBe('conditions[0].values');
-    expect(field({ type: 'pageUrl', op: 'glob' })).toBe('conditions[0].value');
-    expect(field({ type: 'pageUrl', op: 'glob', value: '   ' })).toBe('conditions[0].value');
-    expect(field({ type: 'language', values: ['zh-CN', 'x y'] })).toBe('conditions[0].values[1]');
-    expect(field({ type: 'attribute', key: 'vip', value: true, match: 'any' })).toBe('conditions[0].match');
+    expect(field({ type: 'keywords' })).toBe('conditions.0.values');
+    expect(field({ type: 'pageUrl', op: 'glob' })).toBe('conditions.0.value');
+    expect(field({ type: 'pageUrl', op: 'glob', value: '   ' })).toBe('conditions.0.value');
+    expect(field({ type: 'language', values: ['zh-CN', 'x y'] })).toBe('conditions.0.values.1');
+    expect(field({ type: 'attribute', key: 'vip', value: true, match: 'any' })).toBe('conditions.0.match');
     expect(field({ type: 'tags', values: ['vip'] })).toBeNull();
     expect(validateConditions([{ type: 'tags', values: [' vip '] }])).toEqual([
       { type: 'tags', match: 'any', values: ['vip'] },

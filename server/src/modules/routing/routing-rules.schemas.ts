@@ -1,6 +1,6 @@
 // HTTP schemas of routing rules (docs/ROUTING.md, "Rules"). A condition is one flat object whose
 // `type` says which of its fields apply; routing-rules.service checks the combination and names
-// the offending field (`conditions[2].values`), so a bad rule is a 400 saying where.
+// the offending field (`conditions.2.values`, the schema validator's form), so a bad rule is a 400 saying where.
 import { Type, type Static } from '@fastify/type-provider-typebox';
 import { Uuid } from '../../platform/http/schemas.ts';
 

@@ -200,10 +200,10 @@ const FIELDS_OF: Record<Condition['type'], readonly (keyof Condition)[]> = {
   keywords: ['values'],
 };
 
-/** The combination of fields each condition type needs; 400 naming `conditions[i].field`. */
+/** The combination of fields each condition type needs; 400 naming `conditions.i.field`. */
 export function validateConditions(conditions: readonly Condition[]): Condition[] {
   return conditions.map((c, i) => {
-    const at = (f: string) => `conditions[${i}].${f}`;
+    const at = (f: string) => `conditions.${i}.${f}`;
     const allowed = FIELDS_OF[c.type];
     for (const f of Object.keys(c) as (keyof Condition)[]) {
       if (f !== 'type' && !allowed.includes(f)) {
@@ -229,8 +229,8 @@ export function validateConditions(conditions: readonly Condition[]): Condition[
         const bad = values.findIndex((v) => !LANGUAGE_TAG.test(v));
         if (bad >= 0) {
           throw new BadRequestError(
-            `${at(`values[${bad}]`)}: not a language tag (e.g. zh, zh-CN, en)`,
-            at(`values[${bad}]`),
+            `${at(`values.${bad}`)}: not a language tag (e.g. zh, zh-CN, en)`,
+            at(`values.${bad}`),
           );
         }
         return { type: c.type, values };
@@ -241,7 +241,7 @@ export function validateConditions(conditions: readonly Condition[]): Condition[
         const values = c.values!.map((v) => v.trim());
         const empty = values.findIndex((v) => v === '');
         if (empty >= 0)
-          throw new BadRequestError(`${at(`values[${empty}]`)}: must not be blank`, at(`values[${empty}]`));
+          throw new BadRequestError(`${at(`values.${empty}`)}: must not be blank`, at(`values.${empty}`));
         return c.type === 'tags'
           ? { type: c.type, match: c.match ?? 'any', values }
           : { type: c.type, values };
