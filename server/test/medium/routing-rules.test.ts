@@ -378,6 +378,7 @@ describe('routing rules: bad input', () => {
       [{ ...base, preferredAgentId: outsider.userId }, 'preferredAgentId'],
       [{ ...base, channelId: randomUUID() }, 'channelId'],
       [{ ...base, priority: 'asap' }, 'priority'],
+      [{ ...base, name: '   ' }, 'name'],
       [{ ...base, colour: 'red' }, 'colour'],
       [{ ...base, conditions: [{ type: 'keywords' }] }, 'conditions.0.values'],
       [{ ...base, conditions: [{ type: 'keywords', values: ['退款'], key: 'x' }] }, 'conditions.0.key'],

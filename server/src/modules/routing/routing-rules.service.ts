@@ -283,6 +283,12 @@ interface Snapshot {
   loadedAt: number;
 }
 
+function cleanName(name: string): string {
+  const n = name.trim();
+  if (n === '') throw new BadRequestError('name: must not be blank', 'name');
+  return n;
+}
+
 const isForeignKeyViolation = (err: unknown) => (err as { code?: string }).code === '23503';
 
 export function createRoutingRulesService(deps: {
@@ -419,7 +425,7 @@ export function createRoutingRulesService(deps: {
       authorize(actor, 'routing.manage');
       const conditions = validateConditions(body.conditions);
       const values: RuleValues = {
-        name: body.name.trim() || body.name,
+        name: cleanName(body.name),
         enabled: body.enabled ?? true,
         conditions,
         team_id: body.teamId,
@@ -459,7 +465,7 @@ export function createRoutingRulesService(deps: {
           if (!before) throw new NotFoundError('routing rule');
           await repo.lockChannel(trx, before.channel_id);
           const values: RuleValues = {
-            name: patch.name?.trim() || before.name,
+            name: patch.name === undefined ? before.name : cleanName(patch.name),
             enabled: patch.enabled ?? before.enabled,
             conditions: conditions ?? (before.conditions as unknown[]),
             team_id: patch.teamId ?? before.team_id,
