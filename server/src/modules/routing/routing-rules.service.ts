@@ -40,10 +40,11 @@ export function fold(s: string): string {
 /**
  * `*` any run of characters, `?` one character, everything else literal. Iterative with a single
  * back-track point (no regular expression, no exponential case): O(pattern × text) at worst.
+ * Works on code points (arrays), so `?` is one character even outside the BMP.
  */
-export function globMatch(pattern: string, text: string): boolean {
-  const p = [...pattern];
-  const t = [...text];
+export function globMatch(pattern: string | readonly string[], text: string | readonly string[]): boolean {
+  const p = typeof pattern === 'string' ? [...pattern] : pattern;
+  const t = typeof text === 'string' ? [...text] : text;
   let pi = 0;
   let ti = 0;
   let star = -1;
@@ -74,13 +75,41 @@ export interface MatchInput {
   message: string;
 }
 
+/** The input folded once per decision (not once per condition). */
+interface Prepared {
+  url: string | null;
+  urlChars: string[] | null;
+  language: string | null;
+  tags: Set<string>;
+  attributes: Readonly<Record<string, unknown>>;
+  message: string;
+}
+
+function prepare(input: MatchInput): Prepared {
+  const url = input.pageUrl ? fold(input.pageUrl) : null;
+  return {
+    url,
+    urlChars: null,
+    language: input.language ? input.language.toLowerCase() : null,
+    tags: new Set(input.tags.map(fold)),
+    attributes: input.attributes,
+    message: fold(input.message),
+  };
+}
+
+/** A condition with its text folded (and a glob split into code points) once, at load. */
+interface CompiledCondition {
+  c: Condition;
+  value: string;
+  values: string[];
+  glob: string[] | null;
+}
+
 interface CompiledRule {
   id: string;
   name: string;
   enabled: boolean;
-  conditions: Condition[];
-  /** Folded `value`/`values` per condition, computed once. */
-  folded: { value: string; values: string[] }[];
+  conditions: CompiledCondition[];
   target: RouteTarget;
 }
 
@@ -98,11 +127,15 @@ function compile(r: {
     id: r.id,
     name: r.name,
     enabled: r.enabled,
-    conditions,
-    folded: conditions.map((c) => ({
-      value: typeof c.value === 'string' ? fold(c.value) : '',
-      values: (c.values ?? []).map(fold),
-    })),
+    conditions: conditions.map((c) => {
+      const value = typeof c.value === 'string' ? fold(c.value) : '';
+      return {
+        c,
+        value,
+        values: (c.values ?? []).map(fold),
+        glob: c.type === 'pageUrl' && c.op === 'glob' ? [...value] : null,
+      };
+    }),
     target: {
       teamId: r.team_id,
       priority: r.priority as RoutingPriority,
@@ -112,49 +145,46 @@ function compile(r: {
   };
 }
 
-/** null when the condition holds; otherwise why not (shown by the test box). */
-function failure(c: Condition, f: { value: string; values: string[] }, input: MatchInput): string | null {
+function holds(k: CompiledCondition, p: Prepared): boolean {
+  const { c } = k;
   switch (c.type) {
     case 'pageUrl': {
-      if (!input.pageUrl) return 'no page URL';
-      const url = fold(input.pageUrl);
-      const ok =
-        c.op === 'prefix'
-          ? url.startsWith(f.value)
-          : c.op === 'glob'
-            ? globMatch(f.value, url)
-            : url.includes(f.value);
-      return ok
-        ? null
-        : `page URL does not ${c.op === 'prefix' ? 'start with' : c.op === 'glob' ? 'match' : 'contain'} "${String(c.value)}"`;
+      if (p.url === null) return false;
+      if (k.glob) return globMatch(k.glob, (p.urlChars ??= [...p.url]));
+      return c.op === 'prefix' ? p.url.startsWith(k.value) : p.url.includes(k.value);
     }
     case 'language': {
-      if (!input.language) return 'no language';
-      const lang = input.language.toLowerCase();
-      return f.values.some((v) => lang === v || lang.startsWith(`${v}-`))
-        ? null
-        : `language ${input.language} is not ${(c.values ?? []).join(' / ')}`;
+      const lang = p.language;
+      return lang !== null && k.values.some((v) => lang === v || lang.startsWith(`${v}-`));
     }
-    case 'tags': {
-      const have = new Set(input.tags.map(fold));
-      const ok = c.match === 'all' ? f.values.every((v) => have.has(v)) : f.values.some((v) => have.has(v));
-      return ok
-        ? null
-        : `contact tags lack ${c.match === 'all' ? 'all of' : 'any of'} ${(c.values ?? []).join(', ')}`;
-    }
+    case 'tags':
+      return c.match === 'all' ? k.values.every((v) => p.tags.has(v)) : k.values.some((v) => p.tags.has(v));
     case 'attribute': {
       const key = c.key ?? '';
-      const actual = Object.hasOwn(input.attributes, key) ? input.attributes[key] : undefined;
+      const actual = Object.hasOwn(p.attributes, key) ? p.attributes[key] : undefined;
       const scalar = typeof actual === 'string' || typeof actual === 'number' || typeof actual === 'boolean';
-      const ok = scalar && String(actual) === String(c.value);
-      return ok ? null : `attribute ${key} is not ${String(c.value)}`;
+      return scalar && String(actual) === String(c.value);
     }
-    case 'keywords': {
-      const text = fold(input.message);
-      return f.values.some((v) => text.includes(v))
-        ? null
-        : `first message contains none of ${(c.values ?? []).join(', ')}`;
-    }
+    case 'keywords':
+      return k.values.some((v) => p.message.includes(v));
+  }
+}
+
+/** Why a condition does not hold (the test box's trace). */
+function whyNot(c: Condition, input: MatchInput): string {
+  switch (c.type) {
+    case 'pageUrl':
+      if (!input.pageUrl) return 'no page URL';
+      return `page URL does not ${c.op === 'prefix' ? 'start with' : c.op === 'glob' ? 'match' : 'contain'} "${String(c.value)}"`;
+    case 'language':
+      if (!input.language) return 'no language';
+      return `language ${input.language} is not ${(c.values ?? []).join(' / ')}`;
+    case 'tags':
+      return `contact tags lack ${c.match === 'all' ? 'all of' : 'any of'} ${(c.values ?? []).join(', ')}`;
+    case 'attribute':
+      return `attribute ${c.key ?? ''} is not ${String(c.value)}`;
+    case 'keywords':
+      return `first message contains none of ${(c.values ?? []).join(', ')}`;
   }
 }
 
@@ -165,27 +195,35 @@ export type TraceEntry = {
   failed: { index: number; type: string; reason: string } | null;
 };
 
-/** The first enabled rule whose conditions all hold (an empty list always holds), with the trace. */
+/** The first enabled rule whose conditions all hold (an empty list always holds). */
+function firstHit(rules: readonly CompiledRule[], p: Prepared): CompiledRule | null {
+  for (const rule of rules) {
+    if (rule.enabled && rule.conditions.every((k) => holds(k, p))) return rule;
+  }
+  return null;
+}
+
+/** The same, with every rule up to the hit and why it did not hit (the test box). */
 export function evaluate(
   rules: readonly CompiledRule[],
   input: MatchInput,
 ): { hit: CompiledRule | null; trace: TraceEntry[] } {
+  const p = prepare(input);
   const trace: TraceEntry[] = [];
   for (const rule of rules) {
     if (!rule.enabled) {
       trace.push({ ruleId: rule.id, name: rule.name, outcome: 'disabled', failed: null });
       continue;
     }
-    let failed: TraceEntry['failed'] = null;
-    for (const [index, c] of rule.conditions.entries()) {
-      const reason = failure(c, rule.folded[index]!, input);
-      if (reason !== null) {
-        failed = { index, type: c.type, reason };
-        break;
-      }
-    }
-    trace.push({ ruleId: rule.id, name: rule.name, outcome: failed ? 'no_match' : 'matched', failed });
-    if (!failed) return { hit: rule, trace };
+    const index = rule.conditions.findIndex((k) => !holds(k, p));
+    const c = index >= 0 ? rule.conditions[index]!.c : null;
+    trace.push({
+      ruleId: rule.id,
+      name: rule.name,
+      outcome: c ? 'no_match' : 'matched',
+      failed: c ? { index, type: c.type, reason: whyNot(c, input) } : null,
+    });
+    if (!c) return { hit: rule, trace };
   }
   return { hit: null, trace };
 }
@@ -386,13 +424,16 @@ export function createRoutingRulesService(deps: {
     /** The seam the assignment engine calls (routing-target.ts: DecideTarget). */
     async decide(input: RoutingInput): Promise<RouteTarget> {
       const snap = await snapshot();
-      const { hit } = evaluate(snap.rules.get(input.channelId) ?? [], {
-        pageUrl: input.sourcePageUrl,
-        language: input.language,
-        tags: input.contact.tags,
-        attributes: input.contact.attributes,
-        message: input.firstMessage,
-      });
+      const hit = firstHit(
+        snap.rules.get(input.channelId) ?? [],
+        prepare({
+          pageUrl: input.sourcePageUrl,
+          language: input.language,
+          tags: input.contact.tags,
+          attributes: input.contact.attributes,
+          message: input.firstMessage,
+        }),
+      );
       if (hit) return { ...hit.target };
       return {
         teamId: snap.defaults.get(input.channelId) ?? null,
