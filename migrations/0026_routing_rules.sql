@@ -3,7 +3,9 @@
 -- `position`; the first enabled rule whose conditions all hold gives the conversation its team,
 -- priority and optional preferred agent. `conditions` is a JSON array validated by the service
 -- (an empty array is a catch-all). A team that rules name cannot be deleted (teams.service asks
--- its usage providers first; `on delete restrict` is the database's own guard).
+-- its usage providers first; `on delete restrict` is the database's own guard). Under the
+-- previous release's code (a rollback), deleting a team that a rule names fails on that foreign
+-- key instead of being refused with the list of users: nothing is lost either way.
 create table routing_rules (
   id                 uuid primary key default gen_random_uuid(),
   channel_id         uuid not null references channels (id) on delete cascade,
