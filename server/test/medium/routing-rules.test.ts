@@ -4,11 +4,13 @@
 // deleted, the visitor's language from the widget, who may do what, and the cache of a second
 // replica on the same database refreshed through LISTEN/NOTIFY within a second.
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoutingInput } from '../../src/modules/routing/routing-target.ts';
 import { createTestApp, httpClient, signIn } from '../support/app.ts';
 
 const t = await createTestApp();
+/** A second replica on the same database (the cross-replica test). */
+const other = await createTestApp({}, { database: t.database });
 const http = httpClient(t);
 const admin = await signIn(t, 'admin');
 
@@ -537,50 +539,55 @@ describe('the visitor language from the widget', () => {
 
 describe('two replicas on one database', () => {
   it('a change on one is in the other replica’s decisions within a second (LISTEN/NOTIFY)', async () => {
-    const other = await createTestApp({}, { database: t.database });
     await t.container.bridge!.start();
     await other.container.bridge!.start();
-    afterAll(async () => {
-      await other.container.bridge?.stop();
-      await t.container.bridge?.stop();
-    });
-    const site = await website();
-    const first = await team('一');
-    const second = await team('二');
-    const probe = input(site, { firstMessage: '发票' });
-    // The other replica has its cache loaded (nothing matches yet).
-    expect((await other.container.routingRules.decide(probe)).ruleId).toBeNull();
-    const loadsBefore = other.container.routingRules.cacheStats().reloads;
-
-    const deadline = async (want: (r: { teamId: string | null; ruleId: string | null }) => boolean) => {
-      const started = Date.now();
-      for (;;) {
-        const got = await other.container.routingRules.decide(probe);
-        if (want(got)) return Date.now() - started;
-        if (Date.now() - started > 1000) throw new Error(`not refreshed within 1 s: ${JSON.stringify(got)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    };
-    const rule = await createRule({
-      channelId: site,
-      name: '发票',
-      conditions: [{ type: 'keywords', values: ['发票'] }],
-      teamId: first,
-      priority: 'high',
-    });
-    expect(await deadline((r) => r.ruleId === rule.id && r.teamId === first)).toBeLessThan(1000);
-    await http('PATCH', `/api/v1/routing/rules/${rule.id}`, {
-      cookie: admin.cookie,
-      body: { teamId: second },
-    });
-    expect(await deadline((r) => r.teamId === second)).toBeLessThan(1000);
-    await http('PUT', `/api/v1/routing/websites/${site}/default-team`, {
-      cookie: admin.cookie,
-      body: { teamId: first },
-    });
-    await http('DELETE', `/api/v1/routing/rules/${rule.id}`, { cookie: admin.cookie });
-    expect(await deadline((r) => r.ruleId === null && r.teamId === first)).toBeLessThan(1000);
-    // It was the notice, not the 30-second safety reload.
-    expect(other.container.routingRules.cacheStats().reloads).toBeGreaterThan(loadsBefore);
+    try {
+      await refreshedWithinASecond();
+    } finally {
+      await other.container.bridge!.stop();
+      await t.container.bridge!.stop();
+    }
   });
 });
+
+/** Body of the two-replica test: a change made through `t` shows in `other`'s decisions. */
+async function refreshedWithinASecond() {
+  const site = await website();
+  const first = await team('一');
+  const second = await team('二');
+  const probe = input(site, { firstMessage: '发票' });
+  // The other replica has its cache loaded (nothing matches yet).
+  expect((await other.container.routingRules.decide(probe)).ruleId).toBeNull();
+  const loadsBefore = other.container.routingRules.cacheStats().reloads;
+
+  const deadline = async (want: (r: { teamId: string | null; ruleId: string | null }) => boolean) => {
+    const started = Date.now();
+    for (;;) {
+      const got = await other.container.routingRules.decide(probe);
+      if (want(got)) return Date.now() - started;
+      if (Date.now() - started > 1000) throw new Error(`not refreshed within 1 s: ${JSON.stringify(got)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const rule = await createRule({
+    channelId: site,
+    name: '发票',
+    conditions: [{ type: 'keywords', values: ['发票'] }],
+    teamId: first,
+    priority: 'high',
+  });
+  expect(await deadline((r) => r.ruleId === rule.id && r.teamId === first)).toBeLessThan(1000);
+  await http('PATCH', `/api/v1/routing/rules/${rule.id}`, {
+    cookie: admin.cookie,
+    body: { teamId: second },
+  });
+  expect(await deadline((r) => r.teamId === second)).toBeLessThan(1000);
+  await http('PUT', `/api/v1/routing/websites/${site}/default-team`, {
+    cookie: admin.cookie,
+    body: { teamId: first },
+  });
+  await http('DELETE', `/api/v1/routing/rules/${rule.id}`, { cookie: admin.cookie });
+  expect(await deadline((r) => r.ruleId === null && r.teamId === first)).toBeLessThan(1000);
+  // It was the notice, not the 30-second safety reload.
+  expect(other.container.routingRules.cacheStats().reloads).toBeGreaterThan(loadsBefore);
+}
