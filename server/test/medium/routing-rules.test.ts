@@ -5,7 +5,7 @@
 // replica on the same database refreshed through LISTEN/NOTIFY within a second.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RoutingInput } from '../../src/modules/routing/routing-target.ts';
+import type { DecideTarget, RoutingInput } from '../../src/modules/routing/routing-target.ts';
 import { createTestApp, httpClient, signIn } from '../support/app.ts';
 
 const t = await createTestApp();
@@ -136,7 +136,7 @@ describe('routing rules: conditions and order', () => {
     expect(
       [complaint, invoice, vipRule, tagged, english, pricing, prefix, contains].map((r) => r.position),
     ).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    const d = t.container.routingRules;
+    const d: { decide: DecideTarget } = t.container.routingRules; // the engine's seam, type-checked
 
     // keywords: case- and width-insensitive (full-width ＩＮＶＯＩＣＥ, 退款 inside a sentence).
     expect(await d.decide(input(s.site, { firstMessage: '我要退款，谢谢' }))).toEqual({
