@@ -27,6 +27,7 @@ import { contactsRoutes } from './modules/contacts/contacts.routes.ts';
 import { conversationsRoutes } from './modules/conversations/conversations.routes.ts';
 import { availabilityRoutes } from './modules/availability/availability.routes.ts';
 import { routingQueueRoutes } from './modules/routing/routing-queue.routes.ts';
+import { routingRulesRoutes } from './modules/routing/routing-rules.routes.ts';
 import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
@@ -115,6 +116,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
   await app.register(conversationsRoutes, { conversations: container.conversations });
   await app.register(availabilityRoutes, { availability: container.availability });
   await app.register(routingQueueRoutes, { routingQueue: container.routingQueue });
+  await app.register(routingRulesRoutes, { routingRules: container.routingRules });
   await app.register(widgetRoutes, { conversations: container.conversations });
   await app.register(async (scope) =>
     realtimeRoutes(scope, {

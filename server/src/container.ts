@@ -50,6 +50,8 @@ import { createSearchRepository } from './modules/search/search.repository.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { createSearchIndexer } from './modules/search/search.indexer.ts';
 import { registerSearchMetrics } from './modules/search/search.metrics.ts';
+import { createRoutingRulesRepository } from './modules/routing/routing-rules.repository.ts';
+import { createRoutingRulesService } from './modules/routing/routing-rules.service.ts';
 import { sql } from 'kysely';
 import { createBusinessHoursRepository } from './modules/business-hours/business-hours.repository.ts';
 import { createBusinessHoursService } from './modules/business-hours/business-hours.service.ts';
@@ -57,7 +59,6 @@ import { loadHolidayData } from './modules/business-hours/holiday-data.ts';
 import { createRoutingQueueRepository } from './modules/routing/routing-queue.repository.ts';
 import { createRoutingEngine } from './modules/routing/assignment.ts';
 import { createRoutingQueueService } from './modules/routing/routing-queue.service.ts';
-import { createDefaultTarget } from './modules/routing/default-target.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -114,6 +115,7 @@ export function createContainer(deps: {
     masking: createTranscriptMasking({ enabled: () => security.transcriptMaskingOn() }),
     attachments,
     search,
+    rememberVisitor: (trx, id, context) => routingRules.rememberVisitor(trx, id, context),
   });
   const hub = createHub({
     loadCommitted: (...args) => conversations.loadCommitted(...args),
@@ -138,8 +140,9 @@ export function createContainer(deps: {
     contacts,
     teams,
     availability,
-    // Replaced by the routing rules (routing-rules.*) when they are wired in.
-    decide: createDefaultTarget({ defaultTeamOf: (id) => conversations.channelDefaultTeam(id) }),
+    // The routing rules (routing-rules.*, created below: called only once the app runs).
+    decide: (input) => routingRules.decide(input),
+    languageOf: (id) => routingRules.languageOf(id),
     logger,
     settings: {
       tickMs: config.routingTickMs,
@@ -171,6 +174,9 @@ export function createContainer(deps: {
         catchUpSeconds: config.realtimeCatchUpSeconds,
         logger,
         periodic: () => conversations.wakeSnoozed(),
+        onRemoteEphemeral: (event) => {
+          if (event.kind === 'routing_rules') routingRules.invalidate();
+        },
       })
     : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
@@ -192,6 +198,16 @@ export function createContainer(deps: {
     contacts,
     conversations,
   });
+  const routingRules = createRoutingRulesService({
+    db,
+    repo: createRoutingRulesRepository(),
+    auditTrail,
+    teams,
+    websites: widget,
+    bus,
+    onReloadError: (err) => logger.warn({ err }, 'routing rules: cache reload failed; will retry'),
+  });
+  teams.registerUsage((trx, teamId) => routingRules.usesOfTeam(trx, teamId));
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -263,6 +279,7 @@ export function createContainer(deps: {
     /** The routing engine (listening when enabled); `serve` starts its tick. */
     routing: routingEngine,
     routingQueue,
+    routingRules,
   };
 }
 

@@ -200,6 +200,17 @@ PATCH  /api/v1/routing/teams/:teamId/settings              401   400   400   403
 GET    /api/v1/routing/teams/:teamId/queue                 401   404   404   403   403   401   401   -
 PATCH  /api/v1/routing/teams/:teamId/members/:userId       401   400   400   403   403   401   401   -
 PATCH  /api/v1/routing/agents/:userId                      401   400   400   403   403   401   401   -
+# Routing rules (docs/ROUTING.md "Rules"): admins manage them and websites' default teams;
+# supervisors read them and use the test box (they explain routing to their teams); agents and
+# auditors have no part in it
+GET    /api/v1/routing/rules                               401   200   200   403   403   401   401   -
+POST   /api/v1/routing/rules                               401   400   403   403   403   401   401   -
+PATCH  /api/v1/routing/rules/:id                           401   400   403   403   403   401   401   -
+DELETE /api/v1/routing/rules/:id                           401   404   403   403   403   401   401   -
+PUT    /api/v1/routing/rule-order                          401   400   403   403   403   401   401   -
+POST   /api/v1/routing/test                                401   400   400   403   403   401   401   -
+GET    /api/v1/routing/websites                            401   200   200   403   403   401   401   -
+PUT    /api/v1/routing/websites/:id/default-team           401   400   403   403   403   401   401   -
 `;
 
 /** Parses the table above; a malformed line throws, naming it. */

@@ -51,7 +51,9 @@ export type EphemeralEvent =
   /** These users' teams (or role) changed: open sockets re-read them (every replica). */
   | { kind: 'access'; userIds: string[] }
   /** An agent set their availability (modules/availability): every agent socket hears it. */
-  | { kind: 'availability'; userId: string; status: AgentAvailability };
+  | { kind: 'availability'; userId: string; status: AgentAvailability }
+  /** Routing rules or a website's default team changed: every replica reloads its rule cache. */
+  | { kind: 'routing_rules' };
 
 export interface EventBus {
   committed(batch: CommittedBatch): void;

@@ -574,6 +574,8 @@ export function createHub(deps: HubDeps) {
           }
           return;
         }
+        case 'routing_rules':
+          return; // for the routing module's cache (pg-bridge onRemoteEphemeral), not for sockets
       }
     },
 

@@ -56,6 +56,41 @@ describe('teams', () => {
     expect(await auditCount('team.delete', team.id)).toBe(1);
   });
 
+  it('asks every registered usage provider before a delete; any use refuses it, listing the uses, nothing changes', async () => {
+    const api = as(admin.cookie);
+    const used = (await api.post('/api/v1/teams', { name: '日历在用' })).json<{ id: string }>();
+    const free = (await api.post('/api/v1/teams', { name: '没人用' })).json<{ id: string }>();
+    const asked: string[] = [];
+    // Two providers, as other modules register them (routing rules, business-hours calendars);
+    // each runs inside the delete's transaction, after the team row is locked.
+    t.container.teams.registerUsage(async (trx, teamId) => {
+      asked.push(teamId);
+      const locked = await trx
+        .selectFrom('teams')
+        .select('id')
+        .where('id', '=', teamId)
+        .forUpdate()
+        .noWait()
+        .executeTakeFirst();
+      expect(locked?.id).toBe(teamId); // same transaction: the lock is ours, no wait
+      return teamId === used.id ? [{ kind: 'calendar', id: 'cal-1', name: '工作日历' }] : [];
+    });
+    t.container.teams.registerUsage(async (_trx, teamId) =>
+      teamId === used.id ? [{ kind: 'routing_rule', id: 'r-1', name: '退款' }] : [],
+    );
+    const refused = await api.delete(`/api/v1/teams/${used.id}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error.message).toContain('工作日历');
+    expect(refused.json().error.details.usedBy).toEqual([
+      { kind: 'calendar', id: 'cal-1', name: '工作日历' },
+      { kind: 'routing_rule', id: 'r-1', name: '退款' },
+    ]);
+    expect((await api.get(`/api/v1/teams/${used.id}`)).statusCode).toBe(200);
+    expect(await auditCount('team.delete', used.id)).toBe(0);
+    expect((await api.delete(`/api/v1/teams/${free.id}`)).statusCode).toBe(204);
+    expect(asked).toEqual([used.id, free.id]);
+  });
+
   it('refuses duplicate names, case-insensitively, naming the field', async () => {
     const api = as(admin.cookie);
     expect((await api.post('/api/v1/teams', { name: 'Billing' })).statusCode).toBe(201);

@@ -64,11 +64,11 @@ export function createApi() {
         method: 'POST',
         body: JSON.stringify(body),
       }),
-    openConversation: (token: string, sourcePage?: SourcePage) =>
+    openConversation: (token: string, sourcePage?: SourcePage, language?: string) =>
       call<VisitorConversationView>('/api/v1/widget/conversations', {
         method: 'POST',
         token,
-        ...(sourcePage ? { body: JSON.stringify({ sourcePage }) } : {}),
+        body: JSON.stringify({ ...(sourcePage ? { sourcePage } : {}), ...(language ? { language } : {}) }),
       }),
     profile: (token: string, body: { name?: string; phone?: string; consent: boolean }) =>
       call<unknown>('/api/v1/widget/profile', { method: 'POST', token, body: JSON.stringify(body) }),

@@ -202,12 +202,18 @@ async function startSession() {
   connection.restart();
 }
 
+/** The browser's language for routing rules (PROTOCOL.md); only a well-formed BCP 47 tag is sent. */
+function browserLanguage(): string | undefined {
+  const lang = typeof navigator.language === 'string' ? navigator.language : '';
+  return /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,5}$/.test(lang) ? lang : undefined;
+}
+
 let ensuring: Promise<void> | null = null;
 function ensureConversation(): Promise<void> {
   ensuring ??= (async () => {
     if (!token) await startSession();
     if (!conversationId) {
-      const conv = await api.openConversation(token!, sourcePage);
+      const conv = await api.openConversation(token!, sourcePage, browserLanguage());
       store.agentRead(conv.agentReadSeq);
       adoptConversation(conv.id);
     }

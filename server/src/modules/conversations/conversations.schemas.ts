@@ -128,9 +128,17 @@ export const VisitorSessionBody = Type.Object(
   },
   { additionalProperties: false },
 );
-/** Opening a conversation from the widget: optionally, the page the visitor is on. */
+/**
+ * Opening a conversation from the widget: optionally, the page the visitor is on and the
+ * browser's language (navigator.language, a BCP 47 tag; routing rules may match on it).
+ */
 export const OpenConversationBody = Type.Object(
-  { sourcePage: Type.Optional(SourcePage) },
+  {
+    sourcePage: Type.Optional(SourcePage),
+    language: Type.Optional(
+      Type.String({ maxLength: 35, pattern: '^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,5}$' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const VisitorSessionResponse = Type.Object({

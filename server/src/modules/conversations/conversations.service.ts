@@ -127,6 +127,15 @@ export function createConversationsService(deps: {
   attachments: AttachmentStore;
   /** Message search (modules/search); without it, a plain substring scan of the messages. */
   search?: MessageSearch;
+  /**
+   * What the widget reported about the visitor when a conversation starts (its language), kept
+   * by routing (modules/routing) in the transaction that creates the conversation.
+   */
+  rememberVisitor?: (
+    trx: Executor,
+    conversationId: string,
+    context: { language?: string | undefined },
+  ) => Promise<void>;
 }) {
   const { db, repo, contacts, auditTrail, tokens, bus, settings, attachments: store } = deps;
   const masking = deps.masking ?? NO_TRANSCRIPT_MASKING;
@@ -661,7 +670,7 @@ export function createConversationsService(deps: {
      */
     async openConversation(
       v: VisitorIdentity,
-      input: { sourcePage?: SourcePage | undefined } = {},
+      input: { sourcePage?: SourcePage | undefined; language?: string | undefined } = {},
     ): Promise<VisitorConversationView> {
       const id = await db.transaction().execute(async (trx) => {
         const contact = await contacts.exists(trx, v.contactId);
@@ -670,14 +679,15 @@ export function createConversationsService(deps: {
         if (open) return open.id;
         const channel = await repo.findChannel(trx, v.channelId);
         if (!channel) throw new NotFoundError('channel');
-        return (
-          await repo.insertConversation(trx, {
-            channelId: v.channelId,
-            contactId: v.contactId,
-            teamId: channel.default_team_id,
-            sourcePage: input.sourcePage,
-          })
-        ).id;
+        const created = await repo.insertConversation(trx, {
+          channelId: v.channelId,
+          contactId: v.contactId,
+          teamId: channel.default_team_id,
+          sourcePage: input.sourcePage,
+        });
+        if (input.language !== undefined)
+          await deps.rememberVisitor?.(trx, created.id, { language: input.language });
+        return created.id;
       });
       const row = await repo.findConversation(db, id);
       const read = await repo.maxAgentReadSeq(db, id);

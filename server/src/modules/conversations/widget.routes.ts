@@ -73,7 +73,10 @@ export const widgetRoutes: FastifyPluginAsyncTypebox<{ conversations: Conversati
       },
     },
     async (request) =>
-      conversations.openConversation(await visitorOf(request), { sourcePage: request.body.sourcePage }),
+      conversations.openConversation(await visitorOf(request), {
+        sourcePage: request.body.sourcePage,
+        language: request.body.language,
+      }),
   );
 
   app.get(

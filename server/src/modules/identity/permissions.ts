@@ -43,10 +43,15 @@ export const PERMISSIONS = [
   'business_hours.read',
   /** Create, change and delete calendars, apply the PRC schedule, import .ics, link teams. */
   'business_hours.manage',
-  /** See a team's queue, routing settings and agents' load (supervisors: their teams; admins: all). */
+  /**
+   * See a team's queue, routing settings and agents' load (supervisors: their teams; admins: all);
+   * see the routing rules and websites' default teams, and use the "test this rule" box.
+   */
   'routing.read',
   /** Change a team's routing settings, its members' capacity and status (supervisors: their teams). */
   'routing.manage',
+  /** Create, edit, reorder and delete routing rules; set a website's default team (admins only). */
+  'routing_rules.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

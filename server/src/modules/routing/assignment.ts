@@ -78,6 +78,8 @@ export function createRoutingEngine(deps: {
   teams: Pick<TeamsService, 'membersForRouting'>;
   availability: Pick<AvailabilityService, 'statusesOf'>;
   decide: DecideTarget;
+  /** The visitor's language as the widget reported it (kept by the routing rules), if known. */
+  languageOf?: (conversationId: string) => Promise<string | null>;
   logger: Logger;
   settings: RoutingEngineSettings;
 }) {
@@ -378,7 +380,7 @@ export function createRoutingEngine(deps: {
       conversationId,
       channelId: facts.channel_id,
       sourcePageUrl: facts.source_url,
-      language: null,
+      language: (await deps.languageOf?.(conversationId)) ?? null,
       contact: {
         id: contact.id,
         tags: contact.tags,
@@ -386,10 +388,14 @@ export function createRoutingEngine(deps: {
       },
       firstMessage: opts.firstMessage ?? facts.first_visitor_text ?? '',
     });
-    if (opts.teamId ?? facts.team_id) {
-      // A transfer to a team (or a conversation already routed): the team stays; the rules give
-      // the priority (and a preferred agent only for their own team).
-      teamId = opts.teamId ?? facts.team_id;
+    // A new conversation starts in its website's default team only as a placeholder: the rules
+    // choose its team (the default team when none matches). A transfer to a team, or a
+    // conversation routed before (reopened, taken back), keeps its team.
+    const firstRouting = reason === 'new' || reason === 'sweep';
+    const keptTeam = opts.teamId ?? (firstRouting && target.teamId ? null : facts.team_id);
+    if (keptTeam) {
+      // The rules give the priority (and a preferred agent only for their own team).
+      teamId = keptTeam;
       priority = target.priority;
       if (target.teamId === teamId) preferred = target.preferredAgentId;
     } else {

@@ -29,3 +29,12 @@ export interface RouteTarget {
 }
 
 export type DecideTarget = (input: RoutingInput) => Promise<RouteTarget>;
+
+/**
+ * The VIP lane without any rule: a contact tagged "vip" (any letter case) or with the attribute
+ * vip = true (or "true") waits ahead of everyone but urgent conversations.
+ */
+export function isVipContact(contact: RoutingInput['contact']): boolean {
+  const vip = contact.attributes['vip'];
+  return contact.tags.some((t) => t.toLowerCase() === 'vip') || vip === true || vip === 'true';
+}

@@ -17,6 +17,10 @@ export function createTeamsRepository() {
     findTeam(db: Executor, id: string) {
       return db.selectFrom('teams').select(teamColumns).where('id', '=', id).executeTakeFirst();
     },
+    /** Locks the team row (a delete against concurrent users of the team). */
+    findTeamForUpdate(db: Executor, id: string) {
+      return db.selectFrom('teams').select('id').where('id', '=', id).forUpdate().executeTakeFirst();
+    },
     membersOf(db: Executor, teamIds: readonly string[]) {
       if (teamIds.length === 0) return Promise.resolve([]);
       return db

@@ -52,7 +52,7 @@ export const teamsRoutes: FastifyPluginAsyncTypebox<{ teams: TeamsService }> = a
     '/api/v1/teams/:id',
     {
       config: { access: 'teams.manage' },
-      schema: { params: IdParams, response: { 204: Type.Null(), ...withNotFound } },
+      schema: { params: IdParams, response: { 204: Type.Null(), ...withNotFound, 409: ErrorResponse } },
     },
     async (request, reply) => {
       await teams.deleteTeam(actorOf(request), request.params.id);

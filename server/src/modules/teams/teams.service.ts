@@ -1,7 +1,7 @@
 // Teams (skill groups): named groups of users. Admins manage them; everyone signed in may list
 // them (routing and transfer dialogs need the names). Later modules scope conversations by team.
 import type { AuditTrail } from '../../platform/audit.ts';
-import type { Database } from '../../platform/db/database.ts';
+import type { Database, Executor } from '../../platform/db/database.ts';
 import { BadRequestError, ConflictError, NotFoundError } from '../../platform/errors.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
 import type { TeamsRepository } from './teams.repository.ts';
@@ -22,6 +22,20 @@ export interface Team {
   updatedAt: string;
 }
 
+/** Something that refers to a team and must be changed before the team can be deleted. */
+export interface TeamUsage {
+  /** What kind of thing it is: 'routing_rule', 'website_default_team', 'calendar' … */
+  kind: string;
+  id: string;
+  name: string;
+}
+
+/**
+ * Asked, inside the delete's transaction (after the team row is locked), what still uses the
+ * team. Other modules register one (container.ts): routing rules, business-hours calendars.
+ */
+export type TeamUsageProvider = (db: Executor, teamId: string) => Promise<TeamUsage[]>;
+
 type TeamRow = NonNullable<Awaited<ReturnType<TeamsRepository['findTeam']>>>;
 
 export function createTeamsService(deps: {
@@ -35,6 +49,7 @@ export function createTeamsService(deps: {
   const accessChanged = (userIds: string[]) => {
     if (userIds.length > 0) deps.onAccessChanged?.(userIds);
   };
+  const usageProviders: TeamUsageProvider[] = [];
   const who = (a: Actor) => ({ id: a.userId, name: a.username, ip: a.ip, userAgent: a.userAgent });
 
   async function withMembers(rows: TeamRow[]): Promise<Team[]> {
@@ -81,6 +96,21 @@ export function createTeamsService(deps: {
     /** Whether the team exists (routing settings name teams). */
     async teamExists(id: string): Promise<boolean> {
       return (await repo.findTeam(db, id)) !== undefined;
+    },
+
+    /** Another module declares what of its own refers to teams (see TeamUsageProvider). */
+    registerUsage(provider: TeamUsageProvider): void {
+      usageProviders.push(provider);
+    },
+
+    /** A team and its members' ids, read in the caller's transaction (other modules' checks). */
+    async teamWithMemberIds(
+      db: Executor,
+      id: string,
+    ): Promise<{ id: string; name: string; memberIds: string[] } | null> {
+      const row = await repo.findTeam(db, id);
+      if (!row) return null;
+      return { id: row.id, name: row.name, memberIds: (await repo.membersOf(db, [id])).map((m) => m.id) };
     },
 
     async listTeams(actor: Actor): Promise<Team[]> {
@@ -143,6 +173,14 @@ export function createTeamsService(deps: {
     async deleteTeam(actor: Actor, id: string): Promise<void> {
       authorize(actor, 'teams.manage');
       const members = await db.transaction().execute(async (trx) => {
+        if (!(await repo.findTeamForUpdate(trx, id))) throw new NotFoundError('team');
+        const usedBy = (await Promise.all(usageProviders.map((p) => p(trx, id)))).flat();
+        if (usedBy.length > 0) {
+          throw new ConflictError(
+            `team: in use by ${usedBy.map((u) => `${u.kind} "${u.name}"`).join(', ')}; change those first`,
+            { field: 'team', usedBy },
+          );
+        }
         const members = (await repo.membersOf(trx, [id])).map((m) => m.id);
         const deleted = await repo.deleteTeam(trx, id);
         if (!deleted) throw new NotFoundError('team');

@@ -42,6 +42,24 @@ export function createWidgetRepository() {
         .returning(['id', 'type', 'name', 'settings'])
         .executeTakeFirstOrThrow();
     },
+    /** Web-widget channels with their default team (routing reads and sets it). */
+    listWebChannels(db: Executor) {
+      return db
+        .selectFrom('channels')
+        .select(['id', 'name', 'default_team_id'])
+        .where('type', '=', 'web_widget')
+        .orderBy('created_at')
+        .execute();
+    },
+    setDefaultTeam(db: Executor, id: string, teamId: string | null) {
+      return db
+        .updateTable('channels')
+        .set({ default_team_id: teamId, updated_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .where('type', '=', 'web_widget')
+        .returning(['id', 'name', 'default_team_id'])
+        .executeTakeFirst();
+    },
     saveWidgetSettings(db: Executor, id: string, widget: Record<string, unknown>) {
       return db
         .updateTable('channels')

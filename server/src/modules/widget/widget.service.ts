@@ -2,7 +2,7 @@
 // frame reads, the embedding check (which pages may frame the chat), and the visitor's own
 // profile from the pre-chat form (with the consent the form asks for).
 import type { AuditTrail } from '../../platform/audit.ts';
-import type { Database } from '../../platform/db/database.ts';
+import type { Database, Executor } from '../../platform/db/database.ts';
 import { BadRequestError, NotFoundError } from '../../platform/errors.ts';
 import type { ContactsService } from '../contacts/contacts.service.ts';
 import type { VisitorIdentity } from '../conversations/visitor-tokens.ts';
@@ -133,6 +133,21 @@ export function createWidgetService(deps: {
         return next;
       });
       return { ...saved, siteKey, snippet: snippet(siteKey) };
+    },
+
+    /**
+     * Every website (web-widget channel) with its default team: the team a conversation goes to
+     * when no routing rule matches. Read and written by the routing module (no permission check
+     * here: routing checks its own; `db` may be its transaction).
+     */
+    async websites(db: Executor = deps.db) {
+      const rows = await repo.listWebChannels(db);
+      return rows.map((r) => ({ channelId: r.id, name: r.name, defaultTeamId: r.default_team_id }));
+    },
+    /** Sets a website's default team inside the caller's transaction; null when no such website. */
+    async setDefaultTeam(db: Executor, channelId: string, teamId: string | null) {
+      const r = await repo.setDefaultTeam(db, channelId, teamId);
+      return r ? { channelId: r.id, name: r.name, defaultTeamId: r.default_team_id } : null;
     },
 
     /**

@@ -290,6 +290,20 @@ export interface RoutingQueue {
   waiting_since: Generated<Timestamp>;
 }
 
+export interface RoutingRules {
+  channel_id: string;
+  conditions: Generated<Json>;
+  created_at: Generated<Timestamp>;
+  enabled: Generated<boolean>;
+  id: Generated<string>;
+  name: string;
+  position: number;
+  preferred_agent_id: string | null;
+  priority: string;
+  team_id: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface RoutingTeamSettings {
   default_capacity: Generated<number>;
   first_response_seconds: Generated<number>;
@@ -300,6 +314,12 @@ export interface RoutingTeamSettings {
   strategy: Generated<string>;
   team_id: string;
   updated_at: Generated<Timestamp>;
+}
+
+export interface RoutingVisitorContext {
+  conversation_id: string;
+  created_at: Generated<Timestamp>;
+  language: string | null;
 }
 
 export interface SearchChanges {
@@ -413,7 +433,9 @@ export interface DB {
   routing_last_agent: RoutingLastAgent;
   routing_member_capacity: RoutingMemberCapacity;
   routing_queue: RoutingQueue;
+  routing_rules: RoutingRules;
   routing_team_settings: RoutingTeamSettings;
+  routing_visitor_context: RoutingVisitorContext;
   search_changes: SearchChanges;
   search_entries: SearchEntries;
   search_state: SearchState;

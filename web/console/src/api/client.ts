@@ -33,6 +33,12 @@ import type {
   SecuritySettingsPatch,
   SessionInfo,
   Team,
+  RoutingRule,
+  CreateRoutingRuleInput,
+  UpdateRoutingRuleInput,
+  RoutingTestInput,
+  RoutingTestResult,
+  RoutingWebsite,
   TotpEnableResult,
   TotpSetup,
   UpdateCannedReplyInput,
@@ -257,6 +263,24 @@ export function createApiClient(opts: ApiClientOptions = {}) {
         request<Team>('PUT', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
       removeMember: (teamId: string, userId: string) =>
         request<Team>('DELETE', `/api/v1/teams/${id(teamId)}/members/${id(userId)}`),
+    },
+
+    routing: {
+      rules: async (channelId: string) =>
+        (await request<{ rules: RoutingRule[] }>('GET', `/api/v1/routing/rules${query({ channelId })}`))
+          .rules,
+      create: (input: CreateRoutingRuleInput) => request<RoutingRule>('POST', '/api/v1/routing/rules', input),
+      update: (ruleId: string, patch: UpdateRoutingRuleInput) =>
+        request<RoutingRule>('PATCH', `/api/v1/routing/rules/${id(ruleId)}`, patch),
+      remove: (ruleId: string) => request<void>('DELETE', `/api/v1/routing/rules/${id(ruleId)}`),
+      reorder: async (channelId: string, ruleIds: string[]) =>
+        (await request<{ rules: RoutingRule[] }>('PUT', '/api/v1/routing/rule-order', { channelId, ruleIds }))
+          .rules,
+      test: (input: RoutingTestInput) => request<RoutingTestResult>('POST', '/api/v1/routing/test', input),
+      websites: async () =>
+        (await request<{ websites: RoutingWebsite[] }>('GET', '/api/v1/routing/websites')).websites,
+      setDefaultTeam: (channelId: string, teamId: string | null) =>
+        request<RoutingWebsite>('PUT', `/api/v1/routing/websites/${id(channelId)}/default-team`, { teamId }),
     },
 
     availability: {

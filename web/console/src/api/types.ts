@@ -51,6 +51,14 @@ import type {
   WidgetSettingsPatch as WidgetSettingsPatchSchema,
   WidgetSettingsResponse,
 } from '../../../../server/src/modules/widget/widget.schemas.ts';
+import type {
+  CreateRuleBody,
+  RuleView,
+  TestBody as RoutingTestBody,
+  TestResult as RoutingTestResultSchema,
+  UpdateRuleBody,
+  WebsiteView,
+} from '../../../../server/src/modules/routing/routing-rules.schemas.ts';
 import type { AvailabilityView } from '../../../../server/src/modules/availability/availability.schemas.ts';
 import type { ChannelsResponse } from '../../../../server/src/modules/conversations/conversations.schemas.ts';
 import type { ErrorBody } from '../../../../server/src/platform/http/errors.plugin.ts';
@@ -108,3 +116,11 @@ export interface ErasureRequest {
 }
 export type ErasureResult = Omit<ErasureRequest, 'confirmation' | 'expiresAt'>;
 export type UpdateContactInput = Static<typeof UpdateContactBody>;
+/** Routing rules (docs/ROUTING.md "Rules"). */
+export type RoutingRule = Static<typeof RuleView>;
+export type RoutingCondition = RoutingRule['conditions'][number];
+export type CreateRoutingRuleInput = Static<typeof CreateRuleBody>;
+export type UpdateRoutingRuleInput = Static<typeof UpdateRuleBody>;
+export type RoutingTestInput = Static<typeof RoutingTestBody>;
+export type RoutingTestResult = Static<typeof RoutingTestResultSchema>;
+export type RoutingWebsite = Static<typeof WebsiteView>;

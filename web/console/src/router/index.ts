@@ -39,6 +39,7 @@ export type NavPageName =
   | 'users'
   | 'teams'
   | 'business-hours'
+  | 'routing-rules'
   | 'widget-settings'
   | 'security'
   | 'backups'
@@ -79,6 +80,7 @@ export const NAV_GROUPS: readonly NavGroup[] = [
       { name: 'users', title: 'nav.users', permission: 'users.read' },
       { name: 'teams', title: 'nav.teams', permission: 'teams.manage' },
       { name: 'business-hours', title: 'businessHours.nav', permission: 'business_hours.read' },
+      { name: 'routing-rules', title: 'routing.nav', permission: 'routing.read' },
       { name: 'widget-settings', title: 'widgetSettings.nav', permission: 'channels.manage' },
       { name: 'security', title: 'nav.security', permission: 'security.manage' },
       { name: 'backups', title: 'nav.backups', permission: 'backups.read' },
@@ -159,6 +161,10 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'business-hours',
             component: () => import('../views/admin/BusinessHoursView.vue'),
             meta: { permission: 'business_hours.read', title: 'businessHours.nav' },
+            path: 'admin/routing',
+            name: 'routing-rules',
+            component: () => import('../views/admin/RoutingRulesView.vue'),
+            meta: { permission: 'routing.read', title: 'routing.nav' },
           },
           {
             path: 'admin/audit',
