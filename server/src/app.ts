@@ -30,6 +30,7 @@ import { widgetRoutes } from './modules/conversations/widget.routes.ts';
 import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
 import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
+import { knowledgeRoutes } from './modules/knowledge/knowledge.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -131,6 +132,7 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     root: config.widgetDir,
   });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
+  await app.register(knowledgeRoutes, { knowledge: container.knowledge, knowledgeImport: container.knowledgeImport });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
   await app.register(securityRoutes, { security: container.security });

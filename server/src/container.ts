@@ -47,6 +47,10 @@ import { createAvailabilityService } from './modules/availability/availability.s
 import { registerRealtimeMetrics } from './realtime/realtime.metrics.ts';
 import { createPgBridge } from './realtime/pg-bridge.ts';
 import { sql } from 'kysely';
+import { createKnowledgeRepository } from './modules/knowledge/knowledge.repository.ts';
+import { createKnowledgeService } from './modules/knowledge/knowledge.service.ts';
+import { createKnowledgeImportService } from './modules/knowledge/knowledge-import.service.ts';
+import type { KnowledgeChange } from './platform/events.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -68,6 +72,15 @@ export function createContainer(deps: {
     encryptionConfigured: keyRing !== null,
   });
   const bus = createEventBus();
+  // Knowledge-base changes, from this replica (bus) and from others (the NOTIFY bridge): matchers
+  // subscribe with knowledge.onChange / knowledgeChanges.
+  const knowledgeListeners = new Set<(change: KnowledgeChange) => void>();
+  const knowledgeChanged = (change: KnowledgeChange) => {
+    for (const l of knowledgeListeners) l(change);
+  };
+  bus.onEphemeral((event) => {
+    if (event.kind === 'knowledge') knowledgeChanged(event.change);
+  });
   // Open agent sockets on every replica follow role, team and account changes at once.
   const onAccessChanged = (userIds: string[]) => bus.ephemeral({ kind: 'access', userIds });
   const identity = createIdentityService({
@@ -132,6 +145,9 @@ export function createContainer(deps: {
         catchUpSeconds: config.realtimeCatchUpSeconds,
         logger,
         periodic: () => conversations.wakeSnoozed(),
+        received: (event) => {
+          if (event.kind === 'knowledge') knowledgeChanged(event.change);
+        },
       })
     : null;
   const cannedReplies = createCannedRepliesService({ db, repo: createCannedRepliesRepository(), auditTrail });
@@ -142,6 +158,14 @@ export function createContainer(deps: {
     auditTrail,
     publicUrl: config.publicUrl,
   });
+  const knowledgeRepo = createKnowledgeRepository();
+  const knowledge = createKnowledgeService({
+    db,
+    repo: knowledgeRepo,
+    auditTrail,
+    announce: (change) => bus.ephemeral({ kind: 'knowledge', change }),
+  });
+  const knowledgeImport = createKnowledgeImportService({ db, repo: knowledgeRepo, auditTrail, knowledge, logger });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -205,6 +229,13 @@ export function createContainer(deps: {
     audit,
     cannedReplies,
     widget,
+    knowledge,
+    knowledgeImport,
+    /** Every committed knowledge-base change on any replica; returns the unsubscribe function. */
+    onKnowledgeChange(listener: (change: KnowledgeChange) => void) {
+      knowledgeListeners.add(listener);
+      return () => void knowledgeListeners.delete(listener);
+    },
   };
 }
 

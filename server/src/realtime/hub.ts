@@ -574,6 +574,9 @@ export function createHub(deps: HubDeps) {
           }
           return;
         }
+        case 'knowledge':
+          return; // for matchers (container.ts), not for sockets
+
       }
     },
 

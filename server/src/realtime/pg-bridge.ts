@@ -33,6 +33,8 @@ export interface PgBridgeDeps {
   activitySince(since: Date): Promise<{ id: string; last_seq: number }[]>;
   catchUpSeconds: number;
   logger: Logger;
+  /** Hears every ephemeral event another replica published (besides the hub). */
+  received?: (event: EphemeralEvent) => void;
   /** Extra periodic work run with the catch-up (snooze wake-ups). */
   periodic?: () => Promise<unknown>;
 }
@@ -113,6 +115,7 @@ export function createPgBridge(deps: PgBridgeDeps) {
       for (const [id, a, b] of notice.m) void deps.hub.notified(id, a, b);
     } else {
       deps.hub.ephemeral(notice.e);
+      deps.received?.(notice.e);
     }
   }
 

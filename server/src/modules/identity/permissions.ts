@@ -39,6 +39,10 @@ export const PERMISSIONS = [
   'availability.read',
   /** Set one's own availability (online, busy, away, offline). */
   'availability.set',
+  /** Browse and search the knowledge base (FAQ entries, categories, synonyms, dictionary). */
+  'knowledge.read',
+  /** The knowledge admin: edit entries, categories, synonyms, dictionary; import and export. */
+  'knowledge.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -60,6 +64,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.manage_team',
     'availability.read',
     'availability.set',
+    'knowledge.read',
+    'knowledge.manage',
   ],
   agent: [
     'teams.read',
@@ -71,6 +77,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.use',
     'availability.read',
     'availability.set',
+    'knowledge.read',
   ],
   auditor: ['audit.read', 'audit.export'],
 };
