@@ -40,6 +40,10 @@ Commands:
   audit keygen [--out FILE]     Make an Ed25519 key pair for PARLEY_AUDIT_SIGNING_KEY
   audit checkpoint              Sign the head of the audit chain now
   audit archive                 Archive records past AUDIT_RETENTION_DAYS, verify, then prune
+  kb import FILE [--dry-run] [--format xlsx|csv|jsonl] [--json]
+                                Import FAQ entries (all-or-nothing; a per-row report on refusal)
+  kb export [--format xlsx|csv|jsonl] [--out FILE]
+                                Export the knowledge base (JSON Lines to stdout by default)
   keys generate [--id ID]       Make a new encryption key (and a lookup key)
   keys status                   Count encrypted values per key id
   keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
@@ -158,6 +162,37 @@ async function run(argv: string[]): Promise<number> {
           return audit.auditArchive(config());
         default:
           throw new UsageError('parley audit export|verify|keygen|checkpoint|archive');
+      }
+    }
+    case 'kb': {
+      const [sub, ...args] = rest;
+      const kb = await import('./knowledge.ts');
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          format: { type: 'string' },
+          out: { type: 'string' },
+          'dry-run': { type: 'boolean' },
+          json: { type: 'boolean' },
+        },
+      });
+      const format = values.format;
+      if (format !== undefined && format !== 'xlsx' && format !== 'csv' && format !== 'jsonl') {
+        throw new UsageError('--format is xlsx, csv or jsonl');
+      }
+      switch (sub) {
+        case 'import':
+          if (positionals.length !== 1) throw new UsageError('parley kb import FILE [--dry-run]');
+          return kb.kbImport(config(), positionals[0]!, {
+            format,
+            dryRun: values['dry-run'] ?? false,
+            json: values.json ?? false,
+          });
+        case 'export':
+          return kb.kbExport(config(), { format: format ?? 'jsonl', out: values.out });
+        default:
+          throw new UsageError('parley kb import|export');
       }
     }
     case 'keys': {
