@@ -132,7 +132,10 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     root: config.widgetDir,
   });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
-  await app.register(knowledgeRoutes, { knowledge: container.knowledge, knowledgeImport: container.knowledgeImport });
+  await app.register(knowledgeRoutes, {
+    knowledge: container.knowledge,
+    knowledgeImport: container.knowledgeImport,
+  });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
   await app.register(securityRoutes, { security: container.security });

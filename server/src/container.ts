@@ -165,7 +165,13 @@ export function createContainer(deps: {
     auditTrail,
     announce: (change) => bus.ephemeral({ kind: 'knowledge', change }),
   });
-  const knowledgeImport = createKnowledgeImportService({ db, repo: knowledgeRepo, auditTrail, knowledge, logger });
+  const knowledgeImport = createKnowledgeImportService({
+    db,
+    repo: knowledgeRepo,
+    auditTrail,
+    knowledge,
+    logger,
+  });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,

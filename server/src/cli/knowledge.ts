@@ -42,8 +42,10 @@ export async function kbImport(
         console.log(`  ${p.row === 0 ? 'file' : `row ${p.row}`}: ${p.message}`);
       }
       if (result.problems.length > 50) console.log(`  … and ${result.problems.length - 50} more`);
-      if (result.problems.length > 0) console.log(`refused: ${result.problems.length} problems; nothing was saved`);
-      else if (opts.dryRun) console.log(`dry run: would create ${result.created}, update ${result.updated}; nothing saved`);
+      if (result.problems.length > 0)
+        console.log(`refused: ${result.problems.length} problems; nothing was saved`);
+      else if (opts.dryRun)
+        console.log(`dry run: would create ${result.created}, update ${result.updated}; nothing saved`);
       else console.log(`imported: ${result.created} created, ${result.updated} updated`);
     }
     return result.problems.length > 0 ? 1 : 0;

@@ -39,10 +39,7 @@ export interface PresenceEntry {
  * category moves), or the synonym groups or dictionary.
  */
 export type KnowledgeChange =
-  | { what: 'entries'; ids: string[] }
-  | { what: 'all' }
-  | { what: 'synonyms' }
-  | { what: 'dictionary' };
+  { what: 'entries'; ids: string[] } | { what: 'all' } | { what: 'synonyms' } | { what: 'dictionary' };
 
 export type EphemeralEvent =
   | {

@@ -576,7 +576,6 @@ export function createHub(deps: HubDeps) {
         }
         case 'knowledge':
           return; // for matchers (container.ts), not for sockets
-
       }
     },
 

@@ -19,9 +19,20 @@ async function auditActions(targetId: string): Promise<string[]> {
 }
 
 const entryCount = async () =>
-  Number((await t.container.db.selectFrom('kb_entries').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await t.container.db
+        .selectFrom('kb_entries')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 3000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 3000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();
@@ -70,7 +81,9 @@ describe('knowledge base entries', () => {
     expect(stale.statusCode).toBe(409);
     expect(stale.json().error.field).toBe('version');
 
-    const history = await call('GET', `/api/v1/knowledge/entries/${entry.id}/versions`, { cookie: admin.cookie });
+    const history = await call('GET', `/api/v1/knowledge/entries/${entry.id}/versions`, {
+      cookie: admin.cookie,
+    });
     expect(history.statusCode).toBe(200);
     const versions = history.json().versions;
     expect(versions.map((v: { version: number; action: string }) => [v.version, v.action])).toEqual([
@@ -81,12 +94,16 @@ describe('knowledge base entries', () => {
     expect(versions[0].snapshot.answer).toBe('新地址：北京市。');
     expect(versions[1].snapshot.answer).toContain('上海市');
 
-    expect((await call('DELETE', `/api/v1/knowledge/entries/${entry.id}`, { cookie: admin.cookie })).statusCode).toBe(
-      204,
-    );
-    expect((await call('GET', `/api/v1/knowledge/entries/${entry.id}`, { cookie: admin.cookie })).statusCode).toBe(404);
+    expect(
+      (await call('DELETE', `/api/v1/knowledge/entries/${entry.id}`, { cookie: admin.cookie })).statusCode,
+    ).toBe(204);
+    expect(
+      (await call('GET', `/api/v1/knowledge/entries/${entry.id}`, { cookie: admin.cookie })).statusCode,
+    ).toBe(404);
     // The history of a deleted entry stays readable.
-    const after = (await call('GET', `/api/v1/knowledge/entries/${entry.id}/versions`, { cookie: admin.cookie })).json();
+    const after = (
+      await call('GET', `/api/v1/knowledge/entries/${entry.id}/versions`, { cookie: admin.cookie })
+    ).json();
     expect(after.versions[0]).toMatchObject({ version: 3, action: 'delete' });
     expect(await auditActions(entry.id)).toEqual([
       'knowledge.entry.create',
@@ -120,8 +137,19 @@ describe('knowledge base entries', () => {
       [{ question: 'q1', answer: '' }, 'answer'],
       [{ question: 'q2', answer: '长'.repeat(5001) }, 'answer'],
       [{ question: 'q3', answer: 'a', similar: ['ok', ''] }, 'similar[1]'],
-      [{ question: 'q4', answer: 'a', attachments: [{ kind: 'link', url: 'javascript:alert(1)' }] }, 'attachments[0].url'],
-      [{ question: 'q5', answer: 'a', validFrom: '2027-01-02T00:00:00Z', validUntil: '2027-01-01T00:00:00Z' }, 'validUntil'],
+      [
+        { question: 'q4', answer: 'a', attachments: [{ kind: 'link', url: 'javascript:alert(1)' }] },
+        'attachments[0].url',
+      ],
+      [
+        {
+          question: 'q5',
+          answer: 'a',
+          validFrom: '2027-01-02T00:00:00Z',
+          validUntil: '2027-01-01T00:00:00Z',
+        },
+        'validUntil',
+      ],
       [{ question: 'q6', answer: 'a', categoryId: '00000000-0000-4000-8000-000000000000' }, 'categoryId'],
       [{ question: 'q7', answer: 'a', quickReplies: ['x'.repeat(41)] }, 'quickReplies[0]'],
     ];
@@ -138,7 +166,9 @@ describe('knowledge base entries', () => {
     const supervisor = await signIn(t, 'supervisor');
     const auditor = await signIn(t, 'auditor');
     const body = { question: '营业时间', answer: '每天 9:00–21:00。' };
-    expect((await call('POST', '/api/v1/knowledge/entries', { cookie: agent.cookie, body })).statusCode).toBe(403);
+    expect((await call('POST', '/api/v1/knowledge/entries', { cookie: agent.cookie, body })).statusCode).toBe(
+      403,
+    );
     const made = await call('POST', '/api/v1/knowledge/entries', { cookie: supervisor.cookie, body });
     expect(made.statusCode).toBe(201);
     const id = made.json().id;
@@ -146,25 +176,38 @@ describe('knowledge base entries', () => {
     expect(list.statusCode).toBe(200);
     expect(list.json()).toMatchObject({ canManage: false });
     expect(list.json().entries.map((e: { id: string }) => e.id)).toContain(id);
-    expect((await call('GET', '/api/v1/knowledge/entries?q=营业', { cookie: supervisor.cookie })).json().canManage).toBe(
-      true,
-    );
     expect(
-      (await call('PATCH', `/api/v1/knowledge/entries/${id}`, { cookie: agent.cookie, body: { answer: 'x' } }))
-        .statusCode,
+      (await call('GET', '/api/v1/knowledge/entries?q=营业', { cookie: supervisor.cookie })).json().canManage,
+    ).toBe(true);
+    expect(
+      (
+        await call('PATCH', `/api/v1/knowledge/entries/${id}`, {
+          cookie: agent.cookie,
+          body: { answer: 'x' },
+        })
+      ).statusCode,
     ).toBe(403);
-    expect((await call('DELETE', `/api/v1/knowledge/entries/${id}`, { cookie: agent.cookie })).statusCode).toBe(403);
+    expect(
+      (await call('DELETE', `/api/v1/knowledge/entries/${id}`, { cookie: agent.cookie })).statusCode,
+    ).toBe(403);
     expect((await call('GET', '/api/v1/knowledge/entries', { cookie: auditor.cookie })).statusCode).toBe(403);
-    expect((await call('GET', `/api/v1/knowledge/entries/${id}`, { cookie: agent.cookie })).json().answer).toBe(
-      '每天 9:00–21:00。',
-    );
+    expect(
+      (await call('GET', `/api/v1/knowledge/entries/${id}`, { cookie: agent.cookie })).json().answer,
+    ).toBe('每天 9:00–21:00。');
   });
 
   it('enables and disables many entries at once, versioned and audited once', async () => {
     const admin = await signIn(t, 'admin');
     const ids: string[] = [];
     for (const q of ['批量一', '批量二', '批量三']) {
-      ids.push((await call('POST', '/api/v1/knowledge/entries', { cookie: admin.cookie, body: { question: q, answer: 'a' } })).json().id);
+      ids.push(
+        (
+          await call('POST', '/api/v1/knowledge/entries', {
+            cookie: admin.cookie,
+            body: { question: q, answer: 'a' },
+          })
+        ).json().id,
+      );
     }
     const off = await call('POST', '/api/v1/knowledge/entries/enabled', {
       cookie: admin.cookie,
@@ -178,10 +221,13 @@ describe('knowledge base entries', () => {
       body: { ids: [ids[0]], enabled: false },
     });
     expect(again.json().changed).toEqual([]);
-    const list = (await call('GET', '/api/v1/knowledge/entries?q=批量&enabled=false', { cookie: admin.cookie })).json();
+    const list = (
+      await call('GET', '/api/v1/knowledge/entries?q=批量&enabled=false', { cookie: admin.cookie })
+    ).json();
     expect(list.total).toBe(3);
-    const versions = (await call('GET', `/api/v1/knowledge/entries/${ids[0]}/versions`, { cookie: admin.cookie })).json()
-      .versions;
+    const versions = (
+      await call('GET', `/api/v1/knowledge/entries/${ids[0]}/versions`, { cookie: admin.cookie })
+    ).json().versions;
     expect(versions.map((v: { action: string }) => v.action)).toEqual(['disable', 'create']);
     const audit = await t.container.db
       .selectFrom('audit_log')
@@ -193,7 +239,8 @@ describe('knowledge base entries', () => {
 
   it('keeps categories as a tree: filtering by a category includes its sub-categories; no cycles', async () => {
     const admin = await signIn(t, 'admin');
-    const post = (body: object) => call('POST', '/api/v1/knowledge/categories', { cookie: admin.cookie, body });
+    const post = (body: object) =>
+      call('POST', '/api/v1/knowledge/categories', { cookie: admin.cookie, body });
     const parent = (await post({ name: '售后' })).json();
     const child = (await post({ name: '退货', parentId: parent.id })).json();
     expect(child.parentId).toBe(parent.id);
@@ -204,7 +251,9 @@ describe('knowledge base entries', () => {
       body: { question: '怎么退货', answer: '在订单页申请。', categoryId: child.id },
     });
     expect(e.statusCode).toBe(201);
-    const under = (await call('GET', `/api/v1/knowledge/entries?categoryId=${parent.id}`, { cookie: admin.cookie })).json();
+    const under = (
+      await call('GET', `/api/v1/knowledge/entries?categoryId=${parent.id}`, { cookie: admin.cookie })
+    ).json();
     expect(under.entries.map((x: { id: string }) => x.id)).toEqual([e.json().id]);
     const cycle = await call('PATCH', `/api/v1/knowledge/categories/${parent.id}`, {
       cookie: admin.cookie,
@@ -212,16 +261,18 @@ describe('knowledge base entries', () => {
     });
     expect(cycle.statusCode).toBe(400);
     expect(cycle.json().error.field).toBe('parentId');
-    expect((await call('DELETE', `/api/v1/knowledge/categories/${parent.id}`, { cookie: admin.cookie })).statusCode).toBe(
-      409,
-    );
-    expect((await call('DELETE', `/api/v1/knowledge/categories/${child.id}`, { cookie: admin.cookie })).statusCode).toBe(
-      204,
-    );
+    expect(
+      (await call('DELETE', `/api/v1/knowledge/categories/${parent.id}`, { cookie: admin.cookie }))
+        .statusCode,
+    ).toBe(409);
+    expect(
+      (await call('DELETE', `/api/v1/knowledge/categories/${child.id}`, { cookie: admin.cookie })).statusCode,
+    ).toBe(204);
     // Its entries stay, uncategorised.
-    expect((await call('GET', `/api/v1/knowledge/entries/${e.json().id}`, { cookie: admin.cookie })).json().categoryId).toBe(
-      null,
-    );
+    expect(
+      (await call('GET', `/api/v1/knowledge/entries/${e.json().id}`, { cookie: admin.cookie })).json()
+        .categoryId,
+    ).toBe(null);
   });
 });
 
@@ -250,7 +301,10 @@ describe('synonyms and dictionary', () => {
       body: { words: ['快递', '物流'] },
     });
     expect(put.json().words).toEqual(['快递', '物流']);
-    expect(await auditActions(ok.json().id)).toEqual(['knowledge.synonyms.create', 'knowledge.synonyms.update']);
+    expect(await auditActions(ok.json().id)).toEqual([
+      'knowledge.synonyms.create',
+      'knowledge.synonyms.update',
+    ]);
 
     const word = await call('POST', '/api/v1/knowledge/dictionary', {
       cookie: admin.cookie,
@@ -258,14 +312,18 @@ describe('synonyms and dictionary', () => {
     });
     expect(word.statusCode).toBe(201);
     expect(
-      (await call('POST', '/api/v1/knowledge/dictionary', { cookie: admin.cookie, body: { word: '微粒贷' } })).statusCode,
+      (await call('POST', '/api/v1/knowledge/dictionary', { cookie: admin.cookie, body: { word: '微粒贷' } }))
+        .statusCode,
     ).toBe(409);
     expect(
-      (await call('POST', '/api/v1/knowledge/dictionary', { cookie: admin.cookie, body: { word: '' } })).json().error.field,
+      (
+        await call('POST', '/api/v1/knowledge/dictionary', { cookie: admin.cookie, body: { word: '' } })
+      ).json().error.field,
     ).toBe('word');
     const agent = await signIn(t, 'agent');
     expect(
-      (await call('POST', '/api/v1/knowledge/dictionary', { cookie: agent.cookie, body: { word: 'x' } })).statusCode,
+      (await call('POST', '/api/v1/knowledge/dictionary', { cookie: agent.cookie, body: { word: 'x' } }))
+        .statusCode,
     ).toBe(403);
     const seam = await t.container.knowledge.matchable();
     expect(seam.synonyms).toContainEqual(['快递', '物流']);
@@ -309,9 +367,17 @@ describe('change events', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     // The other replica reads the entry as it now is.
     const [seen] = await other.container.knowledge.matchableEntries([id]);
-    expect(seen).toMatchObject({ question: '发票怎么开', similar: ['开发票'], enabled: true, channelIds: null });
+    expect(seen).toMatchObject({
+      question: '发票怎么开',
+      similar: ['开发票'],
+      enabled: true,
+      channelIds: null,
+    });
 
-    await call('POST', '/api/v1/knowledge/synonyms', { cookie: admin.cookie, body: { words: ['发票', '票据'] } });
+    await call('POST', '/api/v1/knowledge/synonyms', {
+      cookie: admin.cookie,
+      body: { words: ['发票', '票据'] },
+    });
     await until('the synonym change on the other replica', () =>
       there.some((c) => c.what === 'synonyms') ? true : undefined,
     );

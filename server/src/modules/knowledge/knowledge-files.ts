@@ -178,7 +178,9 @@ function parseCsvFile(bytes: Uint8Array): ParsedFile {
     return {
       rows: [],
       encoding: null,
-      problems: [{ row: 0, field: 'encoding', message: 'the file is neither UTF-8 nor GBK; save it as "CSV UTF-8"' }],
+      problems: [
+        { row: 0, field: 'encoding', message: 'the file is neither UTF-8 nor GBK; save it as "CSV UTF-8"' },
+      ],
     };
   }
   const firstLine = decoded.text.slice(0, decoded.text.search(/\r|\n|$/u));
@@ -194,7 +196,11 @@ function cellText(cell: ExcelJS.Cell): string {
   if (v === null || v === undefined) return '';
   if (typeof v === 'object' && 'richText' in v) return v.richText.map((r) => r.text).join('');
   if (typeof v === 'object' && 'text' in v && typeof v.text === 'string') return v.text; // hyperlink
-  if (typeof v === 'object' && 'result' in v) return v.result === undefined ? '' : String(v.result); // formula
+  if (typeof v === 'object' && 'result' in v) {
+    // A formula: its cached result, as text.
+    const r = v.result;
+    return typeof r === 'string' || typeof r === 'number' || typeof r === 'boolean' ? String(r) : '';
+  }
   return cell.text;
 }
 
@@ -204,10 +210,15 @@ async function parseXlsxFile(bytes: Uint8Array): Promise<ParsedFile> {
   try {
     await workbook.xlsx.load(bytes as unknown as ArrayBuffer);
   } catch {
-    return { rows: [], encoding: null, problems: [{ row: 0, field: 'file', message: 'not an XLSX workbook' }] };
+    return {
+      rows: [],
+      encoding: null,
+      problems: [{ row: 0, field: 'file', message: 'not an XLSX workbook' }],
+    };
   }
   const sheet = workbook.worksheets[0];
-  if (!sheet) return { rows: [], encoding: null, problems: [{ row: 0, field: 'file', message: 'no worksheet' }] };
+  if (!sheet)
+    return { rows: [], encoding: null, problems: [{ row: 0, field: 'file', message: 'no worksheet' }] };
   if (sheet.rowCount > MAX_IMPORT_ROWS + 1) {
     return {
       rows: [],
@@ -228,12 +239,20 @@ function parseJsonLines(bytes: Uint8Array): ParsedFile {
   const problems: RowProblem[] = [];
   const decoded = decodeText(bytes);
   if (!decoded || decoded.encoding === 'gbk') {
-    return { rows: [], encoding: null, problems: [{ row: 0, field: 'encoding', message: 'JSON Lines must be UTF-8' }] };
+    return {
+      rows: [],
+      encoding: null,
+      problems: [{ row: 0, field: 'encoding', message: 'JSON Lines must be UTF-8' }],
+    };
   }
   const rows: FileRow[] = [];
   const lines = decoded.text.split(/\r?\n/u);
   if (lines.length > MAX_IMPORT_ROWS + 1) {
-    return { rows: [], encoding: 'utf-8', problems: [{ row: 0, field: 'file', message: `more than ${MAX_IMPORT_ROWS} lines` }] };
+    return {
+      rows: [],
+      encoding: 'utf-8',
+      problems: [{ row: 0, field: 'file', message: `more than ${MAX_IMPORT_ROWS} lines` }],
+    };
   }
   lines.forEach((text, i) => {
     const row = i + 1;
@@ -321,7 +340,13 @@ export async function writeFile(format: FileFormat, rows: ExportRow[]): Promise<
     );
     return Buffer.from(lines.join('\n') + (lines.length ? '\n' : ''), 'utf8');
   }
-  const table = rows.map((r) => [r.question, r.similar.join('\n'), r.answer, r.categoryPath, r.externalId ?? '']);
+  const table = rows.map((r) => [
+    r.question,
+    r.similar.join('\n'),
+    r.answer,
+    r.categoryPath,
+    r.externalId ?? '',
+  ]);
   if (format === 'csv') {
     const text = [EXPORT_HEADERS as readonly string[], ...table]
       .map((cells) => cells.map((c) => csvCell(inert(c))).join(','))

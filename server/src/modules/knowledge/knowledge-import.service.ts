@@ -23,9 +23,17 @@ import {
 } from './knowledge-files.ts';
 import type { EntryValues, KnowledgeRepository } from './knowledge.repository.ts';
 import { categoryPath, RuleError } from './knowledge.rules.ts';
-import { actorFrom, toEntryView, type KnowledgeActor, type KnowledgeService } from './knowledge.service.ts';
+import {
+  actorFrom,
+  categoryPaths,
+  toEntryView,
+  type KnowledgeActor,
+  type KnowledgeService,
+} from './knowledge.service.ts';
 
 export const MAX_IMPORT_BYTES = 20 * 1024 * 1024;
+/** A "running" import older than this was interrupted (imports take seconds, not an hour). */
+const STALE_AFTER_MS = 60 * 60 * 1000;
 /** Rows between two progress writes. */
 const PROGRESS_EVERY = 200;
 /** At most this many problems are kept in a report (the count says how many there were). */
@@ -162,8 +170,30 @@ export function createKnowledgeImportService(deps: {
     const result = { encoding: parsed.encoding, total, created: 0, updated: 0, problems, saved: false };
     if (problems.length > 0) return result;
     if (input.dryRun) {
+      // What would change: rows matching an entry that already says the same are not counted.
       result.created = checked.filter((c) => !c.existingId).length;
-      result.updated = checked.length - result.created;
+      const matched = checked.filter((c) => c.existingId);
+      const [current, cats] = await Promise.all([
+        repo.entriesByIds(
+          db,
+          matched.map((c) => c.existingId!),
+        ),
+        repo.categories(db),
+      ]);
+      const byId = new Map(current.map((r) => [r.id, r]));
+      const paths = categoryPaths(cats);
+      result.updated = matched.filter((c) => {
+        const before = byId.get(c.existingId!);
+        if (!before) return true;
+        const beforePath = before.category_id ? (paths.get(before.category_id) ?? '') : '';
+        return !(
+          before.question === c.values.question &&
+          before.answer === c.values.answer &&
+          (c.values.externalId === null || before.external_id === c.values.externalId) &&
+          (!c.hasCategory || beforePath === c.categoryPath.join('/')) &&
+          JSON.stringify(before.similar_questions) === JSON.stringify(c.values.similar)
+        );
+      }).length;
       await progress(jobId, { processed: total });
       onProgress?.(total, total);
       return result;
@@ -218,18 +248,22 @@ export function createKnowledgeImportService(deps: {
         }
       }
       await knowledge.version(trx, actor, versions);
-      await auditTrail.record(trx, { id: actor.id, name: actor.name, ip: actor.ip, userAgent: actor.userAgent }, {
-        action: 'knowledge.import',
-        targetType: 'kb_import',
-        targetId: jobId,
-        details: {
-          format: input.format,
-          fileName: input.fileName,
-          rows: total,
-          created: result.created,
-          updated: result.updated,
+      await auditTrail.record(
+        trx,
+        { id: actor.id, name: actor.name, ip: actor.ip, userAgent: actor.userAgent },
+        {
+          action: 'knowledge.import',
+          targetType: 'kb_import',
+          targetId: jobId,
+          details: {
+            format: input.format,
+            fileName: input.fileName,
+            rows: total,
+            created: result.created,
+            updated: result.updated,
+          },
         },
-      });
+      );
     });
     result.saved = true;
     onProgress?.(total, total);
@@ -239,8 +273,14 @@ export function createKnowledgeImportService(deps: {
 
   function toReport(row: NonNullable<Awaited<ReturnType<KnowledgeRepository['findImport']>>>): ImportReport {
     const stored = row.errors as unknown as { list: RowProblem[]; count: number } | RowProblem[];
-    const list = Array.isArray(stored) ? stored : stored.list;
-    const count = Array.isArray(stored) ? stored.length : stored.count;
+    let list = Array.isArray(stored) ? stored : stored.list;
+    let count = Array.isArray(stored) ? stored.length : stored.count;
+    // The replica doing it stopped (restart, crash): its transaction rolled back, nothing saved.
+    if (row.status === 'running' && Date.now() - row.created_at.getTime() > STALE_AFTER_MS) {
+      row = { ...row, status: 'failed' };
+      list = [{ row: 0, field: 'file', message: 'the import was interrupted; nothing was saved' }];
+      count = 1;
+    }
     return {
       id: row.id,
       format: row.format as FileFormat,
@@ -295,9 +335,9 @@ export function createKnowledgeImportService(deps: {
             created: r.created,
             updated: r.updated,
             errors: JSON.stringify({ list: r.problems.slice(0, MAX_REPORTED), count: r.problems.length }),
+            encoding: r.encoding,
             finished_at: new Date(),
           });
-          if (r.encoding) await db.updateTable('kb_imports').set({ encoding: r.encoding }).where('id', '=', id).execute();
         },
         async (err: unknown) => {
           deps.logger.error({ err, importId: id }, 'knowledge import failed');
@@ -305,7 +345,13 @@ export function createKnowledgeImportService(deps: {
             .updateImport(db, id, {
               status: 'failed',
               errors: JSON.stringify({
-                list: [{ row: 0, field: 'file', message: 'the import failed; nothing was saved (see the server log)' }],
+                list: [
+                  {
+                    row: 0,
+                    field: 'file',
+                    message: 'the import failed; nothing was saved (see the server log)',
+                  },
+                ],
                 count: 1,
               }),
               finished_at: new Date(),
@@ -337,11 +383,15 @@ export function createKnowledgeImportService(deps: {
       const rows = await knowledge.exportRows(actor);
       const k = 'role' in actor ? actorFrom(actor) : actor;
       await db.transaction().execute((trx) =>
-        auditTrail.record(trx, { id: k.id, name: k.name, ip: k.ip, userAgent: k.userAgent }, {
-          action: 'knowledge.export',
-          targetType: 'kb_entry',
-          details: { format, entries: rows.length },
-        }),
+        auditTrail.record(
+          trx,
+          { id: k.id, name: k.name, ip: k.ip, userAgent: k.userAgent },
+          {
+            action: 'knowledge.export',
+            targetType: 'kb_entry',
+            details: { format, entries: rows.length },
+          },
+        ),
       );
       return writeFile(format, rows);
     },

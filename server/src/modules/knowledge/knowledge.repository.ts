@@ -116,7 +116,12 @@ export function createKnowledgeRepository() {
     },
 
     findEntryForUpdate(db: Executor, id: string) {
-      return db.selectFrom('kb_entries').select(entryColumns).where('id', '=', id).forUpdate().executeTakeFirst();
+      return db
+        .selectFrom('kb_entries')
+        .select(entryColumns)
+        .where('id', '=', id)
+        .forUpdate()
+        .executeTakeFirst();
     },
 
     /** The entry that already has this standard question (or external key), other than `exceptId`. */
@@ -277,7 +282,11 @@ export function createKnowledgeRepository() {
       return q.executeTakeFirst();
     },
 
-    updateCategory(db: Executor, id: string, patch: { parent_id?: string | null; name?: string; position?: number }) {
+    updateCategory(
+      db: Executor,
+      id: string,
+      patch: { parent_id?: string | null; name?: string; position?: number },
+    ) {
       return db.updateTable('kb_categories').set(patch).where('id', '=', id).executeTakeFirst();
     },
 
@@ -326,7 +335,11 @@ export function createKnowledgeRepository() {
     },
 
     deleteSynonymGroup(db: Executor, id: string) {
-      return db.deleteFrom('kb_synonym_groups').where('id', '=', id).returning(['id', 'words']).executeTakeFirst();
+      return db
+        .deleteFrom('kb_synonym_groups')
+        .where('id', '=', id)
+        .returning(['id', 'words'])
+        .executeTakeFirst();
     },
 
     dictionary(db: Executor) {
@@ -380,6 +393,7 @@ export function createKnowledgeRepository() {
         created: number;
         updated: number;
         errors: string;
+        encoding: string | null;
         finished_at: Date;
       }>,
     ) {

@@ -35,7 +35,12 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
 
   // Import files arrive as the request body (the console sends the File as it is).
   app.addContentTypeParser(
-    ['application/octet-stream', 'text/csv', 'application/x-ndjson', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
+    [
+      'application/octet-stream',
+      'text/csv',
+      'application/x-ndjson',
+      'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+    ],
     { parseAs: 'buffer', bodyLimit: MAX_IMPORT_BYTES },
     (_request, body, done) => done(null, body),
   );
@@ -64,7 +69,8 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
       config: { access: 'knowledge.manage' },
       schema: { body: CreateEntryBody, response: { 201: EntrySchema, ...withConflict } },
     },
-    async (request, reply) => reply.status(201).send(await knowledge.createEntry(actorOf(request), request.body)),
+    async (request, reply) =>
+      reply.status(201).send(await knowledge.createEntry(actorOf(request), request.body)),
   );
 
   app.patch(
@@ -135,7 +141,11 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
     `${base}/categories/:id`,
     {
       config: { access: 'knowledge.manage' },
-      schema: { params: IdParams, body: UpdateCategoryBody, response: { 200: CategorySchema, ...withConflict } },
+      schema: {
+        params: IdParams,
+        body: UpdateCategoryBody,
+        response: { 200: CategorySchema, ...withConflict },
+      },
     },
     async (request) => knowledge.updateCategory(actorOf(request), request.params.id, request.body),
   );
@@ -175,7 +185,11 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
     `${base}/synonyms/:id`,
     {
       config: { access: 'knowledge.manage' },
-      schema: { params: IdParams, body: SynonymGroupBody, response: { 200: SynonymGroupSchema, ...withNotFound } },
+      schema: {
+        params: IdParams,
+        body: SynonymGroupBody,
+        response: { 200: SynonymGroupSchema, ...withNotFound },
+      },
     },
     async (request) => knowledge.updateSynonymGroup(actorOf(request), request.params.id, request.body.words),
   );
@@ -205,7 +219,10 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
     `${base}/dictionary`,
     {
       config: { access: 'knowledge.manage' },
-      schema: { body: DictionaryWordBody, response: { 201: DictionaryWordSchema, ...authErrors, 409: ErrorResponse } },
+      schema: {
+        body: DictionaryWordBody,
+        response: { 201: DictionaryWordSchema, ...authErrors, 409: ErrorResponse },
+      },
     },
     async (request, reply) => reply.status(201).send(await knowledge.addWord(actorOf(request), request.body)),
   );
@@ -227,7 +244,10 @@ export const knowledgeRoutes: FastifyPluginAsyncTypebox<{
     {
       config: { access: 'knowledge.manage' },
       bodyLimit: MAX_IMPORT_BYTES,
-      schema: { querystring: ImportQuery, response: { 202: ImportReportSchema, ...authErrors, 413: ErrorResponse } },
+      schema: {
+        querystring: ImportQuery,
+        response: { 202: ImportReportSchema, ...authErrors, 413: ErrorResponse },
+      },
     },
     async (request, reply) => {
       const bytes = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

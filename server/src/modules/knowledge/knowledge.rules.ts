@@ -55,6 +55,14 @@ export class RuleError extends BadRequestError {
 
 const chars = (s: string) => [...s].length;
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/u;
+// Answers may hold line breaks and tabs.
+// eslint-disable-next-line no-control-regex
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0008\u000b-\u001f\u007f]/u;
+const hasControl = (s: string, multiline = false) => (multiline ? CONTROL_BUT_NEWLINE : CONTROL).test(s);
+const hasBlankOrControl = (s: string) => /\s/u.test(s) || hasControl(s);
+
 /**
  * The form a standard question is compared in for duplicates: Unicode-compatibility folded
  * (full-width → half-width), lower case, without spaces and without trailing punctuation.
@@ -72,8 +80,7 @@ function text(field: string, raw: string, max: number, opts: { multiline?: boole
   const s = raw.replace(/\r\n?/g, '\n').trim();
   if (s.length === 0) throw new RuleError(field, 'must not be empty');
   if (chars(s) > max) throw new RuleError(field, `longer than ${max} characters`);
-  const control = opts.multiline ? /[\u0000-\u0009\u000b-\u001f\u007f]/u : /[\u0000-\u001f\u007f]/u;
-  if (control.test(s)) throw new RuleError(field, 'contains control characters');
+  if (hasControl(s, opts.multiline)) throw new RuleError(field, 'contains control characters');
   return s;
 }
 
@@ -85,7 +92,8 @@ export function cleanQuestion(raw: string, field = 'question'): string {
 
 /** Similar questions: trimmed, duplicates (and copies of the standard question) dropped. */
 export function cleanSimilar(raw: readonly string[], question: string, field = 'similar'): string[] {
-  if (raw.length > LIMITS.similarCount) throw new RuleError(field, `more than ${LIMITS.similarCount} questions`);
+  if (raw.length > LIMITS.similarCount)
+    throw new RuleError(field, `more than ${LIMITS.similarCount} questions`);
   const seen = new Set([questionKey(question)]);
   const out: string[] = [];
   raw.forEach((s, i) => {
@@ -109,7 +117,8 @@ export function cleanAttachments(raw: readonly { kind: string; url: string; titl
     throw new RuleError('attachments', `more than ${LIMITS.attachments} links and images`);
   }
   return raw.map((a, i): Attachment => {
-    if (a.kind !== 'link' && a.kind !== 'image') throw new RuleError(`attachments[${i}].kind`, 'link or image');
+    if (a.kind !== 'link' && a.kind !== 'image')
+      throw new RuleError(`attachments[${i}].kind`, 'link or image');
     const url = a.url.trim();
     if (chars(url) > LIMITS.urlChars || !SAFE_URL.test(url)) {
       throw new RuleError(`attachments[${i}].url`, 'an http(s) address or a path on this server');
@@ -138,7 +147,7 @@ export function cleanExternalId(raw: string | null | undefined, field = 'externa
   if (raw === null || raw === undefined) return null;
   const s = raw.trim();
   if (s.length === 0) return null;
-  if (chars(s) > LIMITS.externalIdChars || /[\u0000-\u001f]/u.test(s)) {
+  if (chars(s) > LIMITS.externalIdChars || hasControl(s)) {
     throw new RuleError(field, `1–${LIMITS.externalIdChars} characters without control characters`);
   }
   return s;
@@ -161,7 +170,8 @@ export function categoryPath(raw: string, field = 'category'): string[] {
     .split('/')
     .map((p) => p.trim())
     .filter((p) => p.length > 0);
-  if (parts.length > LIMITS.categoryDepth) throw new RuleError(field, `deeper than ${LIMITS.categoryDepth} levels`);
+  if (parts.length > LIMITS.categoryDepth)
+    throw new RuleError(field, `deeper than ${LIMITS.categoryDepth} levels`);
   return parts.map((p) => cleanCategoryName(p, field));
 }
 
@@ -175,7 +185,7 @@ export function cleanSynonymWords(raw: readonly string[], field = 'words'): stri
     if (chars(word) > LIMITS.synonymWordChars) {
       throw new RuleError(`${field}[${i}]`, `longer than ${LIMITS.synonymWordChars} characters`);
     }
-    if (/[\s\u0000-\u001f]/u.test(word)) throw new RuleError(`${field}[${i}]`, 'must be one word without spaces');
+    if (hasBlankOrControl(word)) throw new RuleError(`${field}[${i}]`, 'must be one word without spaces');
     if (!out.some((o) => o.toLowerCase() === word.toLowerCase())) out.push(word);
   });
   if (out.length < 2) throw new RuleError(field, 'a group needs at least two different words');
@@ -188,6 +198,6 @@ export function cleanDictionaryWord(raw: string, field = 'word'): string {
   if (chars(word) > LIMITS.dictionaryWordChars) {
     throw new RuleError(field, `longer than ${LIMITS.dictionaryWordChars} characters`);
   }
-  if (/[\s\u0000-\u001f]/u.test(word)) throw new RuleError(field, 'must be one word without spaces');
+  if (hasBlankOrControl(word)) throw new RuleError(field, 'must be one word without spaces');
   return word;
 }

@@ -20,7 +20,11 @@ export const EntrySchema = Type.Object({
   similar: Type.Array(Type.String()),
   answer: Type.String(),
   attachments: Type.Array(
-    Type.Object({ kind: Type.Union([Type.Literal('link'), Type.Literal('image')]), url: Type.String(), title: Type.String() }),
+    Type.Object({
+      kind: Type.Union([Type.Literal('link'), Type.Literal('image')]),
+      url: Type.String(),
+      title: Type.String(),
+    }),
   ),
   quickReplies: Type.Array(Type.String()),
   categoryId: Type.Union([Type.String(), Type.Null()]),
@@ -126,7 +130,11 @@ export const UpdateCategoryBody = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 
-export const SynonymGroupSchema = Type.Object({ id: Type.String(), words: Type.Array(Type.String()), updatedAt: Type.String() });
+export const SynonymGroupSchema = Type.Object({
+  id: Type.String(),
+  words: Type.Array(Type.String()),
+  updatedAt: Type.String(),
+});
 export const SynonymGroupBody = Type.Object(
   { words: Type.Array(Type.String({ maxLength: 200 }), { maxItems: LIMITS.synonymWords * 2 }) },
   { additionalProperties: false },

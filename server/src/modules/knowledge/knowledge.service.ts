@@ -179,7 +179,8 @@ export function createKnowledgeService(deps: {
       quickReplies: cleanQuickReplies(input.quickReplies ?? []),
       categoryId: input.categoryId ?? null,
       tags: cleanTags(input.tags ?? []),
-      channelIds: input.channelIds === undefined || input.channelIds === null ? null : [...new Set(input.channelIds)],
+      channelIds:
+        input.channelIds === undefined || input.channelIds === null ? null : [...new Set(input.channelIds)],
       ...validity,
       enabled: input.enabled ?? true,
       externalId: cleanExternalId(input.externalId),
@@ -206,7 +207,8 @@ export function createKnowledgeService(deps: {
   }
 
   async function assertCategory(trx: Executor, id: string | null) {
-    if (id !== null && !(await repo.findCategory(trx, id))) throw new RuleError('categoryId', 'no such category');
+    if (id !== null && !(await repo.findCategory(trx, id)))
+      throw new RuleError('categoryId', 'no such category');
   }
 
   async function version(
@@ -275,7 +277,10 @@ export function createKnowledgeService(deps: {
       return toEntryView(row);
     },
 
-    async createEntry(actor: Actor, input: EntryPatch & { question: string; answer: string }): Promise<EntryView> {
+    async createEntry(
+      actor: Actor,
+      input: EntryPatch & { question: string; answer: string },
+    ): Promise<EntryView> {
       authorize(actor, 'knowledge.manage');
       const values = cleanEntry(input);
       const k = actorFrom(actor);
@@ -296,7 +301,11 @@ export function createKnowledgeService(deps: {
       return view;
     },
 
-    async updateEntry(actor: Actor, id: string, patch: EntryPatch & { expectedVersion?: number | undefined }) {
+    async updateEntry(
+      actor: Actor,
+      id: string,
+      patch: EntryPatch & { expectedVersion?: number | undefined },
+    ) {
       authorize(actor, 'knowledge.manage');
       const k = actorFrom(actor);
       const view = await db.transaction().execute(async (trx) => {
@@ -309,7 +318,7 @@ export function createKnowledgeService(deps: {
           );
         }
         const old = toEntryView(before);
-        const values = cleanEntry({ ...old, ...patch } as EntryPatch & { question: string; answer: string });
+        const values = cleanEntry({ ...old, ...patch });
         await assertCategory(trx, values.categoryId);
         await assertUnique(trx, values, id);
         const view = toEntryView(await repo.updateEntry(trx, id, values, k.id));
@@ -380,7 +389,8 @@ export function createKnowledgeService(deps: {
     async versions(actor: Actor, id: string) {
       authorize(actor, 'knowledge.read');
       const rows = await repo.versions(db, id);
-      if (rows.length === 0 && !(await repo.findEntry(db, id))) throw new NotFoundError('knowledge base entry');
+      if (rows.length === 0 && !(await repo.findEntry(db, id)))
+        throw new NotFoundError('knowledge base entry');
       return rows.map((r) => ({
         version: r.version,
         action: r.action,
@@ -406,13 +416,17 @@ export function createKnowledgeService(deps: {
       }));
     },
 
-    async createCategory(actor: Actor, input: { parentId?: string | null | undefined; name: string; position?: number | undefined }) {
+    async createCategory(
+      actor: Actor,
+      input: { parentId?: string | null | undefined; name: string; position?: number | undefined },
+    ) {
       authorize(actor, 'knowledge.manage');
       const name = cleanCategoryName(input.name);
       const parentId = input.parentId ?? null;
       const k = actorFrom(actor);
       return db.transaction().execute(async (trx) => {
-        if (parentId && !(await repo.findCategory(trx, parentId))) throw new RuleError('parentId', 'no such category');
+        if (parentId && !(await repo.findCategory(trx, parentId)))
+          throw new RuleError('parentId', 'no such category');
         const row = await repo.insertCategory(trx, { parentId, name, position: input.position ?? 0 });
         if (!row) throw new ConflictError(`name: "${name}" exists at this level`, { field: 'name' });
         await auditTrail.record(trx, who(k), {
@@ -428,7 +442,11 @@ export function createKnowledgeService(deps: {
     async updateCategory(
       actor: Actor,
       id: string,
-      patch: { parentId?: string | null | undefined; name?: string | undefined; position?: number | undefined },
+      patch: {
+        parentId?: string | null | undefined;
+        name?: string | undefined;
+        position?: number | undefined;
+      },
     ) {
       authorize(actor, 'knowledge.manage');
       const name = patch.name === undefined ? undefined : cleanCategoryName(patch.name);
@@ -459,7 +477,10 @@ export function createKnowledgeService(deps: {
           action: 'knowledge.category.update',
           targetType: 'kb_category',
           targetId: id,
-          details: { name: { from: before.name, to: finalName }, parentId: { from: before.parent_id, to: parentId } },
+          details: {
+            name: { from: before.name, to: finalName },
+            parentId: { from: before.parent_id, to: parentId },
+          },
         });
       });
       announce({ what: 'all' });
@@ -473,7 +494,9 @@ export function createKnowledgeService(deps: {
         const before = await repo.findCategory(trx, id);
         if (!before) throw new NotFoundError('category');
         if (await repo.hasChildren(trx, id)) {
-          throw new ConflictError('id: the category has sub-categories; move or delete them first', { field: 'id' });
+          throw new ConflictError('id: the category has sub-categories; move or delete them first', {
+            field: 'id',
+          });
         }
         await repo.deleteCategory(trx, id);
         await auditTrail.record(trx, who(k), {
@@ -578,7 +601,12 @@ export function createKnowledgeService(deps: {
         return row;
       });
       announce({ what: 'dictionary' });
-      return { id: row.id, word: row.word, kind: row.kind as 'product' | 'term', createdAt: row.created_at.toISOString() };
+      return {
+        id: row.id,
+        word: row.word,
+        kind: row.kind as 'product' | 'term',
+        createdAt: row.created_at.toISOString(),
+      };
     },
 
     async removeWord(actor: Actor, id: string) {
@@ -627,7 +655,10 @@ export function createKnowledgeService(deps: {
       if ('role' in actor) authorize(actor, 'knowledge.manage');
       const [rows, cats] = await Promise.all([repo.allEntries(db), repo.categories(db)]);
       const paths = categoryPaths(cats);
-      return rows.map((r) => ({ ...toEntryView(r), categoryPath: r.category_id ? (paths.get(r.category_id) ?? '') : '' }));
+      return rows.map((r) => ({
+        ...toEntryView(r),
+        categoryPath: r.category_id ? (paths.get(r.category_id) ?? '') : '',
+      }));
     },
 
     /** For the importer: runs `work` in one transaction and announces a full reload after commit. */
