@@ -25,6 +25,8 @@ let cookie = '';
 const problems: string[] = [];
 const byTest = (id: string) => `[data-test="${id}"]`;
 const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 10_000, interval: 50 });
+/** Closes an open select's dropdown (it would cover the buttons below it). */
+const closeDropdown = () => page.locator(`${byTest('kb-synonyms-dialog')} .el-dialog__title`).click();
 const api = consoleApi(
   () => server.base,
   () => cookie,
@@ -106,21 +108,18 @@ describe('knowledge base console', () => {
     await poll(() => rows.count()).toBe(2);
     await page.locator(`${byTest('kb-tree')} .el-tree-node__content`, { hasText: '全部问题' }).click();
     await poll(() => rows.count()).toBe(5);
-    await page.fill(`${byTest('kb-search')} input`, '包邮');
+    await page.fill(byTest('kb-search'), '包邮');
     await poll(() => rows.count()).toBe(1);
-    await page.fill(`${byTest('kb-search')} input`, '');
+    await page.fill(byTest('kb-search'), '');
     await poll(() => rows.count()).toBe(5);
     await screenshot(page, 'knowledge-list.png');
 
     // A new entry with similar questions, one per line.
     await page.click(byTest('kb-create'));
     const dialog = page.locator(byTest('kb-dialog'));
-    await page.fill(`${byTest('kb-question')} input`, '发票怎么开？');
-    await page.fill(`${byTest('kb-similar')} textarea`, '开发票\n要发票\n发票在哪里申请');
-    await page.fill(
-      `${byTest('kb-answer')} textarea`,
-      '在“我的订单”里点击“申请发票”，电子发票 1 个工作日内发到邮箱。',
-    );
+    await page.fill(byTest('kb-question'), '发票怎么开？');
+    await page.fill(byTest('kb-similar'), '开发票\n要发票\n发票在哪里申请');
+    await page.fill(byTest('kb-answer'), '在“我的订单”里点击“申请发票”，电子发票 1 个工作日内发到邮箱。');
     await screenshot(page, 'knowledge-editor.png');
     await page.click(byTest('kb-save'));
     await poll(() => dialog.isVisible()).toBe(false);
@@ -133,8 +132,8 @@ describe('knowledge base console', () => {
 
     // A duplicate standard question is refused on the field.
     await page.click(byTest('kb-create'));
-    await page.fill(`${byTest('kb-question')} input`, '营业时间？');
-    await page.fill(`${byTest('kb-answer')} textarea`, '另一个答案');
+    await page.fill(byTest('kb-question'), '营业时间？');
+    await page.fill(byTest('kb-answer'), '另一个答案');
     await page.click(byTest('kb-save'));
     await poll(() => dialog.locator('.el-form-item__error').first().textContent()).toContain('营业时间');
     await page.keyboard.press('Escape');
@@ -208,20 +207,24 @@ describe('knowledge base console', () => {
     await poll(() => page.locator(byTest('kb-synonyms')).textContent()).toContain('包裹');
     await page.click(byTest('kb-add-synonyms'));
     const words = page.locator(`${byTest('kb-synonym-words')} input`);
-    await words.fill('发票');
+    await words.pressSequentially('发票');
     await words.press('Enter');
+    await closeDropdown();
     await page.click(byTest('kb-synonyms-save'));
     await poll(() =>
       page.locator(`${byTest('kb-synonyms-dialog')} .el-form-item__error`).textContent(),
     ).toContain('two');
-    await words.fill('票据');
+    await words.pressSequentially('票据');
     await words.press('Enter');
+    await closeDropdown();
     await page.click(byTest('kb-synonyms-save'));
     await poll(() => page.locator(byTest('kb-synonyms')).textContent()).toContain('票据');
-    await page.fill(`${byTest('kb-new-word')} input`, '花呗');
+    await page.fill(byTest('kb-new-word'), '花呗');
     await page.click(byTest('kb-add-word'));
     await poll(() => page.locator(byTest('kb-dictionary')).textContent()).toContain('花呗');
     await screenshot(page, 'knowledge-terms.png');
-    expect(problems).toEqual([]);
+    // The refusals this test provokes (duplicate 409, one-word group 400) and the sign-in page's
+    // 401 are expected; nothing else may be logged.
+    expect(problems.filter((p) => !/status of (400|401|409)/.test(p))).toEqual([]);
   });
 });
