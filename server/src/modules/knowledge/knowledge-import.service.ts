@@ -204,12 +204,22 @@ export function createKnowledgeImportService(deps: {
         trx,
         checked.filter((c) => c.categoryPath.length > 0).map((c) => c.categoryPath),
       );
-      const versions: Parameters<KnowledgeService['version']>[2] = [];
       let done = 0;
-      for (const c of checked) {
-        const categoryId = c.categoryPath.length > 0 ? paths.get(c.categoryPath.join('/'))! : null;
-        if (c.existingId) {
-          const before = await repo.findEntryForUpdate(trx, c.existingId);
+      // In chunks: one read of the matched entries, one insert of the new ones and one insert of
+      // the versions per chunk (a statement stays far below PostgreSQL's 65,535 parameters).
+      for (let at = 0; at < checked.length; at += PROGRESS_EVERY) {
+        const chunk = checked.slice(at, at + PROGRESS_EVERY);
+        const versions: Parameters<KnowledgeService['version']>[2] = [];
+        const matched = chunk.filter((c) => c.existingId).map((c) => c.existingId!);
+        const befores = new Map((await repo.entriesByIdsForUpdate(trx, matched)).map((r) => [r.id, r]));
+        const fresh: EntryValues[] = [];
+        for (const c of chunk) {
+          const categoryId = c.categoryPath.length > 0 ? paths.get(c.categoryPath.join('/'))! : null;
+          if (!c.existingId) {
+            fresh.push({ ...c.values, categoryId });
+            continue;
+          }
+          const before = befores.get(c.existingId);
           if (!before) throw new Error('entry vanished during the import');
           const next: EntryValues = {
             ...c.values,
@@ -235,19 +245,19 @@ export function createKnowledgeImportService(deps: {
             changedIds.push(view.id);
             result.updated++;
           }
-        } else {
-          const view = toEntryView(await repo.insertEntry(trx, { ...c.values, categoryId }, actor.id));
+        }
+        for (const row of await repo.insertEntries(trx, fresh, actor.id)) {
+          const view = toEntryView(row);
           versions.push({ view, action: 'import' });
           changedIds.push(view.id);
           result.created++;
         }
-        if (++done % PROGRESS_EVERY === 0) {
-          // Outside the transaction, so other replicas see how far it is.
-          await progress(jobId, { processed: done });
-          onProgress?.(done, total);
-        }
+        await knowledge.version(trx, actor, versions);
+        done += chunk.length;
+        // Outside the transaction, so other replicas see how far it is.
+        await progress(jobId, { processed: done });
+        onProgress?.(done, total);
       }
-      await knowledge.version(trx, actor, versions);
       await auditTrail.record(
         trx,
         { id: actor.id, name: actor.name, ip: actor.ip, userAgent: actor.userAgent },
@@ -266,7 +276,6 @@ export function createKnowledgeImportService(deps: {
       );
     });
     result.saved = true;
-    onProgress?.(total, total);
     knowledge.entriesChanged(changedIds);
     return result;
   }

@@ -143,6 +143,21 @@ export function createKnowledgeRepository() {
       return rows;
     },
 
+    entriesByIdsForUpdate(db: Executor, ids: readonly string[]) {
+      if (ids.length === 0) return Promise.resolve([]);
+      return db.selectFrom('kb_entries').select(entryColumns).where('id', 'in', ids).forUpdate().execute();
+    },
+
+    /** Many new entries in one statement, returned in the order given. */
+    insertEntries(db: Executor, values: EntryValues[], by: string | null) {
+      if (values.length === 0) return Promise.resolve([]);
+      return db
+        .insertInto('kb_entries')
+        .values(values.map((v) => ({ ...columnsOf(v), created_by: by, updated_by: by })))
+        .returning(entryColumns)
+        .execute();
+    },
+
     insertEntry(db: Executor, values: EntryValues, by: string | null) {
       return db
         .insertInto('kb_entries')
