@@ -159,11 +159,11 @@ describe('knowledge import and export', () => {
     expect(again).toMatchObject({ status: 'done', created: 0, updated: 0, errors: [] });
   });
 
-  it('reads GBK and UTF-8 CSV (with "|" and newline separated similar questions), and updates matched entries', async () => {
+  it('reads GBK and UTF-8 CSV (similar questions separated by a full-width "｜" and line breaks), and updates matched entries', async () => {
     const admin = await signIn(t, 'admin');
     const rows = [
       ['question', 'similar', 'answer', 'category'],
-      ['CSV 怎么开发票', '开发票|要发票\n发票在哪', '订单页 → 申请发票。', '财务'],
+      ['CSV 怎么开发票', '开发票｜要发票\n发票在哪', '订单页 → 申请发票。', '财务'],
       ['CSV 支持哪些付款方式', '', '微信、支付宝、银行卡，"花呗"也可以。', ''],
     ];
     const gbk = iconv.encode(csv(rows), 'gbk');

@@ -2,7 +2,7 @@
 //
 // XLSX / CSV columns (first row: headers, Chinese or English, any order):
 //   标准问题 | question          required
-//   相似问题 | similar           optional; several in one cell, separated by a newline or "|"
+//   相似问题 | similar           optional; several in one cell, separated by a newline or "|" ("｜")
 //   答案     | answer            required
 //   分类     | category          optional; a path, "售后/退货"
 //   外部ID   | id                optional; the entry's external key
@@ -51,7 +51,7 @@ export const EXPORT_HEADERS = ['标准问题', '相似问题', '答案', '分类
 
 export const splitSimilar = (cell: string) =>
   cell
-    .split(/\r\n|\r|\n|\|/u)
+    .split(/\r\n|\r|\n|[|｜]/u)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 

@@ -540,7 +540,7 @@ const en: typeof zhCN = {
       open: 'Import',
       title: 'Import into the knowledge base',
       formats:
-        'Excel (.xlsx), CSV (UTF-8 or GBK) and JSON Lines. Headers: standard question, similar questions (several separated by a newline or {'|'}), answer, category (e.g. "After-sales/Returns"), optionally external id. Check first; import is possible only without errors. If any row is refused, nothing is saved.',
+        'Excel (.xlsx), CSV (UTF-8 or GBK) and JSON Lines. Headers: standard question, similar questions (several separated by a line break or a vertical bar), answer, category (e.g. "After-sales/Returns"), optionally external id. Check first; import is possible only without errors. If any row is refused, nothing is saved.',
       check: 'Check (saves nothing)',
       run: 'Import',
       summary: '{file}: {total} rows, {processed} processed',

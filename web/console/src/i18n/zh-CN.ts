@@ -522,7 +522,7 @@ export default {
       open: '导入',
       title: '导入知识库',
       formats:
-        '支持 Excel (.xlsx)、CSV（UTF-8 或 GBK）和 JSON Lines。表头：标准问题、相似问题（多个用换行或 {'|'} 分隔）、答案、分类（如“售后/退货”），可选“外部ID”。先检查，没有错误才能导入；有任何一行出错时不会保存任何内容。',
+        '支持 Excel (.xlsx)、CSV（UTF-8 或 GBK）和 JSON Lines。表头：标准问题、相似问题（多个用换行或竖线“｜”分隔）、答案、分类（如“售后/退货”），可选“外部ID”。先检查，没有错误才能导入；有任何一行出错时不会保存任何内容。',
       check: '检查（不保存）',
       run: '导入',
       summary: '{file}：共 {total} 行，已处理 {processed} 行',
