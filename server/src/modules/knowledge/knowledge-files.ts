@@ -9,7 +9,10 @@
 // CSV: comma, semicolon or tab separated (from the header line), RFC 4180 quoting; UTF-8 (with
 // or without BOM), UTF-16 with BOM, or GBK/GB18030 (detected: bytes that are not UTF-8).
 // JSON Lines: one object a line, {"id","question","answer"?,"category"?,"similar"?:[…]}.
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
+
+/** exceljs is large and pulls in helpers with process hooks: loaded only when a workbook is read or written. */
+const loadExcel = async () => (await import('exceljs')).default;
 
 export type FileFormat = 'xlsx' | 'csv' | 'jsonl';
 
@@ -206,7 +209,7 @@ function cellText(cell: ExcelJS.Cell): string {
 
 async function parseXlsxFile(bytes: Uint8Array): Promise<ParsedFile> {
   const problems: RowProblem[] = [];
-  const workbook = new ExcelJS.Workbook();
+  const workbook = new (await loadExcel()).Workbook();
   try {
     await workbook.xlsx.load(bytes as unknown as ArrayBuffer);
   } catch {
@@ -354,7 +357,7 @@ export async function writeFile(format: FileFormat, rows: ExportRow[]): Promise<
     // The BOM makes Excel read it as UTF-8.
     return Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text + '\r\n', 'utf8')]);
   }
-  const workbook = new ExcelJS.Workbook();
+  const workbook = new (await loadExcel()).Workbook();
   const sheet = workbook.addWorksheet('FAQ');
   sheet.columns = [
     { header: EXPORT_HEADERS[0], width: 40 },
