@@ -33,6 +33,7 @@ import { realtimeRoutes } from './realtime/ws.routes.ts';
 import { maxFrameBytes } from './realtime/text-rules.ts';
 import { widgetPublicRoutes } from './modules/widget/widget.routes.ts';
 import { businessHoursRoutes } from './modules/business-hours/business-hours.routes.ts';
+import { knowledgeRoutes } from './modules/knowledge/knowledge.routes.ts';
 
 export async function buildApp(container: Container, opts: { logger: Logger }) {
   const { config } = container;
@@ -140,6 +141,10 @@ export async function buildApp(container: Container, opts: { logger: Logger }) {
     authenticateVisitor: (token) => container.conversations.authenticateVisitor(token),
   });
   await app.register(cannedRepliesRoutes, { cannedReplies: container.cannedReplies });
+  await app.register(knowledgeRoutes, {
+    knowledge: container.knowledge,
+    knowledgeImport: container.knowledgeImport,
+  });
   await app.register(backupRoutes, { backup: container.backup });
   await app.register(auditRoutes, { audit: container.audit });
   await app.register(securityRoutes, { security: container.security });

@@ -59,6 +59,10 @@ import { loadHolidayData } from './modules/business-hours/holiday-data.ts';
 import { createRoutingQueueRepository } from './modules/routing/routing-queue.repository.ts';
 import { createRoutingEngine } from './modules/routing/assignment.ts';
 import { createRoutingQueueService } from './modules/routing/routing-queue.service.ts';
+import { createKnowledgeRepository } from './modules/knowledge/knowledge.repository.ts';
+import { createKnowledgeService } from './modules/knowledge/knowledge.service.ts';
+import { createKnowledgeImportService } from './modules/knowledge/knowledge-import.service.ts';
+import type { KnowledgeChange } from './platform/events.ts';
 
 export function createContainer(deps: {
   config: Readonly<Config>;
@@ -80,6 +84,15 @@ export function createContainer(deps: {
     encryptionConfigured: keyRing !== null,
   });
   const bus = createEventBus();
+  // Knowledge-base changes, from this replica (bus) and from others (the NOTIFY bridge): matchers
+  // subscribe with knowledge.onChange / knowledgeChanges.
+  const knowledgeListeners = new Set<(change: KnowledgeChange) => void>();
+  const knowledgeChanged = (change: KnowledgeChange) => {
+    for (const l of knowledgeListeners) l(change);
+  };
+  bus.onEphemeral((event) => {
+    if (event.kind === 'knowledge') knowledgeChanged(event.change);
+  });
   // Open agent sockets on every replica follow role, team and account changes at once.
   const onAccessChanged = (userIds: string[]) => bus.ephemeral({ kind: 'access', userIds });
   const identity = createIdentityService({
@@ -176,6 +189,7 @@ export function createContainer(deps: {
         periodic: () => conversations.wakeSnoozed(),
         onRemoteEphemeral: (event) => {
           if (event.kind === 'routing_rules') routingRules.invalidate();
+          if (event.kind === 'knowledge') knowledgeChanged(event.change);
         },
       })
     : null;
@@ -208,6 +222,20 @@ export function createContainer(deps: {
     onReloadError: (err) => logger.warn({ err }, 'routing rules: cache reload failed; will retry'),
   });
   teams.registerUsage((trx, teamId) => routingRules.usesOfTeam(trx, teamId));
+  const knowledgeRepo = createKnowledgeRepository();
+  const knowledge = createKnowledgeService({
+    db,
+    repo: knowledgeRepo,
+    auditTrail,
+    announce: (change) => bus.ephemeral({ kind: 'knowledge', change }),
+  });
+  const knowledgeImport = createKnowledgeImportService({
+    db,
+    repo: knowledgeRepo,
+    auditTrail,
+    knowledge,
+    logger,
+  });
   const scheduler = createScheduler({ db, logger, timezone: config.timezone, replica: deps.replica });
   const audit = createAuditService({
     db,
@@ -280,6 +308,13 @@ export function createContainer(deps: {
     routing: routingEngine,
     routingQueue,
     routingRules,
+    knowledge,
+    knowledgeImport,
+    /** Every committed knowledge-base change on any replica; returns the unsubscribe function. */
+    onKnowledgeChange(listener: (change: KnowledgeChange) => void) {
+      knowledgeListeners.add(listener);
+      return () => void knowledgeListeners.delete(listener);
+    },
   };
 }
 

@@ -131,6 +131,30 @@ POST   /api/v1/canned-replies                              401   400   400   400
 PATCH  /api/v1/canned-replies/:id                          401   400   400   400   403   401   401   -
 DELETE /api/v1/canned-replies/:id                          401   404   404   404   403   401   401   -
 
+# Knowledge base: agents, supervisors and admins browse (knowledge.read); the knowledge admin
+# (knowledge.manage: admins and supervisors) edits, imports and exports; auditors never
+GET    /api/v1/knowledge/entries                           401   200   200   200   403   401   401   -
+GET    /api/v1/knowledge/entries/:id                       401   404   404   404   403   401   401   -
+POST   /api/v1/knowledge/entries                           401   400   400   403   403   401   401   -
+PATCH  /api/v1/knowledge/entries/:id                       401   400   400   403   403   401   401   -
+DELETE /api/v1/knowledge/entries/:id                       401   404   404   403   403   401   401   -
+POST   /api/v1/knowledge/entries/enabled                   401   400   400   403   403   401   401   -
+GET    /api/v1/knowledge/entries/:id/versions              401   404   404   404   403   401   401   -
+GET    /api/v1/knowledge/categories                        401   200   200   200   403   401   401   -
+POST   /api/v1/knowledge/categories                        401   400   400   403   403   401   401   -
+PATCH  /api/v1/knowledge/categories/:id                    401   400   400   403   403   401   401   -
+DELETE /api/v1/knowledge/categories/:id                    401   404   404   403   403   401   401   -
+GET    /api/v1/knowledge/synonyms                          401   200   200   200   403   401   401   -
+POST   /api/v1/knowledge/synonyms                          401   400   400   403   403   401   401   -
+PUT    /api/v1/knowledge/synonyms/:id                      401   400   400   403   403   401   401   -
+DELETE /api/v1/knowledge/synonyms/:id                      401   404   404   403   403   401   401   -
+GET    /api/v1/knowledge/dictionary                        401   200   200   200   403   401   401   -
+POST   /api/v1/knowledge/dictionary                        401   400   400   403   403   401   401   -
+DELETE /api/v1/knowledge/dictionary/:id                    401   404   404   403   403   401   401   -
+POST   /api/v1/knowledge/imports                           401   400   400   403   403   401   401   -
+GET    /api/v1/knowledge/imports/:id                       401   404   404   403   403   401   401   -
+GET    /api/v1/knowledge/export                            401   400   400   403   403   401   401   -
+
 # Channels and widget settings: admins only
 GET    /api/v1/channels                                    401   200   403   403   403   401   401   -
 GET    /api/v1/channels/:id/widget                         401   404   403   403   403   401   401   -

@@ -40,6 +40,10 @@ Commands:
   audit keygen [--out FILE]     Make an Ed25519 key pair for PARLEY_AUDIT_SIGNING_KEY
   audit checkpoint              Sign the head of the audit chain now
   audit archive                 Archive records past AUDIT_RETENTION_DAYS, verify, then prune
+  kb import FILE [--dry-run] [--format xlsx|csv|jsonl] [--json]
+                                Import FAQ entries (all-or-nothing; a per-row report on refusal)
+  kb export [--format xlsx|csv|jsonl] [--out FILE]
+                                Export the knowledge base (JSON Lines to stdout by default)
   keys generate [--id ID]       Make a new encryption key (and a lookup key)
   keys status                   Count encrypted values per key id
   keys rotate [--batch N]       Re-encrypt every value under the first (active) key; resumable
@@ -168,6 +172,38 @@ async function run(argv: string[]): Promise<number> {
           throw new UsageError('parley audit export|verify|keygen|checkpoint|archive');
       }
     }
+    case 'kb': {
+      const [sub, ...args] = rest;
+      if (sub === 'eval') return kbEvalCommand(args);
+      const kb = await import('./knowledge.ts');
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          format: { type: 'string' },
+          out: { type: 'string' },
+          'dry-run': { type: 'boolean' },
+          json: { type: 'boolean' },
+        },
+      });
+      const format = values.format;
+      if (format !== undefined && format !== 'xlsx' && format !== 'csv' && format !== 'jsonl') {
+        throw new UsageError('--format is xlsx, csv or jsonl');
+      }
+      switch (sub) {
+        case 'import':
+          if (positionals.length !== 1) throw new UsageError('parley kb import FILE [--dry-run]');
+          return kb.kbImport(config(), positionals[0]!, {
+            format,
+            dryRun: values['dry-run'] ?? false,
+            json: values.json ?? false,
+          });
+        case 'export':
+          return kb.kbExport(config(), { format: format ?? 'jsonl', out: values.out });
+        default:
+          throw new UsageError('parley kb import|export|eval');
+      }
+    }
     case 'keys': {
       const [sub, ...args] = rest;
       const keys = await import('./keys.ts');
@@ -186,42 +222,6 @@ async function run(argv: string[]): Promise<number> {
       if (rest[0] !== 'report') throw new UsageError('parley retention report');
       const { retentionReport } = await import('./retention.ts');
       return retentionReport(config());
-    }
-    case 'kb': {
-      const [sub, ...args] = rest;
-      if (sub !== 'eval') throw new UsageError('parley kb eval QUERIES.jsonl --faq FAQ.jsonl');
-      const { values, positionals } = parseArgs({
-        args,
-        allowPositionals: true,
-        options: {
-          faq: { type: 'string' },
-          folds: { type: 'string' },
-          json: { type: 'boolean' },
-          'answer-threshold': { type: 'string' },
-          'suggest-threshold': { type: 'string' },
-        },
-      });
-      if (positionals.length !== 1) throw new UsageError('parley kb eval QUERIES.jsonl --faq FAQ.jsonl');
-      const num = (v: string | undefined, name: string): number | undefined => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} takes a number in 0..1`);
-        return n;
-      };
-      const folds = values.folds === undefined ? undefined : Number(values.folds);
-      if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2 && folds <= 20))
-        throw new UsageError('--folds takes a whole number from 2 to 20');
-      const { kbEval } = await import('./kb.ts');
-      return kbEval({
-        queries: positionals[0]!,
-        faq: values.faq,
-        folds,
-        json: values.json ?? false,
-        thresholds: {
-          answer: num(values['answer-threshold'], 'answer-threshold'),
-          suggest: num(values['suggest-threshold'], 'suggest-threshold'),
-        },
-      });
     }
     case 'search': {
       const { values } = parseArgs({
@@ -292,3 +292,39 @@ try {
 // A server process of PARLEY_WORKERS that failed keeps its channel to the primary open and would
 // linger: leave now, so the primary sees the failure.
 if (cluster.isWorker && process.exitCode) process.exit();
+
+/** `parley kb eval`: FAQ matching measured against labelled queries (cli/kb.ts). */
+async function kbEvalCommand(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      faq: { type: 'string' },
+      folds: { type: 'string' },
+      json: { type: 'boolean' },
+      'answer-threshold': { type: 'string' },
+      'suggest-threshold': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('parley kb eval QUERIES.jsonl --faq FAQ.jsonl');
+  const num = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${name} takes a number in 0..1`);
+    return n;
+  };
+  const folds = values.folds === undefined ? undefined : Number(values.folds);
+  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2 && folds <= 20))
+    throw new UsageError('--folds takes a whole number from 2 to 20');
+  const { kbEval } = await import('./kb.ts');
+  return kbEval({
+    queries: positionals[0]!,
+    faq: values.faq,
+    folds,
+    json: values.json ?? false,
+    thresholds: {
+      answer: num(values['answer-threshold'], 'answer-threshold'),
+      suggest: num(values['suggest-threshold'], 'suggest-threshold'),
+    },
+  });
+}

@@ -33,6 +33,14 @@ export interface PresenceEntry {
   meta?: { teamId: string | null; assigneeId: string | null } | undefined;
 }
 
+/**
+ * What changed in the knowledge base (modules/knowledge): matchers on every replica reload the
+ * named entries (`entries`: an id that no longer exists was deleted), everything (`all`: imports,
+ * category moves), or the synonym groups or dictionary.
+ */
+export type KnowledgeChange =
+  { what: 'entries'; ids: string[] } | { what: 'all' } | { what: 'synonyms' } | { what: 'dictionary' };
+
 export type EphemeralEvent =
   | {
       kind: 'typing';
@@ -53,7 +61,9 @@ export type EphemeralEvent =
   /** An agent set their availability (modules/availability): every agent socket hears it. */
   | { kind: 'availability'; userId: string; status: AgentAvailability }
   /** Routing rules or a website's default team changed: every replica reloads its rule cache. */
-  | { kind: 'routing_rules' };
+  | { kind: 'routing_rules' }
+  /** The knowledge base changed (committed): every replica's matcher follows. */
+  | { kind: 'knowledge'; change: KnowledgeChange };
 
 export interface EventBus {
   committed(batch: CommittedBatch): void;

@@ -576,6 +576,8 @@ export function createHub(deps: HubDeps) {
         }
         case 'routing_rules':
           return; // for the routing module's cache (pg-bridge onRemoteEphemeral), not for sockets
+        case 'knowledge':
+          return; // for matchers (container.ts), not for sockets
       }
     },
 

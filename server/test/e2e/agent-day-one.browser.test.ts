@@ -163,7 +163,9 @@ describe('an agent’s first hour in the console', () => {
         .locator('[data-test^="nav-group-"]')
         .evaluateAll((els) => els.map((e) => e.getAttribute('data-test')!.replace('nav-group-', '')));
     expect(await groupsOf(colleague)).toEqual(['workspace', 'knowledge']);
-    expect(await colleague.locator(byTest('nav')).textContent()).toMatch(/^工作台会话知识库快捷回复$/);
+    expect(await colleague.locator(byTest('nav')).textContent()).toMatch(
+      /^工作台会话知识库FAQ 知识库同义词与词典快捷回复$/,
+    );
 
     const expected = {
       supervisor: ['workspace', 'knowledge', 'settings'],

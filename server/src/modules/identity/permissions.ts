@@ -52,6 +52,10 @@ export const PERMISSIONS = [
   'routing.manage',
   /** Create, edit, reorder and delete routing rules; set a website's default team (admins only). */
   'routing_rules.manage',
+  /** Browse and search the knowledge base (FAQ entries, categories, synonyms, dictionary). */
+  'knowledge.read',
+  /** The knowledge admin: edit entries, categories, synonyms, dictionary; import and export. */
+  'knowledge.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -76,6 +80,8 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'business_hours.read',
     'routing.read',
     'routing.manage',
+    'knowledge.read',
+    'knowledge.manage',
   ],
   agent: [
     'teams.read',
@@ -87,6 +93,7 @@ const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
     'canned_replies.use',
     'availability.read',
     'availability.set',
+    'knowledge.read',
   ],
   auditor: ['audit.read', 'audit.export'],
 };

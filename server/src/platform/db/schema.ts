@@ -199,6 +199,79 @@ export interface JobRuns {
   started_at: Generated<Timestamp>;
 }
 
+export interface KbCategories {
+  created_at: Generated<Timestamp>;
+  id: Generated<string>;
+  name: string;
+  parent_id: string | null;
+  position: Generated<number>;
+}
+
+export interface KbDictionary {
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  id: Generated<string>;
+  kind: Generated<string>;
+  word: string;
+}
+
+export interface KbEntries {
+  answer: string;
+  attachments: Generated<Json>;
+  category_id: string | null;
+  channel_ids: string[] | null;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  enabled: Generated<boolean>;
+  external_id: string | null;
+  id: Generated<string>;
+  question: string;
+  question_key: string;
+  quick_replies: Generated<string[]>;
+  similar_questions: Generated<string[]>;
+  tags: Generated<string[]>;
+  updated_at: Generated<Timestamp>;
+  updated_by: string | null;
+  valid_from: Timestamp | null;
+  valid_until: Timestamp | null;
+  version: Generated<number>;
+}
+
+export interface KbEntryVersions {
+  action: string;
+  actor_id: string | null;
+  actor_name: string | null;
+  created_at: Generated<Timestamp>;
+  entry_id: string;
+  snapshot: Json;
+  version: number;
+}
+
+export interface KbImports {
+  created: Generated<number>;
+  created_at: Generated<Timestamp>;
+  created_by: string | null;
+  dry_run: boolean;
+  encoding: string | null;
+  errors: Generated<Json>;
+  file_name: string;
+  finished_at: Timestamp | null;
+  format: string;
+  id: Generated<string>;
+  processed: Generated<number>;
+  status: Generated<string>;
+  total: Generated<number>;
+  updated: Generated<number>;
+}
+
+export interface KbSynonymGroups {
+  created_at: Generated<Timestamp>;
+  id: Generated<string>;
+  updated_at: Generated<Timestamp>;
+  updated_by: string | null;
+  words: string[];
+}
+
 export interface KeyCanary {
   created_at: Generated<Timestamp>;
   encrypted: string;
@@ -423,6 +496,12 @@ export interface DB {
   conversation_reads: ConversationReads;
   conversations: Conversations;
   job_runs: JobRuns;
+  kb_categories: KbCategories;
+  kb_dictionary: KbDictionary;
+  kb_entries: KbEntries;
+  kb_entry_versions: KbEntryVersions;
+  kb_imports: KbImports;
+  kb_synonym_groups: KbSynonymGroups;
   key_canary: KeyCanary;
   login_challenges: LoginChallenges;
   login_throttle: LoginThrottle;

@@ -36,6 +36,8 @@ export type NavPageName =
   | 'inbox'
   | 'contacts'
   | 'canned-replies'
+  | 'knowledge'
+  | 'knowledge-terms'
   | 'users'
   | 'teams'
   | 'business-hours'
@@ -70,7 +72,11 @@ export const NAV_GROUPS: readonly NavGroup[] = [
   {
     key: 'knowledge',
     title: 'nav.groups.knowledge',
-    pages: [{ name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' }],
+    pages: [
+      { name: 'knowledge', title: 'nav.knowledge', permission: 'knowledge.read' },
+      { name: 'knowledge-terms', title: 'nav.knowledgeTerms', permission: 'knowledge.read' },
+      { name: 'canned-replies', title: 'nav.cannedReplies', permission: 'canned_replies.use' },
+    ],
   },
   { key: 'reports', title: 'nav.groups.reports', pages: [] },
   {
@@ -143,6 +149,18 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'canned-replies',
             component: () => import('../views/CannedRepliesView.vue'),
             meta: { permission: 'canned_replies.use', title: 'nav.cannedReplies' },
+          },
+          {
+            path: 'knowledge',
+            name: 'knowledge',
+            component: () => import('../views/knowledge/KnowledgeView.vue'),
+            meta: { permission: 'knowledge.read', title: 'nav.knowledge' },
+          },
+          {
+            path: 'knowledge/terms',
+            name: 'knowledge-terms',
+            component: () => import('../views/knowledge/KnowledgeTermsView.vue'),
+            meta: { permission: 'knowledge.read', title: 'nav.knowledgeTerms' },
           },
           {
             path: 'admin/users',
