@@ -6,6 +6,7 @@ import { pruneSessionsJob } from './jobs/prune-sessions.ts';
 import { createScheduler } from './jobs/scheduler.ts';
 import { createAuditTrail } from './platform/audit.ts';
 import { createAuditSigner } from './platform/audit-signing.ts';
+import { createAuditMacKeys } from './platform/audit-mac.ts';
 import { auditArchiveJob } from './jobs/audit-archive.ts';
 import { auditCheckpointJob } from './jobs/audit-checkpoint.ts';
 import { createAuditRepository } from './modules/audit/audit.repository.ts';
@@ -58,7 +59,8 @@ export function createContainer(deps: {
   replica?: string;
 }) {
   const { config, db, logger } = deps;
-  const auditTrail = createAuditTrail();
+  const auditMacKeys = createAuditMacKeys(config.auditMacKeys);
+  const auditTrail = createAuditTrail(auditMacKeys);
   const keyRing =
     config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
   const security = createSecurityService({
@@ -148,6 +150,8 @@ export function createContainer(deps: {
     repo: createAuditRepository(),
     auditTrail,
     signer: createAuditSigner(config.auditSigningKey),
+    macKeys: auditMacKeys,
+    logger,
     settings: config,
   });
   const backup = createBackupService({
