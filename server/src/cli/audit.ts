@@ -58,7 +58,12 @@ export async function auditVerifyFile(file: string, opts: { publicKey?: string |
  */
 export async function auditVerifyDb(
   config: Readonly<Config>,
-  opts: { publicKey?: string | undefined; json: boolean; anchors?: string | undefined; since?: string | undefined },
+  opts: {
+    publicKey?: string | undefined;
+    json: boolean;
+    anchors?: string | undefined;
+    since?: string | undefined;
+  },
 ) {
   const key = await publicKeyFrom(opts.publicKey);
   const since = opts.since ? parseExport(await readFile(opts.since, 'utf8'), opts.since) : undefined;

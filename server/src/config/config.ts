@@ -728,7 +728,7 @@ export const SETTINGS = [
     key: 'auditAnchorDir',
     env: 'AUDIT_ANCHOR_DIR',
     describe:
-      'Directory of the append-only external anchor log: every signed checkpoint is appended (one file per UTC day, fsync\'d, hash-linked). Put it on storage the database cannot reach (Helm: its own volume). Empty: no anchor log (doctor warns).',
+      "Directory of the append-only external anchor log: every signed checkpoint is appended (one file per UTC day, fsync'd, hash-linked). Put it on storage the database cannot reach (Helm: its own volume). Empty: no anchor log (doctor warns).",
     default: undefined,
     parse: (raw) => (raw.trim() === '' ? undefined : path.resolve(text(raw))),
     example: '/var/lib/parley-anchors',
@@ -742,7 +742,8 @@ export const SETTINGS = [
     parse: (raw) => {
       const v = raw.trim();
       if (v === '') return undefined;
-      if (!/^(tcp|tls):\/\/[^/:]+:\d{1,5}$/.test(v)) throw new Invalid('expected tcp://host:port or tls://host:port');
+      if (!/^(tcp|tls):\/\/[^/:]+:\d{1,5}$/.test(v))
+        throw new Invalid('expected tcp://host:port or tls://host:port');
       return v;
     },
     example: 'tls://siem.internal:6514',
@@ -750,7 +751,8 @@ export const SETTINGS = [
   setting({
     key: 'auditSyslogCa',
     env: 'AUDIT_SYSLOG_CA',
-    describe: 'PEM CA certificate(s) that the tls:// syslog server\'s certificate must chain to. Empty: the system CAs.',
+    describe:
+      "PEM CA certificate(s) that the tls:// syslog server's certificate must chain to. Empty: the system CAs.",
     default: undefined,
     parse: (raw) => (raw.trim() === '' ? undefined : raw.replace(/\\n/g, '\n')),
   }),

@@ -66,7 +66,8 @@ export async function readAnchorLog(dir: string): Promise<AnchorLogRead> {
       let a: AnchorLine;
       try {
         a = JSON.parse(raw) as AnchorLine;
-        if (a.v !== 1 || !Number.isInteger(a.seq) || typeof a.hash !== 'string') throw new Error('not an anchor');
+        if (a.v !== 1 || !Number.isInteger(a.seq) || typeof a.hash !== 'string')
+          throw new Error('not an anchor');
       } catch (err) {
         out.problems.push(`${where} cannot be read (${(err as Error).message}): the anchor log was altered`);
         prev = lineHash(raw);
@@ -161,7 +162,11 @@ export function syslogMessage(a: AnchorLine, hostname = os.hostname()): string {
 }
 
 /** Sends one anchor to syslog over tcp:// or tls://, octet-counted (RFC 6587 §3.4.1). */
-export function sendSyslog(url: string, a: AnchorLine, opts: { ca?: string | undefined; timeoutMs?: number } = {}) {
+export function sendSyslog(
+  url: string,
+  a: AnchorLine,
+  opts: { ca?: string | undefined; timeoutMs?: number } = {},
+) {
   const u = new URL(url);
   const msg = Buffer.from(syslogMessage(a), 'utf8');
   const frame = Buffer.concat([Buffer.from(`${msg.length} `, 'ascii'), msg]);

@@ -101,7 +101,8 @@ export function createDatabaseVerifier(deps: {
           a.signature,
         );
       if (signedOk || key === null) {
-        if (!anchor || a.last_seq > anchor.seq) anchor = { seq: a.last_seq, hash: a.last_hash.toString('hex') };
+        if (!anchor || a.last_seq > anchor.seq)
+          anchor = { seq: a.last_seq, hash: a.last_hash.toString('hex') };
       } else {
         extra.push({
           kind: 'anchor',
@@ -262,9 +263,10 @@ export function createDatabaseVerifier(deps: {
           continue;
         }
         if (have !== a.hash) {
+          // With MACs the exact record is named by its MAC; without, the range is all we know.
           extra.push({
             kind: 'anchor',
-            seq: lastGood + 1,
+            seq: macKeys ? a.seq : lastGood + 1,
             message: `seq ${a.seq} differs from the external anchor (${where}): records in seq ${lastGood + 1}–${a.seq} were rewritten${macKeys ? '' : ' (set PARLEY_AUDIT_MAC_KEYS to name the exact record)'}`,
           });
           continue;
@@ -286,7 +288,9 @@ export function createDatabaseVerifier(deps: {
         );
       }
     } else {
-      warnings.push('no external anchor log was compared (AUDIT_ANCHOR_DIR / --anchors): a superuser who rewrites records and deletes checkpoint rows is caught only by record MACs');
+      warnings.push(
+        'no external anchor log was compared (AUDIT_ANCHOR_DIR / --anchors): a superuser who rewrites records and deletes checkpoint rows is caught only by record MACs',
+      );
     }
 
     // An earlier export.
@@ -295,12 +299,24 @@ export function createDatabaseVerifier(deps: {
       if (!m) {
         extra.push({ kind: 'since', seq: null, message: 'the earlier export has no manifest' });
       } else {
-        if (key && (m.signature === null || !verifySignature(key, manifestSigningBytes(m), Buffer.from(m.signature, 'base64')))) {
-          extra.push({ kind: 'since', seq: null, message: 'the earlier export\'s manifest is not validly signed by the given key' });
+        if (
+          key &&
+          (m.signature === null ||
+            !verifySignature(key, manifestSigningBytes(m), Buffer.from(m.signature, 'base64')))
+        ) {
+          extra.push({
+            kind: 'since',
+            seq: null,
+            message: "the earlier export's manifest is not validly signed by the given key",
+          });
         }
         for (const [seq] of sinceRecords) {
           if (seq >= dbFirst) {
-            extra.push({ kind: 'since', seq, message: `seq ${seq} of the earlier export is missing from the database` });
+            extra.push({
+              kind: 'since',
+              seq,
+              message: `seq ${seq} of the earlier export is missing from the database`,
+            });
           }
         }
         const points = [...(m.checkpoints ?? []), ...(m.head ? [m.head] : [])];
@@ -308,9 +324,17 @@ export function createDatabaseVerifier(deps: {
           if (p.seq < dbFirst) continue;
           const have = wanted.get(p.seq) ?? null;
           if (have === null) {
-            extra.push({ kind: 'since', seq: lastSeq + 1, message: `the earlier export reaches seq ${p.seq} but the database chain ends at seq ${lastSeq}: records from seq ${lastSeq + 1} were deleted` });
+            extra.push({
+              kind: 'since',
+              seq: lastSeq + 1,
+              message: `the earlier export reaches seq ${p.seq} but the database chain ends at seq ${lastSeq}: records from seq ${lastSeq + 1} were deleted`,
+            });
           } else if (have !== p.hash) {
-            extra.push({ kind: 'since', seq: p.seq, message: `seq ${p.seq} differs from the earlier export: the chain does not extend it` });
+            extra.push({
+              kind: 'since',
+              seq: p.seq,
+              message: `seq ${p.seq} differs from the earlier export: the chain does not extend it`,
+            });
           }
         }
       }

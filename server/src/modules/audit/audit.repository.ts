@@ -101,7 +101,16 @@ export function createAuditRepository() {
     allArchives(db: Executor) {
       return db
         .selectFrom('audit_archives')
-        .select(['id', 'first_seq', 'last_seq', 'last_hash', 'file_name', 'file_sha256', 'key_fingerprint', 'signature'])
+        .select([
+          'id',
+          'first_seq',
+          'last_seq',
+          'last_hash',
+          'file_name',
+          'file_sha256',
+          'key_fingerprint',
+          'signature',
+        ])
         .orderBy('last_seq')
         .execute();
     },
@@ -127,6 +136,17 @@ export function createAuditRepository() {
         .execute();
     },
 
+    async hasMacUpTo(db: Executor, seq: number): Promise<boolean> {
+      const r = await db
+        .selectFrom('audit_log')
+        .select('seq')
+        .where('seq', '<=', seq)
+        .where('mac', 'is not', null)
+        .limit(1)
+        .executeTakeFirst();
+      return r !== undefined;
+    },
+
     newestValidCheckpointCandidates(db: Executor) {
       return db
         .selectFrom('audit_checkpoints')
@@ -138,7 +158,11 @@ export function createAuditRepository() {
     },
 
     recordAt(db: Executor, seq: number) {
-      return db.selectFrom('audit_log').select(['seq', 'hash', 'occurred_at']).where('seq', '=', seq).executeTakeFirst();
+      return db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash', 'occurred_at'])
+        .where('seq', '=', seq)
+        .executeTakeFirst();
     },
 
     listArchives(db: Executor) {

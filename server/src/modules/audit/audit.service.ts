@@ -239,13 +239,23 @@ export function createAuditService(deps: {
         if (last && last.seq === head.seq && last.hash.equals(head.hash)) {
           return { signed: false as const, reason: `seq ${head.seq} is already signed` };
         }
+        if (last && head.seq < last.seq) {
+          deps.logger?.error(
+            { head: head.seq, checkpoint: last.seq },
+            'audit checkpoint refused: the chain is shorter than its last checkpoint',
+          );
+          return {
+            signed: false as const,
+            reason: `the chain ends at seq ${head.seq}, before the last checkpoint (seq ${last.seq}): records were deleted; not signing (run parley audit verify --db)`,
+          };
+        }
         // Never sign what the application did not write (issue 21): with MAC keys, every record
         // since the last checkpoint must carry a valid MAC and link to the one before it.
         if (macKeys) {
           // From the last signed record (its MAC tells whether MACs had started), a record without
           // a MAC is accepted only before the first record with one (written before the key was set).
           let prev: Buffer | null = null;
-          let macSeen = false;
+          let macSeen = last ? await repo.hasMacUpTo(trx, last.seq) : false;
           for (const r of await repo.macsAfter(trx, last ? last.seq - 1 : 0)) {
             const isSigned = last !== undefined && r.seq === last.seq;
             const macOk = r.mac === null ? !macSeen : macKeys.check(r.seq, r.hash, r.mac) === 'ok';
@@ -430,7 +440,13 @@ export function createAuditService(deps: {
         const sha = createHash('sha256').update(content).digest('hex');
         const signature = signer
           ? signer.sign(
-              archiveMessage({ firstSeq, lastSeq: last.seq, lastHash: last.hash, fileName: name, fileSha256: sha }),
+              archiveMessage({
+                firstSeq,
+                lastSeq: last.seq,
+                lastHash: last.hash,
+                fileName: name,
+                fileSha256: sha,
+              }),
             )
           : null;
         const count = await db.transaction().execute(async (trx) => {
