@@ -3,7 +3,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { AuditActor, AuditOutcome, AuditTrail } from '../../platform/audit.ts';
 import { archiveMessage, checkpointMessage, type AuditSigner } from '../../platform/audit-signing.ts';
