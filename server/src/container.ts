@@ -11,6 +11,7 @@ import { auditArchiveJob } from './jobs/audit-archive.ts';
 import { auditCheckpointJob } from './jobs/audit-checkpoint.ts';
 import { createAuditRepository } from './modules/audit/audit.repository.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
+import { registerAuditMetrics } from './modules/audit/audit.metrics.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -167,6 +168,7 @@ export function createContainer(deps: {
     volumes: [attachmentBackupVolume(config.attachmentDir)],
   });
   const metrics = createMetrics();
+  registerAuditMetrics(metrics.registry, audit);
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
   registerRealtimeMetrics(metrics.registry, {
     hub,

@@ -72,6 +72,7 @@ async function appWithAnchors(): Promise<TestApp & { anchors: string }> {
     AUDIT_ANCHOR_DIR: anchors,
     AUDIT_SYSLOG_URL: `tcp://127.0.0.1:${port(syslog)}`,
     AUDIT_WITNESS_URL: `http://127.0.0.1:${port(witness)}/anchors`,
+    PARLEY_METRICS_TOKEN: 'scrape-me',
   });
   return { ...t, anchors };
 }
@@ -224,6 +225,51 @@ describe('the untouched trail', () => {
   it('every record carries a MAC naming its algorithm and key id', async () => {
     const rows = await t.container.db.selectFrom('audit_log').select(['mac']).execute();
     for (const r of rows) expect(r.mac).toMatch(/^hmac-sha256:m1:[A-Za-z0-9+/=]{44}$/);
+  });
+});
+
+describe('checkpoint and anchor age: doctor, /metrics, the API', () => {
+  it('reports ages and ok, then an alert when records stay unsigned past two intervals', async () => {
+    await t.container.audit.checkpoint();
+    const h = await t.container.audit.health();
+    expect(h).toMatchObject({ state: 'ok', reasons: [], anchorConfigured: true, macConfigured: true });
+    expect(h.checkpoint!.seq).toBe(h.anchor!.seq);
+    expect(h.checkpoint!.ageSeconds).toBeLessThan(60);
+
+    const auditor = await signIn(t, 'auditor'); // a new, unsigned record
+    const api = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/audit/health',
+      headers: { cookie: auditor.cookie },
+    });
+    expect(api.statusCode).toBe(200);
+    expect(api.json()).toMatchObject({ state: 'ok', intervalSeconds: 600 });
+    const later = await t.container.audit.health(new Date(Date.now() + 21 * 60_000));
+    expect(later.state).toBe('alert');
+    expect(later.reasons.join('\n')).toMatch(
+      /not covered by a signed checkpoint after two checkpoint intervals/,
+    );
+
+    const metrics = await t.app.inject({
+      method: 'GET',
+      url: '/metrics',
+      headers: { authorization: 'Bearer scrape-me' },
+    });
+    expect(metrics.body).toMatch(/^parley_audit_checkpoint_age_seconds \d+/m);
+    expect(metrics.body).toMatch(/^parley_audit_anchor_age_seconds \d+/m);
+    expect(metrics.body).toMatch(/^parley_audit_alert 0$/m);
+  });
+
+  it('without an anchor directory or MAC key the state is a warning that says what is missing', async () => {
+    const bare = await createTestApp(
+      { PARLEY_AUDIT_SIGNING_KEY: keys.privateKeyPem },
+      { database: t.database },
+    );
+    const h = await bare.container.audit.health();
+    expect(h.state).toBe('warn');
+    expect(h.reasons.join('\n')).toMatch(
+      /PARLEY_AUDIT_MAC_KEYS is not set[\s\S]*AUDIT_ANCHOR_DIR is not set/,
+    );
   });
 });
 

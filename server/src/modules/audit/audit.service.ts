@@ -225,6 +225,9 @@ export function createAuditService(deps: {
   return {
     signingEnabled: signer !== null,
 
+    /** The freshness rule for the live system: now, and the longest gap between checkpoint runs. */
+    freshness: () => ({ now: new Date(), intervalMs }),
+
     /** Signs the chain head into audit_checkpoints (the scheduled job calls this). */
     async checkpoint(): Promise<
       | { signed: true; seq: number; anchored: boolean; forwarded: string[] }
@@ -308,6 +311,8 @@ export function createAuditService(deps: {
      */
     async health(now = new Date()): Promise<AuditHealth> {
       const reasons: string[] = [];
+      /** Set up incompletely (a warning), as against overdue or failing (an alert). */
+      const notice: string[] = [];
       const head = await repo.head(db);
       const key = signer ? createPublicKey(signer.publicKeyPem) : null;
       let cp: { seq: number; hash: string; signedAt: string } | null = null;
@@ -325,7 +330,8 @@ export function createAuditService(deps: {
         }
       }
       const age = (iso: string) => Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
-      if (!signer) reasons.push('PARLEY_AUDIT_SIGNING_KEY is not set: no checkpoints are signed');
+      if (!signer) notice.push('PARLEY_AUDIT_SIGNING_KEY is not set: no checkpoints are signed');
+      if (!macKeys) notice.push('PARLEY_AUDIT_MAC_KEYS is not set: records carry no MAC');
       if (head && signer) {
         const firstOpen = cp ? (cp.seq < head.seq ? cp.seq + 1 : null) : 1;
         const row = firstOpen === null ? null : await repo.recordAt(db, firstOpen);
@@ -346,14 +352,14 @@ export function createAuditService(deps: {
           reasons.push(`the newest checkpoint (seq ${cp.seq}) is not in the external anchor log`);
         }
       } else {
-        reasons.push('AUDIT_ANCHOR_DIR is not set: checkpoints are not anchored outside the database');
+        notice.push('AUDIT_ANCHOR_DIR is not set: checkpoints are not anchored outside the database');
       }
       if (lastForwardError && now.getTime() - lastForwardError.at.getTime() < 2 * intervalMs) {
         reasons.push(`forwarding an anchor failed: ${lastForwardError.message}`);
       }
       return {
-        state: reasons.length === 0 ? 'ok' : 'alert',
-        reasons,
+        state: reasons.length > 0 ? 'alert' : notice.length > 0 ? 'warn' : 'ok',
+        reasons: [...reasons, ...notice],
         intervalSeconds: Math.round(intervalMs / 1000),
         headSeq: head?.seq ?? null,
         checkpoint: cp ? { seq: cp.seq, signedAt: cp.signedAt, ageSeconds: age(cp.signedAt) } : null,
@@ -486,7 +492,8 @@ export function createAuditService(deps: {
 export type AuditService = ReturnType<typeof createAuditService>;
 
 export interface AuditHealth {
-  state: 'ok' | 'alert';
+  /** 'alert': records unsigned past two checkpoint intervals, an anchor missing or failing; 'warn': not fully set up. */
+  state: 'ok' | 'warn' | 'alert';
   reasons: string[];
   intervalSeconds: number;
   headSeq: number | null;
