@@ -7,6 +7,7 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +21,7 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { parseExport } from '../../src/modules/audit/audit-file.ts';
 import { verifyExport, type VerifyReport } from '../../src/modules/audit/audit-verify.ts';
 import { toExported } from '../../src/modules/audit/audit.service.ts';
+import { sendSyslog } from '../../src/modules/audit/audit-anchors.ts';
 import type { DbVerifyOptions } from '../../src/modules/audit/audit-verify-db.ts';
 import { createTestApp, signIn, type TestApp } from '../support/app.ts';
 
@@ -62,7 +64,7 @@ afterAll(() => {
   syslog.close();
   witness.close();
 });
-const port = (s: net.Server | http.Server) => (s.address() as net.AddressInfo).port;
+const port = (s: net.Server | http.Server | tls.Server) => (s.address() as net.AddressInfo).port;
 
 async function appWithAnchors(): Promise<TestApp & { anchors: string }> {
   const anchors = await mkdtemp(path.join(tmpdir(), 'parley-anchors-'));
@@ -576,6 +578,63 @@ describe('committed tampering: exports, --since and the command line', () => {
       expect(r.problems.map((p) => p.message).join('\n')).toMatch(/does not link to the line before it/);
     } finally {
       await writeFile(full, original);
+    }
+  });
+});
+
+describe('syslog over TLS', () => {
+  it('sends an anchor to a TLS syslog server that presents a certificate from the given CA, and refuses one that does not', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'parley-syslog-tls-'));
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost',
+    ]);
+    const frames: string[] = [];
+    const server = tls.createServer({ key: await readFile(key), cert: await readFile(cert) }, (socket) => {
+      let buf = '';
+      socket.on('data', (d: Buffer) => (buf += d.toString('utf8')));
+      socket.on('end', () => frames.push(buf));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `tls://localhost:${port(server)}`;
+      const line = {
+        v: 1 as const,
+        seq: 42,
+        hash: 'ab'.repeat(32),
+        signedAt: new Date().toISOString(),
+        alg: 'ed25519' as const,
+        keyFingerprint: 'cd'.repeat(32),
+        signature: 'c2lnbmF0dXJl',
+        writtenAt: new Date().toISOString(),
+        prev: '0'.repeat(64),
+      };
+      await sendSyslog(url, line, { ca: await readFile(cert, 'utf8') });
+      await expect.poll(() => frames.length, { timeout: 5000 }).toBe(1);
+      const m = /^(\d+) (.*)$/s.exec(frames[0]!)!;
+      expect(Number(m[1])).toBe(Buffer.byteLength(m[2]!));
+      expect(m[2]).toMatch(/^<109>1 .* audit-anchor \[parley@32473 seq="42" /);
+      // Without the CA the server's certificate is not trusted: nothing is sent.
+      await expect(sendSyslog(url, line)).rejects.toThrow(/self.signed|certificate/i);
+    } finally {
+      server.close();
     }
   });
 });

@@ -119,7 +119,9 @@ export function createDatabaseVerifier(deps: {
     const checkpoints = allCheckpoints.filter((c) => c.seq >= first);
 
     // The external anchor log: which seqs' hashes we need from the database.
-    const anchorsDir = opts.anchorsDir ?? deps.anchorDir;
+    // The configured anchor log describes the live database only: a restored copy (backup
+    // verify) or another executor's view is compared with it only when asked explicitly.
+    const anchorsDir = opts.anchorsDir ?? (executor === deps.db ? deps.anchorDir : undefined);
     const anchorLog = anchorsDir ? await readAnchorLog(anchorsDir) : null;
     const wanted = new Map<number, string | null>();
     for (const a of anchorLog?.anchors ?? []) wanted.set(a.seq, null);
