@@ -344,6 +344,18 @@ describe('tampering by a database superuser is detected and the first affected s
     expect(r.problems.some((p) => p.kind === 'anchor' && /were rewritten/.test(p.message))).toBe(true);
   });
 
+  it('rewrite with recomputed hashes, checkpoints deleted and the anchor log gone too: the MAC alone still names the record', async () => {
+    const empty = await mkdtemp(path.join(tmpdir(), 'parley-no-anchors-'));
+    const r = await tampered(
+      async (trx) => {
+        await rewriteFrom(trx, 3);
+        await sql.raw('delete from audit_checkpoints').execute(trx);
+      },
+      { anchorsDir: empty },
+    );
+    expect(r.problems[0]).toMatchObject({ kind: 'mac', seq: 3 });
+  });
+
   it('the same rewrite, verified without the MAC key (auditor with the public key only): the anchor log names the range', async () => {
     const auditorView = await createTestApp(
       { PARLEY_AUDIT_SIGNING_KEY: keys.privateKeyPem },
