@@ -136,17 +136,6 @@ export function createAuditRepository() {
         .execute();
     },
 
-    async hasMacUpTo(db: Executor, seq: number): Promise<boolean> {
-      const r = await db
-        .selectFrom('audit_log')
-        .select('seq')
-        .where('seq', '<=', seq)
-        .where('mac', 'is not', null)
-        .limit(1)
-        .executeTakeFirst();
-      return r !== undefined;
-    },
-
     newestValidCheckpointCandidates(db: Executor) {
       return db
         .selectFrom('audit_checkpoints')

@@ -257,7 +257,7 @@ export function createAuditService(deps: {
           // From the last signed record (its MAC tells whether MACs had started), a record without
           // a MAC is accepted only before the first record with one (written before the key was set).
           let prev: Buffer | null = null;
-          let macSeen = last ? await repo.hasMacUpTo(trx, last.seq) : false;
+          let macSeen = false;
           for (const r of await repo.macsAfter(trx, last ? last.seq - 1 : 0)) {
             const isSigned = last !== undefined && r.seq === last.seq;
             const macOk = r.mac === null ? !macSeen : macKeys.check(r.seq, r.hash, r.mac) === 'ok';
