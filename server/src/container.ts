@@ -6,10 +6,12 @@ import { pruneSessionsJob } from './jobs/prune-sessions.ts';
 import { createScheduler } from './jobs/scheduler.ts';
 import { createAuditTrail } from './platform/audit.ts';
 import { createAuditSigner } from './platform/audit-signing.ts';
+import { createAuditMacKeys } from './platform/audit-mac.ts';
 import { auditArchiveJob } from './jobs/audit-archive.ts';
 import { auditCheckpointJob } from './jobs/audit-checkpoint.ts';
 import { createAuditRepository } from './modules/audit/audit.repository.ts';
 import { createAuditService } from './modules/audit/audit.service.ts';
+import { registerAuditMetrics } from './modules/audit/audit.metrics.ts';
 import type { Database } from './platform/db/database.ts';
 import { createHealth } from './platform/health.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -74,7 +76,8 @@ export function createContainer(deps: {
   replica?: string;
 }) {
   const { config, db, logger } = deps;
-  const auditTrail = createAuditTrail();
+  const auditMacKeys = createAuditMacKeys(config.auditMacKeys);
+  const auditTrail = createAuditTrail(auditMacKeys);
   const keyRing =
     config.encryptionKeys && config.lookupKey ? createKeyRing(config.encryptionKeys, config.lookupKey) : null;
   const security = createSecurityService({
@@ -242,6 +245,8 @@ export function createContainer(deps: {
     repo: createAuditRepository(),
     auditTrail,
     signer: createAuditSigner(config.auditSigningKey),
+    macKeys: auditMacKeys,
+    logger,
     settings: config,
   });
   const backup = createBackupService({
@@ -257,6 +262,7 @@ export function createContainer(deps: {
     volumes: [attachmentBackupVolume(config.attachmentDir)],
   });
   const metrics = createMetrics();
+  registerAuditMetrics(metrics.registry, audit);
   registerBackupMetrics(metrics.registry, backup, { rpoHours: config.backupRpoHours });
   registerRealtimeMetrics(metrics.registry, {
     hub,

@@ -208,6 +208,7 @@ GET    /api/v1/backups                                     401   200   403   403
 GET    /api/v1/audit/records                               401   200   403   403   200   401   401   -
 GET    /api/v1/audit/export                                401   200   403   403   200   401   401   -
 GET    /api/v1/audit/verify                                401   200   403   403   200   401   401   -
+GET    /api/v1/audit/health                                401   200   403   403   200   401   401   -
 GET    /api/v1/security/settings                           401   200   403   403   403   401   401   -
 PATCH  /api/v1/security/settings                           401   200   403   403   403   401   401   -
 

@@ -151,6 +151,9 @@ Secret was the one owner) is taken over, so that no key ever changes. */ -}}
 - name: PARLEY_AUDIT_SIGNING_KEY
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_AUDIT_SIGNING_KEY }
+- name: PARLEY_AUDIT_MAC_KEYS
+  valueFrom:
+    secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_AUDIT_MAC_KEYS, optional: true }
 - name: PARLEY_INITIAL_ADMIN_PASSWORD
   valueFrom:
     secretKeyRef: { name: {{ include "parley.secretsName" . }}, key: PARLEY_INITIAL_ADMIN_PASSWORD, optional: true }

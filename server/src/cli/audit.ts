@@ -10,6 +10,7 @@ import { createContainer } from '../container.ts';
 import { generateSigningKeyPair, loadPublicKey } from '../platform/audit-signing.ts';
 import { createLogger } from '../platform/logger.ts';
 import { parseExport, type ExportFilter } from '../modules/audit/audit-file.ts';
+import { cronMaxIntervalMs } from '../modules/audit/audit-anchors.ts';
 import { verifyExport, type VerifyReport } from '../modules/audit/audit-verify.ts';
 import type { ExportFormat } from '../modules/audit/audit.service.ts';
 import { withDatabase } from './database.ts';
@@ -50,14 +51,30 @@ export async function auditVerifyFile(file: string, opts: { publicKey?: string |
   return printReport(report, opts.json, file);
 }
 
+/**
+ * `parley audit verify --db [--anchors DIR] [--since EXPORT]`: the live chain, its MACs (when
+ * PARLEY_AUDIT_MAC_KEYS is set), the external anchor log (DIR, else AUDIT_ANCHOR_DIR), an
+ * earlier export it must extend, and freshness (records unsigned for two checkpoint intervals).
+ */
 export async function auditVerifyDb(
   config: Readonly<Config>,
-  opts: { publicKey?: string | undefined; json: boolean },
+  opts: {
+    publicKey?: string | undefined;
+    json: boolean;
+    anchors?: string | undefined;
+    since?: string | undefined;
+  },
 ) {
   const key = await publicKeyFrom(opts.publicKey);
+  const since = opts.since ? parseExport(await readFile(opts.since, 'utf8'), opts.since) : undefined;
   return withDatabase(config, async (handle) => {
     const container = createContainer({ config, db: handle.db, logger: createLogger('warn') });
-    return printReport(await container.audit.verifyDatabase(key), opts.json, 'database');
+    const report = await container.audit.verifyDatabase(key, undefined, undefined, {
+      anchorsDir: opts.anchors,
+      since,
+      freshness: { now: new Date(), intervalMs: cronMaxIntervalMs(config.auditCheckpointSchedule) },
+    });
+    return printReport(report, opts.json, 'database');
   });
 }
 

@@ -11,10 +11,11 @@ import { migrationStatus, schemaVerdict } from '../platform/db/migrator.ts';
 import { checkKeyCanary } from '../platform/crypto/key-canary.ts';
 import { createKeyRing } from '../platform/crypto/keyring.ts';
 import type { Database } from '../platform/db/database.ts';
-import { describeDatabaseUrl } from '../platform/logger.ts';
+import { createLogger, describeDatabaseUrl } from '../platform/logger.ts';
 import { withDatabase } from './database.ts';
 import { createSearchRepository } from '../modules/search/search.repository.ts';
 import { createSearchService, searchCheck } from '../modules/search/search.service.ts';
+import { createContainer } from '../container.ts';
 
 const run = promisify(execFile);
 
@@ -139,6 +140,38 @@ function backupChecks(config: Readonly<Config>): Check[] {
   return checks;
 }
 
+/** Issue 21: the age of the newest signed checkpoint and of the newest external anchor. */
+async function auditAnchoringCheck(db: Database, config: Readonly<Config>): Promise<Check> {
+  const container = createContainer({ config, db, logger: createLogger('warn') });
+  const h = await container.audit.health();
+  const age = (s: number) =>
+    s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${Math.round(s / 3600)} h`;
+  const detail = [
+    h.checkpoint
+      ? `newest checkpoint seq ${h.checkpoint.seq}, ${age(h.checkpoint.ageSeconds)} old`
+      : 'no signed checkpoint',
+    h.anchorConfigured
+      ? h.anchor
+        ? `newest external anchor seq ${h.anchor.seq}, ${age(h.anchor.ageSeconds)} old`
+        : 'no external anchor yet'
+      : null,
+    ...h.reasons,
+  ]
+    .filter(Boolean)
+    .join('; ');
+  return h.state === 'ok'
+    ? { name: 'audit anchoring', verdict: 'pass', detail }
+    : {
+        name: 'audit anchoring',
+        verdict: h.state === 'alert' ? 'fail' : 'warn',
+        detail,
+        hint:
+          h.state === 'alert'
+            ? 'run `parley audit verify --db`; check that the audit-checkpoint job runs and AUDIT_ANCHOR_DIR is writable'
+            : 'set PARLEY_AUDIT_MAC_KEYS and AUDIT_ANCHOR_DIR (docs/SECURITY.md, "Anchoring outside the database")',
+      };
+}
+
 export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
   const checks: Check[] = [];
   const nodeMajor = Number(process.versions.node.split('.')[0]);
@@ -223,6 +256,7 @@ export async function runChecks(config: Readonly<Config>): Promise<Check[]> {
         checks.push(
           searchCheck(await createSearchService({ db: handle.db, repo: createSearchRepository() }).status()),
         );
+      if (verdict.state === 'current') checks.push(await auditAnchoringCheck(handle.db, config));
     });
   } catch (err) {
     checks.push({

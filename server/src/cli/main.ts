@@ -35,7 +35,7 @@ Commands:
   audit export [--format csv|jsonl] [--out FILE] [--from ISO] [--to ISO] [--actor ID|NAME]
                [--action A] [--target-type T] [--target-id ID]
                                 Export the audit trail with a signed manifest (audited)
-  audit verify FILE|--db [--public-key PEM] [--json]
+  audit verify FILE|--db [--public-key PEM] [--anchors DIR] [--since EXPORT] [--json]
                                 Check the chain and signatures; names the first tampered record
   audit keygen [--out FILE]     Make an Ed25519 key pair for PARLEY_AUDIT_SIGNING_KEY
   audit checkpoint              Sign the head of the audit chain now
@@ -136,6 +136,8 @@ async function run(argv: string[]): Promise<number> {
           'target-id': { type: 'string' },
           db: { type: 'boolean' },
           'public-key': { type: 'string' },
+          anchors: { type: 'string' },
+          since: { type: 'string' },
           json: { type: 'boolean' },
         },
       });
@@ -158,7 +160,9 @@ async function run(argv: string[]): Promise<number> {
         }
         case 'verify': {
           const opts = { publicKey: values['public-key'], json: values.json ?? false };
-          if (values.db) return audit.auditVerifyDb(config(), opts);
+          if (values.db)
+            return audit.auditVerifyDb(config(), { ...opts, anchors: values.anchors, since: values.since });
+          if (values.anchors || values.since) throw new UsageError('--anchors and --since go with --db');
           if (positionals.length !== 1) throw new UsageError('parley audit verify FILE|--db');
           return audit.auditVerifyFile(positionals[0]!, opts);
         }

@@ -78,6 +78,11 @@ export interface Config {
   auditRetentionDays: number;
   auditArchiveEnabled: boolean;
   auditArchiveDir: string;
+  auditMacKeys: string | undefined;
+  auditAnchorDir: string | undefined;
+  auditSyslogUrl: string | undefined;
+  auditSyslogCa: string | undefined;
+  auditWitnessUrl: string | undefined;
   encryptionKeys: string | undefined;
   lookupKey: string | undefined;
   piiSensitiveAttributes: readonly string[];
@@ -745,6 +750,62 @@ export const SETTINGS = [
     describe: 'Where audit archive files go. Default: PARLEY_DATA_DIR/audit-archive.',
     default: undefined,
     parse: (raw) => path.resolve(text(raw)),
+  }),
+  setting({
+    key: 'auditMacKeys',
+    env: 'PARLEY_AUDIT_MAC_KEYS',
+    describe:
+      'Keys for the per-record audit MAC (HMAC-SHA256), "keyid:base64-32-bytes", comma-separated; the FIRST key MACs new records, the others still verify (rotation). Held by the application only (a Kubernetes Secret), never in the database: a record inserted or rewritten with database access alone fails verification. Empty: no MACs (doctor warns).',
+    default: undefined,
+    parse: keyList,
+    secret: true,
+    example: 'm2026:BASE64KEY…',
+  }),
+  setting({
+    key: 'auditAnchorDir',
+    env: 'AUDIT_ANCHOR_DIR',
+    describe:
+      "Directory of the append-only external anchor log: every signed checkpoint is appended (one file per UTC day, fsync'd, hash-linked). Put it on storage the database cannot reach (Helm: its own volume). Empty: no anchor log (doctor warns).",
+    default: undefined,
+    parse: (raw) => (raw.trim() === '' ? undefined : path.resolve(text(raw))),
+    example: '/var/lib/parley-anchors',
+  }),
+  setting({
+    key: 'auditSyslogUrl',
+    env: 'AUDIT_SYSLOG_URL',
+    describe:
+      'Also forward every checkpoint to a syslog/SIEM as an RFC 5424 message over TCP (tcp://host:port) or TLS (tls://host:port), octet-counted framing (RFC 6587). Empty: off.',
+    default: undefined,
+    parse: (raw) => {
+      const v = raw.trim();
+      if (v === '') return undefined;
+      if (!/^(tcp|tls):\/\/[^/:]+:\d{1,5}$/.test(v))
+        throw new Invalid('expected tcp://host:port or tls://host:port');
+      return v;
+    },
+    example: 'tls://siem.internal:6514',
+  }),
+  setting({
+    key: 'auditSyslogCa',
+    env: 'AUDIT_SYSLOG_CA',
+    describe:
+      "PEM CA certificate(s) that the tls:// syslog server's certificate must chain to. Empty: the system CAs.",
+    default: undefined,
+    parse: (raw) => (raw.trim() === '' ? undefined : raw.replace(/\\n/g, '\n')),
+  }),
+  setting({
+    key: 'auditWitnessUrl',
+    env: 'AUDIT_WITNESS_URL',
+    describe:
+      'Also POST every checkpoint (JSON) to an HTTP(S) witness run by someone else (e.g. the compliance team). Empty: off.',
+    default: undefined,
+    parse: (raw) => {
+      const v = raw.trim();
+      if (v === '') return undefined;
+      if (!/^https?:\/\//.test(v)) throw new Invalid('expected an http:// or https:// URL');
+      return v;
+    },
+    example: 'https://witness.example.com/parley/anchors',
   }),
   setting({
     key: 'encryptionKeys',

@@ -76,3 +76,18 @@ export function generateSigningKeyPair(): {
     fingerprint: publicKeyFingerprint(publicKey),
   };
 }
+
+/** The exact bytes an archive anchor's signature covers (audit_archives, migration 0029). */
+export function archiveMessage(a: {
+  firstSeq: number;
+  lastSeq: number;
+  lastHash: Buffer | string;
+  fileName: string;
+  fileSha256: string;
+}): Buffer {
+  const hex = typeof a.lastHash === 'string' ? a.lastHash : a.lastHash.toString('hex');
+  return Buffer.from(
+    `parley-audit-archive:v1:${a.firstSeq}:${a.lastSeq}:${hex}:${a.fileName}:${a.fileSha256}`,
+    'utf8',
+  );
+}

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Transaction } from 'kysely';
 import { canonicalJson } from './canonical-json.ts';
 import type { DB } from './db/database.ts';
+import type { AuditMacKeys } from './audit-mac.ts';
 
 const AUDIT_CHAIN_LOCK_KEY = 727_002;
 export const GENESIS_HASH = Buffer.alloc(32, 0);
@@ -53,7 +54,8 @@ export interface AuditTrail {
   record(trx: Transaction<DB>, actor: AuditActor, entry: AuditEntry): Promise<{ seq: number }>;
 }
 
-export function createAuditTrail(): AuditTrail {
+/** `macKeys`: the application-held MAC key (PARLEY_AUDIT_MAC_KEYS); null writes records without a MAC. */
+export function createAuditTrail(macKeys: AuditMacKeys | null = null): AuditTrail {
   return {
     async record(trx, actor, entry) {
       await sql`select pg_advisory_xact_lock(${AUDIT_CHAIN_LOCK_KEY})`.execute(trx);
@@ -96,6 +98,7 @@ export function createAuditTrail(): AuditTrail {
           hash_alg: body.hashAlg,
           prev_hash: prevHash,
           hash,
+          mac: macKeys ? macKeys.mac(body.seq, hash) : null,
         })
         .execute();
       return { seq: body.seq };

@@ -264,6 +264,34 @@ describe('chart values', () => {
     expect((plain.find((o) => o.kind === 'ConfigMap') as Any).data.ATTACHMENT_STORAGE).toBeUndefined();
   });
 
+  it('puts the external audit anchor log on a claim of its own, and forwards to syslog and a witness', async () => {
+    const objects = await render('audit-anchors-values.yaml');
+    const claim = objects.find(
+      (o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'parley-audit-anchors',
+    ) as Any;
+    expect(claim.spec.storageClassName).toBe('anchors-worm');
+    expect(claim.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+    const config = (objects.find((o) => o.kind === 'ConfigMap') as Any).data;
+    const parsed = loadConfig({ ...config, DATABASE_URL: 'postgres://u:p@db/parley' });
+    expect(parsed.auditAnchorDir).toBe('/var/lib/parley-anchors');
+    expect(parsed.auditSyslogUrl).toBe('tls://siem.internal:6514');
+    expect(parsed.auditWitnessUrl).toBe('https://witness.example.com/parley/anchors');
+    const app = podSpecs(objects).find((p) => p.owner === 'Deployment/parley')!.spec;
+    const mount = app.containers[0].volumeMounts.find((m: Any) => m.mountPath === config.AUDIT_ANCHOR_DIR);
+    expect(app.volumes.find((v: Any) => v.name === mount.name).persistentVolumeClaim.claimName).toBe(
+      'parley-audit-anchors',
+    );
+    // Not the data directory, not the database's volume: a separate claim.
+    expect(mount.name).not.toBe('data');
+    const plain = await render('default-values.yaml');
+    expect((plain.find((o) => o.kind === 'ConfigMap') as Any).data.AUDIT_ANCHOR_DIR).toBeUndefined();
+    const db = 'database.url=postgres://u:p@db:5432/parley';
+    expect(await renderError([db, 'config.AUDIT_ANCHOR_DIR=/x'])).toContain(
+      'set `auditAnchors.enabled=true`',
+    );
+    expect(await renderError([db, 'config.PARLEY_AUDIT_MAC_KEYS=x'])).toContain('credentials go to Secrets');
+  });
+
   it('renders an ingress with TLS and WebSocket timeouts', async () => {
     const objects = await render('ingress-tls-values.yaml');
     const ingress = objects.find((o) => o.kind === 'Ingress') as Any;
@@ -289,6 +317,7 @@ describe('chart values', () => {
       ]),
     );
     expect(Object.keys(env).sort()).toEqual([
+      'PARLEY_AUDIT_MAC_KEYS',
       'PARLEY_AUDIT_SIGNING_KEY',
       'PARLEY_ENCRYPTION_KEYS',
       'PARLEY_INITIAL_ADMIN_PASSWORD',
@@ -300,6 +329,7 @@ describe('chart values', () => {
     expect(config.encryptionKeys).toMatch(/^k1:/);
     expect(config.lookupKey).toBe(env.PARLEY_LOOKUP_KEY);
     expect(config.auditSigningKey).toContain('BEGIN PRIVATE KEY');
+    expect(config.auditMacKeys).toMatch(/^m1:/);
     expect(config.visitorTokenSecret).toBe(env.PARLEY_VISITOR_TOKEN_SECRET);
     expect(config.initialAdminPassword).toBe(env.PARLEY_INITIAL_ADMIN_PASSWORD);
   });

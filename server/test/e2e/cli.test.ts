@@ -45,6 +45,7 @@ describe('parley CLI', { timeout: PROCESS_TEST_MS }, () => {
       'migrations',
       'pg_dump',
       'pg_restore',
+      'audit anchoring',
     ]) {
       expect(ok.out).toMatch(new RegExp(`^(PASS|WARN|FAIL)\\s+${name}`, 'm'));
     }

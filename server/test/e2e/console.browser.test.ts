@@ -319,6 +319,12 @@ describe('the console in a real browser', () => {
     await expect.poll(() => rawDialog.textContent()).toMatch(/"action": "team\./);
     await page.keyboard.press('Escape');
     await rawDialog.waitFor({ state: 'hidden' });
+    // Checkpoint and anchor health (issue 21): this server has no signing key, MAC key or anchor
+    // directory, so the page says anchoring is not fully set up, and what is missing.
+    const health = page.locator(byTest('audit-health'));
+    await expect.poll(() => health.textContent()).toContain('审计锚定未完全配置');
+    expect(await health.textContent()).toContain('AUDIT_ANCHOR_DIR is not set');
+    expect(await health.getAttribute('class')).toContain('el-alert--warning');
     await page.click(byTest('audit-verify'));
     await expect
       .poll(() => page.locator(byTest('audit-verify-report')).textContent())

@@ -14,6 +14,8 @@ import { createSecurityService } from '../../src/modules/security/security.servi
 import { generateKey } from '../../src/platform/crypto/keyring.ts';
 import { actorOf, createTestApp, signIn, tablesHolding, httpClient } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
+import fc from 'fast-check';
+import { digitsOf, message } from '../support/sensitive-numbers.ts';
 
 const t = await createTestApp({
   PARLEY_ENCRYPTION_KEYS: `k1:${generateKey()}`,
@@ -334,5 +336,42 @@ describe('masked messages', () => {
     const report = await retention.run({ erase: true }, new Date(Date.now() + 2 * 86_400_000));
     expect(report.erased).toBeGreaterThanOrEqual(1);
     expect(await kept(old.messageId)).toBe(0);
+  });
+});
+
+describe('masking without leaks (issue 21, property-based over the real send path)', () => {
+  it('random messages with numbers in every format: none survives in messages.body or the agent view', async () => {
+    const admin = await signIn(t, 'admin');
+    const v = await visitor();
+    await fc.assert(
+      fc.asyncProperty(message, async ({ text, numbers }) => {
+        const sent = await say(v, text);
+        const stored = await t.container.db
+          .selectFrom('messages')
+          .select('body')
+          .where('id', '=', sent.messageId)
+          .executeTakeFirstOrThrow();
+        const history = await http('GET', `/api/v1/conversations/${v.conversationId}/messages`, {
+          cookie: admin.cookie,
+        });
+        const shown = history
+          .json<{ messages: { id: string; text: string }[] }>()
+          .messages.find((m) => m.id === sent.messageId)!.text;
+        for (const n of numbers) {
+          for (const [where, value] of [
+            ['messages.body', stored.body ?? ''],
+            ['agent view', shown],
+            ['send answer', sent.message.text],
+          ] as const) {
+            expect(
+              digitsOf(value),
+              `${n.kind} ${n.value} survived in ${where}: ${JSON.stringify(value)}`,
+            ).not.toContain(n.value);
+          }
+        }
+        expect(sent.message.masked).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
   });
 });

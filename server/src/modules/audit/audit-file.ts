@@ -35,7 +35,8 @@ export interface ExportFilter {
 
 export interface ExportManifest {
   format: 'parley-audit-export';
-  version: 1;
+  /** 2 when `newestCheckpoint` is present (issue 21); readers accept both. */
+  version: 1 | 2;
   exportedAt: string;
   exportedBy: string | null;
   filter: ExportFilter;
@@ -50,6 +51,8 @@ export interface ExportManifest {
   head: { seq: number; hash: string } | null;
   anchor: { seq: number; hash: string } | null;
   checkpoints: ExportedCheckpoint[];
+  /** The newest signed checkpoint after the range, when there is one (version 2). */
+  newestCheckpoint?: ExportedCheckpoint;
   publicKey: { fingerprint: string; pem: string } | null;
   /** Ed25519 over the canonical JSON of the manifest without this field (base64). */
   signature: string | null;

@@ -23,7 +23,12 @@ export type ProblemKind =
   | 'checkpoint'
   | 'signature'
   | 'manifest'
-  | 'unreadable';
+  | 'unreadable'
+  /** issue 21: a record's MAC, the external anchor log, an earlier export, freshness. */
+  | 'mac'
+  | 'anchor'
+  | 'since'
+  | 'stale';
 
 export interface Problem {
   kind: ProblemKind;
@@ -324,6 +329,39 @@ export function verifyExport(parsed: ParsedExport, trustedKey: KeyObject | null)
         kind: 'manifest',
         seq: null,
         message: 'the records digest does not match the manifest (a record hash was changed)',
+      });
+    }
+  }
+
+  // The newest checkpoint after the range (version 2): beyond the head at export time means the
+  // records after that head were cut off before the export was made.
+  const newest = manifest?.newestCheckpoint;
+  if (manifest && newest) {
+    const signedOk =
+      key !== null &&
+      newest.keyFingerprint === publicKeyFingerprint(key) &&
+      verifySignature(
+        key,
+        checkpointMessage({ seq: newest.seq, hash: newest.hash, signedAt: newest.signedAt }),
+        Buffer.from(newest.signature, 'base64'),
+      );
+    if (key && !signedOk) {
+      problems.push({
+        kind: 'signature',
+        seq: newest.seq,
+        message: `the newest checkpoint (seq ${newest.seq}) has an invalid signature (checkpoint altered)`,
+      });
+    } else if (manifest.head && newest.seq > manifest.head.seq) {
+      problems.push({
+        kind: 'deleted',
+        seq: manifest.head.seq + 1,
+        message: `a checkpoint was signed at seq ${newest.seq} but the chain ended at seq ${manifest.head.seq} when exported: records from seq ${manifest.head.seq + 1} were deleted`,
+      });
+    } else if (manifest.head && newest.seq === manifest.head.seq && newest.hash !== manifest.head.hash) {
+      problems.push({
+        kind: 'checkpoint',
+        seq: newest.seq,
+        message: `the chain head at export (seq ${newest.seq}) differs from its signed checkpoint: records at or before it were rewritten`,
       });
     }
   }

@@ -50,6 +50,18 @@ export function createAuditRepository() {
         .execute();
     },
 
+    /** The newest checkpoint beyond `seq` (exports embed it: a tail cut shows in the file). */
+    newestCheckpointAfter(db: Executor, seq: number) {
+      return db
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'hash', 'signed_at', 'key_fingerprint', 'signature'])
+        .where('seq', '>', seq)
+        .orderBy('seq', 'desc')
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    },
+
     lastCheckpoint(db: Executor) {
       return db
         .selectFrom('audit_checkpoints')
@@ -85,6 +97,63 @@ export function createAuditRepository() {
         .executeTakeFirst();
     },
 
+    /** Every anchor row with its signature: verification trusts only the validly signed ones. */
+    allArchives(db: Executor) {
+      return db
+        .selectFrom('audit_archives')
+        .select([
+          'id',
+          'first_seq',
+          'last_seq',
+          'last_hash',
+          'file_name',
+          'file_sha256',
+          'key_fingerprint',
+          'signature',
+        ])
+        .orderBy('last_seq')
+        .execute();
+    },
+
+    /** Records with their MAC (verification of the database only; exports never carry MACs). */
+    pageWithMac(db: Executor, afterSeq: number, limit: number) {
+      return db
+        .selectFrom('audit_log')
+        .select([...recordColumns, 'mac'])
+        .where('seq', '>', afterSeq)
+        .orderBy('seq')
+        .limit(limit)
+        .execute();
+    },
+
+    /** Records after a seq (the checkpoint job checks their MACs before signing the head). */
+    macsAfter(db: Executor, afterSeq: number) {
+      return db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash', 'prev_hash', 'mac'])
+        .where('seq', '>', afterSeq)
+        .orderBy('seq')
+        .execute();
+    },
+
+    newestValidCheckpointCandidates(db: Executor) {
+      return db
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'hash', 'signed_at', 'key_fingerprint', 'signature'])
+        .orderBy('seq', 'desc')
+        .orderBy('id', 'desc')
+        .limit(20)
+        .execute();
+    },
+
+    recordAt(db: Executor, seq: number) {
+      return db
+        .selectFrom('audit_log')
+        .select(['seq', 'hash', 'occurred_at'])
+        .where('seq', '=', seq)
+        .executeTakeFirst();
+    },
+
     listArchives(db: Executor) {
       return db
         .selectFrom('audit_archives')
@@ -112,11 +181,13 @@ export function createAuditRepository() {
         retentionDays: number;
         fileName: string;
         fileSha256: string;
+        keyFingerprint: string | null;
+        signature: Buffer | null;
       },
     ) {
       return sql<{
         n: number;
-      }>`select audit_prune(${args.lastSeq}::bigint, ${args.lastHash}, ${args.retentionDays}::int, ${args.fileName}, ${args.fileSha256}) as n`.execute(
+      }>`select audit_prune(${args.lastSeq}::bigint, ${args.lastHash}, ${args.retentionDays}::int, ${args.fileName}, ${args.fileSha256}, ${args.keyFingerprint}::text, ${args.signature}::bytea) as n`.execute(
         db,
       );
     },

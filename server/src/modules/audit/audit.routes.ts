@@ -5,7 +5,13 @@ import { actorOf } from '../../platform/http/auth.plugin.ts';
 import { authErrors } from '../../platform/http/schemas.ts';
 import { authorize } from '../identity/permissions.ts';
 import type { AuditService } from './audit.service.ts';
-import { AuditExportQuery, AuditListQuery, AuditRecordSchema, VerifyReportSchema } from './audit.schemas.ts';
+import {
+  AuditExportQuery,
+  AuditHealthSchema,
+  AuditListQuery,
+  AuditRecordSchema,
+  VerifyReportSchema,
+} from './audit.schemas.ts';
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = async (app, { audit }) => {
   app.get(
@@ -77,7 +83,20 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ audit: AuditService }> = a
     },
     async (request) => {
       authorize(actorOf(request), 'audit.read');
-      return audit.verifyDatabase(null);
+      return audit.verifyDatabase(null, undefined, undefined, { freshness: audit.freshness() });
+    },
+  );
+
+  // Issue 21: the age of the newest checkpoint and external anchor, with an alert state.
+  app.get(
+    '/api/v1/audit/health',
+    {
+      config: { access: 'audit.read' },
+      schema: { response: { 200: AuditHealthSchema, ...authErrors } },
+    },
+    async (request) => {
+      authorize(actorOf(request), 'audit.read');
+      return audit.health();
     },
   );
 };

@@ -61,3 +61,20 @@ export const VerifyReportSchema = Type.Object({
   ),
   warnings: Type.Array(Type.String()),
 });
+
+export const AuditHealthSchema = Type.Object({
+  state: Type.Union([Type.Literal('ok'), Type.Literal('warn'), Type.Literal('alert')]),
+  reasons: Type.Array(Type.String()),
+  intervalSeconds: Type.Integer(),
+  headSeq: Type.Union([Type.Integer(), Type.Null()]),
+  checkpoint: Type.Union([
+    Type.Object({ seq: Type.Integer(), signedAt: Type.String(), ageSeconds: Type.Integer() }),
+    Type.Null(),
+  ]),
+  anchor: Type.Union([
+    Type.Object({ seq: Type.Integer(), writtenAt: Type.String(), ageSeconds: Type.Integer() }),
+    Type.Null(),
+  ]),
+  anchorConfigured: Type.Boolean(),
+  macConfigured: Type.Boolean(),
+});

@@ -3,10 +3,13 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile, appendFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { KeyObject } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
 import type { AuditActor, AuditOutcome, AuditTrail } from '../../platform/audit.ts';
-import { checkpointMessage, type AuditSigner } from '../../platform/audit-signing.ts';
+import { archiveMessage, checkpointMessage, type AuditSigner } from '../../platform/audit-signing.ts';
+import type { AuditMacKeys } from '../../platform/audit-mac.ts';
+import type { Logger } from 'pino';
+import { appendAnchor, cronMaxIntervalMs, newestAnchor, sendSyslog, sendWitness } from './audit-anchors.ts';
+import { checkpointSignatureOk, createDatabaseVerifier } from './audit-verify-db.ts';
 import type { Database, Executor } from '../../platform/db/database.ts';
 import { BadRequestError } from '../../platform/errors.ts';
 import { authorize, type Actor } from '../identity/permissions.ts';
@@ -26,7 +29,7 @@ import {
   type ExportedRecord,
 } from './audit-file.ts';
 import type { AuditRepository, AuditRow } from './audit.repository.ts';
-import { verifyChain, verifyExport, type VerifyReport } from './audit-verify.ts';
+import { verifyExport } from './audit-verify.ts';
 
 export type ExportFormat = 'csv' | 'jsonl';
 const PAGE = 2000;
@@ -71,9 +74,23 @@ export function createAuditService(deps: {
   repo: AuditRepository;
   auditTrail: AuditTrail;
   signer: AuditSigner | null;
-  settings: { auditRetentionDays: number; auditArchiveDir: string };
+  macKeys?: AuditMacKeys | null;
+  logger?: Pick<Logger, 'warn' | 'error'>;
+  settings: {
+    auditRetentionDays: number;
+    auditArchiveDir: string;
+    auditCheckpointSchedule?: string;
+    auditAnchorDir?: string | undefined;
+    auditSyslogUrl?: string | undefined;
+    auditSyslogCa?: string | undefined;
+    auditWitnessUrl?: string | undefined;
+  };
 }) {
   const { db, repo, auditTrail, signer, settings } = deps;
+  const macKeys = deps.macKeys ?? null;
+  const intervalMs = cronMaxIntervalMs(settings.auditCheckpointSchedule ?? '*/10 * * * *');
+  /** The newest failure to forward an anchor (syslog / witness), for the health view. */
+  let lastForwardError: { at: Date; message: string } | null = null;
 
   async function* matching(
     executor: Executor,
@@ -122,9 +139,11 @@ export function createAuditService(deps: {
                 keyFingerprint: c.key_fingerprint,
                 signature: c.signature.toString('base64'),
               }));
+        // The newest checkpoint after the range (issue 21): a tail cut is caught from the file alone.
+        const newest = lastSeq === null ? null : await repo.newestCheckpointAfter(trx, lastSeq);
         const manifest: ExportManifest = {
           format: 'parley-audit-export',
-          version: 1,
+          version: newest ? 2 : 1,
           exportedAt: new Date().toISOString(),
           exportedBy,
           filter: Object.fromEntries(
@@ -137,6 +156,17 @@ export function createAuditService(deps: {
           head: head ? { seq: head.seq, hash: head.hash.toString('hex') } : null,
           anchor: anchor ? { seq: anchor.last_seq, hash: anchor.last_hash.toString('hex') } : null,
           checkpoints,
+          ...(newest
+            ? {
+                newestCheckpoint: {
+                  seq: newest.seq,
+                  hash: newest.hash.toString('hex'),
+                  signedAt: newest.signed_at.toISOString(),
+                  keyFingerprint: newest.key_fingerprint,
+                  signature: newest.signature.toString('base64'),
+                },
+              }
+            : {}),
           publicKey: signer ? { fingerprint: signer.fingerprint, pem: signer.publicKeyPem } : null,
           signature: null,
         };
@@ -157,102 +187,94 @@ export function createAuditService(deps: {
   }
 
   /** Checks the chain in the database (`executor` lets a caller verify inside its transaction). */
-  async function verifyDatabase(
-    publicKey: KeyObject | null,
-    executor: Executor = db,
-    chunkSize = 20_000,
-  ): Promise<VerifyReport> {
-    const anchorRow = await repo.lastAnchor(executor);
-    const anchor = anchorRow ? { seq: anchorRow.last_seq, hash: anchorRow.last_hash.toString('hex') } : null;
-    const first = anchor ? anchor.seq + 1 : 1;
-    const checkpoints = (await repo.checkpointsBetween(executor, first, Number.MAX_SAFE_INTEGER)).map(
-      (c) => ({
-        seq: c.seq,
-        hash: c.hash.toString('hex'),
-        signedAt: c.signed_at.toISOString(),
-        keyFingerprint: c.key_fingerprint,
-        signature: c.signature.toString('base64'),
-      }),
-    );
-    const key = publicKey ?? (signer ? createPublicKey(signer.publicKeyPem) : null);
+  const verifyDatabase = createDatabaseVerifier({
+    db,
+    repo,
+    signer,
+    macKeys,
+    anchorDir: settings.auditAnchorDir,
+    toExported,
+  });
 
-    // In chunks, so memory stays flat on a long trail; each chunk repeats the last two records
-    // of the one before, so links, gaps and swaps across the boundary are still seen.
-    const problems = new Map<string, VerifyReport['problems'][number]>();
-    let carry: ExportedRecord[] = [];
-    let chunk: ExportedRecord[] = [];
-    let isFirst = true;
-    const acc = {
-      records: 0,
-      firstSeq: null as number | null,
-      lastSeq: null as number | null,
-      checkpointsVerified: 0,
-      signedUpTo: null as number | null,
-    };
-    const runChunk = (isLast: boolean) => {
-      if (chunk.length === 0 && !isLast) return;
-      const from = chunk[0]?.seq ?? Number.MAX_SAFE_INTEGER;
-      const to = chunk[chunk.length - 1]?.seq ?? 0;
-      const report = verifyChain({
-        records: [...carry, ...chunk],
-        contiguous: true,
-        anchor: isFirst ? anchor : null,
-        expectedFirstSeq: isFirst ? first : null,
-        checkpoints: checkpoints.filter((c) => (c.seq >= from && c.seq <= to) || (isLast && c.seq > to)),
-        publicKey: key,
-        isTail: isLast,
-      });
-      for (const p of report.problems) problems.set(`${p.kind}:${p.seq}:${p.message}`, p);
-      acc.records += chunk.length;
-      acc.firstSeq ??= chunk[0]?.seq ?? null;
-      acc.lastSeq = chunk[chunk.length - 1]?.seq ?? acc.lastSeq;
-      acc.checkpointsVerified += report.checkpointsVerified;
-      if (report.signedUpTo !== null) acc.signedUpTo = Math.max(acc.signedUpTo ?? 0, report.signedUpTo);
-      carry = [...carry, ...chunk].slice(-2);
-      chunk = [];
-      isFirst = false;
-    };
-    for await (const r of matching(executor, {})) {
-      chunk.push(r);
-      if (chunk.length >= chunkSize) runChunk(false);
+  /** Appends a signed checkpoint to the anchor log and forwards it; forwarding failures are logged. */
+  async function anchor(cp: ExportedCheckpoint): Promise<{ anchored: boolean; forwarded: string[] }> {
+    if (!settings.auditAnchorDir) return { anchored: false, forwarded: [] };
+    const line = await appendAnchor(settings.auditAnchorDir, cp);
+    const forwarded: string[] = [];
+    const targets: [string, () => Promise<void>][] = [];
+    if (settings.auditSyslogUrl) {
+      const url = settings.auditSyslogUrl;
+      targets.push(['syslog', () => sendSyslog(url, line, { ca: settings.auditSyslogCa })]);
     }
-    runChunk(true);
-
-    const sorted = [...problems.values()].sort(
-      (a, b) => (a.seq ?? Number.MAX_SAFE_INTEGER) - (b.seq ?? Number.MAX_SAFE_INTEGER),
-    );
-    const warnings: string[] = [];
-    if (!key) warnings.push('checkpoint signatures were not checked (no public key and no signing key)');
-    if (key && checkpoints.length === 0) warnings.push('there are no signed checkpoints yet');
-    if (acc.signedUpTo !== null && acc.lastSeq !== null && acc.signedUpTo < acc.lastSeq) {
-      warnings.push(
-        `records after seq ${acc.signedUpTo} are not yet covered by a signed checkpoint (chain-checked only)`,
-      );
+    if (settings.auditWitnessUrl) {
+      const url = settings.auditWitnessUrl;
+      targets.push(['witness', () => sendWitness(url, line)]);
     }
-    return {
-      ok: sorted.length === 0,
-      records: acc.records,
-      range: { firstSeq: acc.firstSeq, lastSeq: acc.lastSeq },
-      checkpointsVerified: acc.checkpointsVerified,
-      signedUpTo: acc.signedUpTo,
-      problems: sorted,
-      signatures: publicKey ? 'trusted' : key ? 'embedded' : 'none',
-      warnings,
-    };
+    for (const [name, send] of targets) {
+      try {
+        await send();
+        forwarded.push(name);
+      } catch (err) {
+        lastForwardError = { at: new Date(), message: `${name}: ${(err as Error).message}` };
+        deps.logger?.warn({ err, seq: cp.seq }, `audit anchor: forwarding to ${name} failed`);
+      }
+    }
+    return { anchored: true, forwarded };
   }
 
   return {
     signingEnabled: signer !== null,
 
+    /** The freshness rule for the live system: now, and the longest gap between checkpoint runs. */
+    freshness: () => ({ now: new Date(), intervalMs }),
+
     /** Signs the chain head into audit_checkpoints (the scheduled job calls this). */
-    async checkpoint(): Promise<{ signed: true; seq: number } | { signed: false; reason: string }> {
+    async checkpoint(): Promise<
+      | { signed: true; seq: number; anchored: boolean; forwarded: string[] }
+      | { signed: false; reason: string }
+    > {
       if (!signer) return { signed: false, reason: 'PARLEY_AUDIT_SIGNING_KEY is not set' };
-      return db.transaction().execute(async (trx) => {
+      const result = await db.transaction().execute(async (trx) => {
         const head = await repo.head(trx);
         if (!head) return { signed: false as const, reason: 'the audit trail is empty' };
         const last = await repo.lastCheckpoint(trx);
         if (last && last.seq === head.seq && last.hash.equals(head.hash)) {
           return { signed: false as const, reason: `seq ${head.seq} is already signed` };
+        }
+        if (last && head.seq < last.seq) {
+          deps.logger?.error(
+            { head: head.seq, checkpoint: last.seq },
+            'audit checkpoint refused: the chain is shorter than its last checkpoint',
+          );
+          return {
+            signed: false as const,
+            reason: `the chain ends at seq ${head.seq}, before the last checkpoint (seq ${last.seq}): records were deleted; not signing (run parley audit verify --db)`,
+          };
+        }
+        // Never sign what the application did not write (issue 21): with MAC keys, every record
+        // since the last checkpoint must carry a valid MAC and link to the one before it.
+        if (macKeys) {
+          // From the last signed record (its MAC tells whether MACs had started), a record without
+          // a MAC is accepted only before the first record with one (written before the key was set).
+          let prev: Buffer | null = null;
+          let macSeen = false;
+          for (const r of await repo.macsAfter(trx, last ? last.seq - 1 : 0)) {
+            const isSigned = last !== undefined && r.seq === last.seq;
+            const macOk = r.mac === null ? !macSeen : macKeys.check(r.seq, r.hash, r.mac) === 'ok';
+            if (r.mac !== null) macSeen = true;
+            if (isSigned) {
+              prev = r.hash;
+              continue;
+            }
+            if (!macOk || (prev && !r.prev_hash.equals(prev))) {
+              deps.logger?.error({ seq: r.seq }, 'audit checkpoint refused: a record fails its MAC or link');
+              return {
+                signed: false as const,
+                reason: `seq ${r.seq} fails its MAC or link: not signing (run parley audit verify --db)`,
+              };
+            }
+            prev = r.hash;
+          }
         }
         const signedAt = new Date();
         const signature = signer.sign(
@@ -265,8 +287,86 @@ export function createAuditService(deps: {
           keyFingerprint: signer.fingerprint,
           signature,
         });
-        return { signed: true as const, seq: head.seq };
+        return {
+          signed: true as const,
+          cp: {
+            seq: head.seq,
+            hash: head.hash.toString('hex'),
+            signedAt: signedAt.toISOString(),
+            keyFingerprint: signer.fingerprint,
+            signature: signature.toString('base64'),
+          },
+        };
       });
+      if (!result.signed) return result;
+      // After the commit: an anchor never names a checkpoint the database does not have. If the
+      // append fails, the job fails (and the anchor age shows it); the next run anchors again.
+      const done = await anchor(result.cp);
+      return { signed: true, seq: result.cp.seq, ...done };
+    },
+
+    /**
+     * The age of the newest signed checkpoint and of the newest external anchor, with an alert
+     * state (doctor, /metrics, the console's audit page).
+     */
+    async health(now = new Date()): Promise<AuditHealth> {
+      const reasons: string[] = [];
+      /** Set up incompletely (a warning), as against overdue or failing (an alert). */
+      const notice: string[] = [];
+      const head = await repo.head(db);
+      const key = signer ? createPublicKey(signer.publicKeyPem) : null;
+      let cp: { seq: number; hash: string; signedAt: string } | null = null;
+      for (const c of await repo.newestValidCheckpointCandidates(db)) {
+        const e = {
+          seq: c.seq,
+          hash: c.hash.toString('hex'),
+          signedAt: c.signed_at.toISOString(),
+          keyFingerprint: c.key_fingerprint,
+          signature: c.signature.toString('base64'),
+        };
+        if (!key || checkpointSignatureOk(key, e)) {
+          cp = e;
+          break;
+        }
+      }
+      const age = (iso: string) => Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+      if (!signer) notice.push('PARLEY_AUDIT_SIGNING_KEY is not set: no checkpoints are signed');
+      if (!macKeys) notice.push('PARLEY_AUDIT_MAC_KEYS is not set: records carry no MAC');
+      if (head && signer) {
+        const firstOpen = cp ? (cp.seq < head.seq ? cp.seq + 1 : null) : 1;
+        const row = firstOpen === null ? null : await repo.recordAt(db, firstOpen);
+        if (row && now.getTime() - row.occurred_at.getTime() > 2 * intervalMs) {
+          reasons.push(
+            `records from seq ${row.seq} are not covered by a signed checkpoint after two checkpoint intervals`,
+          );
+        }
+      }
+      let anchorInfo: AuditHealth['anchor'] = null;
+      if (settings.auditAnchorDir) {
+        const a = await newestAnchor(settings.auditAnchorDir).catch((err: Error) => {
+          reasons.push(`the anchor log cannot be read: ${err.message}`);
+          return null;
+        });
+        if (a) anchorInfo = { seq: a.seq, writtenAt: a.writtenAt, ageSeconds: age(a.writtenAt) };
+        if (cp && (!a || a.seq < cp.seq) && now.getTime() - Date.parse(cp.signedAt) > intervalMs) {
+          reasons.push(`the newest checkpoint (seq ${cp.seq}) is not in the external anchor log`);
+        }
+      } else {
+        notice.push('AUDIT_ANCHOR_DIR is not set: checkpoints are not anchored outside the database');
+      }
+      if (lastForwardError && now.getTime() - lastForwardError.at.getTime() < 2 * intervalMs) {
+        reasons.push(`forwarding an anchor failed: ${lastForwardError.message}`);
+      }
+      return {
+        state: reasons.length > 0 ? 'alert' : notice.length > 0 ? 'warn' : 'ok',
+        reasons: [...reasons, ...notice],
+        intervalSeconds: Math.round(intervalMs / 1000),
+        headSeq: head?.seq ?? null,
+        checkpoint: cp ? { seq: cp.seq, signedAt: cp.signedAt, ageSeconds: age(cp.signedAt) } : null,
+        anchor: anchorInfo,
+        anchorConfigured: Boolean(settings.auditAnchorDir),
+        macConfigured: macKeys !== null,
+      };
     },
 
     /** Records for the console's audit page (newest first is the console's job). */
@@ -343,8 +443,21 @@ export function createAuditService(deps: {
         const file = path.join(settings.auditArchiveDir, name);
         await rename(tmp, file);
         const sha = createHash('sha256').update(content).digest('hex');
+        const signature = signer
+          ? signer.sign(
+              archiveMessage({
+                firstSeq,
+                lastSeq: last.seq,
+                lastHash: last.hash,
+                fileName: name,
+                fileSha256: sha,
+              }),
+            )
+          : null;
         const count = await db.transaction().execute(async (trx) => {
           const res = await repo.prune(trx, {
+            keyFingerprint: signer ? signer.fingerprint : null,
+            signature,
             lastSeq: last.seq,
             lastHash: last.hash,
             retentionDays: settings.auditRetentionDays,
@@ -377,3 +490,15 @@ export function createAuditService(deps: {
 }
 
 export type AuditService = ReturnType<typeof createAuditService>;
+
+export interface AuditHealth {
+  /** 'alert': records unsigned past two checkpoint intervals, an anchor missing or failing; 'warn': not fully set up. */
+  state: 'ok' | 'warn' | 'alert';
+  reasons: string[];
+  intervalSeconds: number;
+  headSeq: number | null;
+  checkpoint: { seq: number; signedAt: string; ageSeconds: number } | null;
+  anchor: { seq: number; writtenAt: string; ageSeconds: number } | null;
+  anchorConfigured: boolean;
+  macConfigured: boolean;
+}

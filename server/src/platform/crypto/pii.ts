@@ -13,12 +13,35 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
-/** 13812341234 → 138****1234; short numbers keep only the last 2 digits. */
+/**
+ * 13812341234 → 138****1234, whatever the formatting: only digits are kept (full-width ones
+ * too), a +86 / 0086 country code before a mobile number is dropped, and at most the first 3 and
+ * the last 4 digits show (`+86 139-1234-5678` → `139****5678`). Shorter numbers show less: 7–10
+ * digits the first 3 and last 2, fewer only the last 2.
+ */
 export function maskPhone(phone: string): string {
-  const d = phone.replace(/\s+/g, '');
-  if (d.length >= 11) return `${d.slice(0, d.length - 8)}****${d.slice(-4)}`;
+  let d = toHalfWidth(phone).replace(/\D/g, '');
+  if (/^(?:0086|86)1[3-9]\d{9}$/.test(d)) d = d.replace(/^(?:0086|86)/, '');
+  if (d.length >= 11) return `${d.slice(0, 3)}${'*'.repeat(d.length - 7)}${d.slice(-4)}`;
   if (d.length >= 7) return `${d.slice(0, 3)}${'*'.repeat(d.length - 5)}${d.slice(-2)}`;
   return '*'.repeat(Math.max(0, d.length - 2)) + d.slice(-2);
+}
+
+/**
+ * Full-width digits, letters, plus and minus (U+FF01–FF5E), the ideographic space and the dash
+ * look-alikes people type, mapped to ASCII one UTF-16 unit for one: positions stay the same.
+ */
+export function toHalfWidth(text: string): string {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xff01 && c <= 0xff5e) out += String.fromCharCode(c - 0xfee0);
+    else if (c === 0x3000) out += ' ';
+    else if (c === 0x2010 || c === 0x2011 || c === 0x2012 || c === 0x2013 || c === 0x2014 || c === 0x2212)
+      out += '-';
+    else out += text[i];
+  }
+  return out;
 }
 
 /** zhang.san@example.com → z***@example.com */
@@ -102,34 +125,89 @@ export interface Finding {
   value: string;
 }
 
-// Candidates: runs of digits (with spaces or dashes inside, as people type card numbers),
-// not glued to other digits or letters.
-const CANDIDATE = /(?<![\dA-Za-z])(?:\+?86[- ]?)?\d[\d -]{9,22}[\dXx](?![\dA-Za-z])/g;
+// Candidates: runs of digits (ASCII or full-width) in which single spaces or dashes (at most two
+// in a row) may separate groups, as people type phone and card numbers; an ID card's final X
+// belongs to the run. Letters and Chinese around a run do not matter (`TEL13912345678`,
+// `电话13912345678`). Within a run, numbers are looked for at the start of each group, longest
+// kind first (ID card 18, bank card 19…13, then a mobile number with or without +86 / 0086), and
+// must end where a group ends; several numbers in one run (`13912345678 6222…`) are all found.
+// Digits glued to digits (`1391234567813812345678`) are one number and not split.
+const RUN = /\d(?:[ -]{0,2}\d)*[Xx]?/g;
+
+interface Run {
+  /** The run's digits (and a final X), without separators. */
+  compact: string;
+  /** For each character of `compact`, its index in the text. */
+  at: number[];
+  /** Indexes into `compact` where a group starts; and where one ends (exclusive). */
+  starts: Set<number>;
+  ends: Set<number>;
+}
+
+function runOf(start: number, raw: string): Run {
+  const run: Run = { compact: '', at: [], starts: new Set([0]), ends: new Set() };
+  for (let i = 0; i < raw.length; i++) {
+    const ch = raw[i]!;
+    if (ch === ' ' || ch === '-') {
+      if (run.compact.length > 0 && raw[i - 1] !== ' ' && raw[i - 1] !== '-')
+        run.ends.add(run.compact.length);
+      continue;
+    }
+    if (i > 0 && (raw[i - 1] === ' ' || raw[i - 1] === '-')) run.starts.add(run.compact.length);
+    run.compact += ch.toUpperCase();
+    run.at.push(start + i);
+  }
+  run.ends.add(run.compact.length);
+  // A final X is the end of an ID card only; a number before it also ends there.
+  if (run.compact.endsWith('X')) run.ends.add(run.compact.length - 1);
+  return run;
+}
+
+function matchAt(run: Run, p: number): { kind: SensitiveKind; len: number } | null {
+  const c = run.compact;
+  if (run.ends.has(p + 18) && isPrcIdCard(c.slice(p, p + 18))) return { kind: 'id_card', len: 18 };
+  for (let len = 19; len >= 13; len--) {
+    if (run.ends.has(p + len) && isBankCard(c.slice(p, p + len))) return { kind: 'bank_card', len };
+  }
+  for (const prefix of ['0086', '86', '']) {
+    const len = prefix.length + 11;
+    if (
+      run.ends.has(p + len) &&
+      c.startsWith(prefix, p) &&
+      /^1[3-9]\d{9}$/.test(c.slice(p + prefix.length, p + len))
+    ) {
+      return { kind: 'phone', len };
+    }
+  }
+  return null;
+}
 
 /** Finds PRC mobile numbers, ID-card numbers (checksum-valid) and bank-card numbers (Luhn). */
 export function findSensitive(text: string): Finding[] {
+  const norm = toHalfWidth(text);
   const out: Finding[] = [];
-  for (const m of text.matchAll(CANDIDATE)) {
-    const raw = m[0];
-    const start = m.index;
-    const compact = raw.replace(/[\s-]/g, '');
-    const noCountry = compact.replace(/^\+?86(?=1\d{10}$)/, '');
-    if (/^1[3-9]\d{9}$/.test(noCountry)) {
-      out.push({ kind: 'phone', start, end: start + raw.length, value: raw });
-    } else if (isPrcIdCard(compact)) {
-      out.push({ kind: 'id_card', start, end: start + raw.length, value: raw });
-    } else if (isBankCard(compact)) {
-      out.push({ kind: 'bank_card', start, end: start + raw.length, value: raw });
+  for (const m of norm.matchAll(RUN)) {
+    const run = runOf(m.index, m[0]);
+    for (let p = 0; p < run.compact.length; p++) {
+      if (!run.starts.has(p)) continue;
+      const hit = matchAt(run, p);
+      if (!hit) continue;
+      let start = run.at[p]!;
+      const end = run.at[p + hit.len - 1]! + 1;
+      if (hit.kind === 'phone' && p === 0 && norm[start - 1] === '+') start -= 1;
+      out.push({ kind: hit.kind, start, end, value: text.slice(start, end) });
+      // Continue after it: the next group start at or after its end.
+      p += hit.len - 1;
     }
   }
   return out;
 }
 
 function maskFinding(f: Finding): string {
-  const compact = f.value.replace(/[\s-]/g, '');
+  const compact = toHalfWidth(f.value).replace(/[^\dXx]/g, '');
   switch (f.kind) {
     case 'phone':
-      return maskPhone(compact.replace(/^\+?86/, ''));
+      return maskPhone(compact);
     case 'id_card':
       return `${compact.slice(0, 3)}${'*'.repeat(11)}${compact.slice(-4)}`;
     case 'bank_card':

@@ -56,9 +56,11 @@ export interface AuditArchives {
   file_sha256: string;
   first_seq: number;
   id: Generated<number>;
+  key_fingerprint: string | null;
   last_hash: Buffer;
   last_seq: number;
   record_count: number;
+  signature: Buffer | null;
 }
 
 export interface AuditCheckpoints {
@@ -80,6 +82,7 @@ export interface AuditLog {
   details: Generated<Json>;
   hash: Buffer;
   hash_alg: Generated<string>;
+  mac: string | null;
   occurred_at: Timestamp;
   outcome: string;
   prev_hash: Buffer;

@@ -13,6 +13,7 @@ import type {
   AuditQuery,
   AuditRecord,
   AuditVerifyReport,
+  AuditHealth,
   BackupOverview,
   CannedReply,
   Channel,
@@ -349,6 +350,7 @@ export function createApiClient(opts: ApiClientOptions = {}) {
       records: async (filter: AuditQuery) =>
         (await request<{ records: AuditRecord[] }>('GET', `/api/v1/audit/records${query(filter)}`)).records,
       verify: () => request<AuditVerifyReport>('GET', '/api/v1/audit/verify'),
+      health: () => request<AuditHealth>('GET', '/api/v1/audit/health'),
       /** A download link (the browser fetches it with the session cookie). */
       exportUrl: (filter: Omit<AuditQuery, 'afterSeq' | 'limit'>, format: 'csv' | 'jsonl') =>
         `${baseUrl}/api/v1/audit/export${query({ ...filter, format })}`,

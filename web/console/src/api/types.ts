@@ -28,6 +28,7 @@ import type {
   AuditListQuery,
   AuditRecordSchema,
   VerifyReportSchema,
+  AuditHealthSchema,
 } from '../../../../server/src/modules/audit/audit.schemas.ts';
 import type {
   SettingsPatch,
@@ -89,6 +90,8 @@ export type UpdateCannedReplyInput = Static<typeof UpdateCannedReplyBody>;
 export type AuditRecord = Static<typeof AuditRecordSchema>;
 export type AuditQuery = Static<typeof AuditListQuery>;
 export type AuditVerifyReport = Static<typeof VerifyReportSchema>;
+/** Age of the newest signed checkpoint and external anchor, with an alert state (issue 21). */
+export type AuditHealth = Static<typeof AuditHealthSchema>;
 export type SecuritySettings = Static<typeof SettingsSchema>;
 export type SecuritySettingsPatch = Static<typeof SettingsPatch>;
 export type BackupOverview = Static<typeof BackupOverviewSchema>;

@@ -122,6 +122,15 @@ const en: typeof zhCN = {
     revoked: 'Signed out that device',
   },
   audit: {
+    health: {
+      checkpoint: 'Newest signed checkpoint: #{seq}, {age} ago',
+      noCheckpoint: 'No signed checkpoint yet',
+      anchor: 'External anchor: #{seq}, {age} ago',
+      noAnchor: 'No external anchor yet',
+      ok: 'Audit anchoring is healthy',
+      warn: 'Audit anchoring is not fully set up',
+      alert: 'Audit alert: checkpoints or external anchors are overdue or missing',
+    },
     actor: 'Actor',
     actionHint: 'Action (user. for a family)',
     targetType: 'Target type',

@@ -118,6 +118,15 @@ export default {
     revoked: '已退出该设备',
   },
   audit: {
+    health: {
+      checkpoint: '最新签名检查点：#{seq}，{age}前',
+      noCheckpoint: '尚无签名检查点',
+      anchor: '外部锚点：#{seq}，{age}前',
+      noAnchor: '尚无外部锚点',
+      ok: '审计锚定正常',
+      warn: '审计锚定未完全配置',
+      alert: '审计告警：检查点或外部锚点过期或缺失',
+    },
     actor: '操作人',
     actionHint: '操作（如 user. 表示一类）',
     targetType: '对象类型',
