@@ -96,6 +96,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     if (stopping.signal.aborted) return;
     stopping.abort();
     logger.info({ reason }, 'Parley stopping');
+    database.stopping();
     await container.bridge?.stop();
     await container.scheduler.stop();
     await container.searchIndexer.stop();

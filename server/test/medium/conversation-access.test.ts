@@ -6,7 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTestApp, signIn, httpClient } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
-const t = await createTestApp();
+// Access mechanics with manual assignment: automatic assignment (routing, tested in
+// routing-engine.test.ts) would hand the conversations to the connected agent mid-test.
+const t = await createTestApp({ PARLEY_ROUTING_ENABLED: 'false' });
 await t.app.listen({ host: '127.0.0.1', port: 0 });
 const address = t.app.server.address();
 const port = typeof address === 'object' && address ? address.port : 0;

@@ -72,6 +72,8 @@ export interface DatabaseHandle {
   pool: pg.Pool;
   url: string;
   close(): Promise<void>;
+  /** Parley is stopping: a connection lost from now on is expected (logged at debug, not warn). */
+  stopping(): void;
 }
 
 export function openDatabase(
@@ -88,8 +90,11 @@ export function openDatabase(
   });
   // An idle client that loses its connection (database restart) emits 'error' on the pool;
   // without a listener that would crash the process. The pool discards the client itself.
+  // While Parley stops, a lost connection is expected (Ctrl-C reaches an embedded PostgreSQL in
+  // the same process group, which ends its sessions while our shutdown is still under way).
+  let stopping = false;
   const onLost = (err: Error) => {
-    opts.logger.warn(
+    (stopping ? opts.logger.debug.bind(opts.logger) : opts.logger.warn.bind(opts.logger))(
       { err: { message: err.message, code: (err as { code?: string }).code } },
       'database connection lost',
     );
@@ -106,6 +111,9 @@ export function openDatabase(
     db,
     pool,
     url,
+    stopping() {
+      stopping = true;
+    },
     async close() {
       if (closed) return;
       closed = true;
