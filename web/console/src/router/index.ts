@@ -179,6 +179,8 @@ export function createConsoleRouter(history: RouterHistory = createWebHistory())
             name: 'business-hours',
             component: () => import('../views/admin/BusinessHoursView.vue'),
             meta: { permission: 'business_hours.read', title: 'businessHours.nav' },
+          },
+          {
             path: 'admin/routing',
             name: 'routing-rules',
             component: () => import('../views/admin/RoutingRulesView.vue'),
