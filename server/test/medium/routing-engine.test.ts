@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTestApp, httpClient, signIn } from '../support/app.ts';
 import { TestSocket, isType } from '../support/realtime.ts';
 
-const t = await createTestApp({ PARLEY_ROUTING_OFFLINE_GRACE_SECONDS: '30' });
+const t = await createTestApp({ PARLEY_ROUTING_ENABLED: 'true', PARLEY_ROUTING_OFFLINE_GRACE_SECONDS: '30' });
 await t.app.listen({ host: '127.0.0.1', port: 0 });
 const address = t.app.server.address();
 const wsBase = `ws://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

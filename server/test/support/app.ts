@@ -22,7 +22,15 @@ export async function createTestApp(
   opts: { database?: TestDatabase } = {},
 ): Promise<TestApp> {
   const database = opts.database ?? (await createTestDatabase());
-  const config = loadConfig({ DATABASE_URL: database.url, PARLEY_LOG_LEVEL: 'silent', ...env });
+  // Automatic assignment (routing) is off unless a test asks for it (PARLEY_ROUTING_ENABLED=true):
+  // with it on, any connected online agent takes a team's waiting conversations, which tests of
+  // other mechanics (access, transfers, presence) do not expect. Routing's own tests turn it on.
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    PARLEY_LOG_LEVEL: 'silent',
+    PARLEY_ROUTING_ENABLED: 'false',
+    ...env,
+  });
   const logger = createLogger(config.logLevel);
   const handle = openDatabase(database.url, { max: 5, connectTimeoutMs: 5000, logger });
   const container = createContainer({ config, db: handle.db, logger });

@@ -98,6 +98,8 @@ async function startOn(databaseUrl: string, env: Record<string, string>, p: numb
       PARLEY_HOST: '127.0.0.1',
       PARLEY_PORT: String(p),
       PARLEY_LOG_LEVEL: 'warn',
+      // Off unless the test turns it on (see createTestApp in support/app.ts for why).
+      PARLEY_ROUTING_ENABLED: 'false',
       PARLEY_ENV_FILE: '/nonexistent',
       PARLEY_INITIAL_ADMIN_PASSWORD: 'e2e-admin-password-0123',
       PARLEY_SHUTDOWN_TIMEOUT_SECONDS: '2',
