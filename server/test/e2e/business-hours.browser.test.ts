@@ -4,18 +4,13 @@
 // team closed, a visitor is told when the team opens, leaves a message (which lands in the
 // team's queue), and finds the same conversation after a reload. Writes
 // build/screenshots/business-hours.png and widget-off-hours.png.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
 import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
+import { launchChromium, openPage, recordProblems, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { consoleApi, startServer, type ServerProcess } from '../support/server-process.ts';
+import { consoleApi, startWebServer, type ServerProcess } from '../support/server-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const consoleDist = path.join(root, 'web/console/dist');
-const widgetDist = path.join(root, 'web/widget/dist');
 const FIRST_PASSWORD = 'e2e-admin-password-0123';
 const ADMIN_PASSWORD = 'admin-own-password-4567';
 const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -53,22 +48,12 @@ interface Calendar {
 }
 
 beforeAll(async () => {
-  for (const dir of [consoleDist, widgetDist]) {
-    if (!existsSync(dir)) throw new Error(`${dir} is missing: run "make build" (make test does it) first`);
-  }
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const launched = launchChromium();
-  server = await startServer(database.url, (port) => ({
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_WIDGET_DIR: widgetDist,
-  }));
+  server = await startWebServer(database.url);
   browser = await launched;
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'zh-CN' });
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  await recordProblems(context, page, problems);
+  ({ context, page } = await openPage(browser, problems, { viewport: { width: 1280, height: 860 } }));
 
   await page.goto(`${server.base}/admin/business-hours`);
   await page.fill(byTest('username'), 'admin');

@@ -3,23 +3,19 @@
 // entries in bulk, reads an entry's history, manages synonyms, and imports a CSV (dry-run report
 // with refused rows, then a clean file). Writes build/screenshots/knowledge-list.png,
 // knowledge-editor.png, knowledge-import-report.png and knowledge-terms.png.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
+import { launchChromium, openPage, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { consoleApi, login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { consoleApi, login, startWebServer, type ServerProcess } from '../support/server-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const consoleDist = path.join(root, 'web/console/dist');
-const widgetDist = path.join(root, 'web/widget/dist');
 const FIRST_PASSWORD = 'e2e-admin-password-0123';
 
 let server: ServerProcess;
 let browser: Browser | undefined;
-let context: BrowserContext;
 let page: Page;
 let cookie = '';
 const problems: string[] = [];
@@ -33,21 +29,11 @@ const api = consoleApi(
 );
 
 beforeAll(async () => {
-  for (const dir of [consoleDist, widgetDist]) {
-    if (!existsSync(dir)) throw new Error(`${dir} is missing: run "make build" (make test does it) first`);
-  }
   const database = await createTestDatabase();
   const launched = launchChromium();
-  server = await startServer(database.url, (port) => ({
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_WIDGET_DIR: widgetDist,
-  }));
+  server = await startWebServer(database.url);
   browser = await launched;
-  context = await browser.newContext({ viewport: { width: 1366, height: 820 }, locale: 'zh-CN' });
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  await recordProblems(context, page, problems);
+  ({ page } = await openPage(browser, problems, { viewport: { width: 1366, height: 820 } }));
 
   // The first admin's password is changed through the API; the browser signs in with the new one.
   cookie = await login(server.base, 'admin', FIRST_PASSWORD);

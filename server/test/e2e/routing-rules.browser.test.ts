@@ -5,25 +5,19 @@
 // /demo reports the browser's language with the conversation it starts. Writes
 // build/screenshots/admin-routing-rules.png.
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import pg from 'pg';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, recordProblems, screenshot } from '../support/browser.ts';
+import { launchChromium, openPage, screenshot } from '../support/browser.ts';
 import { createTestDatabase } from '../support/db.ts';
-import { consoleApi, login, startServer, type ServerProcess } from '../support/server-process.ts';
+import { consoleApi, login, startWebServer, type ServerProcess } from '../support/server-process.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const consoleDist = path.join(root, 'web/console/dist');
-const widgetDist = path.join(root, 'web/widget/dist');
 const FIRST_PASSWORD = 'e2e-admin-password-0123';
 const ADMIN_PASSWORD = 'admin-own-password-4567';
 
 let server: ServerProcess;
 let databaseUrl: string;
 let browser: Browser | undefined;
-let context: BrowserContext;
 let page: Page;
 let cookie = '';
 const problems: string[] = [];
@@ -55,22 +49,12 @@ const ruleNames = async () =>
   );
 
 beforeAll(async () => {
-  for (const dir of [consoleDist, widgetDist]) {
-    if (!existsSync(dir)) throw new Error(`${dir} is missing: run "make build" (make test does it) first`);
-  }
   const database = await createTestDatabase();
   databaseUrl = database.url;
   const launched = launchChromium();
-  server = await startServer(database.url, (port) => ({
-    PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
-    PARLEY_CONSOLE_DIR: consoleDist,
-    PARLEY_WIDGET_DIR: widgetDist,
-  }));
+  server = await startWebServer(database.url);
   browser = await launched;
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-  page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  await recordProblems(context, page, problems);
+  ({ page } = await openPage(browser, problems, { viewport: { width: 1280, height: 900 } }));
 
   await page.goto(`${server.base}/admin/routing`);
   await page.fill(byTest('username'), 'admin');
